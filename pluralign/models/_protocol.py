@@ -1,0 +1,88 @@
+"""The contract every fitted model honours, so that effects, plots, labels and reports treat them alike.
+
+Columns of the tidy outputs are fixed here; ``tests/test_models_protocol.py`` checks them for
+every model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+#: Columns of ``ModelResult.effects()``: one row per contrast (level vs reference of one term).
+EFFECT_COLUMNS = (
+    "dimension",  # rated dimension
+    "term",  # demographic (formula term), e.g. "gender"
+    "level",  # compared level, e.g. "he/him"
+    "reference",  # reference level, e.g. "she/her"
+    "estimate",  # link-scale coefficient (identity: rating points; logit: log-odds)
+    "ci_low",
+    "ci_high",  # CI (frequentist) or HDI (Bayesian) of the link-scale estimate
+    "p_value",  # two-sided Wald p (frequentist) or 2*(1 - probability of direction) (Bayesian)
+    "p_direction",  # probability of direction (Bayesian); NaN for frequentist fits
+    "p_adjusted",  # multiplicity-adjusted p over the declared family
+    "mean_level",  # marginal mean rating of the level (rating scale)
+    "mean_reference",  # marginal mean rating of the reference (rating scale)
+    "difference",  # mean_level - mean_reference (rating points)
+    "difference_ci_low",
+    "difference_ci_high",
+    "relative_pct",  # 100 * difference / mean_reference
+    "relative_ci_low",
+    "relative_ci_high",
+    "cohens_d",  # difference / standardiser (see result.attrs["standardiser"])
+    "odds_ratio",  # exp(estimate) for logit links; NaN for the identity link
+    "odds_ratio_ci_low",
+    "odds_ratio_ci_high",
+)
+
+#: Columns of ``ModelResult.marginal_means(by=...)`` besides the ``by`` columns.
+MARGINAL_COLUMNS = ("dimension", "mean", "ci_low", "ci_high")
+
+#: Columns of ``ModelResult.poststratify(target)``.
+POSTSTRAT_COLUMNS = ("dimension", "estimate", "ci_low", "ci_high")
+
+#: Columns of ``ModelResult.diagnostics()``.
+DIAGNOSTIC_COLUMNS = ("dimension", "check", "parameter", "value", "ok", "note")
+
+
+@runtime_checkable
+class ModelResult(Protocol):
+    """What ``fit_mixed`` and ``fit_bayes`` return.
+
+    Target populations (``target``) are either a DataFrame of demographic cells with a
+    ``share`` column summing to 1 (post-stratification frame), a mapping of one demographic to
+    level shares (``{"gender": {"she/her": 0.5, "he/him": 0.5}}``), or a mapping of
+    demographics to single levels (``{"gender": "she/her", "race": "Black"}``, a group or an
+    intersection).
+    """
+
+    dimensions: list[str]
+    formula: str
+
+    def effects(
+        self, *, family: Sequence[str] | None = None, correction: str = "holm", ci_prob: float | None = None
+    ) -> pd.DataFrame:
+        """One row per contrast with EFFECT_COLUMNS."""
+        ...
+
+    def marginal_means(self, by: str | Sequence[str], *, ci_prob: float | None = None) -> pd.DataFrame:
+        """Expected rating per level (or level combination) of ``by``, on the rating scale."""
+        ...
+
+    def predict(self, data: pd.DataFrame | None = None, *, include_random: bool = True) -> pd.DataFrame:
+        """Expected rating for each row of ``data`` (default: the fitted ratings)."""
+        ...
+
+    def poststratify(self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None) -> pd.DataFrame:
+        """Population-level expected rating for a target population (MRP)."""
+        ...
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence / sampler checks with DIAGNOSTIC_COLUMNS; failed checks were also warned."""
+        ...
+
+    def summary(self) -> pd.DataFrame:
+        """All estimated parameters (fixed effects, variance components, cutpoints)."""
+        ...
