@@ -1,17 +1,40 @@
 """Data layer: the Study model, validation, readers, public-data loaders and the simulator."""
 
 from pluralign.data._io import read_study, split_flat, wide_to_long
+from pluralign.data._loaders import data_roots, find_data, load_multipico, load_popquorn
 from pluralign.data._scale import AGREEMENT_3, AGREEMENT_5, BINARY, Scale
+from pluralign.data._simulate import (
+    DIMENSIONS,
+    PUBLISHED_EFFECTS,
+    SimulatedStudy,
+    SimulationDesign,
+    SimulationTruth,
+    draw_ratings,
+    ordinal_mean,
+    simulate_study,
+)
 from pluralign.data._study import LogEntry, Study, slug
 
 __all__ = [
     "AGREEMENT_3",
     "AGREEMENT_5",
     "BINARY",
+    "DIMENSIONS",
+    "PUBLISHED_EFFECTS",
     "LogEntry",
     "Scale",
+    "SimulatedStudy",
+    "SimulationDesign",
+    "SimulationTruth",
     "Study",
+    "data_roots",
+    "draw_ratings",
+    "find_data",
+    "load_multipico",
+    "load_popquorn",
+    "ordinal_mean",
     "read_study",
+    "simulate_study",
     "slug",
     "split_flat",
     "wide_to_long",

@@ -48,11 +48,16 @@ def wide_to_long(
     """
     check_columns(frame, "wide table", [rater, item, *dimensions, *keep])
     long = frame.melt(
-        id_vars=[rater, item, *keep], value_vars=list(dimensions), var_name="dimension", value_name="rating"
+        id_vars=[rater, item, *keep],
+        value_vars=list(dimensions),
+        var_name="dimension",
+        value_name="rating",
     ).rename(columns={rater: "rater", item: "item"})
     order = {d: i for i, d in enumerate(dimensions)}
     long["_row"] = np.tile(np.arange(len(frame)), len(dimensions))
-    long = long.sort_values(["_row", "dimension"], key=lambda s: s.map(order) if s.name == "dimension" else s)
+    long = long.sort_values(
+        ["_row", "dimension"], key=lambda s: s.map(order) if s.name == "dimension" else s
+    )
     return long.drop(columns="_row").reset_index(drop=True)
 
 
@@ -105,7 +110,9 @@ def _read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
             return pd.read_json(path, lines=True)
     if fmt == "jsonl":
         return pd.read_json(path, lines=True)
-    raise ValueError(f"cannot read {path}: unknown format {fmt!r}; use .csv, .tsv, .parquet, .json or .jsonl")
+    raise ValueError(
+        f"cannot read {path}: unknown format {fmt!r}; use .csv, .tsv, .parquet, .json or .jsonl"
+    )
 
 
 def read_study(
@@ -148,7 +155,7 @@ def read_study(
     Examples
     --------
     >>> import tempfile
-    >>> from pluralign import simulate_study
+    >>> from pluralign.data import simulate_study
     >>> s = simulate_study(n_raters=30, seed=2).study
     >>> d = s.to_parquet(tempfile.mkdtemp())
     >>> read_study(d).n_ratings == s.n_ratings
@@ -204,5 +211,13 @@ def _read_folder(path: Path) -> Study:
     items["item"] = items["item"].astype(str)
     items["prompt_id"] = items["prompt_id"].astype(str)
     log = tuple(LogEntry(**e) for e in meta.get("log", []))
-    return Study(ratings, raters, items, scales, multiselect, log, meta.get("name", "study"),
-                 meta.get("metadata", {}))
+    return Study(
+        ratings,
+        raters,
+        items,
+        scales,
+        multiselect,
+        log,
+        meta.get("name", "study"),
+        meta.get("metadata", {}),
+    )

@@ -94,7 +94,7 @@ class Scale:
         """Label of a scale point (the number as text when no labels are declared)."""
         if not self.labels:
             return f"{value:g}"
-        return self.labels[int(round(value)) - self.min]
+        return self.labels[round(value) - self.min]
 
     def to_dict(self) -> dict:
         """Plain-dict form used when a study is saved."""

@@ -15,8 +15,8 @@ import pandas as pd
 
 from pluralign._errors import StudyValidationError
 from pluralign._settings import DEFAULTS
-from pluralign.data._scale import Scale
 from pluralign.data import _validate as V
+from pluralign.data._scale import Scale
 
 Coding = Literal["collapsed", "indicators", "raw"]
 
@@ -128,6 +128,7 @@ class Study:
         separator: str = ";",
         missing_values: Iterable[str] | None = None,
         drop_invalid: bool = False,
+        continuous: bool = False,
         name: str = "study",
         metadata: Mapping[str, object] | None = None,
     ) -> Study:
@@ -160,6 +161,9 @@ class Study:
             If False, any invalid rating row raises :class:`StudyValidationError`. If True,
             invalid rows (missing or non-numeric ratings, ratings outside the scale, duplicate
             rater × item × dimension, unknown rater or item) are dropped, counted and logged.
+        continuous : bool, default False
+            Ratings are continuous scores (e.g. simulated normal ratings): they must be numbers,
+            but are not checked against the scale's integer points and range (logged).
         name : str
             Name shown in reports.
 
@@ -176,8 +180,12 @@ class Study:
         missing = frozenset(DEFAULTS.missing_values if missing_values is None else missing_values)
 
         # ---- ratings: structure
-        V.check_columns(ratings, "ratings", V.RATING_COLUMNS,
-                        hint="For one column per dimension use wide_to_long(frame, dimensions=[...]).")
+        V.check_columns(
+            ratings,
+            "ratings",
+            V.RATING_COLUMNS,
+            hint="For one column per dimension use wide_to_long(frame, dimensions=[...]).",
+        )
         V.check_not_empty(ratings, "ratings")
         ratings = ratings.reset_index(drop=True).copy()
         for key in ("rater", "item", "dimension"):
@@ -198,9 +206,15 @@ class Study:
         if undeclared:
             inferred = infer_scales(ratings[ratings["dimension"].isin(undeclared)])
             scales.update(inferred)
-            log.append(LogEntry("infer_scales", "ratings", 0,
-                                "scales inferred from observed ratings",
-                                _examples(f"{d}: {s.min}..{s.max}" for d, s in inferred.items())))
+            log.append(
+                LogEntry(
+                    "infer_scales",
+                    "ratings",
+                    0,
+                    "scales inferred from observed ratings",
+                    _examples(f"{d}: {s.min}..{s.max}" for d, s in inferred.items()),
+                )
+            )
 
         # ---- raters
         if raters is None:
@@ -233,9 +247,15 @@ class Study:
                 if n:
                     raters[col] = raters[col].astype("string").where(~is_placeholder, other=pd.NA)
             if n:
-                log.append(LogEntry("missing_values", "raters", n,
-                                    f"placeholder values in {col!r} set to missing",
-                                    _examples(found)))
+                log.append(
+                    LogEntry(
+                        "missing_values",
+                        "raters",
+                        n,
+                        f"placeholder values in {col!r} set to missing",
+                        _examples(found),
+                    )
+                )
 
         # ---- items
         if items is None:
@@ -254,7 +274,16 @@ class Study:
             items[col] = items[col].fillna("").astype(str)
 
         # ---- ratings: values, duplicates, keys
-        problems, ratings = V.ratings_problems(ratings, scales)
+        problems, ratings = V.ratings_problems(ratings, scales, check_range=not continuous)
+        if continuous:
+            log.append(
+                LogEntry(
+                    "continuous",
+                    "ratings",
+                    0,
+                    "continuous ratings: scale range and integer checks skipped",
+                )
+            )
         problems += V.key_problems(ratings, raters, items)
         if problems:
             if not drop_invalid:
@@ -267,16 +296,28 @@ class Study:
                     rows = ratings.index[dup]
                 new = rows.difference(drop)
                 if len(new):
-                    log.append(LogEntry("drop_invalid", "ratings", len(new),
-                                        f"{p.column}: {p.rule}", _examples(p.values)))
+                    log.append(
+                        LogEntry(
+                            "drop_invalid",
+                            "ratings",
+                            len(new),
+                            f"{p.column}: {p.rule}",
+                            _examples(p.values),
+                        )
+                    )
                 drop = drop.union(new)
             ratings = ratings.drop(index=drop).reset_index(drop=True)
             if len(ratings) == 0:
-                raise StudyValidationError("ratings: every row was invalid; nothing is left to analyse")
+                raise StudyValidationError(
+                    "ratings: every row was invalid; nothing is left to analyse"
+                )
         ratings = ratings[list(V.RATING_COLUMNS)].astype({"rating": float})
         ratings["dimension"] = ratings["dimension"].astype(str)
-        scales = {d: s for d, s in scales.items() if d in set(ratings["dimension"])}
-        return cls(ratings, raters, items, scales, multiselect, tuple(log), name, dict(metadata or {}))
+        present = set(pd.unique(ratings["dimension"]))
+        scales = {d: s for d, s in scales.items() if d in present}
+        return cls(
+            ratings, raters, items, scales, multiselect, tuple(log), name, dict(metadata or {})
+        )
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -357,7 +398,9 @@ class Study:
         else:
             sets = values.map(lambda v: () if pd.isna(v) else (str(v),))
         levels = sorted({v for t in sets for v in t})
-        data = {f"{column}_{slug(v)}": sets.map(lambda t, v=v: int(v in t)).to_numpy() for v in levels}
+        data = {
+            f"{column}_{slug(v)}": sets.map(lambda t, v=v: int(v in t)).to_numpy() for v in levels
+        }
         return pd.DataFrame(data, index=pd.Index(self.raters["rater"], name="rater"))
 
     def collapsed(self, column: str, multi_label: str | None = None) -> pd.Series:
@@ -379,10 +422,16 @@ class Study:
             out = values.map(lambda t: pd.NA if len(t) == 0 else (t[0] if len(t) == 1 else label))
         else:
             out = values
-        return pd.Series(out.to_numpy(), index=pd.Index(self.raters["rater"], name="rater"),
-                         name=column, dtype="string")
+        return pd.Series(
+            out.to_numpy(),
+            index=pd.Index(self.raters["rater"], name="rater"),
+            name=column,
+            dtype="string",
+        )
 
-    def rater_table(self, coding: Coding = "collapsed", multi_label: str | None = None) -> pd.DataFrame:
+    def rater_table(
+        self, coding: Coding = "collapsed", multi_label: str | None = None
+    ) -> pd.DataFrame:
         """The raters table with multi-select demographics coded for analysis.
 
         ``coding="collapsed"`` gives one category per rater (see :meth:`collapsed`);
@@ -438,7 +487,7 @@ class Study:
 
         Examples
         --------
-        >>> from pluralign import simulate_study
+        >>> from pluralign.data import simulate_study
         >>> s = simulate_study(n_raters=20, seed=1).study
         >>> s.subset(dimensions="toxicity").dimensions
         ['toxicity']
@@ -460,12 +509,14 @@ class Study:
             what.append(f"{len(raters)} raters")
         return self._keep(keep, "subset", "; ".join(what))
 
-    def filter_raters(self, predicate: Callable[[pd.DataFrame], pd.Series] | None = None, **equals) -> Study:
+    def filter_raters(
+        self, predicate: Callable[[pd.DataFrame], pd.Series] | None = None, **equals
+    ) -> Study:
         """Keep raters matching a predicate on the raters table and/or equal to given values.
 
         Examples
         --------
-        >>> from pluralign import simulate_study
+        >>> from pluralign.data import simulate_study
         >>> s = simulate_study(n_raters=40, seed=1).study
         >>> women = s.filter_raters(gender="she/her")
         >>> set(women.rater_table()["gender"]) == {"she/her"}
@@ -488,14 +539,16 @@ class Study:
             raise ValueError(f"no rater matches {equals or 'the predicate'}")
         desc = ", ".join(f"{k}={v!r}" for k, v in equals.items()) or "predicate"
         study = self._keep(self.ratings["rater"].isin(kept), "filter_raters", desc)
-        return study.replace(raters=self.raters[self.raters["rater"].isin(kept)].reset_index(drop=True))
+        return study.replace(
+            raters=self.raters[self.raters["rater"].isin(kept)].reset_index(drop=True)
+        )
 
     def _keep(self, keep: pd.Series, step: str, desc: str) -> Study:
         n_drop = int((~keep).sum())
         ratings = self.ratings[keep.to_numpy()].reset_index(drop=True)
         if ratings.empty:
             raise ValueError(f"{step}({desc}) leaves no ratings")
-        dims = set(ratings["dimension"])
+        dims = set(pd.unique(ratings["dimension"]))
         note = LogEntry(step, "ratings", n_drop, f"selection: {desc}") if n_drop else None
         return self.replace(
             ratings=ratings,

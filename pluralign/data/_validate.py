@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
-import pandera.pandas as pa
 import pandera.errors as pa_errors
+import pandera.pandas as pa
 
 from pluralign._errors import StudyValidationError
 from pluralign.data._scale import Scale
@@ -89,11 +89,18 @@ def _schema_problems(frame: pd.DataFrame, table: str, schema: pa.DataFrameSchema
     except pa_errors.SchemaErrors as err:
         cases = err.failure_cases
         problems = []
-        cases = cases.assign(column=cases["column"].where(
-            ~cases["check"].astype(str).str.startswith("multiple_fields_uniqueness"), "+".join(schema.unique or [])))
+        cases = cases.assign(
+            column=cases["column"].where(
+                ~cases["check"].astype(str).str.startswith("multiple_fields_uniqueness"),
+                "+".join(schema.unique or []),
+            )
+        )
         for (column, check), grp in cases.groupby(["column", "check"], sort=False, dropna=False):
             check = str(check)
-            if check.startswith("dtype(") and (cases["check"].astype(str).str.startswith("coerce")).any():
+            if (
+                check.startswith("dtype(")
+                and (cases["check"].astype(str).str.startswith("coerce")).any()
+            ):
                 continue  # reported by the coercion failure
             key = check.split("(")[0]
             rule = {
@@ -108,7 +115,9 @@ def _schema_problems(frame: pd.DataFrame, table: str, schema: pa.DataFrameSchema
             rows = pd.Index(grp["index"].dropna().unique())
             values = tuple(grp["failure_case"].tolist())
             if key == "multiple_fields_uniqueness":
-                values = tuple(frame.loc[rows, list(schema.unique)].astype(str).agg("/".join, axis=1))
+                values = tuple(
+                    frame.loc[rows, list(schema.unique)].astype(str).agg("/".join, axis=1)
+                )
             problems.append(
                 Problem(table, col, rule, rows, values, _FIX.get(key, "correct the values"))
             )
@@ -129,12 +138,16 @@ def ratings_schema() -> pa.DataFrameSchema:
     )
 
 
-def ratings_problems(ratings: pd.DataFrame, scales: Mapping[str, Scale]) -> tuple[list[Problem], pd.DataFrame]:
+def ratings_problems(
+    ratings: pd.DataFrame, scales: Mapping[str, Scale], check_range: bool = True
+) -> tuple[list[Problem], pd.DataFrame]:
     """Problems of the ratings table and the table with ``rating`` made numeric where possible."""
     problems = _schema_problems(ratings, "ratings", ratings_schema())
     numeric = pd.to_numeric(ratings["rating"], errors="coerce")
     out = ratings.assign(rating=numeric)
     bad_range = []
+    if not check_range:
+        return problems, out
     for dim, grp in out.groupby("dimension", sort=False):
         scale = scales.get(dim)
         if scale is None:
@@ -179,7 +192,16 @@ def id_problems(frame: pd.DataFrame, table: str, key: str) -> list[Problem]:
     problems = []
     nul = frame[key].isna()
     if nul.any():
-        problems.append(Problem(table, key, "missing ids", frame.index[nul], (None,) * int(nul.sum()), "give every row an id"))
+        problems.append(
+            Problem(
+                table,
+                key,
+                "missing ids",
+                frame.index[nul],
+                (None,) * int(nul.sum()),
+                "give every row an id",
+            )
+        )
     dup = frame[key].duplicated(keep=False) & ~nul
     if dup.any():
         problems.append(

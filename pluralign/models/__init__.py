@@ -1,6 +1,8 @@
 """Model layer: crossed mixed-effects and Bayesian ordinal models with one result protocol."""
 
 from pluralign.models._bayes import BayesResult, fit_bayes
+from pluralign.models._design import Design, build_design
+from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
     DIAGNOSTIC_COLUMNS,
@@ -9,6 +11,7 @@ from pluralign.models._protocol import (
     POSTSTRAT_COLUMNS,
     ModelResult,
 )
+from pluralign.models._targets import target_cells
 
 __all__ = [
     "DIAGNOSTIC_COLUMNS",
@@ -16,8 +19,14 @@ __all__ = [
     "MARGINAL_COLUMNS",
     "POSTSTRAT_COLUMNS",
     "BayesResult",
+    "Design",
     "MixedResult",
     "ModelResult",
+    "adjust_pvalues",
+    "build_design",
+    "compare_groups",
+    "contrast_columns",
     "fit_bayes",
     "fit_mixed",
+    "target_cells",
 ]

@@ -1,0 +1,235 @@
+"""Write the notebooks in ``notebooks/`` (without outputs) from the cells below.
+
+    python analysis/make_notebooks.py [--out notebooks]
+
+The notebooks are executed by the test suite (``pytest --nbmake notebooks``); edit them here
+and rerun this script so that the stored notebooks and this source stay in sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+SETUP = """\
+import os
+
+for var, value in {"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
+                   "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+    os.environ.setdefault(var, value)
+
+import matplotlib
+import pandas as pd
+
+pd.set_option("display.width", 140)
+pd.set_option("display.max_columns", 20)"""
+
+QUICKSTART = [
+    ("md", """\
+# Quickstart: demographic differences in a simulated rating study
+
+A simulated study mirrors a real one: 1,095 raters, each rating 5 responses on 5 dimensions
+(toxicity, emotional awareness, sensitivity, stereotypical bias, helpfulness) on a 1–5 agreement
+scale, with known demographic effects. Here we use fewer raters so that the notebook runs in
+seconds, describe the differences between groups, fit the mixed model and check that it recovers
+the effects we put in."""),
+    ("code", SETUP),
+    ("code", """\
+from pluralign.data import simulate_study
+
+sim = simulate_study(n_raters=300, seed=1)
+study = sim.study
+study"""),
+    ("md", "Every cleaning step is logged (here: placeholder answers such as \"Prefer not to say\" set to missing)."),
+    ("code", "study.log"),
+    ("md", """\
+## Descriptive differences
+
+Raw group means relative to the reference group, with bootstrap intervals over raters."""),
+    ("code", """\
+from pluralign.describe import relative_difference
+
+rd = relative_difference(study, by="gender", seed=1)
+rd.head(10)"""),
+    ("md", """\
+## Mixed model: crossed rater and item effects
+
+`fit_mixed` fits `rating ~ gender + age` with random intercepts for raters and items, so that a
+group is not credited with the harshness of the items it happened to rate."""),
+    ("code", """\
+from pluralign.models import fit_mixed
+
+fit = fit_mixed(study, "rating ~ gender + age", dimension="toxicity")
+effects = fit.effects()
+effects[["term", "level", "reference", "estimate", "ci_low", "ci_high", "relative_pct", "p_adjusted"]]"""),
+    ("md", "The simulation knows the true relative differences; compare them with the estimates."),
+    ("code", """\
+truth = sim.truth.fixed_effects
+truth = truth[(truth["dimension"] == "toxicity") & (truth["term"] == "gender")]
+compared = effects[effects["term"] == "gender"].merge(
+    truth[["level", "relative_pct"]], on="level", suffixes=("_estimated", "_true"))
+compared[["level", "relative_pct_estimated", "relative_ci_low", "relative_ci_high", "relative_pct_true"]]"""),
+    ("code", "fit.marginal_means(by=\"gender\")"),
+    ("code", "fit.diagnostics()"),
+    ("md", "## A figure"),
+    ("code", """\
+from pluralign import plots
+
+ax = plots.forest(effects, scale="relative")
+ax.figure"""),
+]
+
+REAL_DATA = [
+    ("md", """\
+# Real data: POPQUORN and MultiPICo
+
+* **POPQUORN** (Pei and Jurgens, 2023): 13,036 offensiveness ratings (1–5) of 1,500 Reddit
+  comments by 262 raters with gender, race, age, occupation and education.
+* **MultiPICo** (Casola et al., 2024): binary irony labels of post/reply pairs in nine languages,
+  with annotator gender, age, ethnicity and nationality.
+
+The data files are not part of pluralign. This notebook looks for them in `shared/data` beside
+the repository and skips (printing why) when they are absent."""),
+    ("code", SETUP),
+    ("code", """\
+from pathlib import Path
+
+DATA = Path.cwd().resolve().parents[1] / "shared" / "data"
+HAVE_POPQUORN = (DATA / "popquorn").is_dir()
+HAVE_MULTIPICO = (DATA / "multipico").is_dir()
+if not HAVE_POPQUORN:
+    print(f"POPQUORN not found under {DATA}: its cells are skipped")
+if not HAVE_MULTIPICO:
+    print(f"MultiPICo not found under {DATA}: its cells are skipped")"""),
+    ("md", """\
+## POPQUORN: who finds a comment offensive?
+
+Effects of gender and race on offensiveness, from a linear mixed model with crossed rater and
+comment effects (the reference levels are the largest groups)."""),
+    ("code", """\
+if HAVE_POPQUORN:
+    from pluralign.data import load_popquorn
+    from pluralign.models import fit_mixed
+
+    popquorn = load_popquorn(DATA / "popquorn")
+    print(popquorn)
+    display(popquorn.log)
+    fit = fit_mixed(popquorn, "rating ~ gender + race", dimension="offensiveness")
+    pq_effects = fit.effects()
+    display(pq_effects[["term", "level", "reference", "estimate", "ci_low", "ci_high",
+                        "relative_pct", "p_adjusted"]])"""),
+    ("code", """\
+if HAVE_POPQUORN:
+    from pluralign import plots
+
+    ax = plots.forest(pq_effects, scale="difference")
+    display(ax.figure)"""),
+    ("md", """\
+## MultiPICo: irony by gender and age
+
+Irony labels are binary, so the mixed model uses the logit link (`family="binomial"`): estimates
+are log-odds ratios of calling a reply ironic."""),
+    ("code", """\
+if HAVE_MULTIPICO:
+    from pluralign.data import load_multipico
+    from pluralign.models import fit_mixed
+
+    multipico = load_multipico(DATA / "multipico")
+    print(multipico)
+    display(multipico.log)
+    irony = fit_mixed(multipico, "rating ~ gender + age", dimension="irony", family="binomial")
+    display(irony.effects()[["term", "level", "reference", "estimate", "odds_ratio",
+                             "odds_ratio_ci_low", "odds_ratio_ci_high", "p_adjusted"]])"""),
+]
+
+PIPELINE = [
+    ("md", """\
+# From ratings to an aligned model
+
+Ratings → preference labels (majority, distribution) → soft-label DPO of a tiny model →
+evaluation. Everything is small so that it runs on a laptop CPU in well under a minute; the
+same calls scale to real studies and real models."""),
+    ("code", SETUP),
+    ("code", """\
+from pluralign.data import simulate_study
+
+study = simulate_study(n_raters=200, n_prompts=20, seed=3).study
+study"""),
+    ("md", """\
+## Preference labels
+
+Pairs of responses to the same prompt, labelled from the raters' toxicity and helpfulness
+ratings. `majority` is a hard label; `distribution` keeps the share of raters preferring each
+response."""),
+    ("code", """\
+from pluralign.labels import preference_labels
+
+dims = ["toxicity", "helpfulness"]
+majority = preference_labels(study, method="majority", dimensions=dims, seed=3)
+soft = preference_labels(study, method="distribution", dimensions=dims, seed=3)
+soft.table[["prompt_id", "chosen", "rejected", "p_chosen", "n_comparisons"]].head()"""),
+    ("code", """\
+women = preference_labels(study, method="distribution", dimensions=dims,
+                          group={"gender": "she/her"}, seed=3)
+both = soft.table.merge(women.table, on=["prompt_id", "item_a", "item_b"], suffixes=("_all", "_women"))
+flipped = (both["p_a_all"] > 0.5) != (both["p_a_women"] > 0.5)
+print(f"{flipped.mean():.0%} of {len(both)} pairs flip when only women's ratings count")"""),
+    ("code", """\
+from pluralign import plots
+
+fig = plots.soft_labels([majority, soft])
+fig"""),
+    ("md", """\
+## Soft-label DPO on a tiny model
+
+`tiny_model` builds a small randomly initialised causal language model with a tokenizer trained
+on the study's texts (no download). `train_dpo` runs DPO with the soft-label loss: each pair
+pulls the model's preference probability toward `p_chosen` instead of toward 1."""),
+    ("code", """\
+from pluralign.train import tiny_model, train_dpo
+
+model, tokenizer = tiny_model(seed=0)
+dataset = soft.to_dataset()
+result = train_dpo(dataset, model, tokenizer, config={"max_steps": 10, "per_device_train_batch_size": 8})
+result"""),
+    ("md", "## Evaluation: did the model learn the raters' preferences?"),
+    ("code", """\
+result.history.tail()"""),
+]
+
+NOTEBOOKS = {
+    "01_quickstart.ipynb": QUICKSTART,
+    "02_real_data.ipynb": REAL_DATA,
+    "03_alignment_pipeline.ipynb": PIPELINE,
+}
+
+
+def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, source in cells:
+        nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"
+    return nb
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "notebooks")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, cells in NOTEBOOKS.items():
+        nb = build(cells)
+        nbformat.validate(nb)
+        nbformat.write(nb, args.out / name)
+        print(args.out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,992 @@
+"""Simulated rating studies with known ground truth.
+
+The default design mirrors a published study of how rater demographics change ratings of LLM
+responses: 1,095 raters from the US and Germany each rate 5 responses on 5 dimensions
+(27,375 ratings) on a 5-point agreement scale.
+
+Generative model (one dimension ``d``; rater ``r``; item ``i``)::
+
+    eta[r, i, d] = sum_v beta[d, v, level_v(r)]          # demographic fixed effects
+                   + u[r, d]                               # rater random effect
+                   + v[i, d]                               # item latent trait (effect)
+                   + sum_g w[d, g, level_g(r), i]          # group x item deviations
+    ordinal:   P(rating <= k) = logistic(c[d, k] - eta)   # cumulative logit, cutpoints c
+    gaussian:  rating = mu[d] + eta + e,  e ~ N(0, residual_sd)
+
+Race is multi-select: its effect is the *sum* of the effects of the chosen values (indicator
+coding, White = 0), so a single-race Black rater differs from a single-race White rater by
+``beta[race, Black]``.
+
+Calibration of the fixed effects. Effects are given as *relative differences of mean ratings*
+("men rate toxicity 18 % lower than women"). For a variable ``V`` and level ``l`` the
+standardised marginal mean is
+
+    M_l = mean over a reference population of raters of  E[rating | V := l, other covariates]
+
+where the expectation integrates the random effects (normal with total variance
+``rater_sd**2 + item_sd**2 + n_groups * group_item_sd**2``) by Gauss-Hermite quadrature and the
+reference population is a large, fixed-seed draw of the design's demographics. ``beta[d, V, l]``
+is solved with Brent's method so that ``(M_l - M_ref) / M_ref`` equals the target; because the
+other variables' effects enter ``M``, the solves are repeated until the betas stop changing.
+With demographics drawn independently of each other (except race ↔ country and party ↔
+ideology, which carry no effect by default) raw group means estimate these standardised means,
+so describe's :func:`relative_difference` recovers the targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from math import comb
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from pluralign._settings import DEFAULTS
+from pluralign.data._scale import AGREEMENT_5, BINARY, Scale
+from pluralign.data._study import Study
+from pluralign.data._text import prompt_texts, response_texts
+
+DIMENSIONS = ("toxicity", "emotional_awareness", "sensitivity", "stereotypical_bias", "helpfulness")
+MORE_IS_BETTER = {
+    "toxicity": False,
+    "emotional_awareness": True,
+    "sensitivity": True,
+    "stereotypical_bias": False,
+    "helpfulness": True,
+}
+_PHRASE = {
+    "toxicity": "toxicity",
+    "emotional_awareness": "emotional awareness",
+    "sensitivity": "sensitivity",
+    "stereotypical_bias": "stereotypical bias",
+    "helpfulness": "helpfulness",
+}
+
+AGES = ("18-30", "31-40", "41-50", "51-60", "60+")
+GENDERS = ("she/her", "he/him", "they/them", "other")
+RACES = (
+    "White",
+    "Black",
+    "Asian",
+    "Hispanic or Latino",
+    "American Indian or Alaska Native",
+    "Native Hawaiian or Other Pacific Islander",
+    "Other",
+)
+IDEOLOGIES = ("liberal", "centre", "conservative")
+PARTIES = {
+    "US": ("Democrat", "Republican", "Independent", "Other or none"),
+    "Germany": ("SPD", "CDU/CSU", "Greens", "FDP", "AfD", "The Left", "Other or none"),
+}
+PREFER_NOT = "Prefer not to say"
+
+# Shares (they are normalised). Race shares follow the US census roughly; German shares are a guess.
+AGE_SHARES = (0.28, 0.25, 0.19, 0.16, 0.12)
+GENDER_SHARES = (0.49, 0.47, 0.025, 0.015)
+IDEOLOGY_SHARES = (0.38, 0.36, 0.26)
+RACE_SHARES = {
+    "US": (0.60, 0.13, 0.07, 0.14, 0.01, 0.005, 0.045),
+    "Germany": (0.86, 0.03, 0.04, 0.015, 0.002, 0.002, 0.051),
+}
+# P(party | ideology) rows liberal / centre / conservative.
+PARTY_SHARES = {
+    "US": ((0.70, 0.04, 0.20, 0.06), (0.30, 0.25, 0.35, 0.10), (0.05, 0.72, 0.18, 0.05)),
+    "Germany": (
+        (0.30, 0.05, 0.35, 0.04, 0.01, 0.15, 0.10),
+        (0.25, 0.35, 0.10, 0.12, 0.06, 0.02, 0.10),
+        (0.05, 0.50, 0.02, 0.15, 0.23, 0.00, 0.05),
+    ),
+}
+
+REFERENCE = {
+    "gender": "she/her",
+    "age": "18-30",
+    "race": "White",
+    "ideology": "liberal",
+    "country": "US",
+    "party": "Democrat",
+}
+
+# Relative differences of mean ratings reported for the seed study (fractions, not percent).
+PUBLISHED_EFFECTS: dict[str, dict[str, dict[str, float]]] = {
+    "toxicity": {"gender": {"he/him": -0.18}},
+    "emotional_awareness": {"ideology": {"conservative": 0.279}, "race": {"Black": 0.44}},
+}
+
+# Latent location of each dimension (higher = more agreement) and generic cutpoints.
+LOCATION = {
+    "toxicity": -1.4,
+    "emotional_awareness": -0.3,
+    "sensitivity": 0.2,
+    "stereotypical_bias": -1.6,
+    "helpfulness": 0.9,
+}
+CUTPOINTS_5 = (-1.8, -0.5, 0.6, 1.9)
+CUTPOINTS_2 = (0.6,)
+# Mean rating of a reference rater on the gaussian variant (rating units).
+GAUSSIAN_MEAN = {
+    "toxicity": 1.9,
+    "emotional_awareness": 2.6,
+    "sensitivity": 3.0,
+    "stereotypical_bias": 1.8,
+    "helpfulness": 3.6,
+}
+# Correlation of item latent traits (toxic items are less helpful, empathetic items more sensitive).
+TRAIT_CORR = {
+    ("toxicity", "emotional_awareness"): -0.4,
+    ("toxicity", "sensitivity"): -0.45,
+    ("toxicity", "stereotypical_bias"): 0.55,
+    ("toxicity", "helpfulness"): -0.5,
+    ("emotional_awareness", "sensitivity"): 0.55,
+    ("emotional_awareness", "stereotypical_bias"): -0.3,
+    ("emotional_awareness", "helpfulness"): 0.4,
+    ("sensitivity", "stereotypical_bias"): -0.4,
+    ("sensitivity", "helpfulness"): 0.35,
+    ("stereotypical_bias", "helpfulness"): -0.35,
+}
+
+_FAMILY_SD = {
+    # rater_sd, item_sd, group_item_sd, residual_sd
+    "ordinal": (0.8, 1.0, 0.35, None),
+    "gaussian": (0.45, 0.6, 0.2, 0.8),
+}
+_N_REFERENCE = 40_000  # size of the fixed-seed reference population used for calibration
+_REFERENCE_SEED = 8_675_309
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
+_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
+
+Family = Literal["ordinal", "gaussian"]
+PerDimension = float | Mapping[str, float]
+
+
+# ---------------------------------------------------------------------------------- design
+@dataclass(frozen=True)
+class SimulationDesign:
+    """All settings of a simulated study (see :func:`simulate_study` for their meaning)."""
+
+    n_raters: int = 1095
+    n_prompts: int = 250
+    responses_per_prompt: int = 4
+    items_per_rater: int = 5
+    responses_per_visit: int = 2
+    dimensions: tuple[str, ...] = DIMENSIONS
+    countries: tuple[str, ...] = ("US", "Germany")
+    country_shares: tuple[float, ...] | None = None
+    effects: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
+    latent_effects: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
+    base_effects: Literal["published", "none"] = "published"
+    rater_sd: PerDimension | None = None
+    item_sd: PerDimension | None = None
+    group_item_sd: PerDimension | None = None
+    residual_sd: PerDimension | None = None
+    rater_corr: float = 0.3
+    prompt_share: float = 0.3
+    group_item: tuple[str, ...] = ("gender", "ideology")
+    scale_points: int = 5
+    family: Family = "ordinal"
+    missing_share: float = 0.03
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dimensions", tuple(self.dimensions))
+        object.__setattr__(self, "countries", tuple(self.countries))
+        object.__setattr__(self, "group_item", tuple(self.group_item))
+        for name in (
+            "n_raters",
+            "n_prompts",
+            "responses_per_prompt",
+            "items_per_rater",
+            "responses_per_visit",
+        ):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.responses_per_visit > self.responses_per_prompt:
+            raise ValueError(
+                f"responses_per_visit ({self.responses_per_visit}) cannot exceed "
+                f"responses_per_prompt ({self.responses_per_prompt})"
+            )
+        n_items = self.n_prompts * self.responses_per_prompt
+        if self.items_per_rater > n_items:
+            raise ValueError(
+                f"items_per_rater ({self.items_per_rater}) exceeds the number of items "
+                f"({self.n_prompts} prompts × {self.responses_per_prompt} responses = {n_items})"
+            )
+        n_visits = -(-self.items_per_rater // self.responses_per_visit)
+        if n_visits > self.n_prompts:
+            raise ValueError(
+                f"each rater visits {n_visits} prompts (items_per_rater / responses_per_visit) "
+                f"but there are only {self.n_prompts}; raise n_prompts or responses_per_visit"
+            )
+        if not self.dimensions or len(set(self.dimensions)) != len(self.dimensions):
+            raise ValueError(f"dimensions must be distinct names, got {self.dimensions}")
+        unknown = [c for c in self.countries if c not in PARTIES]
+        if unknown or not self.countries:
+            raise ValueError(f"countries must be among {list(PARTIES)}, got {list(self.countries)}")
+        if self.country_shares is not None and len(self.country_shares) != len(self.countries):
+            raise ValueError("country_shares needs one share per country")
+        if self.scale_points not in (2, 5):
+            raise ValueError(f"scale_points must be 5 or 2 (binary), got {self.scale_points!r}")
+        if self.family not in ("ordinal", "gaussian"):
+            raise ValueError(f"family must be 'ordinal' or 'gaussian', got {self.family!r}")
+        if self.base_effects not in ("published", "none"):
+            raise ValueError(
+                f"base_effects must be 'published' or 'none', got {self.base_effects!r}"
+            )
+        bad = [g for g in self.group_item if g not in REFERENCE or g == "race"]
+        if bad:
+            raise ValueError(
+                f"group_item variables must be among {[v for v in REFERENCE if v != 'race']}, got {bad}"
+            )
+        if not 0 <= self.prompt_share < 1:
+            raise ValueError(f"prompt_share must be in [0, 1), got {self.prompt_share}")
+        if not -0.2 < self.rater_corr < 1:
+            raise ValueError(f"rater_corr must be in (-0.2, 1), got {self.rater_corr}")
+        for spec_name in ("effects", "latent_effects"):
+            spec = getattr(self, spec_name) or {}
+            for dim, by_var in spec.items():
+                if dim not in self.dimensions:
+                    raise ValueError(
+                        f"{spec_name} names dimension {dim!r}, which is not simulated; "
+                        f"dimensions are {list(self.dimensions)}"
+                    )
+                for var, levels in by_var.items():
+                    known = _levels(var, self.countries)
+                    if known is None:
+                        raise ValueError(
+                            f"{spec_name}[{dim!r}] names variable {var!r}; use one of {list(REFERENCE)}"
+                        )
+                    for lev in levels:
+                        if lev not in known or lev == REFERENCE[var]:
+                            raise ValueError(
+                                f"{spec_name}[{dim!r}][{var!r}] names level {lev!r}; non-reference "
+                                f"levels are {[k for k in known if k != REFERENCE[var]]} "
+                                f"(reference {REFERENCE[var]!r})"
+                            )
+
+    @property
+    def n_items(self) -> int:
+        return self.n_prompts * self.responses_per_prompt
+
+    @property
+    def n_ratings(self) -> int:
+        return self.n_raters * self.items_per_rater * len(self.dimensions)
+
+    def sd(self, component: str, dimension: str) -> float:
+        """Standard deviation of a variance component for a dimension (family defaults if unset)."""
+        idx = ("rater", "item", "group_item", "residual").index(component)
+        value = getattr(self, f"{component}_sd")
+        if value is None:
+            value = _FAMILY_SD[self.family][idx]
+        if isinstance(value, Mapping):
+            value = value.get(dimension, _FAMILY_SD[self.family][idx])
+        return 0.0 if value is None else float(value)
+
+
+#: Alias kept for code that imported the design class under its first name.
+StudyDesign = SimulationDesign
+
+
+def _levels(var: str, countries: Sequence[str]) -> tuple[str, ...] | None:
+    if var == "party":
+        out: list[str] = []
+        for c in ("US", "Germany"):
+            out += [p for p in PARTIES[c] if p not in out]
+        return tuple(out)
+    return {
+        "gender": GENDERS,
+        "age": AGES,
+        "race": RACES,
+        "ideology": IDEOLOGIES,
+        "country": ("US", "Germany"),
+    }.get(var)
+
+
+# ---------------------------------------------------------------------------------- truth
+@dataclass(frozen=True)
+class SimulationTruth:
+    """Ground truth of a simulated study (tidy DataFrames).
+
+    Attributes
+    ----------
+    fixed_effects : DataFrame
+        ``dimension, term, level, reference, beta_latent, target_pct, relative_pct, mean_level,
+        mean_reference``: latent effect and the implied relative difference (percent) of
+        standardised marginal mean ratings, for every non-reference level.
+    random_sd : DataFrame
+        ``dimension, component, sd`` (components rater, item, group_item:<var>, residual).
+    item_traits : DataFrame
+        ``item, prompt_id, dimension, trait, effect``: standardised latent trait (what the text
+        expresses) and its effect on the latent scale (``item_sd * trait``).
+    cutpoints : DataFrame
+        ``dimension, threshold, value``: ``P(rating <= min + threshold - 1) = logistic(value - eta)``
+        (empty for the gaussian family; then ``intercepts`` holds the means).
+    group_item : DataFrame
+        ``dimension, term, level, item, deviation``: how a group's latent rating of an item
+        departs from everyone's.
+    rater_effects : DataFrame
+        ``rater, dimension, effect``.
+    intercepts : DataFrame
+        ``dimension, intercept`` (gaussian: mean rating of a reference rater; ordinal: 0).
+    """
+
+    fixed_effects: pd.DataFrame
+    random_sd: pd.DataFrame
+    item_traits: pd.DataFrame
+    cutpoints: pd.DataFrame
+    group_item: pd.DataFrame
+    rater_effects: pd.DataFrame
+    intercepts: pd.DataFrame
+
+    def effect(self, dimension: str, term: str, level: str) -> pd.Series:
+        """One row of :attr:`fixed_effects`."""
+        fe = self.fixed_effects
+        row = fe[(fe["dimension"] == dimension) & (fe["term"] == term) & (fe["level"] == level)]
+        if row.empty:
+            raise KeyError(f"no fixed effect {dimension}/{term}/{level}")
+        return row.iloc[0]
+
+
+@dataclass(frozen=True)
+class SimulatedStudy:
+    """A simulated :class:`Study` with its ground truth and design."""
+
+    study: Study
+    truth: SimulationTruth
+    design: SimulationDesign
+    seed: int | None = None
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------- kernels
+def ordinal_mean(eta: np.ndarray, cutpoints: np.ndarray, minimum: float = 1.0) -> np.ndarray:
+    """Expected rating under a cumulative-logit model: ``min + sum_k logistic(eta - c_k)``."""
+    eta = np.asarray(eta, dtype=float)
+    return minimum + special.expit(eta[..., None] - np.asarray(cutpoints)).sum(-1)
+
+
+def draw_ratings(
+    eta: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    family: Family = "ordinal",
+    cutpoints: np.ndarray | None = None,
+    minimum: float = 1.0,
+    residual_sd: float | np.ndarray = 1.0,
+) -> np.ndarray:
+    """Draw ratings given latent linear predictors (vectorised).
+
+    Parameters
+    ----------
+    eta : array
+        Latent linear predictor of each rating.
+    rng : numpy.random.Generator
+    family : {"ordinal", "gaussian"}
+        ``"ordinal"``: cumulative logit, ``P(rating <= minimum + k) = logistic(c_k - eta)``;
+        ``"gaussian"``: ``rating = eta + N(0, residual_sd)`` (continuous).
+    cutpoints : array, shape (n_thresholds,) or (len(eta), n_thresholds)
+        Increasing cutpoints (ordinal only).
+    minimum : float
+        Lowest scale point (ordinal only).
+    residual_sd : float or array
+        Residual standard deviation (gaussian only).
+
+    Returns
+    -------
+    ndarray of float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> r = draw_ratings(np.zeros(5), rng, cutpoints=np.array([-1.0, 0.0, 1.0]))
+    >>> bool(np.isin(r, [1, 2, 3, 4]).all())
+    True
+    """
+    eta = np.asarray(eta, dtype=float)
+    if family == "gaussian":
+        return eta + rng.normal(0.0, 1.0, size=eta.shape) * residual_sd
+    if family != "ordinal":
+        raise ValueError(f"family must be 'ordinal' or 'gaussian', got {family!r}")
+    if cutpoints is None:
+        raise ValueError("the ordinal family needs cutpoints")
+    c = np.asarray(cutpoints, dtype=float)
+    if np.any(np.diff(c, axis=-1) <= 0):
+        raise ValueError("cutpoints must be strictly increasing")
+    p_le = special.expit(c - eta[..., None])  # P(Y <= min + k)
+    u = rng.random(eta.shape)
+    return minimum + (u[..., None] > p_le).sum(-1).astype(float)
+
+
+# ---------------------------------------------------------------------------------- raters
+def _draw_rater_codes(
+    n: int, design: SimulationDesign, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Integer codes of each demographic (true values; the reported values are masked later)."""
+    shares = (
+        np.ones(len(design.countries))
+        if design.country_shares is None
+        else np.asarray(design.country_shares, dtype=float)
+    )
+    country_levels = ("US", "Germany")
+    country = np.array([country_levels.index(c) for c in design.countries])[
+        rng.choice(len(design.countries), size=n, p=shares / shares.sum())
+    ]
+    gender = rng.choice(len(GENDERS), size=n, p=_norm(GENDER_SHARES))
+    age = rng.choice(len(AGES), size=n, p=_norm(AGE_SHARES))
+    ideology = rng.choice(len(IDEOLOGIES), size=n, p=_norm(IDEOLOGY_SHARES))
+    party_levels = _levels("party", ())
+    party = np.zeros(n, dtype=int)
+    race = np.zeros((n, len(RACES)), dtype=bool)
+    for ci, cname in enumerate(country_levels):
+        in_c = country == ci
+        if not in_c.any():
+            continue
+        # race: a primary value, and with some probability one or two more (distinct)
+        p = _norm(RACE_SHARES[cname])
+        idx = np.flatnonzero(in_c)
+        race[idx, rng.choice(len(RACES), size=idx.size, p=p)] = True
+        n_extra = rng.choice(3, size=idx.size, p=(0.92, 0.065, 0.015))
+        for k in (1, 2):
+            sel = idx[n_extra >= k]
+            race[sel, rng.choice(len(RACES), size=sel.size, p=p)] = True
+        for ii in range(len(IDEOLOGIES)):
+            sel = idx[ideology[idx] == ii]
+            local = rng.choice(len(PARTIES[cname]), size=sel.size, p=_norm(PARTY_SHARES[cname][ii]))
+            party[sel] = np.array([party_levels.index(x) for x in PARTIES[cname]])[local]
+    return {
+        "gender": gender,
+        "age": age,
+        "ideology": ideology,
+        "party": party,
+        "country": country,
+        "race": race,
+    }
+
+
+def _compress(codes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Unique demographic patterns of a population, with their counts in ``"weight"``."""
+    single = ("gender", "age", "ideology", "party", "country")
+    key = np.zeros(len(codes["gender"]), dtype=np.int64)
+    for k in single:  # mixed-radix code of the pattern
+        key = key * (int(codes[k].max()) + 1) + codes[k]
+    key = (key << codes["race"].shape[1]) + codes["race"].astype(np.int64) @ (
+        1 << np.arange(codes["race"].shape[1], dtype=np.int64)
+    )
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    out = {k: codes[k][first] for k in (*single, "race")}
+    out["weight"] = counts.astype(float)
+    return out
+
+
+def _norm(p: Sequence[float]) -> np.ndarray:
+    a = np.asarray(p, dtype=float)
+    return a / a.sum()
+
+
+def _fixed_part(codes: dict[str, np.ndarray], betas: dict[str, np.ndarray]) -> np.ndarray:
+    """Sum of fixed effects per rater for one dimension; ``betas[var]`` indexed by level code."""
+    n = len(codes["gender"])
+    out = np.zeros(n)
+    for var, b in betas.items():
+        if var == "race":
+            out += codes["race"] @ b
+        else:
+            out += b[codes[var]]
+    return out
+
+
+def _contribution(codes: dict[str, np.ndarray], var: str, b: np.ndarray) -> np.ndarray:
+    return codes["race"] @ b if var == "race" else b[codes[var]]
+
+
+# ---------------------------------------------------------------------------------- calibration
+def _mean_fn(design: SimulationDesign, dim: str, cut: np.ndarray, minimum: float):
+    if design.family == "gaussian":
+        mu = GAUSSIAN_MEAN.get(dim, 3.0) if design.scale_points == 5 else 0.5
+
+        def m(eta):
+            return mu + np.asarray(eta, dtype=float)
+
+        return m
+    tau = np.sqrt(
+        design.sd("rater", dim) ** 2
+        + design.sd("item", dim) ** 2
+        + len(design.group_item) * design.sd("group_item", dim) ** 2
+    )
+
+    def m(eta):
+        eta = np.asarray(eta, dtype=float)
+        return ordinal_mean(eta[..., None] + tau * _GH_NODES, cut, minimum) @ _GH_WEIGHTS
+
+    return m
+
+
+def _calibrate(
+    design: SimulationDesign,
+    dim: str,
+    cut: np.ndarray,
+    minimum: float,
+    codes: dict[str, np.ndarray],
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Latent betas of one dimension reproducing the relative-difference targets."""
+    targets: dict[tuple[str, str], float] = {}
+    if design.base_effects == "published":
+        for var, levels in PUBLISHED_EFFECTS.get(dim, {}).items():
+            for lev, t in levels.items():
+                if var == "party" or lev in (_levels(var, design.countries) or ()):
+                    targets[(var, lev)] = float(t)
+    for var, levels in (design.effects or {}).get(dim, {}).items():
+        for lev, t in levels.items():
+            targets[(var, lev)] = float(t)
+    latent: dict[tuple[str, str], float] = {}
+    for var, levels in (design.latent_effects or {}).get(dim, {}).items():
+        for lev, b in levels.items():
+            latent[(var, lev)] = float(b)
+            targets.pop((var, lev), None)
+
+    variables = [v for v in REFERENCE if v != "country" or len(design.countries) > 1]
+    betas = {v: np.zeros(len(_levels(v, design.countries))) for v in variables}
+    for (var, lev), b in latent.items():
+        betas[var][_levels(var, design.countries).index(lev)] = b
+    m = _mean_fn(design, dim, cut, minimum)
+
+    def standardised(var: str, offset: np.ndarray, b: float) -> float:
+        return float(np.mean(m(offset + b)))
+
+    weight = codes["weight"]
+
+    def offsets(var: str) -> tuple[np.ndarray, np.ndarray]:
+        total = _fixed_part(codes, betas) - _contribution(codes, var, betas[var])
+        vals, inverse = np.unique(np.round(total, 12), return_inverse=True)
+        return vals, np.bincount(inverse, weights=weight)
+
+    for _ in range(50):
+        change = 0.0
+        for (var, lev), t in targets.items():
+            k = _levels(var, design.countries).index(lev)
+            vals, counts = offsets(var)
+            w = counts / counts.sum()
+            m_ref = float(w @ m(vals))
+
+            def f(b, vals=vals, w=w, m_ref=m_ref, t=t):
+                return (float(w @ m(vals + b)) - m_ref) / m_ref - t
+
+            lo, hi = -20.0, 20.0
+            if f(lo) > 0 or f(hi) < 0:
+                raise ValueError(
+                    f"effect target {t:+.1%} for {var}={lev!r} on {dim!r} cannot be reached on a "
+                    f"{design.scale_points}-point scale (reference mean {m_ref:.2f}); choose a smaller "
+                    "relative difference"
+                )
+            b = optimize.brentq(f, lo, hi, xtol=1e-10)
+            change = max(change, abs(b - betas[var][k]))
+            betas[var][k] = b
+        if change < 1e-8:
+            break
+
+    rows = []
+    for var in variables:
+        levels = _levels(var, design.countries)
+        vals, counts = offsets(var)
+        w = counts / counts.sum()
+        m_ref = float(w @ m(vals))
+        for k, lev in enumerate(levels):
+            if lev == REFERENCE[var]:
+                continue
+            b = betas[var][k]
+            m_lev = float(w @ m(vals + b))
+            rows.append(
+                {
+                    "dimension": dim,
+                    "term": var,
+                    "level": lev,
+                    "reference": REFERENCE[var],
+                    "beta_latent": b,
+                    "target_pct": 100 * targets[(var, lev)] if (var, lev) in targets else np.nan,
+                    "relative_pct": 100 * (m_lev - m_ref) / m_ref,
+                    "mean_level": m_lev,
+                    "mean_reference": m_ref,
+                }
+            )
+    return betas, pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------- design arrays
+def _assign_items(
+    design: SimulationDesign, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rater and item index of every rater × item pair.
+
+    Each rater visits ``ceil(items_per_rater / responses_per_visit)`` distinct prompts and rates
+    ``responses_per_visit`` distinct responses of each (the last visit takes the remainder), so
+    same-rater pairs of responses to one prompt exist. Prompts are spread evenly: visit ``j`` of
+    every rater is read from a sequence of concatenated random permutations of the prompts (so
+    each prompt is visited equally often, ±1); a rater who would see a prompt twice swaps that
+    visit with another rater's visit of the same round. Within a prompt, successive visits start
+    at successive responses of a random ordering, so every response is rated about equally often.
+    """
+    n, P, K = design.n_raters, design.n_prompts, design.responses_per_prompt
+    per = design.responses_per_visit
+    n_vis = -(-design.items_per_rater // per)
+    counts = np.full(n_vis, per)
+    counts[-1] = design.items_per_rater - per * (n_vis - 1)
+    seq = np.concatenate([rng.permutation(P) for _ in range(-(-n * n_vis // P))])[: n * n_vis]
+    prompt = seq.reshape(n_vis, n).T.copy()  # (n, v)
+    for _ in range(200):
+        srt = np.sort(prompt, axis=1)
+        bad_rows = np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1))
+        if bad_rows.size == 0:
+            break
+        for r in bad_rows:
+            row = prompt[r]
+            _, first = np.unique(row, return_index=True)
+            repeated = np.setdiff1d(np.arange(n_vis), first)
+            if repeated.size == 0:  # fixed by an earlier swap in this round
+                continue
+            j = int(repeated[0])
+            r2 = int(rng.integers(n))
+            prompt[r, j], prompt[r2, j] = prompt[r2, j], prompt[r, j]
+    else:  # pragma: no cover - tiny designs only: fall back to distinct random prompts
+        for r in range(n):
+            if np.unique(prompt[r]).size < n_vis:
+                prompt[r] = rng.choice(P, size=n_vis, replace=False)
+    # responses: successive visits of a prompt (with the same number of responses) take
+    # successive subsets from a shuffled list of all subsets of that size, from a random start
+    # per prompt, mapped through a random ordering of the prompt's responses; so every pair of
+    # responses (and every response) of a prompt is rated about equally often
+    resp_perm = np.argsort(rng.random((P, K)), axis=-1)
+    cols = np.concatenate([[0], np.cumsum(counts)])
+    item = np.empty((n, design.items_per_rater), dtype=np.int64)
+    for c in np.unique(counts):
+        js = np.flatnonzero(counts == c)
+        pc = prompt[:, js].ravel()  # rater-major
+        combos = _subsets(K, int(c), rng)
+        start = rng.integers(len(combos), size=P)
+        chosen = combos[(start[pc] + _visit_rank(pc)) % len(combos)]  # (m, c)
+        chosen = resp_perm[pc[:, None], chosen] + pc[:, None] * K
+        chosen = chosen.reshape(n, js.size, int(c))
+        for k, j in enumerate(js):
+            item[:, cols[j] : cols[j + 1]] = chosen[:, k]
+    rater = np.repeat(np.arange(n), design.items_per_rater)
+    return rater, item.ravel()
+
+
+def _visit_rank(prompt: np.ndarray) -> np.ndarray:
+    """How many earlier visits (in array order) went to the same prompt."""
+    by_prompt = np.argsort(prompt, kind="stable")
+    sorted_p = prompt[by_prompt]
+    first = np.searchsorted(sorted_p, sorted_p, side="left")
+    rank = np.empty_like(prompt)
+    rank[by_prompt] = np.arange(prompt.size) - first
+    return rank
+
+
+def _subsets(k: int, size: int, rng: np.random.Generator, limit: int = 5000) -> np.ndarray:
+    """All ``size``-subsets of ``range(k)`` in random order (random ones if there are too many)."""
+    if comb(k, size) <= limit:
+        out = np.array(list(combinations(range(k), size)), dtype=np.int64).reshape(-1, size)
+        return out[rng.permutation(len(out))]
+    return np.sort(np.argsort(rng.random((limit, k)), axis=1)[:, :size], axis=1)
+
+
+def _trait_corr(dims: Sequence[str]) -> np.ndarray:
+    D = len(dims)
+    C = np.eye(D)
+    for a in range(D):
+        for b in range(D):
+            if a != b:
+                C[a, b] = TRAIT_CORR.get(
+                    (dims[a], dims[b]), TRAIT_CORR.get((dims[b], dims[a]), 0.0)
+                )
+    w, V = np.linalg.eigh(C)
+    if w.min() < 1e-6:  # keep it a valid correlation matrix
+        C = V @ np.diag(np.clip(w, 1e-6, None)) @ V.T
+        d = np.sqrt(np.diag(C))
+        C = C / d[:, None] / d[None, :]
+    return C
+
+
+# ---------------------------------------------------------------------------------- main
+def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
+    """Simulate a rating study with known demographic effects, random effects and texts.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the numpy Generator (``DEFAULTS.seed`` when None). Same seed, same study.
+    **design
+        Settings of :class:`SimulationDesign`:
+
+        n_raters : int, default 1095
+        n_prompts : int, default 250
+            Prompts (user questions); items are their candidate responses.
+        responses_per_prompt : int, default 4
+            Candidate responses per prompt (items = n_prompts × responses_per_prompt).
+        items_per_rater : int, default 5
+            Items each rater rates, on every dimension.
+        responses_per_visit : int, default 2
+            Responses a rater rates per prompt visited (>= 2 gives same-rater pairs).
+        dimensions : sequence of str
+            Default: toxicity, emotional_awareness, sensitivity, stereotypical_bias, helpfulness.
+        countries : sequence of str, default ("US", "Germany")
+        country_shares : sequence of float, optional
+            Share of raters per country (default equal).
+        effects : mapping, optional
+            Relative differences of mean ratings (fractions) to reproduce, merged over the
+            published ones, e.g. ``{"toxicity": {"gender": {"he/him": -0.18}}}``.
+        latent_effects : mapping, optional
+            Effects given directly on the latent scale (same layout); they override ``effects``.
+        base_effects : {"published", "none"}, default "published"
+            Start from the published effects, or from no effects at all.
+        rater_sd, item_sd, group_item_sd, residual_sd : float or mapping dimension → float
+            Random-effect SDs (latent scale; rating units for the gaussian family). Set
+            ``item_sd=0`` for items without effects. Defaults depend on ``family``.
+        rater_corr : float, default 0.3
+            Correlation of a rater's random effects across dimensions.
+        prompt_share : float, default 0.3
+            Share of item-trait variance common to the responses of one prompt.
+        group_item : sequence of str, default ("gender", "ideology")
+            Demographics whose groups disagree on specific items (group × item deviations).
+        scale_points : {5, 2}
+            5-point agreement scale or binary (0 = no, 1 = yes).
+        family : {"ordinal", "gaussian"}
+            Cumulative-logit ratings, or continuous normal ratings (for power analysis).
+        missing_share : float, default 0.03
+            Share of raters answering "Prefer not to say" to age and to ideology.
+
+    Returns
+    -------
+    SimulatedStudy
+        ``.study`` (a validated :class:`Study`), ``.truth`` (:class:`SimulationTruth`) and
+        ``.design`` (:class:`SimulationDesign`).
+
+    Examples
+    --------
+    >>> sim = simulate_study(n_raters=60, seed=1)
+    >>> sim.study.n_ratings
+    1500
+    >>> row = sim.truth.effect("toxicity", "gender", "he/him")
+    >>> round(float(row["relative_pct"]), 1)
+    -18.0
+    """
+    d = SimulationDesign(**design)
+    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    dims = d.dimensions
+    D = len(dims)
+    minimum = 1.0 if d.scale_points == 5 else 0.0
+    base_cut = np.array(CUTPOINTS_5 if d.scale_points == 5 else CUTPOINTS_2)
+    cuts = {dim: base_cut - LOCATION.get(dim, 0.0) for dim in dims}
+
+    # --- fixed effects, calibrated on a fixed-seed reference population (independent of `seed`)
+    ref_codes = _compress(
+        _draw_rater_codes(_N_REFERENCE, d, np.random.default_rng(_REFERENCE_SEED))
+    )
+    beta_by_dim, fe_tables = {}, []
+    for dim in dims:
+        beta_by_dim[dim], table = _calibrate(d, dim, cuts[dim], minimum, ref_codes)
+        fe_tables.append(table)
+    fixed_effects = pd.concat(fe_tables, ignore_index=True)
+
+    # --- raters
+    codes = _draw_rater_codes(d.n_raters, d, rng)
+    n = d.n_raters
+    width = len(str(n))
+    rater_ids = np.array([f"r{k:0{width}d}" for k in range(1, n + 1)], dtype=object)
+    fixed = np.column_stack([_fixed_part(codes, beta_by_dim[dim]) for dim in dims])  # (n, D)
+    rsd = np.array([d.sd("rater", dim) for dim in dims])
+    R = np.full((D, D), d.rater_corr)
+    np.fill_diagonal(R, 1.0)
+    u = rng.standard_normal((n, D)) @ np.linalg.cholesky(R).T * rsd
+
+    # --- items: correlated latent traits with a prompt-level share
+    P, K = d.n_prompts, d.responses_per_prompt
+    n_items = P * K
+    L = np.linalg.cholesky(_trait_corr(dims))
+    z_prompt = rng.standard_normal((P, D)) @ L.T
+    z_resp = rng.standard_normal((n_items, D)) @ L.T
+    z = (
+        np.sqrt(d.prompt_share) * np.repeat(z_prompt, K, axis=0)
+        + np.sqrt(1 - d.prompt_share) * z_resp
+    )
+    isd = np.array([d.sd("item", dim) for dim in dims])
+    v = z * isd
+
+    # --- group × item deviations
+    gi_sd = np.array([d.sd("group_item", dim) for dim in dims])
+    w = {
+        g: rng.standard_normal((len(_levels(g, d.countries)), n_items, D)) * gi_sd
+        for g in d.group_item
+    }
+
+    # --- who rates what, and the ratings
+    r_idx, i_idx = _assign_items(d, rng)
+    eta = fixed[r_idx] + u[r_idx] + v[i_idx]  # (pairs, D)
+    for g, dev in w.items():
+        eta += dev[codes[g][r_idx], i_idx]
+    if d.family == "gaussian":
+        mu = np.array([GAUSSIAN_MEAN.get(dim, 3.0) if d.scale_points == 5 else 0.5 for dim in dims])
+        res = np.array([d.sd("residual", dim) for dim in dims])
+        y = draw_ratings(eta + mu, rng, family="gaussian", residual_sd=res)
+    else:
+        cut = np.stack([cuts[dim] for dim in dims])  # (D, thresholds)
+        y = draw_ratings(
+            eta, rng, cutpoints=np.broadcast_to(cut, (*eta.shape, cut.shape[1])), minimum=minimum
+        )
+
+    # --- tables
+    pairs = len(r_idx)
+    item_ids = np.array([f"i{k:0{len(str(n_items))}d}" for k in range(n_items)], dtype=object)
+    prompt_ids = np.array([f"p{k:0{len(str(P))}d}" for k in range(P)], dtype=object)
+    ratings = pd.DataFrame(
+        {
+            "rater": np.repeat(rater_ids[r_idx], D),
+            "item": np.repeat(item_ids[i_idx], D),
+            "dimension": np.tile(np.array(dims, dtype=object), pairs),
+            "rating": y.ravel(),
+        }
+    )
+    raters = _rater_frame(rater_ids, codes, d, rng)
+    prompts = np.asarray(prompt_texts(P, rng), dtype=object)
+    items = pd.DataFrame(
+        {
+            "item": item_ids,
+            "prompt_id": np.repeat(prompt_ids, K),
+            "prompt": np.repeat(prompts, K),
+            "response": response_texts(z, dims, rng),
+            "model": np.tile(np.array([f"model_{k + 1}" for k in range(K)], dtype=object), P),
+        }
+    )
+    if d.scale_points == 5:
+        scales = {dim: Scale(dim, 1, 5, AGREEMENT_5, True, MORE_IS_BETTER.get(dim)) for dim in dims}
+    else:
+        scales = {dim: Scale(dim, 0, 1, BINARY, True, MORE_IS_BETTER.get(dim)) for dim in dims}
+    questions = {
+        dim: f"The answer exhibits {_PHRASE.get(dim, dim.replace('_', ' '))}." for dim in dims
+    }
+    study = Study.from_frames(
+        ratings,
+        raters,
+        items,
+        scales,
+        multiselect=["race"],
+        continuous=d.family == "gaussian",
+        name=f"simulated (seed {seed})",
+        metadata={
+            "simulated": True,
+            "seed": seed,
+            "family": d.family,
+            "questions": questions,
+            "reference": dict(REFERENCE),
+        },
+    )
+
+    # --- truth
+    random_rows = []
+    for j, dim in enumerate(dims):
+        random_rows.append((dim, "rater", rsd[j]))
+        random_rows.append((dim, "item", isd[j]))
+        for g in d.group_item:
+            random_rows.append((dim, f"group_item:{g}", gi_sd[j]))
+        if d.family == "gaussian":
+            random_rows.append((dim, "residual", d.sd("residual", dim)))
+    random_sd = pd.DataFrame(random_rows, columns=["dimension", "component", "sd"])
+    item_traits = pd.DataFrame(
+        {
+            "item": np.repeat(item_ids, D),
+            "prompt_id": np.repeat(np.repeat(prompt_ids, K), D),
+            "dimension": np.tile(np.array(dims, dtype=object), n_items),
+            "trait": z.ravel(),
+            "effect": v.ravel(),
+        }
+    )
+    if d.family == "ordinal":
+        cutpoints = pd.DataFrame(
+            [
+                {"dimension": dim, "threshold": k + 1, "value": c}
+                for dim in dims
+                for k, c in enumerate(cuts[dim])
+            ]
+        )
+        intercepts = pd.DataFrame({"dimension": list(dims), "intercept": 0.0})
+    else:
+        cutpoints = pd.DataFrame(columns=["dimension", "threshold", "value"])
+        intercepts = pd.DataFrame({"dimension": list(dims), "intercept": mu})
+    gi_frames = []
+    for g, dev in w.items():
+        levels = _levels(g, d.countries)
+        L_, I_, D_ = dev.shape
+        gi_frames.append(
+            pd.DataFrame(
+                {
+                    "dimension": np.tile(np.array(dims, dtype=object), L_ * I_),
+                    "term": g,
+                    "level": np.repeat(np.array(levels, dtype=object), I_ * D_),
+                    "item": np.tile(np.repeat(item_ids, D_), L_),
+                    "deviation": dev.ravel(),
+                }
+            )
+        )
+    group_item = (
+        pd.concat(gi_frames, ignore_index=True)
+        if gi_frames
+        else pd.DataFrame(columns=["dimension", "term", "level", "item", "deviation"])
+    )
+    rater_effects = pd.DataFrame(
+        {
+            "rater": np.repeat(rater_ids, D),
+            "dimension": np.tile(np.array(dims, dtype=object), n),
+            "effect": u.ravel(),
+        }
+    )
+    truth = SimulationTruth(
+        fixed_effects, random_sd, item_traits, cutpoints, group_item, rater_effects, intercepts
+    )
+    return SimulatedStudy(study, truth, d, seed)
+
+
+def _rater_frame(
+    ids: np.ndarray, codes: dict[str, np.ndarray], d: SimulationDesign, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Reported demographics (with "Prefer not to say" for some age and ideology answers)."""
+    n = len(ids)
+    party_levels = np.array(_levels("party", ()), dtype=object)
+    race_names = np.array(RACES, dtype=object)
+    race = [tuple(race_names[row]) for row in codes["race"]]
+    age = np.array(AGES, dtype=object)[codes["age"]]
+    ideology = np.array(IDEOLOGIES, dtype=object)[codes["ideology"]]
+    age[rng.random(n) < d.missing_share] = PREFER_NOT
+    ideology[rng.random(n) < d.missing_share] = PREFER_NOT
+    frame = pd.DataFrame(
+        {
+            "rater": ids,
+            "gender": np.array(GENDERS, dtype=object)[codes["gender"]],
+            "age": age,
+            "race": race,
+            "ideology": ideology,
+            "party": party_levels[codes["party"]],
+            "country": np.array(["US", "Germany"], dtype=object)[codes["country"]],
+        }
+    )
+    return frame
+
+
+def simulate_many(seeds: Sequence[int], **design) -> list[SimulatedStudy]:
+    """Several replicate studies of one design (for power analysis and coverage checks)."""
+    return [simulate_study(seed=s, **design) for s in seeds]
+
+
+__all__ = [
+    "DIMENSIONS",
+    "PUBLISHED_EFFECTS",
+    "SimulatedStudy",
+    "SimulationDesign",
+    "SimulationTruth",
+    "StudyDesign",
+    "draw_ratings",
+    "ordinal_mean",
+    "simulate_study",
+]

@@ -1,0 +1,393 @@
+"""Group means and relative differences between demographic groups, with rater-bootstrap CIs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from pluralign._settings import DEFAULTS
+from pluralign.data import Study
+from pluralign.describe._bootstrap import bootstrap_group_sums, percentile_interval, ratio
+
+logger = logging.getLogger("pluralign")
+
+GroupCoding = Literal["collapsed", "indicators"]
+CI_METHOD = "rater bootstrap (percentile)"
+CROSS = " × "
+
+
+@dataclass
+class _Group:
+    by: str
+    label: str
+    values: dict[str, str]
+    member: np.ndarray  # bool over the raters table
+    ref: int | None = None  # column of the reference group in the membership matrix
+    ref_label: str | None = None
+    output: bool = True  # False for reference-only columns ("without value")
+
+
+def _as_list(by: str | Sequence[str]) -> list[str]:
+    if isinstance(by, str):
+        return [by]
+    out = list(by)
+    if not out:
+        raise ValueError("by must name at least one demographic column")
+    return out
+
+
+def _levels(values: pd.Series) -> list[str]:
+    return sorted({str(v) for v in values.dropna()})
+
+
+def _default_reference(study: Study, var: str, groups: list[_Group]) -> str:
+    preset = study.metadata.get("reference") if isinstance(study.metadata, Mapping) else None
+    if isinstance(preset, Mapping) and var in preset:
+        if any(g.label == preset[var] for g in groups):
+            return str(preset[var])
+    sizes = [int(g.member.sum()) for g in groups]
+    return groups[int(np.argmax(sizes))].label
+
+
+def _resolve_reference(reference, var: str, study: Study, groups: list[_Group]) -> str:
+    if reference is None:
+        return _default_reference(study, var, groups)
+    if isinstance(reference, Mapping):
+        if var not in reference:
+            return _default_reference(study, var, groups)
+        ref = reference[var]
+    else:
+        ref = reference
+    if isinstance(ref, (tuple, list)):
+        ref = CROSS.join(map(str, ref))
+    ref = str(ref)
+    labels = [g.label for g in groups]
+    if ref not in labels:
+        raise ValueError(f"reference {ref!r} is not a group of {var!r}; groups are {labels}")
+    return ref
+
+
+def _groups(
+    study: Study,
+    by: list[str],
+    coding: GroupCoding,
+    crossed: bool,
+    reference,
+    need_reference: bool,
+) -> tuple[list[_Group], dict[str, int]]:
+    for var in by:
+        study._check_demographic(var)
+    if coding not in ("collapsed", "indicators"):
+        raise ValueError(f"coding must be 'collapsed' or 'indicators', got {coding!r}")
+    table = study.rater_table("collapsed")
+    missing: dict[str, int] = {}
+    out: list[_Group] = []
+    if crossed and len(by) > 1:
+        if coding == "indicators" and any(v in study.multiselect for v in by):
+            raise ValueError(
+                "crossed groups need one category per rater; use coding='collapsed' for the "
+                f"multi-select column(s) {[v for v in by if v in study.multiselect]}"
+            )
+        vals = table[by].astype("string")
+        ok = vals.notna().all(axis=1).to_numpy()
+        missing[CROSS.join(by)] = int((~ok).sum())
+        keys = vals.astype(object).agg(tuple, axis=1)
+        name = CROSS.join(by)
+        block = []
+        for key in sorted({k for k, good in zip(keys, ok, strict=True) if good}):
+            member = ok & (keys == key).to_numpy()
+            block.append(_Group(name, CROSS.join(key), dict(zip(by, key, strict=True)), member))
+        out += _with_reference(block, name, reference, study, need_reference)
+        _link(out)
+        return out, missing
+    for var in by:
+        if var in study.multiselect and coding == "indicators":
+            raw = study.raters[var]
+            has_any = raw.map(len).gt(0).to_numpy()
+            missing[var] = int((~has_any).sum())
+            for value in sorted({v for t in raw for v in t}):
+                member = raw.map(lambda t, v=value: v in t).to_numpy(dtype=bool)
+                without = has_any & ~member
+                g = _Group(var, value, {var: value}, member, ref_label=f"not {value}")
+                ref = _Group(var, f"not {value}", {var: f"not {value}"}, without, output=False)
+                out += [g, ref]
+            continue
+        col = table[var].astype("string")
+        missing[var] = int(col.isna().sum())
+        block = [
+            _Group(var, lev, {var: lev}, (col == lev).fillna(False).to_numpy(dtype=bool))
+            for lev in _levels(col)
+        ]
+        out += _with_reference(block, var, reference, study, need_reference)
+    _link(out)
+    return out, missing
+
+
+def _link(groups: list[_Group]) -> None:
+    """Point each group at the membership column of its reference group."""
+    where = {(g.by, g.label): j for j, g in enumerate(groups)}
+    for g in groups:
+        if g.ref_label is not None:
+            g.ref = where[(g.by, g.ref_label)]
+
+
+def _with_reference(
+    block: list[_Group], var: str, reference, study: Study, need_reference: bool
+) -> list[_Group]:
+    if not block:
+        raise ValueError(f"{var!r} has no non-missing values; nothing to group by")
+    if need_reference:
+        ref = _resolve_reference(reference, var, study, block)
+        for g in block:
+            g.ref_label = ref
+    return block
+
+
+def _compute(
+    study: Study,
+    by: str | Sequence[str],
+    dimension: str | Sequence[str] | None,
+    ci_prob: float | None,
+    n_boot: int | None,
+    seed: int | None,
+    coding: GroupCoding,
+    crossed: bool,
+    reference,
+    relative: bool,
+) -> pd.DataFrame:
+    by_list = _as_list(by)
+    ci_prob = DEFAULTS.ci_prob if ci_prob is None else float(ci_prob)
+    n_boot = DEFAULTS.n_boot if n_boot is None else int(n_boot)
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    groups, missing = _groups(study, by_list, coding, crossed, reference, relative)
+    dims = (
+        study.dimensions
+        if dimension is None
+        else ([dimension] if isinstance(dimension, str) else list(dimension))
+    )
+    for d in dims:
+        study._check_dimension(d)
+
+    rater_ids = pd.Index(study.raters["rater"])
+    membership = np.column_stack([g.member for g in groups]).astype(float)
+    ratings = study.ratings
+    codes_all = rater_ids.get_indexer(ratings["rater"])
+    values_all = ratings["rating"].to_numpy(dtype=float)
+    dim_all = ratings["dimension"].to_numpy()
+    n = len(rater_ids)
+    rows = []
+    excluded: dict[str, dict[str, int]] = {}
+    for dim in dims:
+        mask = dim_all == dim
+        codes = codes_all[mask]
+        sums = np.bincount(codes, weights=values_all[mask], minlength=n)
+        counts = np.bincount(codes, minlength=n).astype(float)
+        active = counts > 0
+        m = membership[active]
+        s_g = sums[active] @ m
+        n_g = counts[active] @ m
+        r_g = m.sum(axis=0)
+        mean = ratio(s_g, n_g)
+        if n_boot > 0:
+            bs, bn = bootstrap_group_sums(sums[active], counts[active], m, n_boot, rng)
+            boot_mean = ratio(bs, bn)
+            lo, hi = percentile_interval(boot_mean, ci_prob)
+            se = (
+                np.nanstd(boot_mean, axis=0, ddof=1) if n_boot > 1 else np.full(len(groups), np.nan)
+            )
+        else:
+            boot_mean = None
+            lo = hi = se = np.full(len(groups), np.nan)
+        excluded[dim] = {}
+        for var in missing:
+            # raters of this dimension without a value for the grouping variable
+            if CROSS in var:
+                cols = var.split(CROSS)
+                miss = study.rater_table("collapsed")[cols].isna().any(axis=1).to_numpy()
+            elif var in study.multiselect:
+                miss = study.raters[var].map(len).eq(0).to_numpy()
+            else:
+                miss = study.raters[var].isna().to_numpy()
+            excluded[dim][var] = int((miss & active).sum())
+        if relative and boot_mean is not None:
+            ref_idx = np.array([g.ref if g.ref is not None else j for j, g in enumerate(groups)])
+            boot_diff = boot_mean - boot_mean[:, ref_idx]
+            boot_rel = 100 * (ratio(boot_mean, boot_mean[:, ref_idx]) - 1)
+            d_lo, d_hi = percentile_interval(boot_diff, ci_prob)
+            r_lo, r_hi = percentile_interval(boot_rel, ci_prob)
+        for j, g in enumerate(groups):
+            if not g.output:
+                continue
+            row = {
+                "dimension": dim,
+                "by": g.by,
+                "group": g.label,
+                **g.values,
+                "n_raters": int(r_g[j]),
+                "n_ratings": int(n_g[j]),
+                "mean": mean[j],
+            }
+            if relative:
+                k = g.ref
+                is_ref = k == j
+                row.update(
+                    {
+                        "reference": g.ref_label,
+                        "is_reference": bool(is_ref),
+                        "mean_reference": mean[k],
+                        "n_raters_reference": int(r_g[k]),
+                    }
+                )
+            row.update({"se": se[j], "ci_low": lo[j], "ci_high": hi[j]})
+            if relative:
+                diff = mean[j] - mean[k]
+                rel = 100 * (mean[j] / mean[k] - 1) if mean[k] else np.nan
+                zero = is_ref or boot_mean is None
+                row.update(
+                    {
+                        "difference": diff,
+                        "difference_ci_low": np.nan if zero else d_lo[j],
+                        "difference_ci_high": np.nan if zero else d_hi[j],
+                        "relative_pct": rel,
+                        "relative_ci_low": np.nan if zero else r_lo[j],
+                        "relative_ci_high": np.nan if zero else r_hi[j],
+                    }
+                )
+            row["ci_method"] = CI_METHOD if n_boot > 0 else "none"
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    n_excl = {d: {k: v for k, v in e.items() if v} for d, e in excluded.items()}
+    n_excl = {d: e for d, e in n_excl.items() if e}
+    if n_excl:
+        logger.info("raters without a value of the grouping column(s) were left out: %s", n_excl)
+    out.attrs.update(
+        {
+            "ci_prob": ci_prob,
+            "n_boot": n_boot,
+            "seed": seed,
+            "coding": coding,
+            "crossed": bool(crossed and len(by_list) > 1),
+            "excluded_raters": n_excl,
+        }
+    )
+    return out
+
+
+def group_means(
+    study: Study,
+    by: str | Sequence[str],
+    dimension: str | Sequence[str] | None = None,
+    ci_prob: float | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+    *,
+    coding: GroupCoding = "collapsed",
+    crossed: bool = False,
+) -> pd.DataFrame:
+    """Mean rating of each demographic group, with rater-clustered bootstrap intervals.
+
+    The mean of a group is the mean of all its ratings (raters with more ratings weigh more).
+    Intervals are percentile intervals of a bootstrap that resamples *raters* with replacement
+    (all of a rater's ratings go together), never single ratings.
+
+    Parameters
+    ----------
+    study : Study
+    by : str or sequence of str
+        Demographic column(s). Several columns are described one after the other (rows labelled
+        by ``by``), or as crossed cells with ``crossed=True``.
+    dimension : str or sequence of str, optional
+        Dimensions to describe (default: all).
+    ci_prob : float, optional
+        Interval probability (default ``DEFAULTS.ci_prob``).
+    n_boot : int, optional
+        Bootstrap resamples (default ``DEFAULTS.n_boot``); 0 skips the intervals.
+    seed : int, optional
+        Seed of the bootstrap (default ``DEFAULTS.seed``).
+    coding : {"collapsed", "indicators"}
+        Multi-select columns: ``"collapsed"`` gives one category per rater (several values →
+        ``DEFAULTS.multi_label``); ``"indicators"`` gives one group per value holding every rater
+        who chose it (groups overlap).
+    crossed : bool, default False
+        With several ``by`` columns: one group per combination of their values.
+
+    Returns
+    -------
+    DataFrame
+        ``dimension, by, group, <by columns>, n_raters, n_ratings, mean, se, ci_low, ci_high,
+        ci_method``; ``.attrs`` holds ``ci_prob``, ``n_boot``, ``seed`` and the number of raters
+        left out per dimension because their value is missing (``excluded_raters``).
+
+    See Also
+    --------
+    relative_difference : Differences from a reference group.
+
+    Examples
+    --------
+    >>> from pluralign.data import simulate_study
+    >>> study = simulate_study(n_raters=100, seed=1).study
+    >>> gm = group_means(study, by="gender", dimension="toxicity", n_boot=200, seed=0)
+    >>> gm[["group", "n_raters"]].values.tolist()[:2]
+    [['he/him', 41], ['other', 3]]
+    """
+    return _compute(study, by, dimension, ci_prob, n_boot, seed, coding, crossed, None, False)
+
+
+def relative_difference(
+    study: Study,
+    by: str | Sequence[str],
+    reference: str | Sequence[str] | Mapping[str, str] | None = None,
+    dimension: str | Sequence[str] | None = None,
+    ci_prob: float | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+    *,
+    coding: GroupCoding = "collapsed",
+    crossed: bool = False,
+) -> pd.DataFrame:
+    """Difference and relative difference (percent) of group means from a reference group.
+
+    ``relative_pct = 100 * (mean_group / mean_reference - 1)`` on the rating scale, e.g.
+    "men rate toxicity 18 % lower than women". Intervals come from the same rater-clustered
+    bootstrap as :func:`group_means`; group and reference means are computed on the same
+    resamples, so the interval of a difference accounts for their covariance.
+
+    Parameters
+    ----------
+    study : Study
+    by : str or sequence of str
+        Demographic column(s), described separately (or crossed, see ``crossed``).
+    reference : str, sequence or mapping, optional
+        Reference group: a level (one ``by`` column), a mapping ``{column: level}``, or for
+        crossed cells a tuple of levels. Default: the study's own reference
+        (``study.metadata["reference"]``, set by the simulator) or else the largest group.
+        For multi-select columns with ``coding="indicators"`` each value is compared with the
+        raters who did not choose it (reference ``"not <value>"``) and ``reference`` is ignored.
+    dimension, ci_prob, n_boot, seed, coding, crossed
+        As in :func:`group_means`.
+
+    Returns
+    -------
+    DataFrame
+        ``dimension, by, group, <by columns>, n_raters, n_ratings, mean, reference,
+        is_reference, mean_reference, n_raters_reference, se, ci_low, ci_high, difference,
+        difference_ci_low, difference_ci_high, relative_pct, relative_ci_low,
+        relative_ci_high, ci_method`` (the reference group's own row has zero difference and no
+        interval).
+
+    Examples
+    --------
+    >>> from pluralign.data import simulate_study
+    >>> study = simulate_study(n_raters=200, seed=1).study
+    >>> rd = relative_difference(study, by="gender", dimension="toxicity", n_boot=200, seed=0)
+    >>> bool(rd.set_index("group").loc["she/her", "is_reference"])
+    True
+    """
+    return _compute(study, by, dimension, ci_prob, n_boot, seed, coding, crossed, reference, True)

@@ -1,0 +1,269 @@
+"""Posterior probability that a rater of a target population prefers response A to response B.
+
+Definition (for one posterior draw ``s``)
+-----------------------------------------
+A rater of the target has a demographic pattern ``j`` with probability ``π_j``: each target
+cell gets its population share, and the demographics the cell leaves out keep their mix among
+the fitted ratings (the same averaging as :meth:`BayesResult.cell_mean_draws`). Given ``j``,
+the rater's random intercept ``u_d ~ N(0, σ²_rater,d)`` on each dimension ``d`` is shared by
+both items; given ``u``, the two ratings are independent draws from the cumulative-logit model
+with the items' effects (and the group's own item deviations) of draw ``s``. With the combined
+score ``S = Σ_d w_d · desirability_d · (r_d − min_d) / (max_d − min_d)`` (the definition of
+:func:`~pluralign.labels.preference_labels`)::
+
+    p_j(s) = E_u[ P(S_A > S_B | u) + ½ P(S_A = S_B | u) ]
+    p(s)   = Σ_j π_j p_j(s)
+
+``p`` is the mean of ``p(s)`` over draws and ``p_sd`` its SD over draws. Because ``p(s)`` mixes
+the patterns linearly, the ``p`` of a target is exactly the share-weighted mix of the ``p`` of
+its groups. ``u_d`` is integrated by Gauss–Hermite quadrature separately per dimension (the
+models of different dimensions are independent), and the distribution of ``S_A − S_B`` is
+computed exactly by convolving the per-dimension distributions of ``r_A,d − r_B,d``.
+For the gaussian family (one dimension), ``r_A − r_B ~ N(μ_A − μ_B, 2σ²_residual)`` (the rater
+intercept cancels) and ``p = Φ((μ_A − μ_B) / (√2 σ_residual))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+
+from pluralign.models import _bayes_kernels as K
+from pluralign.models._targets import target_cells
+
+#: Upper bound on the number of floats held at once (draws × patterns × pairs × categories²).
+_CHUNK_ELEMENTS = 4_000_000
+
+
+def _resolve_weights(fit, dimensions, weights) -> tuple[list[str], np.ndarray]:
+    """Dimensions and signed coefficients ``w_d · desirability_d / (max_d − min_d)``."""
+    if dimensions is None and isinstance(weights, Mapping):
+        dimensions = list(weights)
+    if dimensions is None:
+        dims = [d for d in fit.dimensions if fit.fits[d].scale.desirability != 0]
+        if not dims:
+            if len(fit.dimensions) == 1:
+                dims = list(fit.dimensions)
+            else:
+                raise ValueError(
+                    "no fitted dimension has a declared direction (Scale.more_is_better); pass "
+                    "dimensions= and weights= (a positive weight: higher ratings are better)"
+                )
+    else:
+        dims = [dimensions] if isinstance(dimensions, str) else list(dimensions)
+    unknown = [d for d in dims if d not in fit.fits]
+    if unknown:
+        raise KeyError(f"dimensions {unknown} were not fitted; fitted: {fit.dimensions}")
+    if weights is None:
+        w = np.full(len(dims), 1.0 / len(dims))
+    elif isinstance(weights, Mapping):
+        missing = [d for d in dims if d not in weights]
+        if missing:
+            raise ValueError(f"weights lacks the dimensions {missing}; give one for each of {dims}")
+        w = np.array([float(weights[d]) for d in dims])
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(dims),):
+            raise ValueError(f"{len(w)} weights given for {len(dims)} dimensions {dims}")
+    coef = []
+    for d, wd in zip(dims, w, strict=True):
+        scale = fit.fits[d].scale
+        # With no declared direction, the weight's sign says which way is better (as in
+        # preference_labels); a single undirected dimension counts higher as better.
+        des = scale.desirability or 1
+        coef.append(wd * des / (scale.max - scale.min))
+    if not np.any(coef):
+        raise ValueError("every weight is zero")
+    return dims, np.asarray(coef)
+
+
+def _item_index(fit_d, items: pd.Series, column: str) -> np.ndarray:
+    lookup = pd.Series(np.arange(fit_d.design.n_items),
+                       index=pd.Index(fit_d.design.item_levels.astype(str)))
+    idx = lookup.reindex(items.astype(str).to_numpy())
+    if idx.isna().any():
+        bad = sorted(set(items.astype(str)[idx.isna().to_numpy()]))
+        raise KeyError(
+            f"{column}: items {bad[:5]}{' …' if len(bad) > 5 else ''} were not rated on "
+            f"{fit_d.dimension!r} in the fitted data, so the model has no effect for them"
+        )
+    return idx.to_numpy(dtype=int)
+
+
+def _patterns(fit, dims, target) -> tuple[pd.DataFrame, np.ndarray]:
+    """Demographic patterns of a rater of the target and their probabilities ``π_j``."""
+    base = fit.fits[dims[0]]
+    cells = target_cells(target, base.design)
+    frame = base.rater_frame()
+    parts, probs = [], []
+    for _, cell in cells.iterrows():
+        rows = frame.copy()
+        for col, value in cell.drop("share").items():
+            if col not in rows.columns:
+                raise KeyError(f"target names {col!r}, which is not a variable of the model")
+            rows[col] = value
+        cols = list(rows.columns)
+        if cols:
+            counts = rows.astype(str).value_counts(subset=cols, sort=False).reset_index(name="n")
+            parts.append(counts[cols])
+            probs.append(cell["share"] * counts["n"].to_numpy(float) / counts["n"].sum())
+        else:
+            parts.append(rows.iloc[:1])
+            probs.append(np.array([cell["share"]]))
+    pats = pd.concat(parts, ignore_index=True)
+    pi = np.concatenate(probs)
+    if len(pats.columns):
+        key = pats.astype(str).apply(tuple, axis=1)
+        agg = pd.Series(pi).groupby(key.to_numpy(), sort=False).sum()
+        first = ~key.duplicated().to_numpy()
+        pats = pats[first].reset_index(drop=True)
+        pi = agg.reindex(key[first].to_numpy()).to_numpy()
+    for v in base.design.numeric:
+        pats[v] = pats[v].astype(float)
+    return pats, pi
+
+
+def _dimension_inputs(fit_d, pats: pd.DataFrame, ia, ib, idx):
+    d = fit_d.draws().take(idx)
+    X = fit_d.design.transform(pats)[:, 1:]
+    lin = d.beta @ X.T  # (S, J)
+    va, vb = d.item_effect[:, ia], d.item_effect[:, ib]  # (S, P)
+    eta_a = lin[:, :, None] + va[:, None, :]
+    eta_b = lin[:, :, None] + vb[:, None, :]
+    if fit_d.group_item:
+        from pluralign.models._bayes import _codes
+
+        g = _codes(pats[fit_d.group_item], fit_d.group_levels, fit_d.group_item)
+        eta_a = eta_a + d.group_item[:, g][:, :, ia]
+        eta_b = eta_b + d.group_item[:, g][:, :, ib]
+    return d, eta_a, eta_b
+
+
+def _diff_support(levels: np.ndarray, coef: float) -> tuple[np.ndarray, np.ndarray]:
+    """Values of ``coef·(r_A − r_B)`` over category pairs, merged; and each pair's slot."""
+    diff = coef * (levels[:, None] - levels[None, :]).ravel()
+    key = np.round(diff / 1e-9).astype(np.int64)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    return uniq * 1e-9, inverse
+
+
+def posterior_pair_probabilities(
+    fit,
+    pairs: pd.DataFrame,
+    target=None,
+    dimensions: str | Sequence[str] | None = None,
+    weights: Mapping[str, float] | Sequence[float] | None = None,
+    *,
+    n_draws: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Posterior probability that a random rater of ``target`` prefers ``item_a`` to ``item_b``.
+
+    Parameters
+    ----------
+    fit : BayesResult
+        From :func:`~pluralign.models.fit_bayes` (ordinal or bernoulli; gaussian for one
+        dimension) with every dimension used.
+    pairs : DataFrame
+        Columns ``item_a, item_b`` (items fitted on every dimension used).
+    target : None, mapping or DataFrame
+        The rater population: None (the fitted raters), a group ``{"gender": "she/her"}``,
+        margins, or a post-stratification frame with ``share`` (see
+        :func:`~pluralign.models._targets.target_cells`).
+    dimensions, weights
+        Dimensions of the combined score and their weights (default: every fitted dimension
+        with a declared direction, equal weights); signs come from ``Scale.desirability``.
+    n_draws : int, optional
+        Posterior draws used (a random subset, without replacement); default all.
+    seed : int, optional
+        Seed of the draw subset.
+
+    Returns
+    -------
+    DataFrame
+        ``item_a, item_b, p, p_sd``: posterior mean of ``P(S_A > S_B) + ½ P(S_A = S_B)`` for
+        a random rater of the target, and its posterior SD (see the module docstring).
+
+    Examples
+    --------
+    >>> from pluralign.data import simulate_study
+    >>> from pluralign.models import fit_bayes
+    >>> study = simulate_study(n_raters=60, seed=1, dimensions=["toxicity"]).study
+    >>> fit = fit_bayes(study, draws=200, tune=200, progressbar=False)  # doctest: +SKIP
+    >>> posterior_pair_probabilities(fit, pd.DataFrame({"item_a": ["i0001"],
+    ...                              "item_b": ["i0002"]}))  # doctest: +SKIP
+    """
+    for col in ("item_a", "item_b"):
+        if col not in pairs.columns:
+            raise KeyError(f"pairs needs columns item_a and item_b; it has {list(pairs.columns)}")
+    dims, coef = _resolve_weights(fit, dimensions, weights)
+    pairs = pairs[["item_a", "item_b"]].reset_index(drop=True)
+    n_total = fit.fits[dims[0]].draws().n
+    rng = np.random.default_rng(seed)
+    if n_draws is None or n_draws >= n_total:
+        idx = np.arange(n_total)
+    else:
+        idx = np.sort(rng.choice(n_total, size=int(n_draws), replace=False))
+    pats, pi = _patterns(fit, dims, target)
+    families = {fit.fits[d].family for d in dims}
+    if "gaussian" in families and len(dims) > 1:
+        raise NotImplementedError(
+            "posterior pair probabilities of several dimensions need ordinal or bernoulli fits"
+        )
+    n_pairs = len(pairs)
+    k_max = max(len(fit.fits[d].levels) for d in dims)
+    per_pair = max(1, len(idx) * len(pats) * k_max * k_max * 2)
+    step = max(1, _CHUNK_ELEMENTS // per_pair)
+    p_draws = np.empty((len(idx), n_pairs))
+    x, w = K.gauss_hermite()
+    for start in range(0, n_pairs, step):
+        sl = slice(start, min(n_pairs, start + step))
+        values = np.zeros(1)
+        probs = None  # (S, J, P, n_values) distribution of S_A − S_B
+        for d_name, c in zip(dims, coef, strict=True):
+            fd = fit.fits[d_name]
+            ia = _item_index(fd, pairs["item_a"].iloc[sl], "item_a")
+            ib = _item_index(fd, pairs["item_b"].iloc[sl], "item_b")
+            d, eta_a, eta_b = _dimension_inputs(fd, pats, ia, ib, idx)
+            if fd.family == "gaussian":
+                z = np.sign(c) * (eta_a - eta_b) / (np.sqrt(2.0) * d.sigma_residual[:, None, None])
+                p_draws[:, sl] = np.einsum("sjp,j->sp", ndtr(z), pi)
+                break
+            cut = d.cutpoints[:, None, None, :]
+            sd = d.sigma_rater[:, None, None]
+            if len(dims) == 1:
+                pref = np.zeros(eta_a.shape)
+                for xj, wj in zip(x, w):
+                    pa = K.cumulative_probs(eta_a + sd * xj, cut)
+                    pb = K.cumulative_probs(eta_b + sd * xj, cut)
+                    pref += wj * K.preference_from_probs(pa, pb)
+                if c < 0:
+                    pref = 1.0 - pref
+                p_draws[:, sl] = np.einsum("sjp,j->sp", pref, pi)
+                break
+            support, slot = _diff_support(fd.levels, c)
+            dist = np.zeros(eta_a.shape + (len(support),))
+            scatter = np.zeros((len(slot), len(support)))
+            scatter[np.arange(len(slot)), slot] = 1.0
+            for xj, wj in zip(x, w):
+                pa = K.cumulative_probs(eta_a + sd * xj, cut)
+                pb = K.cumulative_probs(eta_b + sd * xj, cut)
+                joint = (pa[..., :, None] * pb[..., None, :]).reshape(pa.shape[:-1] + (-1,))
+                dist += wj * (joint @ scatter)
+            if probs is None:
+                values, probs = support, dist
+            else:
+                sums = (values[:, None] + support[None, :]).ravel()
+                key = np.round(sums / 1e-9).astype(np.int64)
+                uniq, inverse = np.unique(key, return_inverse=True)
+                comb = (probs[..., :, None] * dist[..., None, :]).reshape(probs.shape[:-1] + (-1,))
+                new = np.zeros(comb.shape[:-1] + (len(uniq),))
+                K._scatter(new, comb, inverse)
+                values, probs = uniq * 1e-9, new
+        else:
+            h = np.where(values > 1e-9, 1.0, np.where(values < -1e-9, 0.0, 0.5))
+            p_draws[:, sl] = np.einsum("sjpv,v,j->sp", probs, h, pi)
+    return pairs.assign(p=p_draws.mean(axis=0), p_sd=p_draws.std(axis=0, ddof=1))

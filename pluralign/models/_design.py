@@ -1,0 +1,345 @@
+"""Fixed-effect design matrices and random-effect codes shared by every model.
+
+A :class:`Design` holds, for one rated dimension, the fixed-effect matrix ``X`` (treatment
+contrasts against user-chosen reference levels, built by formulaic), the response, and the rater
+and item random effects as integer codes (never as dense indicator matrices). Models
+(:func:`~pluralign.models.fit_mixed`, :func:`~pluralign.models.fit_bayes`) and the effect /
+post-stratification helpers all work from it, so they agree on contrasts and reference levels.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pluralign._errors import DroppedRowsWarning
+
+#: Random-effect terms that may be written in a formula; the random structure is always crossed
+#: rater and item intercepts, so these are accepted (lme4 style) and removed before formulaic.
+_RANDOM_TERM = re.compile(r"\+?\s*\(\s*1\s*\|\s*(rater|item)\s*\)")
+
+#: Variables that are not demographics (they may not appear as fixed effects).
+_RESERVED = ("rater", "item", "dimension")
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything a model needs for one dimension, coded once.
+
+    Attributes
+    ----------
+    formula : str
+        Fixed-effect formula as given (random terms removed), e.g. ``"rating ~ gender + ideology"``.
+    dimension : str
+        The rated dimension.
+    response : str
+        Response column (``"rating"``).
+    X : ndarray of shape (n, p)
+        Fixed-effect design, intercept first, treatment contrasts.
+    columns : list of str
+        Column names of ``X`` (formulaic names, e.g. ``"gender[T.he/him]"``).
+    terms : dict
+        Formula term → list of ``(level, column index of X)`` for its non-reference levels.
+        Interaction terms are named ``"gender:race"`` with levels ``"he/him:Black"``; numeric
+        variables have one entry ``(name, index)``.
+    references : dict
+        Reference level of each categorical variable.
+    levels : dict
+        Levels of each categorical variable, reference first.
+    y : ndarray of shape (n,)
+        Ratings.
+    rater_codes, item_codes : ndarray of int
+        Codes ``0..n_raters-1`` and ``0..n_items-1`` of each row.
+    rater_levels, item_levels : ndarray
+        Rater and item identifiers in code order.
+    data : DataFrame
+        The rows used (ratings joined to demographics), after dropping rows with missing covariates.
+    n_dropped : int
+        Rows dropped because a covariate was missing.
+    variables : list of str
+        Demographic variables used by the formula.
+    numeric : list of str
+        Variables entered as numbers (not categorical).
+    """
+
+    formula: str
+    dimension: str
+    response: str
+    X: np.ndarray
+    columns: list[str]
+    terms: dict[str, list[tuple[str, int]]]
+    references: dict[str, str]
+    levels: dict[str, list[str]]
+    y: np.ndarray
+    rater_codes: np.ndarray
+    rater_levels: np.ndarray
+    item_codes: np.ndarray
+    item_levels: np.ndarray
+    data: pd.DataFrame
+    n_dropped: int
+    variables: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)
+    _spec: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def n(self) -> int:
+        """Number of rows used."""
+        return len(self.y)
+
+    @property
+    def n_raters(self) -> int:
+        return len(self.rater_levels)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_levels)
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Coerce the design variables of ``frame`` to the fitted categories (a copy).
+
+        Raises
+        ------
+        KeyError
+            If a variable of the formula is missing from ``frame``.
+        ValueError
+            If a value is not a level seen in the fitted data.
+        """
+        missing = [v for v in self.variables if v not in frame.columns]
+        if missing:
+            raise KeyError(
+                f"columns {missing} of the formula {self.formula!r} are missing from the frame "
+                f"(it has {list(frame.columns)}); add them"
+            )
+        out = frame.copy()
+        for v in self.variables:
+            if v in self.numeric:
+                out[v] = pd.to_numeric(out[v], errors="raise").astype(float)
+                continue
+            values = out[v].astype("string")
+            unknown = sorted(set(values.dropna()) - set(self.levels[v]))
+            if unknown:
+                raise ValueError(
+                    f"{v}: levels {unknown} were not in the fitted data; known levels are "
+                    f"{self.levels[v]}"
+                )
+            if values.isna().any():
+                raise ValueError(f"{v}: missing values in the frame; every row needs a level")
+            out[v] = pd.Categorical(values.astype(object), categories=self.levels[v])
+        return out
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Fixed-effect design ``X`` of new rows or demographic cells (same contrasts as the fit).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> d = build_design(_example_study(), "rating ~ gender", "toxicity")
+        >>> d.transform(pd.DataFrame({"gender": ["he/him", "she/her"]})).tolist()
+        [[1.0, 1.0], [1.0, 0.0]]
+        """
+        prepared = self.prepare(frame)
+        mm = self._spec.get_model_matrix(prepared, na_action="raise")
+        return np.asarray(mm, dtype=float)
+
+
+def _parse(formula: str) -> tuple[str, str]:
+    """Split off lme4-style random terms; return (fixed formula, response)."""
+    if "~" not in formula:
+        raise ValueError(f"formula {formula!r} needs a response: write e.g. 'rating ~ gender'")
+    fixed = _RANDOM_TERM.sub("", formula).strip()
+    if "|" in fixed:
+        raise ValueError(
+            f"formula {formula!r}: only (1|rater) and (1|item) random intercepts are supported "
+            "(they are always included); remove other random terms"
+        )
+    lhs, rhs = fixed.split("~", 1)
+    if not rhs.strip():
+        fixed = f"{lhs.strip()} ~ 1"
+    return fixed, lhs.strip()
+
+
+def _default_reference(values: pd.Series) -> str:
+    counts = values.value_counts()
+    top = counts[counts == counts.max()].index
+    return str(sorted(map(str, top))[0])
+
+
+def build_design(
+    study,
+    formula: str = "rating ~ gender",
+    dimension: str | None = None,
+    reference: Mapping[str, str] | None = None,
+    coding: str = "collapsed",
+) -> Design:
+    """Code a study for one dimension: fixed effects by formulaic, random effects as integer codes.
+
+    Parameters
+    ----------
+    study : Study
+        The rating study.
+    formula : str
+        Wilkinson formula for the fixed effects with ``rating`` as response, e.g.
+        ``"rating ~ gender + ideology"`` or ``"rating ~ gender * race"`` (interactions). Random
+        intercepts ``(1|rater)`` and ``(1|item)`` are always part of the model; writing them in
+        the formula is allowed and changes nothing.
+    dimension : str, optional
+        Dimension to code; may be omitted when the study has only one.
+    reference : mapping, optional
+        Reference level per demographic, e.g. ``{"gender": "she/her"}``. Default: the most
+        frequent level among the rows used (ties: the first in sorted order).
+    coding : {"collapsed", "indicators"}
+        How multi-select demographics enter: one collapsed category per rater (several values
+        become ``DEFAULTS.multi_label``), or 0/1 indicator columns named ``{column}_{value}``
+        (e.g. ``race_Black``; use those names in the formula). 0/1 indicators are entered as
+        categorical with reference ``"0"``.
+
+    Returns
+    -------
+    Design
+
+    Warns
+    -----
+    DroppedRowsWarning
+        When rows with a missing covariate are dropped (their number is in ``Design.n_dropped``).
+
+    Examples
+    --------
+    >>> d = build_design(_example_study(), "rating ~ gender", "toxicity",
+    ...                  reference={"gender": "she/her"})
+    >>> d.columns, d.references
+    (['Intercept', 'gender[T.he/him]'], {'gender': 'she/her'})
+    >>> d.terms
+    {'gender': [('he/him', 1)]}
+    """
+    from formulaic import Formula, model_matrix
+
+    fixed, response = _parse(formula)
+    if response != "rating":
+        raise ValueError(f"the response must be 'rating' (got {response!r}); write 'rating ~ ...'")
+    if dimension is None:
+        if len(study.dimensions) != 1:
+            raise ValueError(
+                f"the study has several dimensions {study.dimensions}; pass dimension=..."
+            )
+        dimension = study.dimensions[0]
+    data = study.data(dimension=dimension, coding=coding)
+    variables = sorted(Formula(fixed).rhs.required_variables)
+    for v in variables:
+        if v in _RESERVED:
+            raise ValueError(f"{v!r} cannot be a fixed effect: it is a random effect / key")
+        if v not in data.columns:
+            raise KeyError(
+                f"formula variable {v!r} is not a demographic of the study; available: "
+                f"{[c for c in data.columns if c not in (*_RESERVED, 'rating')]}"
+                + (" (multi-select indicators need coding='indicators')" if coding != "indicators" else "")
+            )
+    keep = data[variables].notna().all(axis=1) if variables else pd.Series(True, index=data.index)
+    n_dropped = int((~keep).sum())
+    if n_dropped:
+        counts = {v: int(data[v].isna().sum()) for v in variables if data[v].isna().any()}
+        warnings.warn(
+            f"{dimension}: dropped {n_dropped} of {len(data)} ratings with a missing covariate "
+            f"(missing per column: {counts})",
+            DroppedRowsWarning,
+            stacklevel=2,
+        )
+    data = data[keep.to_numpy()].reset_index(drop=True)
+    if data.empty:
+        raise ValueError(f"{dimension}: no rows left after dropping missing covariates")
+
+    reference = dict(reference or {})
+    unknown_ref = sorted(set(reference) - set(variables))
+    if unknown_ref:
+        raise KeyError(f"reference names {unknown_ref}, which are not in the formula {fixed!r}")
+    references: dict[str, str] = {}
+    levels: dict[str, list[str]] = {}
+    numeric: list[str] = []
+    frame = data.copy()
+    for v in variables:
+        col = frame[v]
+        is_indicator = pd.api.types.is_numeric_dtype(col) and set(pd.unique(col)) <= {0, 1}
+        if pd.api.types.is_numeric_dtype(col) and not is_indicator:
+            numeric.append(v)
+            frame[v] = col.astype(float)
+            continue
+        values = col.astype("Int64").astype("string") if is_indicator else col.astype("string")
+        found = sorted(set(values))
+        if v in reference:
+            ref = str(reference[v])
+            if ref not in found:
+                raise ValueError(
+                    f"reference level {ref!r} of {v!r} is not among its levels {found}"
+                )
+        else:
+            ref = "0" if is_indicator else _default_reference(values)
+        levels[v] = [ref] + [x for x in found if x != ref]
+        references[v] = ref
+        frame[v] = pd.Categorical(values.astype(object), categories=levels[v])
+
+    mm = model_matrix(fixed, frame, na_action="raise")
+    rhs = mm.rhs
+    columns = list(rhs.columns)
+    if not columns or columns[0] != "Intercept":
+        raise ValueError(f"formula {fixed!r} must keep the intercept (remove '- 1' / '0 +')")
+    X = np.asarray(rhs, dtype=float)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError(
+            f"{dimension}: the fixed-effect design of {fixed!r} is rank deficient (some level or "
+            "combination of levels has no ratings); merge rare levels or drop the interaction"
+        )
+    terms: dict[str, list[tuple[str, int]]] = {}
+    for struct in rhs.model_spec.structure:
+        name = str(struct.term)
+        if name == "1":
+            continue
+        entries = []
+        for colname in struct.columns:
+            parts = re.findall(r"\[(?:T\.)?(.*?)\]", colname)
+            level = ":".join(parts) if parts else colname
+            entries.append((level, columns.index(colname)))
+        terms[name] = entries
+
+    raters, rater_levels = pd.factorize(data["rater"], sort=True)
+    items, item_levels = pd.factorize(data["item"], sort=True)
+    return Design(
+        formula=fixed,
+        dimension=str(dimension),
+        response=response,
+        X=X,
+        columns=columns,
+        terms=terms,
+        references=references,
+        levels=levels,
+        y=data["rating"].to_numpy(dtype=float),
+        rater_codes=raters.astype(np.int64),
+        rater_levels=np.asarray(rater_levels),
+        item_codes=items.astype(np.int64),
+        item_levels=np.asarray(item_levels),
+        data=data,
+        n_dropped=n_dropped,
+        variables=variables,
+        numeric=numeric,
+        _spec=rhs.model_spec,
+    )
+
+
+def _example_study():
+    """A tiny study used in docstring examples."""
+    from pluralign.data import Scale, Study
+
+    ratings = pd.DataFrame(
+        {
+            "rater": ["a", "a", "b", "b", "c", "c"],
+            "item": ["i", "j", "i", "j", "i", "j"],
+            "dimension": "toxicity",
+            "rating": [1.0, 2.0, 3.0, 4.0, 2.0, 2.0],
+        }
+    )
+    raters = pd.DataFrame({"rater": ["a", "b", "c"], "gender": ["she/her", "he/him", "she/her"]})
+    return Study.from_frames(ratings, raters, scales={"toxicity": Scale("toxicity", 1, 5)})

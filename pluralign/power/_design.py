@@ -1,0 +1,513 @@
+"""What a planned study looks like (``StudyDesign``) and how one random study is drawn from it.
+
+The data-generating model is a crossed latent-variable model for one rated dimension::
+
+    y*_{ji} = intercept + beta[g(j)] + u_j + v_i + w_{g(j), i} + e_{ji}
+    u_j ~ N(0, rater_sd²),  v_i ~ N(0, item_sd²),  w_{g,i} ~ N(0, group_item_sd²),  e ~ N(0, residual_sd²)
+
+Rater ``j`` belongs to group ``g(j)`` of one demographic and rates ``items_per_rater`` items.
+On the ``"normal"`` scale the rating is ``y*`` itself with ``e ~ N(0, residual_sd²)``; on an
+ordinal scale (``"5-point"``, ``"binary"``) ``e`` is standard logistic (a cumulative-logit model,
+as in :func:`pluralign.simulate_study`) and the rating is ``y*`` cut at the thresholds
+``cutpoints``. Defaults (SDs, thresholds, locations, mean ratings) are the simulator's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from pluralign.data import LogEntry, Scale, Study
+from pluralign.data._simulate import (
+    CUTPOINTS_2,
+    CUTPOINTS_5,
+    GAUSSIAN_MEAN,
+    LOCATION,
+)
+from pluralign.data._simulate import StudyDesign as _SimulatorDesign
+
+ScaleKind = Literal["5-point", "binary", "normal"]
+EffectScale = Literal["latent", "relative"]
+
+#: Thresholds of the latent variable used by default for each ordinal scale (the simulator's).
+DEFAULT_CUTPOINTS: dict[str, tuple[float, ...]] = {
+    "5-point": tuple(CUTPOINTS_5),
+    "binary": tuple(CUTPOINTS_2),
+}
+_SCALE_RANGE = {"5-point": (1, 5), "binary": (0, 1)}
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(48)
+_GH_W = _GH_W / _GH_W.sum()
+
+
+def _simulator_sd(component: str, family: str, dimension: str) -> float:
+    return _SimulatorDesign(family=family).sd(component, dimension)
+
+
+def _freeze_groups(groups: Mapping) -> dict[str, dict[str, int]]:
+    if not isinstance(groups, Mapping) or len(groups) != 1:
+        raise ValueError(
+            "groups must map ONE demographic to the number of raters per level, e.g. "
+            "{'gender': {'she/her': 300, 'he/him': 300}}; "
+            f"got {groups!r}"
+        )
+    ((term, counts),) = groups.items()
+    if not isinstance(counts, Mapping) or len(counts) < 2:
+        raise ValueError(
+            f"groups[{term!r}] must map at least two levels to rater counts, got {counts!r}"
+        )
+    out = {}
+    for level, n in counts.items():
+        if int(n) != n or n < 1:
+            raise ValueError(f"groups[{term!r}][{level!r}] must be a positive integer, got {n!r}")
+        out[str(level)] = int(n)
+    return {str(term): out}
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """A planned rating study: who rates, how much, on which scale, and the assumed truth.
+
+    Parameters
+    ----------
+    groups : mapping
+        One demographic mapped to the number of raters per level, e.g.
+        ``{"gender": {"she/her": 300, "he/him": 300}}``. The first level is the reference.
+    effects : mapping of str to float
+        True difference of each level from the reference (levels left out: 0). On
+        ``effect_scale="latent"`` it is a shift of the latent variable (rating points on the
+        ``"normal"`` scale); on ``"relative"`` it is a relative difference of the expected
+        rating, ``E[rating | level] / E[rating | reference] - 1`` (0.1 = 10 % higher).
+    effect_scale : {"latent", "relative"}
+        Unit of ``effects``.
+    n_prompts, responses_per_prompt : int
+        Items are ``n_prompts × responses_per_prompt`` responses grouped by prompt.
+    items_per_rater : int
+        Ratings per rater (raters rate consecutive responses of randomly ordered prompts,
+        so that with ``items_per_rater`` a multiple of ``responses_per_prompt`` every rater
+        rates whole prompts).
+    scale : {"5-point", "binary", "normal"}
+        Observed rating scale.
+    intercept : float, optional
+        Latent mean of the reference group (default: the simulator's location of
+        ``dimension`` on ordinal scales, its mean rating on the normal scale).
+    rater_sd, item_sd, group_item_sd, residual_sd : float, optional
+        Standard deviations of rater intercepts, item intercepts, group × item deviations and
+        residuals (latent units; rating points on the normal scale). Defaults: the simulator's
+        for the scale's family. ``residual_sd`` only applies to the normal scale (the ordinal
+        residual is standard logistic, SD π/√3).
+    cutpoints : tuple of float, optional
+        Latent thresholds of an ordinal scale (default: :data:`DEFAULT_CUTPOINTS`).
+    dimension : str
+        Name of the rated dimension.
+
+    Examples
+    --------
+    >>> d = StudyDesign({"gender": {"she/her": 30, "he/him": 30}}, effects={"he/him": 0.3},
+    ...                 scale="normal", n_prompts=10, responses_per_prompt=2, items_per_rater=4)
+    >>> d.n_raters, d.n_items, d.reference, d.contrasts
+    (60, 20, 'she/her', [('gender', 'he/him', 'she/her')])
+    >>> d.with_n_raters(90).groups
+    {'gender': {'she/her': 45, 'he/him': 45}}
+    """
+
+    groups: Mapping[str, Mapping[str, int]] = field(
+        default_factory=lambda: {"gender": {"she/her": 300, "he/him": 300}}
+    )
+    effects: Mapping[str, float] = field(default_factory=dict)
+    effect_scale: EffectScale = "latent"
+    n_prompts: int = 250
+    responses_per_prompt: int = 4
+    items_per_rater: int = 5
+    scale: ScaleKind = "5-point"
+    intercept: float | None = None
+    rater_sd: float | None = None
+    item_sd: float | None = None
+    group_item_sd: float | None = None
+    residual_sd: float | None = None
+    cutpoints: tuple[float, ...] | None = None
+    dimension: str = "toxicity"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "groups", _freeze_groups(self.groups))
+        levels = self.levels
+        eff = {str(k): float(v) for k, v in dict(self.effects).items()}
+        unknown = [k for k in eff if k not in levels]
+        if unknown:
+            raise ValueError(
+                f"effects names levels {unknown} that are not in groups[{self.term!r}] {levels}"
+            )
+        if eff.get(self.reference, 0.0) != 0.0:
+            raise ValueError(
+                f"effects[{self.reference!r}] must be 0: it is the reference level of {self.term!r}"
+            )
+        object.__setattr__(self, "effects", eff)
+        if self.effect_scale not in ("latent", "relative"):
+            raise ValueError(f"effect_scale must be 'latent' or 'relative', got {self.effect_scale!r}")
+        if self.scale not in ("5-point", "binary", "normal"):
+            raise ValueError(f"scale must be '5-point', 'binary' or 'normal', got {self.scale!r}")
+        for name in ("n_prompts", "responses_per_prompt", "items_per_rater"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        if self.items_per_rater > self.n_items:
+            raise ValueError(
+                f"items_per_rater ({self.items_per_rater}) exceeds the number of items "
+                f"({self.n_items} = n_prompts × responses_per_prompt); add prompts or rate fewer"
+            )
+        family = "gaussian" if self.scale == "normal" else "ordinal"
+        if self.scale != "normal" and self.residual_sd is not None:
+            raise ValueError(
+                "residual_sd only applies to scale='normal'; ordinal ratings have a standard "
+                "logistic residual (set the other SDs relative to it)"
+            )
+        for name in ("rater_sd", "item_sd", "group_item_sd", "residual_sd"):
+            v = getattr(self, name)
+            if v is None:
+                if name == "residual_sd" and family == "ordinal":
+                    continue
+                v = _simulator_sd(name[:-3], family, self.dimension)
+            v = float(v)
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            object.__setattr__(self, name, v)
+        if self.scale == "normal" and self.residual_sd == 0:
+            raise ValueError("residual_sd must be > 0 on the normal scale")
+        if self.intercept is None:
+            default = (GAUSSIAN_MEAN.get(self.dimension, 3.0) if self.scale == "normal"
+                       else LOCATION.get(self.dimension, 0.0))
+            object.__setattr__(self, "intercept", float(default))
+        if self.scale == "normal":
+            if self.cutpoints is not None:
+                raise ValueError("cutpoints only apply to ordinal scales ('5-point', 'binary')")
+        else:
+            cuts = DEFAULT_CUTPOINTS[self.scale] if self.cutpoints is None else self.cutpoints
+            cuts = tuple(float(c) for c in cuts)
+            lo, hi = _SCALE_RANGE[self.scale]
+            if len(cuts) != hi - lo or np.any(np.diff(cuts) <= 0):
+                raise ValueError(
+                    f"cutpoints of a {self.scale} scale must be {hi - lo} increasing numbers, got {cuts}"
+                )
+            object.__setattr__(self, "cutpoints", cuts)
+        if self.effect_scale == "relative" and self.scale == "normal" and self.intercept == 0:
+            raise ValueError(
+                "relative effects need a non-zero mean rating: set intercept (the reference mean) "
+                "or use effect_scale='latent'"
+            )
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def term(self) -> str:
+        """The demographic whose levels are compared."""
+        return next(iter(self.groups))
+
+    @property
+    def levels(self) -> list[str]:
+        """Levels of :attr:`term`, reference first."""
+        return list(self.groups[self.term])
+
+    @property
+    def reference(self) -> str:
+        return self.levels[0]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Raters per level."""
+        return dict(self.groups[self.term])
+
+    @property
+    def n_raters(self) -> int:
+        return int(sum(self.counts.values()))
+
+    @property
+    def n_items(self) -> int:
+        return self.n_prompts * self.responses_per_prompt
+
+    @property
+    def contrasts(self) -> list[tuple[str, str, str]]:
+        """``(term, level, reference)`` of every non-reference level."""
+        return [(self.term, lv, self.reference) for lv in self.levels[1:]]
+
+    @property
+    def rating_scale(self) -> Scale:
+        """The :class:`~pluralign.data.Scale` of simulated ratings (normal: a nominal 1..5 range)."""
+        lo, hi = _SCALE_RANGE.get(self.scale, (1, 5))
+        return Scale(self.dimension, lo, hi)
+
+    @property
+    def random_sd(self) -> float:
+        """SD of the normal random effects (rater, item, group × item) of one rating."""
+        return float(np.sqrt(self.rater_sd**2 + self.item_sd**2 + self.group_item_sd**2))
+
+    def key(self) -> str:
+        """A short stable hash of the design (used to key cached simulations)."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # ------------------------------------------------------------------ effect units
+    def mean_rating(self, latent_mean: float) -> float:
+        """Expected rating (marginal over all random effects) at a latent group mean."""
+        if self.scale == "normal":
+            return float(latent_mean)
+        lo = _SCALE_RANGE[self.scale][0]
+        eta = latent_mean + self.random_sd * _GH_X  # Gauss–Hermite nodes of the random effects
+        p_above = special.expit(eta[:, None] - np.asarray(self.cutpoints)[None, :])
+        return float(lo + p_above.sum(axis=1) @ _GH_W)
+
+    def latent_effects(self) -> dict[str, float]:
+        """Latent shift of every level (reference 0), converting relative effects if needed."""
+        out = {lv: 0.0 for lv in self.levels}
+        if self.effect_scale == "latent":
+            out.update(self.effects)
+            return out
+        m0 = self.mean_rating(self.intercept)
+        lo, hi = _SCALE_RANGE.get(self.scale, (-np.inf, np.inf))
+        for lv, rel in self.effects.items():
+            target = (1 + rel) * m0
+            if self.scale == "normal":
+                out[lv] = target - self.intercept
+                continue
+            if not lo < target < hi:
+                raise ValueError(
+                    f"a relative effect of {rel:+.3f} for {lv!r} asks for a mean rating of "
+                    f"{target:.3f}, outside the open scale range ({lo}, {hi})"
+                )
+            span = 50 * max(self.random_sd, 2.0)
+            out[lv] = optimize.brentq(
+                lambda d, t=target: self.mean_rating(self.intercept + d) - t, -span, span
+            )
+        return out
+
+    def point_effects(self) -> dict[str, float]:
+        """Difference of expected ratings, level − reference, in rating points (the estimand
+        of a Gaussian mixed model; marginal over the random effects)."""
+        lat = self.latent_effects()
+        m0 = self.mean_rating(self.intercept)
+        return {lv: self.mean_rating(self.intercept + d) - m0 for lv, d in lat.items()}
+
+    # ------------------------------------------------------------------ variations
+    def replace(self, **changes) -> StudyDesign:
+        """A copy with some fields changed (validated again).
+
+        Besides the fields, ``n_raters=`` rescales every group keeping their shares.
+        """
+        n = changes.pop("n_raters", None)
+        d = dataclasses.replace(self, **changes)
+        return d.with_n_raters(n) if n is not None else d
+
+    def with_n_raters(self, n_raters: int) -> StudyDesign:
+        """The same design with ``n_raters`` raters split like the current groups
+        (largest-remainder rounding, at least one rater per level)."""
+        n_raters = int(n_raters)
+        counts = self.counts
+        if n_raters < len(counts):
+            raise ValueError(f"n_raters={n_raters} is smaller than the number of levels {len(counts)}")
+        share = np.array(list(counts.values()), dtype=float)
+        share /= share.sum()
+        raw = share * n_raters
+        base = np.maximum(np.floor(raw).astype(int), 1)
+        while base.sum() > n_raters:  # only when the floor of 1 pushed us over
+            base[np.argmax(base)] -= 1
+        rest = n_raters - base.sum()
+        order = np.argsort(-(raw - np.floor(raw)), kind="stable")
+        base[order[:rest]] += 1
+        new = {self.term: dict(zip(counts, (int(b) for b in base), strict=True))}
+        return dataclasses.replace(self, groups=new)
+
+    def with_effect(self, effect: float | Mapping[str, float]) -> StudyDesign:
+        """The same design with another effect size (a float: for the first non-reference level)."""
+        if isinstance(effect, Mapping):
+            return dataclasses.replace(self, effects=dict(effect))
+        eff = dict(self.effects)
+        eff[self.levels[1]] = float(effect)
+        return dataclasses.replace(self, effects=eff)
+
+    # ------------------------------------------------------------------ simulation
+    def simulate(self, seed: int | np.random.Generator | np.random.SeedSequence | None = None) -> Study:
+        """Draw one study from the design.
+
+        Examples
+        --------
+        >>> d = StudyDesign({"gender": {"she/her": 10, "he/him": 10}}, n_prompts=4,
+        ...                 responses_per_prompt=3, items_per_rater=3)
+        >>> s = d.simulate(seed=1)
+        >>> s.n_raters, s.n_ratings, sorted(s.ratings["rating"].unique().tolist())[:1]
+        (20, 60, [1.0])
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return simulate_design(self, rng)
+
+
+def simulate_design(design: StudyDesign, rng: np.random.Generator) -> Study:
+    """Numeric kernel behind :meth:`StudyDesign.simulate` (vectorised; no validation needed
+    because the tables are valid by construction)."""
+    d = design
+    counts = np.array(list(d.counts.values()))
+    n, n_levels, k, n_items = int(counts.sum()), len(counts), d.items_per_rater, d.n_items
+    group = np.repeat(np.arange(n_levels), counts)
+    beta = np.array([d.latent_effects()[lv] for lv in d.levels])
+
+    # Assignment: items ordered by (shuffled) prompt; raters, in random order, take consecutive
+    # blocks of k items around the circle, so that every item is rated about n*k/K times.
+    prompt_order = rng.permutation(d.n_prompts)
+    item_order = (prompt_order[:, None] * d.responses_per_prompt + np.arange(d.responses_per_prompt)).ravel()
+    slot = rng.permutation(n)
+    start = int(rng.integers(d.n_prompts)) * d.responses_per_prompt  # blocks start at a prompt
+    pos = (start + slot[:, None] * k + np.arange(k)[None, :]) % n_items
+    item = item_order[pos].ravel()
+    rater = np.repeat(np.arange(n), k)
+
+    u = rng.normal(0.0, d.rater_sd, n)
+    v = rng.normal(0.0, d.item_sd, n_items)
+    w = rng.normal(0.0, d.group_item_sd, (n_levels, n_items))
+    if d.scale == "normal":
+        e = rng.normal(0.0, d.residual_sd, n * k)
+    else:
+        e = rng.logistic(0.0, 1.0, n * k)
+    g = group[rater]
+    y = d.intercept + beta[g] + u[rater] + v[item] + w[g, item] + e
+
+    log: tuple[LogEntry, ...] = ()
+    if d.scale == "normal":
+        rating = y
+        scale = d.rating_scale
+        log = (LogEntry("continuous", "ratings", 0,
+                        "continuous ratings: scale range and integer checks skipped"),)
+    else:
+        lo = _SCALE_RANGE[d.scale][0]
+        rating = (lo + np.searchsorted(np.asarray(d.cutpoints), y)).astype(float)
+        scale = d.rating_scale
+
+    rater_ids = np.array([f"r{j:05d}" for j in range(n)], dtype=object)
+    item_ids = np.array([f"i{i:05d}" for i in range(n_items)], dtype=object)
+    ratings = pd.DataFrame(
+        {"rater": rater_ids[rater], "item": item_ids[item], "dimension": d.dimension, "rating": rating}
+    )
+    raters = pd.DataFrame({"rater": rater_ids, d.term: np.array(d.levels, dtype=object)[group]})
+    prompt = np.arange(n_items) // d.responses_per_prompt
+    items = pd.DataFrame(
+        {
+            "item": item_ids,
+            "prompt_id": [f"p{p:04d}" for p in prompt],
+            "prompt": [f"prompt {p}" for p in prompt],
+            "response": [f"response {i}" for i in range(n_items)],
+        }
+    )
+    return Study(
+        ratings,
+        raters,
+        items,
+        {d.dimension: scale},
+        log_entries=log,
+        name="simulated design",
+        metadata={"design": d.key(), "simulated": True, "reference": d.reference,
+                  "family": "gaussian" if d.scale == "normal" else "ordinal"},
+    )
+
+
+def design_from_study(
+    study: Study,
+    fit=None,
+    *,
+    term: str | None = None,
+    dimension: str | None = None,
+    **changes,
+) -> StudyDesign:
+    """A normal-scale design whose truth is a pilot study's fitted mixed model.
+
+    The pilot's variance components (rater, item, residual), intercept and group
+    coefficients become the design's SDs and latent effects (in rating points, so
+    ``scale="normal"``: the Gaussian mixed model's own data-generating assumption); its
+    rater counts per level, prompts, responses per prompt and median ratings per rater
+    become the design's sizes. ``group_item_sd`` is 0 because the crossed model does not
+    estimate it (pass ``group_item_sd=`` to assume some). Any field can be overridden through
+    ``changes`` (e.g. ``n_raters=2000`` to plan a larger study with the pilot's truth).
+
+    Parameters
+    ----------
+    study : Study
+        The pilot.
+    fit : MixedResult, optional
+        ``fit_mixed(study, "rating ~ term", dimension)``; fitted here when omitted.
+    term : str, optional
+        The compared demographic (default: the first term of ``fit``'s formula, else the
+        study's first demographic).
+    dimension : str, optional
+        Default: the fit's (or the study's) first dimension.
+    **changes
+        Overrides of :class:`StudyDesign` fields, and ``n_raters``.
+
+    Returns
+    -------
+    StudyDesign
+
+    Examples
+    --------
+    >>> from pluralign.data._simulate import simulate_study
+    >>> pilot = simulate_study(n_raters=200, seed=1, dimensions=["toxicity"], family="gaussian",
+    ...                        missing_share=0.0).study
+    >>> d = design_from_study(pilot, term="gender")
+    >>> d.scale, d.term, d.n_raters == pilot.n_raters
+    ('normal', 'gender', True)
+    """
+    from pluralign.models import fit_mixed
+
+    if fit is not None and term is None:
+        term = fit.formula.split("~", 1)[1].split("+")[0].strip() if "~" in fit.formula else None
+    if term is None:
+        term = study.demographics[0]
+    if fit is None:
+        dim = study.dimensions[0] if dimension is None else dimension
+        fit = fit_mixed(study, f"rating ~ {term}", dim, progressbar=False)
+    dim = fit.dimensions[0] if dimension is None else dimension
+    tab = fit.summary()
+    tab = tab[tab["dimension"] == dim]
+    var = dict(zip(tab.loc[tab["kind"] == "variance", "parameter"],
+                   tab.loc[tab["kind"] == "variance", "estimate"], strict=True))
+    if "residual" not in var:
+        raise ValueError("design_from_study needs a Gaussian mixed-model fit (it has no residual variance)")
+    fixed = tab[tab["kind"] == "fixed"].set_index("parameter")["estimate"]
+    prefix = f"{term}[T."
+    effects = {p[len(prefix):-1]: float(v) for p, v in fixed.items() if p.startswith(prefix)}
+    if not effects:
+        raise ValueError(
+            f"the fit has no coefficients of {term!r} (formula {fit.formula!r}); fit "
+            f"'rating ~ {term}' or name the term"
+        )
+    reference = fit.attrs.get("references", {}).get(term)
+    raters = study.rater_table()
+    ratings = study.ratings[study.ratings["dimension"] == dim]
+    rated = raters[raters["rater"].isin(set(ratings["rater"]))]
+    counts = rated[term].dropna().astype(str).value_counts()
+    if reference is None:
+        reference = next(lv for lv in counts.index if lv not in effects)
+    order = [reference, *[lv for lv in counts.index if lv != reference]]
+    n_prompts = int(study.items.loc[study.items["item"].isin(set(ratings["item"])), "prompt_id"].nunique())
+    n_items = int(ratings["item"].nunique())
+    fields = {
+        "groups": {term: {lv: int(counts[lv]) for lv in order}},
+        "effects": {lv: effects.get(lv, 0.0) for lv in order[1:]},
+        "effect_scale": "latent",
+        "scale": "normal",
+        "n_prompts": max(n_prompts, 1),
+        "responses_per_prompt": max(1, round(n_items / max(n_prompts, 1))),
+        "items_per_rater": int(ratings.groupby("rater").size().median()),
+        "intercept": float(fixed.get("Intercept", np.nan)),
+        "rater_sd": float(np.sqrt(var.get("rater", 0.0))),
+        "item_sd": float(np.sqrt(var.get("item", 0.0))),
+        "group_item_sd": 0.0,
+        "residual_sd": float(np.sqrt(var["residual"])),
+        "dimension": dim,
+    }
+    n_raters = changes.pop("n_raters", None)
+    fields.update(changes)
+    design = StudyDesign(**fields)
+    return design.with_n_raters(n_raters) if n_raters is not None else design

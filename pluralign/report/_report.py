@@ -1,0 +1,855 @@
+"""The study report: data summary, descriptive differences, model effects, agreement, labels, training."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pluralign._errors import ConvergenceWarning, DroppedRowsWarning, PluralignWarning
+from pluralign._settings import DEFAULTS
+from pluralign.data import Study
+from pluralign.report._render import (
+    Figure,
+    Note,
+    Section,
+    Table,
+    Text,
+    render_html,
+    render_markdown,
+    write_figures,
+)
+
+#: Label methods shown in the report, in order (``posterior`` needs a Bayesian fit).
+LABEL_METHODS = ("majority", "distribution", "posterior")
+
+#: Most levels a demographic may have to enter the default model formula.
+MAX_LEVELS = 12
+
+
+@dataclass
+class Analysis:
+    """What the stages computed, passed from stage to stage and kept for the caller.
+
+    Attributes
+    ----------
+    study : Study
+    dimensions, demographics : list of str
+        What was analysed.
+    seed : int
+    sections : list of Section
+        Rendered report parts, in order.
+    results : dict
+        Named results (``"mixed"``, ``"bayes"``, ``"agreement"``, ``"labels"``, ``"training"``...).
+    problems : list of str
+        Stages that were skipped or failed, with the reason.
+    timings : dict
+        Wall time (seconds) of each part of each stage.
+    """
+
+    study: Study
+    dimensions: list[str]
+    demographics: list[str]
+    seed: int
+    sections: list[Section] = field(default_factory=list)
+    results: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def section(self, title: str, anchor: str) -> Section:
+        s = Section(title, anchor)
+        self.sections.append(s)
+        return s
+
+    def run(self, section: Section, what: str, fn: Callable[[], None]) -> bool:
+        """Run one part of a stage; a missing optional extra or a failure becomes a visible note.
+
+        Rows dropped and convergence problems that the called functions warn about are shown
+        as notes in the section (the report is their record).
+        """
+        t0 = time.perf_counter()
+        ok = False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PluralignWarning)
+            try:
+                fn()
+                ok = True
+            except ImportError as exc:
+                msg = f"{what} skipped: {exc}"
+                section.add(Note(msg, "skipped"))
+            except Exception as exc:  # shown in the report and warned, never hidden
+                msg = f"{what} failed: {type(exc).__name__}: {exc}"
+                section.add(Note(msg, "warning"))
+        self.timings[what] = self.timings.get(what, 0.0) + time.perf_counter() - t0
+        seen = set()
+        for w in caught:
+            text = str(w.message)
+            if issubclass(w.category, PluralignWarning) and text not in seen:
+                seen.add(text)
+                kind = "warning" if issubclass(w.category, ConvergenceWarning) else "info"
+                section.add(Note(f"{what}: {text}", kind))
+            elif not issubclass(w.category, PluralignWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not ok:
+            warnings.warn(msg, PluralignWarning, stacklevel=2)
+            self.problems.append(msg)
+        return ok
+
+
+# ---------------------------------------------------------------- helpers
+def _default_demographics(study: Study) -> list[str]:
+    table = study.rater_table("collapsed")
+    out = []
+    for col in study.demographics:
+        n = table[col].nunique(dropna=True)
+        if 2 <= n <= MAX_LEVELS:
+            out.append(col)
+    return out
+
+
+def _as_study(study: Study | str | Path) -> Study:
+    if isinstance(study, Study):
+        return study
+    from pluralign.data import read_study
+
+    return read_study(study)
+
+
+def _figure(fig, caption: str, name: str) -> Figure:
+    from pluralign.report._render import figure_from_matplotlib
+
+    return figure_from_matplotlib(fig, caption, name)
+
+
+# ---------------------------------------------------------------- stages
+def stage_data(a: Analysis) -> None:
+    """Counts, scales, rater composition and the cleaning log."""
+    st = a.study
+    s = a.section("Data", "data")
+    n_prompts = st.items.loc[st.items["item"].isin(st.ratings["item"]), "prompt_id"].nunique()
+    counts = pd.DataFrame(
+        {
+            "quantity": ["ratings", "raters", "items (responses)", "prompts", "dimensions"],
+            "count": [st.n_ratings, st.n_raters, st.n_items, n_prompts, len(st.dimensions)],
+        }
+    )
+    s.add(Table(counts, "Size of the study"))
+    per_dim = (
+        st.ratings.groupby("dimension", sort=False)
+        .agg(
+            ratings=("rating", "size"),
+            raters=("rater", "nunique"),
+            items=("item", "nunique"),
+            mean=("rating", "mean"),
+            sd=("rating", "std"),
+        )
+        .reset_index()
+    )
+    per_dim["scale"] = per_dim["dimension"].map(lambda d: f"{st.scales[d].min}..{st.scales[d].max}")
+    per_dim["direction"] = per_dim["dimension"].map(
+        lambda d: {1: "higher is better", -1: "higher is worse", 0: "undeclared"}[
+            st.scales[d].desirability
+        ]
+    )
+    s.add(Table(per_dim, "Ratings per dimension"))
+    comp = []
+    table = st.rater_table("collapsed")
+    table = table[table["rater"].isin(st.ratings["rater"])]
+    for col in a.demographics:
+        vc = table[col].value_counts(dropna=False)
+        for level, n in vc.items():
+            comp.append(
+                {
+                    "demographic": col,
+                    "level": "(missing)" if pd.isna(level) else str(level),
+                    "raters": int(n),
+                    "share": n / len(table),
+                }
+            )
+    if comp:
+        s.add(
+            Table(
+                pd.DataFrame(comp),
+                "Raters by demographic (multi-select values collapsed)",
+                max_rows=80,
+            )
+        )
+    for col in st.multiselect:
+        s.add(
+            Note(
+                f"`{col}` is multi-select: raters who chose several values are grouped as "
+                f"`{DEFAULTS.multi_label}` in models and tables."
+            )
+        )
+    log = st.log
+    dropped = log.loc[log["table"] == "ratings", "n_rows"].sum() if len(log) else 0
+    if len(log):
+        s.add(
+            Text(
+                f"Cleaning: {len(log)} step(s) recorded in the study log; "
+                f"**{int(dropped)} rating row(s) removed** in total. Each step says what was "
+                "changed and why."
+            )
+        )
+        s.add(Table(log, "Cleaning and selection log (study.log)", max_rows=60))
+    else:
+        s.add(
+            Text(
+                "Cleaning: the study log is empty: no row was removed or changed "
+                "(**0 rating row(s) removed**)."
+            )
+        )
+
+
+def stage_describe(a: Analysis, n_boot: int = 200) -> None:
+    """Relative differences of mean ratings between demographic groups."""
+    s = a.section("Descriptive differences", "describe")
+    s.add(
+        Text(
+            "Raw mean ratings of each group compared with the reference group, in percent of the "
+            f"reference mean, with bootstrap intervals over raters ({n_boot} resamples). These ignore "
+            "who rated which item; "
+            "the models below adjust for that."
+        )
+    )
+
+    def run():
+        from pluralign.describe import relative_difference
+
+        frames = [
+            relative_difference(
+                a.study, by=demo, dimension=a.dimensions, n_boot=n_boot, seed=a.seed
+            )
+            for demo in a.demographics
+        ]
+        rd = pd.concat(frames, ignore_index=True)
+        a.results["describe"] = rd
+        cols = [
+            c
+            for c in (
+                "dimension",
+                "by",
+                "group",
+                "n_raters",
+                "mean",
+                "mean_reference",
+                "difference",
+                "relative_pct",
+                "relative_ci_low",
+                "relative_ci_high",
+            )
+            if c in rd.columns
+        ]
+        shown = rd[~rd["is_reference"].astype(bool)] if "is_reference" in rd.columns else rd
+        s.add(
+            Table(
+                shown[cols],
+                "Relative differences of group means from the reference group",
+                max_rows=80,
+            )
+        )
+        fig_data = rd.assign(group=rd["by"].astype(str) + ": " + rd["group"].astype(str))
+        a.run(
+            s,
+            "Descriptive figure",
+            lambda: _plot(
+                a,
+                s,
+                "group_means",
+                fig_data,
+                "Group means relative to the reference group (percent), with bootstrap intervals",
+                "relative_difference",
+                by="group",
+                value="relative_pct",
+                show_n=False,
+            ),
+        )
+
+    a.run(s, "Descriptive differences", run)
+
+
+def _plot(a: Analysis, s: Section, plot_name: str, data, caption: str, fig_name: str, **kw) -> None:
+    """Draw with ``pluralign.plots.<plot_name>`` when it exists."""
+    from pluralign import plots
+
+    fn = getattr(plots, plot_name, None)
+    if fn is None:
+        raise ImportError(f"pluralign.plots.{plot_name} is not available")
+    out = fn(data, **kw)
+    fig = getattr(out, "figure", out)
+    if hasattr(fig, "get_figure") and fig.get_figure() is not None:
+        fig = fig.get_figure()
+    s.add(_figure(fig, caption, fig_name))
+
+
+def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | None = None) -> None:
+    """Mixed-model (and optionally Bayesian ordinal) effects of the demographics."""
+    s = a.section("Model effects", "models")
+    formula = "rating ~ " + " + ".join(a.demographics) if a.demographics else "rating ~ 1"
+    s.add(
+        Text(
+            f"Formula `{formula}` with crossed random intercepts for raters and items, fitted "
+            "separately for each dimension. Effects are contrasts against the reference level; "
+            f"intervals are {DEFAULTS.ci_prob:.0%}; p-values are Holm-adjusted within each model."
+        )
+    )
+    unknown = set(models) - {"mixed", "bayes"}
+    if unknown:
+        raise ValueError(f"models: unknown {sorted(unknown)}; choose from 'mixed' and 'bayes'")
+
+    if "mixed" in models:
+
+        def mixed():
+            from pluralign.models import fit_mixed
+
+            fits, effects, diags = {}, [], []
+            for dim in a.dimensions:
+                fit = fit_mixed(a.study, formula, dimension=dim)
+                fits[dim] = fit
+                effects.append(fit.effects())
+                diags.append(fit.diagnostics())
+            eff = pd.concat(effects, ignore_index=True)
+            diag = pd.concat(diags, ignore_index=True)
+            a.results["mixed"] = fits
+            a.results["mixed_effects"] = eff
+            cols = [
+                c
+                for c in (
+                    "dimension",
+                    "term",
+                    "level",
+                    "reference",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "p_adjusted",
+                    "difference",
+                    "relative_pct",
+                    "cohens_d",
+                )
+                if c in eff.columns
+            ]
+            s.add(
+                Table(
+                    eff[cols],
+                    "Linear mixed model: effects (rating points) by dimension",
+                    max_rows=80,
+                )
+            )
+            _plot(
+                a,
+                s,
+                "forest",
+                eff,
+                "Linear mixed model effects with confidence intervals",
+                "mixed_effects",
+            )
+            bad = diag[~diag["ok"].astype(bool)] if "ok" in diag.columns else diag.iloc[:0]
+            s.add(Table(diag, "Linear mixed model diagnostics", max_rows=40))
+            if len(bad):
+                s.add(Note(f"{len(bad)} diagnostic check(s) failed; see the table.", "warning"))
+
+        a.run(s, "Linear mixed model", mixed)
+
+    if "bayes" in models:
+
+        def bayes():
+            from pluralign.models import fit_bayes
+
+            opts = {
+                "family": "ordinal",
+                "draws": 300,
+                "tune": 300,
+                "chains": 2,
+                "seed": a.seed,
+                "progressbar": False,
+            }
+            opts.update(bayes_options or {})
+            dim = opts.pop("dimension", a.dimensions[0])
+            fit = fit_bayes(a.study, formula, dim, **opts)
+            a.results["bayes"] = fit
+            eff = fit.effects()
+            a.results["bayes_effects"] = eff
+            s.add(
+                Text(
+                    f"Bayesian {opts['family']} model of `{dim}` ({opts['chains']} chains × "
+                    f"{opts['draws']} draws): link-scale estimates are log-odds of a higher rating; "
+                    "intervals are highest-density intervals."
+                )
+            )
+            cols = [
+                c
+                for c in (
+                    "dimension",
+                    "term",
+                    "level",
+                    "reference",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "p_direction",
+                    "odds_ratio",
+                    "difference",
+                    "relative_pct",
+                )
+                if c in eff.columns
+            ]
+            s.add(Table(eff[cols], f"Bayesian {opts['family']} model: effects on {dim}"))
+            _plot(
+                a,
+                s,
+                "forest",
+                eff,
+                f"Bayesian {opts['family']} model effects on {dim} (log-odds)",
+                "bayes_effects",
+            )
+            diag = fit.diagnostics()
+            s.add(Table(diag, "Sampler diagnostics (R-hat, effective sample size, divergences)"))
+            if "ok" in diag.columns and not diag["ok"].astype(bool).all():
+                s.add(
+                    Note(
+                        "Some sampler checks failed: run more draws before trusting these numbers.",
+                        "warning",
+                    )
+                )
+
+        a.run(s, "Bayesian ordinal model", bayes)
+
+
+def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
+    """Krippendorff's alpha overall, within and between the groups of each demographic."""
+    s = a.section("Agreement", "agreement")
+    s.add(
+        Text(
+            "Krippendorff's alpha (ordinal) overall, within each group and between pairs of groups "
+            f"(cross-group alpha), with bootstrap intervals over items ({n_boot} resamples). "
+            "Lower agreement between groups than within them means the groups see the items "
+            "differently."
+        )
+    )
+
+    def run():
+        from pluralign.labels import agreement
+
+        frames = [
+            agreement(a.study, by=demo, dimension=a.dimensions, n_boot=n_boot, seed=a.seed)
+            for demo in (a.demographics or [None])
+        ]
+        ag = pd.concat(frames, ignore_index=True)
+        # the overall rows repeat once per demographic
+        overall = ag["kind"] == "overall"
+        ag = pd.concat(
+            [ag[overall].drop_duplicates("dimension").assign(by=""), ag[~overall]],
+            ignore_index=True,
+        )
+        a.results["agreement"] = ag
+        cols = [
+            c
+            for c in (
+                "dimension",
+                "by",
+                "kind",
+                "group",
+                "alpha",
+                "ci_low",
+                "ci_high",
+                "n_raters",
+                "n_items",
+            )
+            if c in ag.columns
+        ]
+        s.add(Table(ag[cols], "Krippendorff's alpha", max_rows=80))
+        label = ag["by"].astype(str) + ": " + ag["group"].astype(str)
+        fig_data = ag.assign(group=label.where(ag["kind"] != "overall", None))
+        a.run(
+            s,
+            "Agreement figure",
+            lambda: _plot(
+                a,
+                s,
+                "agreement",
+                fig_data,
+                "Krippendorff's alpha overall, within and between groups",
+                "agreement",
+            ),
+        )
+
+    a.run(s, "Agreement", run)
+
+
+def _label_dimensions(a: Analysis) -> list[str]:
+    """Dimensions with a declared direction (the others cannot say which response is better)."""
+    return [d for d in a.dimensions if a.study.scale(d).desirability != 0]
+
+
+def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
+    """Preference labels built from ratings by each method, and how they flip between groups."""
+    s = a.section("Preference labels", "labels")
+    s.add(
+        Text(
+            "Every pair of responses to the same prompt gets a label from the raters' scores "
+            "(the direction-weighted mean of the dimensions used). `majority`: a hard label, the "
+            "response most raters prefer; `distribution`: the share of raters preferring it (a soft "
+            "label); `posterior`: the Bayesian model's probability that the population prefers it."
+        )
+    )
+    dims = _label_dimensions(a)
+    if not dims:
+        s.add(
+            Note(
+                "No analysed dimension declares whether higher ratings are better "
+                "(Scale.more_is_better), so responses cannot be ranked.",
+                "skipped",
+            )
+        )
+        return
+    s.add(Text(f"Dimensions combined into the score: {', '.join(f'`{d}`' for d in dims)}."))
+
+    def run():
+        from pluralign.labels import preference_labels
+
+        rows, tables = [], {}
+        for method in methods:
+            fit = None
+            use = dims
+            if method == "posterior":
+                if "bayes" not in a.results:
+                    s.add(
+                        Note(
+                            "Posterior labels need a Bayesian fit (models=('mixed', 'bayes')).",
+                            "skipped",
+                        )
+                    )
+                    continue
+                fit = a.results["bayes"]
+                use = [d for d in fit.dimensions if d in dims] or list(fit.dimensions)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DroppedRowsWarning)  # counted in the table below
+                lab = preference_labels(
+                    a.study, method=method, dimensions=use, fit=fit, seed=a.seed
+                )
+            t = lab.table
+            tables[method] = lab
+            p = t["p_chosen"].astype(float)
+            rows.append(
+                {
+                    "method": method,
+                    "dimensions": ", ".join(use),
+                    "pairs": len(t),
+                    "prompts": t["prompt_id"].nunique(),
+                    "mean p_chosen": p.mean(),
+                    "share p ≥ 0.8": (p >= 0.8).mean(),
+                    "share p < 0.6": (p < 0.6).mean(),
+                    "pairs dropped": lab.n_dropped,
+                }
+            )
+            if len(lab.dropped):
+                a.results.setdefault("labels_dropped", []).append(lab.dropped.assign(method=method))
+        a.results["labels"] = tables
+        s.add(Table(pd.DataFrame(rows), "Labels by method"))
+        if "labels_dropped" in a.results:
+            dropped = pd.concat(a.results["labels_dropped"], ignore_index=True)
+            s.add(Table(dropped[["method", "reason", "n", "examples"]], "Pairs or rows left out"))
+        a.run(
+            s,
+            "Label figure",
+            lambda: _plot(
+                a,
+                s,
+                "soft_labels",
+                list(tables.values()),
+                "Confidence of the labels: probability that the chosen response is preferred",
+                "soft_labels",
+            ),
+        )
+        method, first = next(iter(tables.items()))
+        cols = [
+            c
+            for c in (
+                "prompt_id",
+                "item_a",
+                "item_b",
+                "p_a",
+                "p_sd",
+                "n_comparisons",
+                "comparison",
+                "chosen_item",
+                "p_chosen",
+            )
+            if c in first.table.columns
+        ]
+        s.add(Table(first.table[cols], f"Example labels ({method})", max_rows=8))
+
+    a.run(s, "Preference labels", run)
+    if "labels" in a.results:
+        a.run(s, "Label flips", lambda: _flips(a, s, dims))
+
+
+def label_flips(
+    study: Study,
+    by: str,
+    dimensions: Sequence[str] | None = None,
+    *,
+    method: str = "distribution",
+    min_raters: int = 10,
+) -> pd.DataFrame:
+    """How often a group's preference label differs from everyone's.
+
+    For each level of ``by`` with at least ``min_raters`` raters, labels are built from that
+    group's ratings only and compared with the labels of all raters, pair by pair. A pair
+    flips when the group and everyone prefer different responses; exact ties (``p_a = 0.5``)
+    on either side are not counted as flips.
+
+    Returns
+    -------
+    DataFrame
+        ``by, group, n_raters, pairs`` (pairs labelled by both), ``flips, flip_pct,
+        mean_abs_diff`` (mean absolute difference of ``p_a``).
+    """
+    from pluralign.labels import preference_labels
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedRowsWarning)
+        everyone = preference_labels(study, method=method, dimensions=dimensions).table
+        raters = study.rater_table("collapsed")
+        raters = raters[raters["rater"].isin(study.ratings["rater"])]
+        counts = raters[by].value_counts()
+        rows = []
+        for level, n in counts.items():
+            if n < min_raters:
+                continue
+            grp = preference_labels(study, method=method, dimensions=dimensions, group={by: level})
+            both = everyone.merge(
+                grp.table, on=["prompt_id", "item_a", "item_b"], suffixes=("", "_g")
+            )
+            decided = (both["p_a"] != 0.5) & (both["p_a_g"] != 0.5)
+            flipped = decided & ((both["p_a"] > 0.5) != (both["p_a_g"] > 0.5))
+            rows.append(
+                {
+                    "by": by,
+                    "group": str(level),
+                    "n_raters": int(n),
+                    "pairs": len(both),
+                    "flips": int(flipped.sum()),
+                    "flip_pct": 100 * flipped.mean() if len(both) else float("nan"),
+                    "mean_abs_diff": (both["p_a"] - both["p_a_g"]).abs().mean(),
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["by", "group", "n_raters", "pairs", "flips", "flip_pct", "mean_abs_diff"]
+    )
+
+
+def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
+    fl = pd.concat([label_flips(a.study, demo, dims) for demo in a.demographics], ignore_index=True)
+    a.results["flips"] = fl
+    s.add(
+        Text(
+            "Label flips: for each group (10 raters or more), labels from that group's ratings alone "
+            "(`distribution` method) compared pair by pair with everyone's. A flip is a pair where "
+            "the group prefers the other response."
+        )
+    )
+    s.add(Table(fl, "Label flips between each group and all raters", max_rows=60))
+
+
+def stage_training(
+    a: Analysis, training: pd.DataFrame | None, runner: Callable[[], pd.DataFrame] | None = None
+) -> None:
+    """Results of the training grid (``pluralign.train.run_grid``), given or produced by ``runner``."""
+    s = a.section("Training", "training")
+    if runner is not None:
+        got = {}
+
+        def run():
+            got["grid"] = runner()
+
+        if not a.run(s, "Tiny-model training", run):
+            return
+        training = got["grid"]
+    if training is None:
+        s.add(Note("No training results were given (pass `training=run_grid(...)`).", "skipped"))
+        return
+    a.results["training"] = training
+    s.add(
+        Text(
+            "Each row is one tiny-model run: which raters' labels, scale, aggregation and optimiser "
+            "were used, and how the trained model scores on held-out prompts."
+        )
+    )
+    s.add(Table(training, "Training grid results", max_rows=60))
+    a.run(
+        s,
+        "Training figure",
+        lambda: _plot(
+            a, s, "training_grid", training, "Training results by label source", "training"
+        ),
+    )
+
+
+# ---------------------------------------------------------------- entry point
+def analyse(
+    study: Study,
+    *,
+    dimensions: Sequence[str] | None = None,
+    demographics: Sequence[str] | None = None,
+    models: Sequence[str] = ("mixed",),
+    labels: bool = True,
+    training: pd.DataFrame | None = None,
+    seed: int | None = None,
+    bayes_options: Mapping | None = None,
+) -> Analysis:
+    """Run every report stage and return what they computed (without writing files)."""
+    study = _as_study(study)
+    dims = list(dimensions) if dimensions else study.dimensions
+    for d in dims:
+        study.scale(d)
+    demos = list(demographics) if demographics is not None else _default_demographics(study)
+    for d in demos:
+        if d not in study.demographics:
+            raise KeyError(f"unknown demographic {d!r}; the raters table has {study.demographics}")
+    if isinstance(models, str):
+        models = (models,)
+    a = Analysis(study, dims, demos, DEFAULTS.seed if seed is None else int(seed))
+    stage_data(a)
+    stage_describe(a)
+    stage_models(a, models, bayes_options)
+    stage_agreement(a)
+    if labels:
+        stage_labels(a)
+    stage_training(a, training)
+    return a
+
+
+def write(a: Analysis, out: str | Path, *, title: str | None = None) -> Path:
+    """Write ``report.html`` (self-contained) and ``report.md`` (+ ``figures/``) into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    title = title or f"pluralign report: {a.study.name}"
+    st = a.study
+    subtitle = (
+        f"{st.n_ratings:,} ratings by {st.n_raters:,} raters of {st.n_items:,} items; "
+        f"dimensions: {', '.join(a.dimensions)}; demographics: {', '.join(a.demographics) or 'none'}; "
+        f"seed {a.seed}."
+    )
+    if a.problems:
+        summary = Section("Stages skipped or failed", "problems")
+        for p in a.problems:
+            summary.add(Note(p, "warning" if " failed: " in p else "skipped"))
+        sections = [summary, *a.sections]
+    else:
+        sections = a.sections
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    from pluralign import __version__
+
+    footer = f"Generated by pluralign {__version__} on {stamp}."
+    html_path = out / "report.html"
+    html_path.write_text(render_html(title, subtitle, sections, footer), encoding="utf-8")
+    write_figures(sections, out / "figures")
+    (out / "report.md").write_text(
+        render_markdown(title, subtitle, sections, "figures", footer), encoding="utf-8"
+    )
+    for name in ("mixed_effects", "bayes_effects", "describe", "agreement", "flips", "training"):
+        obj = a.results.get(name)
+        if isinstance(obj, pd.DataFrame):
+            obj.to_csv(out / f"{name}.csv", index=False)
+    return html_path
+
+
+def save_figures(a: Analysis, out: str | Path) -> list[Path]:
+    """Write every figure of an analysis as ``out/NAME.png``; returns the paths."""
+    return write_figures(a.sections, Path(out))
+
+
+def save_tables(a: Analysis, out: str | Path) -> list[Path]:
+    """Write every table of an analysis as ``out/SECTION_NAME.csv`` and all of them in ``tables.md``."""
+    from pluralign.data import slug
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths, md = [], []
+    for s in a.sections:
+        for b in s.blocks:
+            if isinstance(b, Table):
+                name = f"{s.anchor}_{slug(b.caption).lower()}"[:80]
+                path = out / f"{name}.csv"
+                b.frame.to_csv(path, index=False)
+                paths.append(path)
+                full = Table(b.frame, b.caption, b.digits, max_rows=len(b.frame))
+                md.append(
+                    render_markdown(
+                        b.caption, f"`{path.name}`", [Section(s.title, s.anchor, [full])]
+                    )
+                )
+    (out / "tables.md").write_text("\n\n".join(md), encoding="utf-8")
+    return [*paths, out / "tables.md"]
+
+
+def report(
+    study: Study | str | Path,
+    *,
+    out: str | Path,
+    dimensions: Sequence[str] | None = None,
+    demographics: Sequence[str] | None = None,
+    models: Sequence[str] = ("mixed",),
+    labels: bool = True,
+    training: pd.DataFrame | None = None,
+    seed: int | None = None,
+) -> Path:
+    """Write a self-contained HTML report of a study, and a markdown twin.
+
+    Sections: data summary (counts, composition and every cleaning step from ``study.log``),
+    descriptive differences between groups, model effects with diagnostics, inter-rater
+    agreement, preference labels (summary by method and label flips between groups) and
+    training results. A stage whose optional extra is missing, or that fails, is shown as a
+    note in the report (and failures are warned) instead of stopping the report.
+
+    Parameters
+    ----------
+    study : Study or path
+        The study, or a path that :func:`pluralign.read_study` reads.
+    out : str or Path
+        Folder to write ``report.html``, ``report.md``, ``figures/*.png`` and result CSVs into.
+    dimensions : sequence of str, optional
+        Dimensions to analyse (default: all).
+    demographics : sequence of str, optional
+        Demographics entering the models (default: every demographic with 2 to 12 levels).
+    models : sequence of {"mixed", "bayes"}
+        Models to fit. ``"bayes"`` fits an ordinal model of the first dimension (needs the
+        ``bayes`` extra) and enables posterior labels.
+    labels : bool, default True
+        Whether to build preference labels.
+    training : DataFrame, optional
+        Output of :func:`pluralign.train.run_grid`, shown as the training section.
+    seed : int, optional
+        Seed of every random step (default ``DEFAULTS.seed``).
+
+    Returns
+    -------
+    Path
+        The HTML report.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pluralign.data import simulate_study
+    >>> study = simulate_study(n_raters=60, seed=1).study
+    >>> path = report(study, out=tempfile.mkdtemp(), dimensions=["toxicity"], labels=False)
+    >>> path.name
+    'report.html'
+    """
+    a = analyse(
+        study,
+        dimensions=dimensions,
+        demographics=demographics,
+        models=models,
+        labels=labels,
+        training=training,
+        seed=seed,
+    )
+    return write(a, out)

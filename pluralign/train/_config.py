@@ -1,0 +1,125 @@
+"""Training configurations with defaults that work on a laptop CPU and on a GPU, and the result type."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pluralign._compat import require
+from pluralign._settings import DEFAULTS
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained model and what happened while training it.
+
+    Attributes
+    ----------
+    model : transformers.PreTrainedModel
+        The trained policy (a ``PeftModel`` when trained with a PEFT config).
+    tokenizer : transformers.PreTrainedTokenizerBase
+    history : DataFrame
+        One row per logged step (``step``, ``loss``, ``learning_rate``, TRL's metrics and, for
+        soft-label DPO, ``soft/p_chosen``, ``soft/prob_chosen``, ``soft/accuracy``,
+        ``soft/abs_error``, ``soft/loss``; for GRPO ``rewards/<name>/mean`` per reward function).
+    metrics : dict
+        Final ``Trainer.train`` metrics (``train_runtime``, ``train_loss``...).
+    config : TrainingArguments
+        The TRL configuration used.
+    """
+
+    model: Any
+    tokenizer: Any
+    history: pd.DataFrame
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    config: Any = None
+
+    @property
+    def steps(self) -> int:
+        """Number of optimiser steps taken."""
+        return int(self.history["step"].max()) if "step" in self.history else 0
+
+
+def default_device_options() -> dict[str, Any]:
+    """bf16 and CPU options for the machine at hand: bf16 on a bf16-capable GPU, float32 on CPU.
+
+    Examples
+    --------
+    >>> opts = default_device_options()
+    >>> sorted(opts)
+    ['activation_checkpointing', 'bf16', 'use_cpu']
+    """
+    torch = require("torch", "training")
+    cuda = torch.cuda.is_available()
+    return {
+        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
+        "use_cpu": not cuda,
+        # transformers 5 renamed gradient_checkpointing; setting the new name avoids its FutureWarning
+        "activation_checkpointing": False,
+    }
+
+
+def build_config(cls: type, config: Any, output_dir: str, defaults: Mapping[str, Any]) -> Any:
+    """A TRL config: ``config`` itself if it is already one, else ``cls(**defaults | config)``.
+
+    ``config`` may be None, a mapping of overrides, or an instance of ``cls`` (used as is).
+    """
+    if isinstance(config, cls):
+        return config
+    if config is not None and not isinstance(config, Mapping):
+        raise TypeError(
+            f"config must be None, a dict of {cls.__name__} fields or a {cls.__name__}, "
+            f"got {type(config).__name__}"
+        )
+    known = {f.name for f in dataclasses.fields(cls)}
+    config = dict(config or {})
+    for old, new in (
+        ("gradient_checkpointing", "activation_checkpointing"),
+        ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"),
+    ):
+        if old in config and new not in config:
+            config[new] = config.pop(old)
+    merged = {
+        "output_dir": output_dir,
+        "report_to": "none",
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "seed": DEFAULTS.seed,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        **default_device_options(),
+        **defaults,
+        **config,
+    }
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {unknown}")
+    return cls(**merged)
+
+
+def history_frame(log_history: list[dict[str, Any]]) -> pd.DataFrame:
+    """Trainer's ``state.log_history`` as a tidy frame of per-step logs (final summary row removed)."""
+    rows = [r for r in log_history if "train_runtime" not in r]
+    frame = pd.DataFrame(rows)
+    if "step" in frame:
+        frame = frame.groupby("step", as_index=False).last()
+    return frame
+
+
+def final_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """The summary row Trainer logs at the end of training."""
+    for row in reversed(log_history):
+        if "train_runtime" in row:
+            return {k: float(v) for k, v in row.items() if isinstance(v, int | float)}
+    return {}
+
+
+def quiet_trainer(trainer: Any) -> None:
+    """Drop the callback that prints every log dict to stdout when the progress bar is disabled."""
+    transformers = require("transformers")
+    if trainer.args.disable_tqdm:
+        trainer.remove_callback(transformers.trainer_callback.PrinterCallback)

@@ -1,0 +1,424 @@
+"""A grid of alignment runs: who labels (group) × scale × label aggregation × optimiser, judged per group.
+
+Each condition trains a fresh model per seed on labels built from the study, generates answers to
+held-out prompts, and judges them per rater group and dimension; the table compares the trained
+model's mean judged score with the untrained (same seed) model's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from pluralign._errors import DroppedRowsWarning
+from pluralign._settings import DEFAULTS
+from pluralign.data import Study
+from pluralign.train._dpo import train_dpo
+from pluralign.train._evaluate import generate, judge_scores, summarise_runs
+from pluralign.train._grpo import train_grpo
+
+#: Budgets of :func:`run_grid` (override per key through ``config``). Sized for the tiny model on
+#: a CPU: enough steps and a large enough learning rate that a random-initialised model's answers
+#: move, while a condition × seed takes a few seconds.
+GRID_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "dpo": {
+        "max_steps": 30,
+        "learning_rate": 3e-3,
+        "per_device_train_batch_size": 16,
+        "beta": 0.1,
+        "max_length": 256,
+        "lr_scheduler_type": "constant",
+    },
+    "grpo": {
+        "max_steps": 8,
+        "learning_rate": 3e-3,
+        "per_device_train_batch_size": 8,
+        "num_generations": 4,
+        "max_completion_length": 24,
+        "lr_scheduler_type": "constant",
+    },
+    "eval": {"n_prompts": 16, "n_generations": 4, "max_new_tokens": 32, "temperature": 1.0},
+    "summary": {"n_boot": 1000},
+}
+
+CONDITION_COLUMNS = ("train_group", "scale", "aggregation", "optimizer")
+SCALES = ("5-point", "binary", "3-point")
+AGGREGATIONS = ("majority", "distribution", "posterior")
+OPTIMIZERS = ("dpo_soft", "dpo_hard", "grpo")
+
+
+def group_label(group: Any) -> str:
+    """Readable label of a group spec: None → ``everyone``, ``{"gender": "she/her"}`` → ``gender=she/her``.
+
+    Examples
+    --------
+    >>> group_label({"gender": "she/her", "race": "Black"})
+    'gender=she/her & race=Black'
+    """
+    if group is None:
+        return "everyone"
+    if isinstance(group, Mapping):
+        return " & ".join(f"{k}={v}" for k, v in group.items())
+    if isinstance(group, pd.DataFrame):
+        digest = hashlib.sha1(pd.util.hash_pandas_object(group).values.tobytes()).hexdigest()
+        return f"poststratified:{digest[:8]}"
+    return str(group)
+
+
+def _groups(groups: Any) -> dict[str, Any]:
+    if groups is None or isinstance(groups, Mapping | pd.DataFrame) and not _is_label_map(groups):
+        groups = [groups]
+    if _is_label_map(groups):
+        return {str(k): v for k, v in groups.items()}
+    return {group_label(g): g for g in groups}
+
+
+def _is_label_map(groups: Any) -> bool:
+    """A dict label → group spec (values are None, mappings or frames), as opposed to a group spec."""
+    return isinstance(groups, Mapping) and all(
+        v is None or isinstance(v, Mapping | pd.DataFrame) for v in groups.values()
+    )
+
+
+def _merge_config(config: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    merged = {k: dict(v) for k, v in GRID_DEFAULTS.items()}
+    for key, value in (config or {}).items():
+        if key not in merged:
+            raise KeyError(f"config has unknown section {key!r}; sections are {sorted(merged)}")
+        merged[key].update(value)
+    return merged
+
+
+def _held_out(study: Study, n_prompts: int) -> tuple[Study, list[str]]:
+    """Hold out ``n_prompts`` prompts (fixed seed) for evaluation and train on the others."""
+    items = study.items.drop_duplicates("item")
+    prompt_ids = items["prompt_id"].drop_duplicates().to_numpy()
+    if len(prompt_ids) <= n_prompts:
+        raise ValueError(
+            f"the study has {len(prompt_ids)} prompts; holding out {n_prompts} for evaluation "
+            "leaves none to train on: pass eval_prompts or lower config['eval']['n_prompts']"
+        )
+    rng = np.random.default_rng(DEFAULTS.seed)
+    held = set(rng.choice(prompt_ids, size=n_prompts, replace=False).tolist())
+    texts = items[items["prompt_id"].isin(held)].drop_duplicates("prompt_id")["prompt"].tolist()
+    train_items = items.loc[~items["prompt_id"].isin(held), "item"].tolist()
+    return study.subset(items=train_items), texts
+
+
+def _model_factory(model: Any, study: Study) -> Callable[[int], tuple[Any, Any]]:
+    from pluralign.train._models import load_model, tiny_model
+
+    if callable(model):
+        return model
+    if model == "tiny":
+        texts = pd.unique(pd.concat([study.items["prompt"], study.items["response"]])).tolist()
+        # a 1024-token vocabulary trained on the study's texts halves sequence lengths (4x faster steps)
+        return lambda seed: tiny_model(seed=seed, texts=texts, vocab_size=1024)
+    return lambda seed: load_model(model)
+
+
+def _conversational(dataset: Any) -> Any:
+    """Plain-text preference pairs as chat messages, so training matches chat-template generation."""
+
+    def convert(example: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "prompt": [{"role": "user", "content": example["prompt"]}],
+            "chosen": [{"role": "assistant", "content": example["chosen"]}],
+            "rejected": [{"role": "assistant", "content": example["rejected"]}],
+        }
+
+    if isinstance(dataset[0]["prompt"], str):
+        dataset = dataset.map(convert)
+    return dataset
+
+
+def _hard(dataset: Any) -> Any:
+    """Hard labels: the more-preferred response becomes ``chosen`` with ``p_chosen = 1``; ties dropped."""
+    frame = dataset.to_pandas()
+    p = frame["p_chosen"].to_numpy(dtype=float)
+    ties = np.isclose(p, 0.5)
+    if ties.any():
+        warnings.warn(
+            f"hard labels: dropped {int(ties.sum())} of {len(frame)} pairs with p_chosen = 0.5 (no "
+            "majority)",
+            DroppedRowsWarning,
+            stacklevel=3,
+        )
+    swap = p < 0.5
+    frame.loc[swap, ["chosen", "rejected"]] = frame.loc[swap, ["rejected", "chosen"]].to_numpy()
+    frame["p_chosen"] = 1.0
+    return type(dataset).from_pandas(frame[~ties].reset_index(drop=True), preserve_index=False)
+
+
+def _labels_function(name: str) -> Callable[..., Any]:
+    """``pluralign.labels.<name>``, imported when first needed."""
+    from pluralign import labels
+
+    fn = getattr(labels, name, None)
+    if fn is None:
+        raise ImportError(
+            f"pluralign.labels.{name} is not available in this installation; pass labeller=, "
+            "rewarder= and judge= to run_grid, or use scales=('5-point',)"
+        )
+    return fn
+
+
+def _fingerprint(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=repr)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _slug(values: Sequence[Any]) -> str:
+    raw = "__".join(str(v) for v in values)
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in raw)
+    return f"{safe[:80]}-{hashlib.sha1(raw.encode()).hexdigest()[:8]}"
+
+
+def run_grid(
+    study: Any,
+    groups: Any = None,
+    scales: Sequence[str] = ("5-point",),
+    aggregations: Sequence[str] = ("distribution",),
+    optimizers: Sequence[str] = ("dpo_soft",),
+    model: Any = "tiny",
+    eval_prompts: Sequence[str] | None = None,
+    judge: Any = None,
+    seeds: Sequence[int] = (0, 1),
+    out: str | Path | None = None,
+    config: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    dimensions: Sequence[str] | None = None,
+    weights: Mapping[str, float] | None = None,
+    fit: Any = None,
+    labeller: Callable[..., Any] | None = None,
+    rewarder: Callable[..., Any] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train one model per condition and seed, judge its answers per group, compare with baseline.
+
+    Conditions are the product of ``groups`` (whose ratings make the labels) × ``scales``
+    (``"5-point"`` = as rated, ``"binary"``/``"3-point"`` via :func:`pluralign.labels.rescale`) ×
+    ``aggregations`` (``"majority"``, ``"distribution"``, ``"posterior"`` preference labels via
+    :func:`pluralign.labels.preference_labels`) × ``optimizers`` (``"dpo_soft"``: soft-label DPO
+    on ``p_chosen``; ``"dpo_hard"``: DPO on the majority direction with ``p = 1``; ``"grpo"``:
+    GRPO on :func:`pluralign.labels.reward_function`, which does not use an aggregation, so GRPO
+    runs once per group × scale with aggregation ``"reward"``, or ``"posterior"`` when ``fit`` is
+    given).
+
+    Every seed gets its own initial model (``model`` built with that seed), its baseline (the
+    untrained model's answers) and the same sampling seed for baseline and trained answers.
+
+    Parameters
+    ----------
+    study : Study or SimulatedStudy
+    groups : group spec, list of group specs, or dict label → group spec
+        ``None`` (everyone), ``{"gender": "she/her"}`` (a group or intersection) or a
+        post-stratification frame. Trained models are judged for every group listed.
+    scales, aggregations, optimizers : sequence of str
+    model : "tiny", a path / Hugging Face id in the local cache, or callable ``seed -> (model, tokenizer)``
+    eval_prompts : list of str, optional
+        Held-out prompts. If None, ``config["eval"]["n_prompts"]`` of the study's prompts are
+        held out (fixed seed) and the labels come from the other prompts' items only.
+    judge : callable or object with ``.score``, optional
+        ``judge(texts, group=spec)`` → scores per text and dimension (see
+        :func:`~pluralign.train._evaluate.judge_scores` for accepted shapes). Default: the
+        text-level rating predictor ``pluralign.labels.reward_function(train_study,
+        dimensions=dimensions).score``.
+    seeds : sequence of int
+    out : path, optional
+        Folder for results: one parquet per finished condition × seed (``runs/``), baselines
+        (``baseline/``) and ``summary.parquet``. Finished runs found there are skipped, so an
+        interrupted grid resumes; a ``manifest.json`` guards against resuming with other settings.
+    config : dict, optional
+        Overrides per section of :data:`GRID_DEFAULTS`: ``"dpo"`` and ``"grpo"`` (TRL config
+        fields), ``"eval"`` (``n_prompts``, ``n_generations``, ``max_new_tokens``,
+        ``temperature``), ``"summary"`` (``n_boot``).
+    dimensions, weights :
+        Passed to the labels and reward functions (which dimensions make a preference, and their
+        weights).
+    fit : BayesResult, optional
+        Needed for ``"posterior"`` labels.
+    labeller, rewarder : callable, optional
+        Replace :func:`pluralign.labels.preference_labels` / :func:`pluralign.labels.reward_function`
+        (same signatures).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    DataFrame
+        ``train_group, scale, aggregation, optimizer, dimension, group, baseline, trained, change,
+        change_lo, change_hi, reduction_pct, reduction_lo, reduction_hi, n_seeds, n_generations,
+        ci_prob``. ``group`` is the judge's group; ``reduction_pct = -100 · change / |baseline|``;
+        CIs come from a bootstrap over seeds and, within seeds, over generations.
+
+    Examples
+    --------
+    >>> from pluralign.data._simulate import simulate_study
+    >>> study = simulate_study(seed=1, n_raters=200, n_prompts=30).study  # doctest: +SKIP
+    >>> table = run_grid(study, groups=[None, {"gender": "she/her"}],
+    ...                  optimizers=["dpo_soft", "dpo_hard"], seeds=[0, 1])  # doctest: +SKIP
+    """
+    study = getattr(study, "study", study)
+    if not isinstance(study, Study):
+        raise TypeError(f"study must be a Study or SimulatedStudy, got {type(study).__name__}")
+    cfg = _merge_config(config)
+    for name, values, allowed in (
+        ("scales", scales, SCALES),
+        ("aggregations", aggregations, AGGREGATIONS),
+        ("optimizers", optimizers, OPTIMIZERS),
+    ):
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise ValueError(f"{name} {bad} not understood; choose from {list(allowed)}")
+    if "posterior" in aggregations and fit is None:
+        raise ValueError("aggregation 'posterior' needs fit= (a pluralign.models.fit_bayes result)")
+    group_map = _groups(groups)
+
+    labeller = labeller or (lambda *a, **k: _labels_function("preference_labels")(*a, **k))
+    rewarder = rewarder or (lambda *a, **k: _labels_function("reward_function")(*a, **k))
+
+    if eval_prompts is None:
+        train_study, eval_prompts = _held_out(study, int(cfg["eval"]["n_prompts"]))
+    else:
+        train_study, eval_prompts = study, [str(p) for p in eval_prompts]
+    if judge is None:
+        judge = rewarder(train_study, dimensions=dimensions, seed=DEFAULTS.seed)
+
+    conditions = []
+    for g_label in group_map:
+        for scale in scales:
+            for opt in optimizers:
+                aggs = aggregations if opt != "grpo" else ["posterior" if fit is not None else "reward"]
+                for agg in aggs:
+                    cond = dict(zip(CONDITION_COLUMNS, (g_label, scale, agg, opt), strict=True))
+                    if cond not in conditions:
+                        conditions.append(cond)
+
+    factory = _model_factory(model, train_study)
+    ev = cfg["eval"]
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+        (out_dir / "baseline").mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "fingerprint": _fingerprint(
+                cfg, repr(model) if not callable(model) else getattr(model, "__name__", "callable"),
+                list(eval_prompts), dimensions, weights, study.n_ratings, study.n_items,
+            )
+        }
+        path = out_dir / "manifest.json"
+        if path.exists() and json.loads(path.read_text())["fingerprint"] != manifest["fingerprint"]:
+            raise ValueError(
+                f"{out_dir} holds a grid run with other settings (config, model, prompts or study); "
+                "use another out folder or delete it to start afresh"
+            )
+        path.write_text(json.dumps(manifest))
+
+    def judged(frame: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for label, spec in group_map.items():
+            sc = judge_scores(judge, frame["text"].tolist(), spec)
+            sc["group"] = label
+            parts.append(sc)
+        scores = pd.concat(parts, ignore_index=True)
+        keyed = frame[["prompt_idx", "gen_idx", "text"]].reset_index(drop=True)
+        return scores.join(keyed, on="row").drop(columns="row")
+
+    def evaluate(trained_model: Any, tokenizer: Any, seed: int) -> pd.DataFrame:
+        gens = generate(
+            trained_model,
+            tokenizer,
+            eval_prompts,
+            n_generations=int(ev["n_generations"]),
+            max_new_tokens=int(ev["max_new_tokens"]),
+            temperature=float(ev["temperature"]),
+            seed=seed,
+        )
+        return judged(gens)
+
+    def baseline_for(seed: int) -> pd.DataFrame:
+        file = out_dir / "baseline" / f"seed{seed}.parquet" if out_dir is not None else None
+        if file is not None and file.exists():
+            return pd.read_parquet(file)
+        base_model, tok = factory(seed)
+        frame = evaluate(base_model, tok, seed)
+        frame["seed"] = seed
+        if file is not None:
+            frame.to_parquet(file, index=False)
+        return frame
+
+    def train_one(cond: dict[str, Any], seed: int) -> pd.DataFrame:
+        spec = group_map[cond["train_group"]]
+        data_study = train_study
+        if cond["scale"] != "5-point":
+            data_study = _labels_function("rescale")(train_study, to=cond["scale"], seed=seed)
+        policy, tok = factory(seed)
+        if cond["optimizer"] == "grpo":
+            source = fit if cond["aggregation"] == "posterior" else data_study
+            reward = rewarder(source, group=spec, dimensions=dimensions, weights=weights, seed=seed)
+            prompts = data_study.items.drop_duplicates("prompt_id")["prompt"].tolist()
+            result = train_grpo(
+                prompts, {"rating": reward}, None, policy, tok, config={**cfg["grpo"], "seed": seed}
+            )
+        else:
+            labels = labeller(
+                data_study,
+                method=cond["aggregation"],
+                group=spec,
+                dimensions=dimensions,
+                weights=weights,
+                fit=fit,
+                seed=seed,
+            )
+            dataset = labels.to_dataset() if hasattr(labels, "to_dataset") else labels
+            if cond["optimizer"] == "dpo_hard":
+                dataset = _hard(dataset)
+            dataset = _conversational(dataset) if getattr(tok, "chat_template", None) else dataset
+            result = train_dpo(dataset, policy, tok, config={**cfg["dpo"], "seed": seed})
+        frame = evaluate(result.model, tok, seed)
+        frame["seed"] = seed
+        frame["train_loss"] = result.metrics.get("train_loss", np.nan)
+        for key, value in cond.items():
+            frame[key] = value
+        return frame
+
+    runs = []
+    bar = tqdm(total=len(conditions) * len(seeds), disable=not progress, desc="grid")
+    for seed in seeds:
+        baseline = baseline_for(seed)
+        for cond in conditions:
+            bar.set_postfix_str(f"{'/'.join(str(v) for v in cond.values())} seed={seed}")
+            file = (
+                out_dir / "runs" / f"{_slug([*cond.values(), seed])}.parquet"
+                if out_dir is not None
+                else None
+            )
+            if file is not None and file.exists():
+                frame = pd.read_parquet(file)
+            else:
+                frame = train_one(cond, seed)
+                if file is not None:
+                    frame.to_parquet(file, index=False)
+            keys = ["seed", "prompt_idx", "gen_idx", "dimension", "group"]
+            merged = frame.rename(columns={"score": "trained", "text": "trained_text"}).merge(
+                baseline.rename(columns={"score": "baseline", "text": "baseline_text"}),
+                on=keys,
+                how="inner",
+            )
+            runs.append(merged)
+            bar.update(1)
+    bar.close()
+    scores = pd.concat(runs, ignore_index=True)
+    table = summarise_runs(scores, CONDITION_COLUMNS, n_boot=int(cfg["summary"]["n_boot"]))
+    if out_dir is not None:
+        table.to_parquet(out_dir / "summary.parquet", index=False)
+    return table

@@ -1,0 +1,171 @@
+"""The study report: self-contained HTML, a markdown twin, every section, the cleaning counts."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pluralign.data import Scale, Study
+from pluralign.report import analyse, report
+from pluralign.report._render import (
+    Figure,
+    Note,
+    Section,
+    Table,
+    Text,
+    render_html,
+    render_markdown,
+)
+
+SECTIONS = (
+    "Data",
+    "Descriptive differences",
+    "Model effects",
+    "Agreement",
+    "Preference labels",
+    "Training",
+)
+
+
+def _study(seed: int = 0) -> Study:
+    """Two prompts × 3 responses, 60 raters, two dimensions, gender shifts toxicity by +1."""
+    rng = np.random.default_rng(seed)
+    n = 60
+    raters = pd.DataFrame(
+        {
+            "rater": [f"r{i}" for i in range(n)],
+            "gender": np.where(np.arange(n) % 2 == 0, "she/her", "he/him"),
+            "race": rng.choice(["White", "Black", "White;Asian", "Prefer not to say"], n),
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "item": [f"i{k}" for k in range(6)],
+            "prompt_id": [f"p{k // 3}" for k in range(6)],
+            "prompt": [f"prompt {k // 3}" for k in range(6)],
+            "response": [f"response {k}" for k in range(6)],
+        }
+    )
+    item_level = np.array([1.0, 2.0, 3.0, 1.5, 2.5, 3.5])
+    rows = []
+    for i, r in enumerate(raters["rater"]):
+        shift = 1.0 if raters.loc[i, "gender"] == "she/her" else 0.0
+        u = rng.normal(0, 0.3)
+        for k in range(6):
+            tox = np.clip(np.rint(item_level[k] + shift + u + rng.normal(0, 0.5)), 1, 5)
+            helpful = np.clip(np.rint(5 - item_level[k] + rng.normal(0, 0.6)), 1, 5)
+            rows += [(r, f"i{k}", "toxicity", tox), (r, f"i{k}", "helpfulness", helpful)]
+    ratings = pd.DataFrame(rows, columns=["rater", "item", "dimension", "rating"])
+    # three invalid rows: out of scale, missing, duplicate
+    bad = pd.DataFrame(
+        [("r0", "i0", "toxicity", 9.0), ("r1", "i1", "helpfulness", np.nan)],
+        columns=ratings.columns,
+    )
+    ratings = pd.concat([ratings.iloc[1:], bad, ratings.iloc[[5]]], ignore_index=True)
+    scales = {
+        "toxicity": Scale("toxicity", 1, 5, more_is_better=False),
+        "helpfulness": Scale("helpfulness", 1, 5, more_is_better=True),
+    }
+    return Study.from_frames(
+        ratings, raters, items, scales, multiselect=["race"], drop_invalid=True, name="small"
+    )
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    study = _study()
+    with _no_failures():
+        path = report(study, out=out, demographics=["gender"], seed=3)
+    return study, out, path
+
+
+class _no_failures:
+    """Fail the test if a report stage failed (failures are warned as PluralignWarning)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings(record=True)
+        self.caught = self._cm.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        self._cm.__exit__(*exc)
+        failed = [str(w.message) for w in self.caught if " failed: " in str(w.message)]
+        assert not failed, failed
+        return False
+
+
+def test_study_log_has_cleaning(written):
+    study, _, _ = written
+    log = study.log
+    assert log.loc[log["step"] == "drop_invalid", "n_rows"].sum() == 3
+    assert log.loc[log["step"] == "missing_values", "n_rows"].sum() > 0
+
+
+def test_html_is_self_contained(written):
+    _, out, path = written
+    assert path == out / "report.html"
+    html = path.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert "<link" not in html and "<script" not in html
+    assert html.count('src="data:image/png;base64,') >= 1
+
+
+def test_markdown_twin_has_sections_and_counts(written):
+    study, out, _ = written
+    md = (out / "report.md").read_text()
+    for title in SECTIONS:
+        assert f"## {title}" in md, title
+    assert f"| ratings | {study.n_ratings} |" in md
+    assert "| raters | 60 |" in md
+    assert "**3 rating row(s) removed**" in md
+    assert "drop_invalid" in md and "missing_values" in md
+    for fig in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
+        assert (out / fig).is_file()
+
+
+def test_html_has_sections(written):
+    _, _, path = written
+    html = path.read_text()
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in html
+
+
+def test_effects_recover_the_simulated_shift(written):
+    _, out, _ = written
+    eff = pd.read_csv(out / "mixed_effects.csv")
+    row = eff[(eff["dimension"] == "toxicity") & (eff["term"] == "gender")].iloc[0]
+    # she/her rate toxicity one point higher (before rounding/clipping to the scale)
+    sign = 1 if row["level"] == "she/her" else -1
+    assert 0.6 < sign * row["estimate"] < 1.3
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]
+
+
+def test_missing_stage_becomes_a_note_not_a_crash(tmp_path):
+    a = analyse(_study(), demographics=["gender"], models=(), labels=False)
+    titles = [s.title for s in a.sections]
+    assert titles[:2] == ["Data", "Descriptive differences"]
+    assert "Preference labels" not in titles
+
+
+def test_unknown_demographic_is_an_error():
+    with pytest.raises(KeyError, match="income"):
+        analyse(_study(), demographics=["income"])
+
+
+def test_renderers_escape_and_format():
+    s = Section("A & B", "ab")
+    s.add(Text("x < y and `code`")).add(Note("careful", "warning"))
+    s.add(Table(pd.DataFrame({"a": [0.123456, np.nan], "b": ["p|q", None]}), "cap"))
+    s.add(Figure(b"\x89PNG", "fig", "f1"))
+    html = render_html("T", "sub", [s])
+    assert "A &amp; B" in html and "x &lt; y" in html and "<code>code</code>" in html
+    assert "0.123" in html and 'class="note warning"' in html
+    md = render_markdown("T", "sub", [s])
+    assert "p\\|q" in md and "![fig](figures/f1.png)" in md and "> **Warning:** careful" in md
