@@ -9,6 +9,11 @@ under majority, no comparisons in a group) are counted but not compared. As a ya
 group comparison is repeated with the group labels shuffled among the same raters, which
 gives the flips expected from sampling noise alone.
 
+The posterior labels come from ``fit_bayes(study, "rating ~ gender + ideology + race",
+group_item="gender")``: women and men get their own view of each item, while ideology and race
+groups differ only through their fixed effects (a shift of the whole latent scale, which can
+flip a pair only through the nonlinearity of the ordinal link and the multi-dimension score).
+
 Run::
 
     python analysis/label_flips.py                 # with the posterior part (a few minutes)
@@ -59,10 +64,15 @@ def compare(kind, what, method, name_a, la, name_b, lb, n_pairs) -> dict:
     }  # fmt: skip
 
 
-def labels(study: Study, method: str, group=None, fit=None, seed: int = 0) -> PreferenceLabels:
+def labels(
+    study: Study, method: str, group=None, fit=None, seed: int = 0, n_draws: int | None = None
+) -> PreferenceLabels:
+    t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DroppedRowsWarning)  # counts are in .dropped
-        return preference_labels(study, method, group=group, fit=fit, seed=seed)
+        out = preference_labels(study, method, group=group, fit=fit, seed=seed, n_draws=n_draws)
+    print(f"  {method} labels for {out.group}: {len(out)} pairs, {time.perf_counter() - t0:.0f} s")
+    return out
 
 
 def shuffled(study: Study, column: str, a: str, b: str, rng: np.random.Generator) -> Study:
@@ -83,7 +93,6 @@ def try_posterior(study: Study, draws: int, seed: int):
     """A ``fit_bayes`` fit with gender-specific item views, or the reason it is unavailable."""
     try:
         from pluralign.labels._posterior import posterior_pair_probabilities  # noqa: F401
-
         from pluralign.models import fit_bayes
 
         t0 = time.perf_counter()
@@ -109,7 +118,10 @@ def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="analysis/output/label_flips.csv")
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--draws", type=int, default=300)
+    parser.add_argument("--draws", type=int, default=200, help="fit_bayes draws (and tune)")
+    parser.add_argument(
+        "--posterior-draws", type=int, default=100, help="posterior draws used per pair probability"
+    )
     parser.add_argument("--no-posterior", action="store_true")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -130,7 +142,8 @@ def main(argv=None) -> pd.DataFrame:
         print(f"posterior labels not computed: {why}")
 
     rows = []
-    overall = {m: labels(study, m, fit=fit, seed=args.seed) for m in methods}
+    nd = args.posterior_draws
+    overall = {m: labels(study, m, fit=fit, seed=args.seed, n_draws=nd) for m in methods}
     for i, m1 in enumerate(methods):
         for m2 in methods[i + 1 :]:
             rows.append(
@@ -138,8 +151,8 @@ def main(argv=None) -> pd.DataFrame:
             )
     for column, a, b in GROUP_PAIRS:
         for m in methods:
-            la = labels(study, m, {column: a}, fit, args.seed)
-            lb = labels(study, m, {column: b}, fit, args.seed)
+            la = labels(study, m, {column: a}, fit, args.seed, nd)
+            lb = labels(study, m, {column: b}, fit, args.seed, nd)
             rows.append(compare("group", f"{column}: {a} vs {b}", m, a, la, b, lb, n_pairs))
             if m != "posterior":  # the model's labels do not depend on who rated
                 sh = shuffled(study, column, a, b, rng)

@@ -32,6 +32,25 @@ def load(data: str | Path):
     return read_study(path)
 
 
+def _parse_effects(specs: list[str]) -> dict:
+    effects: dict = {}
+    for spec in specs:
+        where, sep, value = spec.rpartition("=")
+        parts = where.split(":", 2)
+        if not sep or len(parts) != 3:
+            raise typer.BadParameter(
+                f"--effect {spec!r}: expected DIMENSION:COLUMN:LEVEL=FRACTION, "
+                "e.g. 'toxicity:gender:he/him=-0.18'"
+            )
+        dim, col, level = parts
+        try:
+            frac = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"--effect {spec!r}: {value!r} is not a number") from None
+        effects.setdefault(dim, {}).setdefault(col, {})[level] = frac
+    return effects
+
+
 @app.command()
 def simulate(
     out: Annotated[
@@ -48,6 +67,17 @@ def simulate(
     family: Annotated[
         str, typer.Option(help="'ordinal' or 'gaussian' (continuous ratings).")
     ] = "ordinal",
+    effect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--effect",
+            help="Relative difference of mean ratings, DIMENSION:COLUMN:LEVEL=FRACTION, e.g. "
+            "'toxicity:gender:he/him=-0.18' (repeatable; added to the published effects).",
+        ),
+    ] = None,
+    no_published: Annotated[
+        bool, typer.Option("--no-published", help="Start from no demographic effects.")
+    ] = False,
     truth: Annotated[
         bool, typer.Option(help="Also write the ground truth as CSV files in OUT/truth.")
     ] = True,
@@ -55,15 +85,20 @@ def simulate(
     """Simulate a study with known demographic effects and write it to OUT."""
     from pluralign.data import simulate_study
 
-    sim = simulate_study(
-        seed=seed,
-        n_raters=n_raters,
-        n_prompts=n_prompts,
-        responses_per_prompt=responses_per_prompt,
-        items_per_rater=items_per_rater,
-        scale_points=scale_points,
-        family=family,
-    )
+    try:
+        sim = simulate_study(
+            seed=seed,
+            n_raters=n_raters,
+            n_prompts=n_prompts,
+            responses_per_prompt=responses_per_prompt,
+            items_per_rater=items_per_rater,
+            scale_points=scale_points,
+            family=family,
+            effects=_parse_effects(effect or []),
+            base_effects="none" if no_published else "published",
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
     path = sim.study.to_parquet(out)
     if truth:
         tdir = path / "truth"

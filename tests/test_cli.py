@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from pluralign.cli import app
@@ -52,6 +53,21 @@ def test_simulate_then_describe(tmp_path):
     assert "conservative" in res.output and "ci_low" in res.output
 
 
+def test_simulate_with_effects(tmp_path):
+    out = tmp_path / "e"
+    args = ["simulate", "--out", str(out), "--n-raters", "40", "--no-published"]
+    res = runner.invoke(app, [*args, "--effect", "helpfulness:age:60+=-0.1"])
+    assert res.exit_code == 0, res.output
+    fe = pd.read_csv(out / "truth" / "fixed_effects.csv")
+    row = fe[(fe["dimension"] == "helpfulness") & (fe["level"] == "60+")].iloc[0]
+    assert row["relative_pct"] == pytest.approx(-10)
+    assert fe.loc[fe["level"] != "60+", "beta_latent"].abs().max() < 1e-12
+    res = runner.invoke(app, [*args, "--effect", "toxicity:gender=-0.1"])
+    assert res.exit_code != 0 and "DIMENSION:COLUMN:LEVEL=FRACTION" in res.output
+    res = runner.invoke(app, [*args, "--effect", "toxicity:sex:male=-0.1"])
+    assert res.exit_code != 0 and "variable 'sex'" in res.output
+
+
 def test_describe_reports_bad_input(tmp_path):
     res = runner.invoke(app, ["describe", str(tmp_path / "nope")])
     assert res.exit_code != 0 and "no such file or folder" in res.output
@@ -66,3 +82,10 @@ def test_commands_are_listed():
     assert res.exit_code == 0
     for cmd in ("simulate", "describe", "report", "demo", "power"):
         assert cmd in res.output
+
+
+def test_describe_named_data_set(shared_data, monkeypatch):
+    monkeypatch.setenv("PLURALIGN_DATA", str(shared_data))
+    res = runner.invoke(app, ["describe", "popquorn", "--by", "gender", "--n-boot", "50"])
+    assert res.exit_code == 0, res.output
+    assert "offensiveness" in res.output and "Non-binary" in res.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,7 +76,8 @@ def test_most_contested_ranks_and_carries_texts(two_group_study):
 
 
 def test_group_divergence_on_simulated_study(small_study):
-    with pytest.warns(DroppedRowsWarning):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         out = group_divergence(
             small_study.study,
             "gender",
@@ -84,5 +87,7 @@ def test_group_divergence_on_simulated_study(small_study):
             seed=1,
             min_ratings=1,
         )
+    warned = any(issubclass(w.category, DroppedRowsWarning) for w in caught)
+    assert warned == (out.attrs["dropped"] > 0)  # never dropped silently
     assert out["jsd"].between(0, 1).all()
     assert (out["ci_low"] <= out["ci_high"]).all()

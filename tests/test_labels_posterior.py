@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("pymc")
 pytest.importorskip("nutpie")
 
-from pluralign.data import simulate_study  # noqa: E402
-from pluralign.labels import posterior_pair_probabilities  # noqa: E402
-from pluralign.models import _bayes_kernels as K  # noqa: E402
-from pluralign.models import fit_bayes  # noqa: E402
+from pluralign.data import simulate_study
+from pluralign.labels import posterior_pair_probabilities
+from pluralign.models import _bayes_kernels as K
+from pluralign.models import fit_bayes
 
 LIGHT_RATERS = 4  # raters kept for the items of the "light" prompt
 
@@ -37,8 +37,9 @@ def labelled():
     small = study._keep(keep, "subset", "light prompt")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_bayes(small, "rating ~ gender", draws=250, tune=250, chains=2, seed=5,
-                        progressbar=False)
+        fit = fit_bayes(
+            small, "rating ~ gender", draws=250, tune=250, chains=2, seed=5, progressbar=False
+        )
     pairs = []
     for _, grp in items.groupby("prompt_id"):
         pairs += list(itertools.combinations(sorted(grp["item"]), 2))
@@ -49,7 +50,8 @@ def labelled():
 def _empirical(study, pairs, dim):
     """Same-rater share of raters rating A above B (ties ½)."""
     wide = study.ratings[study.ratings["dimension"] == dim].pivot(
-        index="rater", columns="item", values="rating")
+        index="rater", columns="item", values="rating"
+    )
     out = []
     for a, b in pairs[["item_a", "item_b"]].itertuples(index=False):
         both = wide[[a, b]].dropna()
@@ -89,7 +91,8 @@ def test_target_mix_is_share_weighted_mix_of_groups(labelled):
     she = posterior_pair_probabilities(fit, pairs, {"gender": "she/her"}, **kw)
     he = posterior_pair_probabilities(fit, pairs, {"gender": "he/him"}, **kw)
     mix = posterior_pair_probabilities(
-        fit, pairs, {"gender": {"she/her": 0.7, "he/him": 0.3}}, **kw)
+        fit, pairs, {"gender": {"she/her": 0.7, "he/him": 0.3}}, **kw
+    )
     np.testing.assert_allclose(mix["p"], 0.7 * she["p"] + 0.3 * he["p"], atol=1e-12)
     frame = pd.DataFrame({"gender": ["she/her", "he/him"], "share": [0.7, 0.3]})
     mix2 = posterior_pair_probabilities(fit, pairs, frame, **kw)
@@ -118,8 +121,9 @@ def test_matches_monte_carlo_of_the_definition(labelled):
     _, fit, pairs, _ = labelled
     a, b = pairs.iloc[5]
     idx_n = 8
-    res = posterior_pair_probabilities(fit, pairs.iloc[[5]], {"gender": "he/him"},
-                                       n_draws=idx_n, seed=4)
+    res = posterior_pair_probabilities(
+        fit, pairs.iloc[[5]], {"gender": "he/him"}, n_draws=idx_n, seed=4
+    )
     rng = np.random.default_rng(0)
     n_total = fit.fits["toxicity"].draws().n
     idx = np.sort(np.random.default_rng(4).choice(n_total, size=idx_n, replace=False))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import types
+
+import numpy as np
+import pandas as pd
 import pytest
 
-from pluralign.labels import reward_function
-from pluralign.labels._reward import completion_text
+from pluralign.data import Scale, Study
+from pluralign.labels import _posterior, reward_function
+from pluralign.labels._reward import completion_text, model_item_means
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +73,33 @@ def test_completion_text_forms():
     )
     with pytest.raises(TypeError):
         completion_text(3)
+
+
+def test_model_based_targets_mix_patterns(monkeypatch):
+    """With a fit, the targets are the pattern-probability mix of the model's expected ratings."""
+    items = pd.DataFrame({"item": ["a", "b"], "prompt_id": "p", "response": ["x", "y"]})
+    ratings = pd.DataFrame({"rater": ["r1", "r2", "r1"], "item": ["a", "a", "b"],
+                            "dimension": "toxicity", "rating": [1, 2, 3]})  # fmt: skip
+    study = Study.from_frames(ratings, items=items, scales=[Scale("toxicity", 1, 5)])
+    pats = pd.DataFrame({"gender": ["she/her", "he/him"]})
+    monkeypatch.setattr(
+        _posterior, "_patterns", lambda fit, dims, target: (pats, np.array([0.25, 0.75]))
+    )
+    expected = {
+        ("she/her", "a"): 2.0,
+        ("he/him", "a"): 4.0,
+        ("she/her", "b"): 1.0,
+        ("he/him", "b"): 1.0,
+    }
+
+    def predict(rows):
+        keys = zip(rows["gender"], rows["item"], strict=True)
+        return rows.assign(expected=[expected[k] for k in keys])
+
+    design = types.SimpleNamespace(item_levels=np.array(["a", "b"]))
+    fit = types.SimpleNamespace(fits={"toxicity": types.SimpleNamespace(design=design)},
+                                predict=predict)  # fmt: skip
+    out = model_item_means(fit, study, None, ["toxicity"]).set_index("item")
+    assert out.loc["a", "mean"] == pytest.approx(0.25 * 2 + 0.75 * 4)
+    assert out.loc["b", "mean"] == pytest.approx(1.0)
+    assert out["n"].to_dict() == {"a": 2, "b": 1}

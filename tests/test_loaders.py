@@ -87,3 +87,14 @@ def test_missing_data_raises_clear_error(tmp_path):
         load_multipico(tmp_path)
     with pytest.raises(FileNotFoundError, match="looked at"):
         find_data("nothing/here.csv", tmp_path)
+
+
+def test_describe_real_data(popquorn):
+    from pluralign.describe import group_means
+
+    gm = group_means(popquorn, by="gender", n_boot=200, seed=0).set_index("group")
+    raw = pd.read_csv(popquorn.metadata["file"]).groupby("gender")["offensiveness"].mean()
+    pd.testing.assert_series_equal(
+        gm["mean"].sort_index(), raw.sort_index(), check_names=False, check_index_type=False
+    )
+    assert gm["n_raters"].sum() == 262

@@ -16,7 +16,7 @@ from pluralign.power import (
     group_difference_se,
     power_analysis,
 )
-from pluralign.power._fitters import mixed_available
+from pluralign.power._fitters import bayes_available, mixed_available
 
 #: The mixed model once it is available; the exact rater-means test before that.
 MODEL = "mixed" if mixed_available() else "rater_means"
@@ -24,10 +24,19 @@ MODEL = "mixed" if mixed_available() else "rater_means"
 
 def small_normal(n=(40, 40), m=3, effect=0.0, **kw) -> StudyDesign:
     """Two groups, no item effects, normal ratings: the design with a closed-form power."""
-    kw = {"item_sd": 0.0, "group_item_sd": 0.0, "rater_sd": 0.5, "residual_sd": 1.0,
-          "n_prompts": 6, "responses_per_prompt": 2, "items_per_rater": m, **kw}
-    return StudyDesign({"g": {"a": n[0], "b": n[1]}}, effects={"b": effect}, scale="normal",
-                       intercept=3.0, **kw)
+    kw = {
+        "item_sd": 0.0,
+        "group_item_sd": 0.0,
+        "rater_sd": 0.5,
+        "residual_sd": 1.0,
+        "n_prompts": 6,
+        "responses_per_prompt": 2,
+        "items_per_rater": m,
+        **kw,
+    }
+    return StudyDesign(
+        {"g": {"a": n[0], "b": n[1]}}, effects={"b": effect}, scale="normal", intercept=3.0, **kw
+    )
 
 
 def within_mc(k: int, n: int, p: float, level: float = 0.999) -> bool:
@@ -56,8 +65,13 @@ def test_with_n_raters_keeps_shares():
 
 
 def test_relative_effect_reproduces_mean_ratio():
-    d = StudyDesign({"gender": {"she/her": 20000, "he/him": 20000}}, effects={"he/him": -0.18},
-                    effect_scale="relative", n_prompts=2000, group_item_sd=0.0)
+    d = StudyDesign(
+        {"gender": {"she/her": 20000, "he/him": 20000}},
+        effects={"he/him": -0.18},
+        effect_scale="relative",
+        n_prompts=2000,
+        group_item_sd=0.0,
+    )
     lat = d.latent_effects()["he/him"]
     m0, m1 = d.mean_rating(d.intercept), d.mean_rating(d.intercept + lat)
     assert m1 / m0 - 1 == pytest.approx(-0.18, abs=1e-8)
@@ -67,8 +81,9 @@ def test_relative_effect_reproduces_mean_ratio():
 
 
 def test_simulate_is_seeded_and_balanced():
-    d = StudyDesign({"g": {"a": 40, "b": 20}}, n_prompts=10, responses_per_prompt=3,
-                    items_per_rater=3)
+    d = StudyDesign(
+        {"g": {"a": 40, "b": 20}}, n_prompts=10, responses_per_prompt=3, items_per_rater=3
+    )
     s1, s2 = d.simulate(seed=5), d.simulate(seed=5)
     pd.testing.assert_frame_equal(s1.ratings, s2.ratings)
     assert not s1.ratings.equals(d.simulate(seed=6).ratings)
@@ -84,8 +99,9 @@ def test_simulate_is_seeded_and_balanced():
 # ---------------------------------------------------------------------------------- validity
 @pytest.mark.slow
 def test_null_detection_rate_matches_alpha():
-    res = power_analysis(small_normal(effect=0.0), n_sims=300, model=MODEL, seed=11,
-                         progress=False, n_jobs=2)
+    res = power_analysis(
+        small_normal(effect=0.0), n_sims=300, model=MODEL, seed=11, progress=False, n_jobs=2
+    )
     row = res.summary.iloc[0]
     k = int(res.table["detected"].sum())
     assert row["n_sims"] == 300 and row["n_failed"] == 0
@@ -130,7 +146,8 @@ def test_result_tables_and_seeding(tmp_path):
     assert len(r1.table) == 30 and r1.table["sim"].tolist() == list(range(30))
     r2 = power_analysis(d, n_sims=30, model="rater_means", seed=1, progress=False, n_jobs=2)
     pd.testing.assert_frame_equal(
-        r1.table.drop(columns=["simulate_s", "fit_s"]), r2.table.drop(columns=["simulate_s", "fit_s"])
+        r1.table.drop(columns=["simulate_s", "fit_s"]),
+        r2.table.drop(columns=["simulate_s", "fit_s"]),
     )
     # streams do not depend on n_sims: the first 30 of 50 are the same simulations
     r3 = power_analysis(d, n_sims=50, model="rater_means", seed=1, progress=False)
@@ -189,8 +206,12 @@ def test_bad_arguments():
 
 @pytest.mark.skipif(not mixed_available(), reason="fit_mixed is not available yet")
 def test_mixed_on_ordinal_design_recovers_point_effect():
-    d = StudyDesign({"gender": {"she/her": 150, "he/him": 150}}, effects={"he/him": -0.18},
-                    effect_scale="relative", n_prompts=30)
+    d = StudyDesign(
+        {"gender": {"she/her": 150, "he/him": 150}},
+        effects={"he/him": -0.18},
+        effect_scale="relative",
+        n_prompts=30,
+    )
     res = power_analysis(d, n_sims=40, model="mixed", seed=5, progress=False)
     row = res.summary.iloc[0]
     assert row["truth"] == pytest.approx(d.point_effects()["he/him"])
@@ -203,16 +224,45 @@ def test_design_from_pilot_study_recovers_the_simulator_truth():
     from pluralign.data._simulate import simulate_study
     from pluralign.power import design_from_study
 
-    sim = simulate_study(n_raters=400, seed=2, dimensions=["toxicity"], family="gaussian",
-                         missing_share=0.0, group_item=())
-    d = design_from_study(sim.study, term="gender", n_raters=800)
+    sim = simulate_study(
+        n_raters=400,
+        seed=2,
+        dimensions=["toxicity"],
+        family="gaussian",
+        missing_share=0.0,
+        group_item=(),
+    )
+    d = design_from_study(sim.study, term="gender", reference="she/her", n_raters=800)
     truth = sim.truth.random_sd.set_index("component")["sd"]
     assert d.scale == "normal" and d.reference == "she/her" and d.n_raters == 800
     assert d.rater_sd == pytest.approx(truth["rater"], abs=0.12)
     assert d.item_sd == pytest.approx(truth["item"], rel=0.25)
     assert d.residual_sd == pytest.approx(truth["residual"], rel=0.1)
     assert d.effects["he/him"] == pytest.approx(d.intercept * -0.18, abs=0.12)
-    assert d.n_items == sim.study.n_items
-    res = power_analysis(d.replace(n_prompts=50), n_sims=8, model="rater_means", seed=1,
-                         progress=False)
+    assert d.n_items == len(sim.study.items)
+    res = power_analysis(
+        d.replace(n_prompts=50), n_sims=8, model="rater_means", seed=1, progress=False
+    )
     assert len(res.summary) == len(d.levels) - 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bayes_available(), reason="fit_bayes is not available")
+def test_bayes_power_uses_hdi_detection_and_latent_truth():
+    d = StudyDesign(
+        {"gender": {"she/her": 30, "he/him": 30}}, effects={"he/him": -1.0}, n_prompts=10
+    )
+    res = power_analysis(
+        d,
+        n_sims=2,
+        model="bayes",
+        model_options={"draws": 100, "tune": 100},
+        seed=1,
+        progress=False,
+    )
+    tab = res.table
+    assert (tab["error"] == "").all(), tab["error"].tolist()
+    assert tab["truth"].tolist() == pytest.approx([-1.0, -1.0])  # cumulative logit, like the model
+    hdi_excludes_zero = (tab["ci_low"] > 0) | (tab["ci_high"] < 0)
+    assert (tab["detected"] == hdi_excludes_zero).all()
+    assert res.model == "bayes"

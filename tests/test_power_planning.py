@@ -22,14 +22,31 @@ from pluralign.power._precision import comparison_variance, raters_needed
 
 
 def normal_design(n=40, effect=0.35):
-    return StudyDesign({"g": {"a": n // 2, "b": n - n // 2}}, effects={"b": effect}, scale="normal",
-                       intercept=3.0, item_sd=0.0, group_item_sd=0.0, rater_sd=0.5,
-                       residual_sd=1.0, n_prompts=6, responses_per_prompt=2, items_per_rater=4)
+    return StudyDesign(
+        {"g": {"a": n // 2, "b": n - n // 2}},
+        effects={"b": effect},
+        scale="normal",
+        intercept=3.0,
+        item_sd=0.0,
+        group_item_sd=0.0,
+        rater_sd=0.5,
+        residual_sd=1.0,
+        n_prompts=6,
+        responses_per_prompt=2,
+        items_per_rater=4,
+    )
 
 
 def test_power_curve_table_and_plot():
-    curve = power_curve(normal_design(), "n_raters", [20, 60, 160], n_sims=80,
-                        model="rater_means", seed=1, progress=False)
+    curve = power_curve(
+        normal_design(),
+        "n_raters",
+        [20, 60, 160],
+        n_sims=80,
+        model="rater_means",
+        seed=1,
+        progress=False,
+    )
     assert list(curve.columns) == list(CURVE_COLUMNS)
     assert curve["n_raters"].tolist() == [20, 60, 160]
     exact = [analytic_power(normal_design(n)) for n in (20, 60, 160)]
@@ -37,8 +54,15 @@ def test_power_curve_table_and_plot():
     assert curve["power"].is_monotonic_increasing
     ax = plot_power_curve(curve, target=0.8)
     assert ax.get_ylabel() or ax.get_lines()
-    by_items = power_curve(normal_design(), "items_per_rater", [1, 8], n_sims=40,
-                           model="rater_means", seed=1, progress=False)
+    by_items = power_curve(
+        normal_design(),
+        "items_per_rater",
+        [1, 8],
+        n_sims=40,
+        model="rater_means",
+        seed=1,
+        progress=False,
+    )
     assert by_items["n_ratings"].tolist() == [40, 320]
 
 
@@ -47,8 +71,18 @@ def test_plan_study_finds_the_analytic_sample_size(tmp_path):
     # closed-form smallest total n (equal groups) with t-test power >= 0.8
     f = lambda n: analytic_power(normal_design(int(n))) - 0.8  # noqa: E731
     n_star = int(np.ceil(optimize.brentq(f, 10, 2000)))
-    plan = plan_study(base, target_power=0.8, vary="n_raters", lower=10, upper=400, n_sims=200,
-                      model="rater_means", seed=2, progress=False, cache=tmp_path)
+    plan = plan_study(
+        base,
+        target_power=0.8,
+        vary="n_raters",
+        lower=10,
+        upper=400,
+        n_sims=150,
+        model="rater_means",
+        seed=2,
+        progress=False,
+        cache=tmp_path,
+    )
     assert plan.reached
     assert plan.value == pytest.approx(n_star, rel=0.2), (plan.value, n_star)
     assert plan.design.n_raters == plan.value
@@ -56,8 +90,18 @@ def test_plan_study_finds_the_analytic_sample_size(tmp_path):
     # neighbours: the plan is the smallest evaluated value reaching the target
     below = plan.curve[plan.curve["value"] < plan.value]
     assert (below["power_monotone"] < 0.8).all()
-    lower = plan_study(base, target_power=0.8, lower=10, upper=400, n_sims=200,
-                       model="rater_means", seed=2, progress=False, criterion="lower", cache=tmp_path)
+    lower = plan_study(
+        base,
+        target_power=0.8,
+        lower=10,
+        upper=400,
+        n_sims=150,
+        model="rater_means",
+        seed=2,
+        progress=False,
+        criterion="lower",
+        cache=tmp_path,
+    )
     assert lower.value >= plan.value
     ax = plan.plot()
     assert ax is not None
@@ -65,8 +109,16 @@ def test_plan_study_finds_the_analytic_sample_size(tmp_path):
 
 
 def test_plan_study_reports_unreachable_targets():
-    plan = plan_study(normal_design(effect=0.05), target_power=0.9, lower=10, upper=40,
-                      n_sims=40, model="rater_means", seed=1, progress=False)
+    plan = plan_study(
+        normal_design(effect=0.05),
+        target_power=0.9,
+        lower=10,
+        upper=40,
+        n_sims=40,
+        model="rater_means",
+        seed=1,
+        progress=False,
+    )
     assert not plan.reached and plan.value == 40
 
 
@@ -87,18 +139,25 @@ def test_label_sd_matches_simulated_label_spread():
     p_gt, p_eq, n = 0.45, 0.3, 25
     s = rng.choice([1.0, 0.5, 0.0], p=[p_gt, p_eq, 1 - p_gt - p_eq], size=(20000, n))
     sd_sim = s.mean(axis=1).std()
-    assert sd_sim == pytest.approx(np.sqrt(comparison_variance(np.array(p_gt), np.array(p_eq)) / n),
-                                   rel=0.03)
+    assert sd_sim == pytest.approx(
+        np.sqrt(comparison_variance(np.array(p_gt), np.array(p_eq)) / n), rel=0.03
+    )
 
 
 def test_label_precision_from_design_and_study():
-    d = StudyDesign({"gender": {"she/her": 200, "he/him": 200}}, n_prompts=50,
-                    responses_per_prompt=2, items_per_rater=2)
+    d = StudyDesign(
+        {"gender": {"she/her": 200, "he/him": 200}},
+        n_prompts=50,
+        responses_per_prompt=2,
+        items_per_rater=2,
+    )
     tab = label_precision(d, target_sd=0.05, seed=1)
     assert list(tab.columns) == list(PRECISION_COLUMNS)
     assert tab["group"].tolist() == ["gender=she/her", "gender=he/him"]
     assert (tab["raters_needed_worst"] == 100).all()
-    assert (tab["raters_needed_median"] <= 100).all() and (tab["raters_needed_q90"] >= tab["raters_needed_median"]).all()
+    assert (tab["raters_needed_median"] <= 100).all() and (
+        tab["raters_needed_q90"] >= tab["raters_needed_median"]
+    ).all()
     # the design-based Var(s) agrees with simulated raters comparing the same kind of pairs
     study = d.simulate(seed=4)
     with pytest.warns(DroppedRowsWarning, match="fewer than 2 raters"):
@@ -121,16 +180,62 @@ def test_cli_run_and_plan(tmp_path):
 
     runner = CliRunner()
     out = tmp_path / "summary.csv"
-    res = runner.invoke(power_app, ["run", "--groups", "a=20,b=20", "--term", "g", "--effect", "0.5",
-                                    "--effect-scale", "latent", "--scale", "normal", "--n-prompts", "6",
-                                    "--responses-per-prompt", "2", "--n-sims", "20", "--model",
-                                    "rater_means", "--out", str(out)])
+    res = runner.invoke(
+        power_app,
+        [
+            "run",
+            "--groups",
+            "a=20,b=20",
+            "--term",
+            "g",
+            "--effect",
+            "0.5",
+            "--effect-scale",
+            "latent",
+            "--scale",
+            "normal",
+            "--n-prompts",
+            "6",
+            "--responses-per-prompt",
+            "2",
+            "--n-sims",
+            "20",
+            "--model",
+            "rater_means",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "PowerResult" in res.output
     assert pd.read_csv(out)["n_sims"].iloc[0] == 20
-    res = runner.invoke(power_app, ["plan", "--groups", "a=20,b=20", "--term", "g", "--effect", "0.5",
-                                    "--effect-scale", "latent", "--scale", "normal", "--n-prompts", "6",
-                                    "--responses-per-prompt", "2", "--n-sims", "30", "--model",
-                                    "rater_means", "--lower", "10", "--upper", "300"])
+    res = runner.invoke(
+        power_app,
+        [
+            "plan",
+            "--groups",
+            "a=20,b=20",
+            "--term",
+            "g",
+            "--effect",
+            "0.5",
+            "--effect-scale",
+            "latent",
+            "--scale",
+            "normal",
+            "--n-prompts",
+            "6",
+            "--responses-per-prompt",
+            "2",
+            "--n-sims",
+            "30",
+            "--model",
+            "rater_means",
+            "--lower",
+            "10",
+            "--upper",
+            "300",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "StudyPlan" in res.output

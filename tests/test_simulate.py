@@ -194,6 +194,12 @@ def test_effect_overrides_and_latent_effects():
         ({"family": "poisson"}, "family must be"),
         ({"n_raters": 0}, "positive integer"),
         ({"group_item": ["race"]}, "group_item variables"),
+        ({"rater_sd": -1.0}, "rater_sd for 'toxicity' must be >= 0"),
+        ({"item_sd": {"helpfulness": float("nan")}}, "item_sd for 'helpfulness'"),
+        (
+            {"countries": ["US"], "effects": {"toxicity": {"country": {"Germany": 0.1}}}},
+            "only \\['US'\\] is simulated",
+        ),
     ],
 )
 def test_invalid_designs(design, message):

@@ -111,7 +111,7 @@ REFERENCE = {
     "party": "Democrat",
 }
 
-# Relative differences of mean ratings reported for the seed study (fractions, not percent).
+# Relative differences of mean ratings reported for the published study (fractions, not percent).
 PUBLISHED_EFFECTS: dict[str, dict[str, dict[str, float]]] = {
     "toxicity": {"gender": {"he/him": -0.18}},
     "emotional_awareness": {"ideology": {"conservative": 0.279}, "race": {"Black": 0.44}},
@@ -172,7 +172,7 @@ class SimulationDesign:
     n_prompts: int = 250
     responses_per_prompt: int = 4
     items_per_rater: int = 5
-    responses_per_visit: int = 2
+    responses_per_visit: int | None = None
     dimensions: tuple[str, ...] = DIMENSIONS
     countries: tuple[str, ...] = ("US", "Germany")
     country_shares: tuple[float, ...] | None = None
@@ -194,6 +194,8 @@ class SimulationDesign:
         object.__setattr__(self, "dimensions", tuple(self.dimensions))
         object.__setattr__(self, "countries", tuple(self.countries))
         object.__setattr__(self, "group_item", tuple(self.group_item))
+        if self.responses_per_visit is None:
+            object.__setattr__(self, "responses_per_visit", min(2, int(self.responses_per_prompt)))
         for name in (
             "n_raters",
             "n_prompts",
@@ -241,6 +243,13 @@ class SimulationDesign:
             raise ValueError(
                 f"group_item variables must be among {[v for v in REFERENCE if v != 'race']}, got {bad}"
             )
+        for comp in ("rater", "item", "group_item", "residual"):
+            for dim in self.dimensions:
+                value = self.sd(comp, dim)
+                if not np.isfinite(value) or value < 0:
+                    raise ValueError(f"{comp}_sd for {dim!r} must be >= 0, got {value!r}")
+        if not 0 <= self.missing_share < 1:
+            raise ValueError(f"missing_share must be in [0, 1), got {self.missing_share}")
         if not 0 <= self.prompt_share < 1:
             raise ValueError(f"prompt_share must be in [0, 1), got {self.prompt_share}")
         if not -0.2 < self.rater_corr < 1:
@@ -254,6 +263,11 @@ class SimulationDesign:
                         f"dimensions are {list(self.dimensions)}"
                     )
                 for var, levels in by_var.items():
+                    if var == "country" and len(self.countries) < 2:
+                        raise ValueError(
+                            f"{spec_name}[{dim!r}] sets a country effect, but only "
+                            f"{list(self.countries)} is simulated"
+                        )
                     known = _levels(var, self.countries)
                     if known is None:
                         raise ValueError(
@@ -728,8 +742,9 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
             Candidate responses per prompt (items = n_prompts × responses_per_prompt).
         items_per_rater : int, default 5
             Items each rater rates, on every dimension.
-        responses_per_visit : int, default 2
-            Responses a rater rates per prompt visited (>= 2 gives same-rater pairs).
+        responses_per_visit : int, optional
+            Responses a rater rates per prompt visited (default 2, or 1 with one response per
+            prompt); 2 or more gives same-rater pairs.
         dimensions : sequence of str
             Default: toxicity, emotional_awareness, sensitivity, stereotypical_bias, helpfulness.
         countries : sequence of str, default ("US", "Germany")
@@ -764,6 +779,27 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
         ``.study`` (a validated :class:`Study`), ``.truth`` (:class:`SimulationTruth`) and
         ``.design`` (:class:`SimulationDesign`).
 
+    Notes
+    -----
+    The generative model and the calibration of the effects are described in the module
+    docstring of ``pluralign.data._simulate``. In short: ``eta = X beta + u_rater + v_item +
+    w_group,item``; ordinal ratings from a cumulative logit with per-dimension cutpoints
+    (``truth.cutpoints``), gaussian ratings as ``intercept + eta + e``. ``beta`` is solved so that
+    the *standardised marginal mean ratings* (random effects integrated out, other demographics
+    at their population mix) differ by the requested relative amounts; ``truth.fixed_effects``
+    holds both ``beta_latent`` and the implied ``relative_pct``, which raw group means (e.g.
+    :func:`pluralign.describe.relative_difference`) estimate without bias. Race is multi-select;
+    its effect is the sum over the chosen values (White = 0), so the truth compares single-race
+    groups. Reported age and ideology can be "Prefer not to say" (missing in the Study), but
+    the true values drive the ratings. The calibration uses a fixed-seed reference population,
+    so the truth depends on the design but not on ``seed``.
+
+    Each rater visits ``ceil(items_per_rater / responses_per_visit)`` prompts and rates
+    ``responses_per_visit`` of their responses on each visit; prompt visits and response pairs
+    are spread evenly, so every item is rated once there are as many rater × item slots as
+    items, and same-rater pairs of every response pair of a prompt exist once a prompt has as
+    many visits as pairs.
+
     Examples
     --------
     >>> sim = simulate_study(n_raters=60, seed=1)
@@ -774,7 +810,8 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     -18.0
     """
     d = SimulationDesign(**design)
-    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    seed = DEFAULTS.seed if seed is None else seed
+    rng = np.random.default_rng(seed)
     dims = d.dimensions
     D = len(dims)
     minimum = 1.0 if d.scale_points == 5 else 0.0
@@ -972,21 +1009,3 @@ def _rater_frame(
         }
     )
     return frame
-
-
-def simulate_many(seeds: Sequence[int], **design) -> list[SimulatedStudy]:
-    """Several replicate studies of one design (for power analysis and coverage checks)."""
-    return [simulate_study(seed=s, **design) for s in seeds]
-
-
-__all__ = [
-    "DIMENSIONS",
-    "PUBLISHED_EFFECTS",
-    "SimulatedStudy",
-    "SimulationDesign",
-    "SimulationTruth",
-    "StudyDesign",
-    "draw_ratings",
-    "ordinal_mean",
-    "simulate_study",
-]

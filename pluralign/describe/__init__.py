@@ -1,10 +1,16 @@
 """Describe layer: group means and relative differences with rater-clustered bootstrap intervals."""
 
-from pluralign.describe._bootstrap import bootstrap_group_sums, cluster_weights, percentile_interval
+from pluralign.describe._bootstrap import (
+    bootstrap_group_sums,
+    bootstrap_totals,
+    cluster_weights,
+    percentile_interval,
+)
 from pluralign.describe._groups import group_means, relative_difference
 
 __all__ = [
     "bootstrap_group_sums",
+    "bootstrap_totals",
     "cluster_weights",
     "group_means",
     "percentile_interval",

@@ -35,6 +35,40 @@ def cluster_weights(n_clusters: int, n_boot: int, rng: np.random.Generator) -> n
     return np.bincount(idx.ravel(), minlength=n_boot * n_clusters).reshape(n_boot, n_clusters)
 
 
+def bootstrap_totals(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Column totals of a rater × column table in each rater-resample.
+
+    Parameters
+    ----------
+    values : array, shape (n_raters, n_columns)
+        One row per rater (e.g. the rater's rating sum and count within each group).
+    n_boot : int
+        Number of resamples.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (n_boot, n_columns)
+        ``W @ values`` for multinomial resampling counts ``W`` (see :func:`cluster_weights`),
+        computed in blocks of resamples to bound memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = bootstrap_totals(np.array([[1.0], [3.0]]), 4, np.random.default_rng(0))
+    >>> sorted(set(t[:, 0].tolist())) <= [2.0, 4.0, 6.0]
+    True
+    """
+    values = np.asarray(values, dtype=float)
+    n = values.shape[0]
+    out = np.empty((n_boot, values.shape[1]))
+    step = max(1, _CHUNK_CELLS // max(n, 1))
+    for start in range(0, n_boot, step):
+        stop = min(n_boot, start + step)
+        out[start:stop] = cluster_weights(n, stop - start, rng).astype(float) @ values
+    return out
+
+
 def bootstrap_group_sums(
     sums: np.ndarray,
     counts: np.ndarray,
@@ -66,21 +100,12 @@ def bootstrap_group_sums(
     >>> bool(np.all((bs / bn >= 2) & (bs / bn <= 3)))
     True
     """
-    sums = np.asarray(sums, dtype=float)
-    counts = np.asarray(counts, dtype=float)
     m = np.asarray(membership, dtype=float)
-    n = sums.size
-    s_m = sums[:, None] * m
-    n_m = counts[:, None] * m
-    out_s = np.empty((n_boot, m.shape[1]))
-    out_n = np.empty((n_boot, m.shape[1]))
-    step = max(1, _CHUNK_CELLS // max(n, 1))
-    for start in range(0, n_boot, step):
-        stop = min(n_boot, start + step)
-        w = cluster_weights(n, stop - start, rng).astype(float)
-        out_s[start:stop] = w @ s_m
-        out_n[start:stop] = w @ n_m
-    return out_s, out_n
+    table = np.hstack(
+        [np.asarray(sums, float)[:, None] * m, np.asarray(counts, float)[:, None] * m]
+    )
+    tot = bootstrap_totals(table, n_boot, rng)
+    return tot[:, : m.shape[1]], tot[:, m.shape[1] :]
 
 
 def percentile_interval(replicates: np.ndarray, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:

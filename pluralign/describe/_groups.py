@@ -12,7 +12,7 @@ import pandas as pd
 
 from pluralign._settings import DEFAULTS
 from pluralign.data import Study
-from pluralign.describe._bootstrap import bootstrap_group_sums, percentile_interval, ratio
+from pluralign.describe._bootstrap import bootstrap_totals, percentile_interval, ratio
 
 logger = logging.getLogger("pluralign")
 
@@ -165,7 +165,8 @@ def _compute(
     n_boot = DEFAULTS.n_boot if n_boot is None else int(n_boot)
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
-    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    seed = DEFAULTS.seed if seed is None else seed
+    rng = np.random.default_rng(seed)
     groups, missing = _groups(study, by_list, coding, crossed, reference, relative)
     dims = (
         study.dimensions
@@ -181,41 +182,50 @@ def _compute(
     codes_all = rater_ids.get_indexer(ratings["rater"])
     values_all = ratings["rating"].to_numpy(dtype=float)
     dim_all = ratings["dimension"].to_numpy()
-    n = len(rater_ids)
+    n, G = len(rater_ids), len(groups)
+    # per-rater rating sums and counts of each dimension, and the raters who rated any of them
+    sums = np.zeros((n, len(dims)))
+    counts = np.zeros((n, len(dims)))
+    for k, dim in enumerate(dims):
+        mask = dim_all == dim
+        sums[:, k] = np.bincount(codes_all[mask], weights=values_all[mask], minlength=n)
+        counts[:, k] = np.bincount(codes_all[mask], minlength=n)
+    rated = counts.sum(axis=1) > 0
+    # one table of group sums and counts per dimension; resampled together (same raters drawn
+    # for every dimension, so intervals of different dimensions come from one bootstrap)
+    table = np.hstack(
+        [sums[:, [k]] * membership for k in range(len(dims))]
+        + [counts[:, [k]] * membership for k in range(len(dims))]
+    )[rated]
+    point = table.sum(axis=0)
+    boot = bootstrap_totals(table, n_boot, rng) if n_boot > 0 else None
+    half = G * len(dims)
+    miss_by_var = {}
+    for var in missing:
+        if CROSS in var:
+            cols = var.split(CROSS)
+            miss_by_var[var] = study.rater_table("collapsed")[cols].isna().any(axis=1).to_numpy()
+        elif var in study.multiselect:
+            miss_by_var[var] = study.raters[var].map(len).eq(0).to_numpy()
+        else:
+            miss_by_var[var] = study.raters[var].isna().to_numpy()
     rows = []
     excluded: dict[str, dict[str, int]] = {}
-    for dim in dims:
-        mask = dim_all == dim
-        codes = codes_all[mask]
-        sums = np.bincount(codes, weights=values_all[mask], minlength=n)
-        counts = np.bincount(codes, minlength=n).astype(float)
-        active = counts > 0
-        m = membership[active]
-        s_g = sums[active] @ m
-        n_g = counts[active] @ m
-        r_g = m.sum(axis=0)
+    for k, dim in enumerate(dims):
+        active = counts[:, k] > 0
+        cols = slice(k * G, (k + 1) * G)
+        s_g, n_g = point[cols], point[half:][cols]
+        r_g = membership[active].sum(axis=0)
         mean = ratio(s_g, n_g)
-        if n_boot > 0:
-            bs, bn = bootstrap_group_sums(sums[active], counts[active], m, n_boot, rng)
-            boot_mean = ratio(bs, bn)
+        if boot is not None:
+            boot_mean = ratio(boot[:, cols], boot[:, half:][:, cols])
             lo, hi = percentile_interval(boot_mean, ci_prob)
-            se = (
-                np.nanstd(boot_mean, axis=0, ddof=1) if n_boot > 1 else np.full(len(groups), np.nan)
-            )
+            se = np.nanstd(boot_mean, axis=0, ddof=1) if n_boot > 1 else np.full(G, np.nan)
         else:
             boot_mean = None
-            lo = hi = se = np.full(len(groups), np.nan)
-        excluded[dim] = {}
-        for var in missing:
-            # raters of this dimension without a value for the grouping variable
-            if CROSS in var:
-                cols = var.split(CROSS)
-                miss = study.rater_table("collapsed")[cols].isna().any(axis=1).to_numpy()
-            elif var in study.multiselect:
-                miss = study.raters[var].map(len).eq(0).to_numpy()
-            else:
-                miss = study.raters[var].isna().to_numpy()
-            excluded[dim][var] = int((miss & active).sum())
+            lo = hi = se = np.full(G, np.nan)
+        # raters of this dimension without a value for the grouping variable
+        excluded[dim] = {var: int((miss & active).sum()) for var, miss in miss_by_var.items()}
         if relative and boot_mean is not None:
             ref_idx = np.array([g.ref if g.ref is not None else j for j, g in enumerate(groups)])
             boot_diff = boot_mean - boot_mean[:, ref_idx]
@@ -235,20 +245,20 @@ def _compute(
                 "mean": mean[j],
             }
             if relative:
-                k = g.ref
-                is_ref = k == j
+                ref = g.ref
+                is_ref = ref == j
                 row.update(
                     {
                         "reference": g.ref_label,
                         "is_reference": bool(is_ref),
-                        "mean_reference": mean[k],
-                        "n_raters_reference": int(r_g[k]),
+                        "mean_reference": mean[ref],
+                        "n_raters_reference": int(r_g[ref]),
                     }
                 )
             row.update({"se": se[j], "ci_low": lo[j], "ci_high": hi[j]})
             if relative:
-                diff = mean[j] - mean[k]
-                rel = 100 * (mean[j] / mean[k] - 1) if mean[k] else np.nan
+                diff = mean[j] - mean[ref]
+                rel = 100 * (mean[j] / mean[ref] - 1) if mean[ref] else np.nan
                 zero = is_ref or boot_mean is None
                 row.update(
                     {

@@ -81,8 +81,9 @@ def _resolve_weights(fit, dimensions, weights) -> tuple[list[str], np.ndarray]:
 
 
 def _item_index(fit_d, items: pd.Series, column: str) -> np.ndarray:
-    lookup = pd.Series(np.arange(fit_d.design.n_items),
-                       index=pd.Index(fit_d.design.item_levels.astype(str)))
+    lookup = pd.Series(
+        np.arange(fit_d.design.n_items), index=pd.Index(fit_d.design.item_levels.astype(str))
+    )
     idx = lookup.reindex(items.astype(str).to_numpy())
     if idx.isna().any():
         bad = sorted(set(items.astype(str)[idx.isna().to_numpy()]))
@@ -236,7 +237,7 @@ def posterior_pair_probabilities(
             sd = d.sigma_rater[:, None, None]
             if len(dims) == 1:
                 pref = np.zeros(eta_a.shape)
-                for xj, wj in zip(x, w):
+                for xj, wj in zip(x, w, strict=True):
                     pa = K.cumulative_probs(eta_a + sd * xj, cut)
                     pb = K.cumulative_probs(eta_b + sd * xj, cut)
                     pref += wj * K.preference_from_probs(pa, pb)
@@ -245,13 +246,13 @@ def posterior_pair_probabilities(
                 p_draws[:, sl] = np.einsum("sjp,j->sp", pref, pi)
                 break
             support, slot = _diff_support(fd.levels, c)
-            dist = np.zeros(eta_a.shape + (len(support),))
+            dist = np.zeros((*eta_a.shape, len(support)))
             scatter = np.zeros((len(slot), len(support)))
             scatter[np.arange(len(slot)), slot] = 1.0
-            for xj, wj in zip(x, w):
+            for xj, wj in zip(x, w, strict=True):
                 pa = K.cumulative_probs(eta_a + sd * xj, cut)
                 pb = K.cumulative_probs(eta_b + sd * xj, cut)
-                joint = (pa[..., :, None] * pb[..., None, :]).reshape(pa.shape[:-1] + (-1,))
+                joint = (pa[..., :, None] * pb[..., None, :]).reshape((*pa.shape[:-1], -1))
                 dist += wj * (joint @ scatter)
             if probs is None:
                 values, probs = support, dist
@@ -259,8 +260,8 @@ def posterior_pair_probabilities(
                 sums = (values[:, None] + support[None, :]).ravel()
                 key = np.round(sums / 1e-9).astype(np.int64)
                 uniq, inverse = np.unique(key, return_inverse=True)
-                comb = (probs[..., :, None] * dist[..., None, :]).reshape(probs.shape[:-1] + (-1,))
-                new = np.zeros(comb.shape[:-1] + (len(uniq),))
+                comb = (probs[..., :, None] * dist[..., None, :]).reshape((*probs.shape[:-1], -1))
+                new = np.zeros((*comb.shape[:-1], len(uniq)))
                 K._scatter(new, comb, inverse)
                 values, probs = uniq * 1e-9, new
         else:

@@ -345,7 +345,8 @@ def _pair_label(
     return {"p_a": p_a, "n_comparisons": int(n_total), "comparison": mode, "coverage": coverage}
 
 
-def _candidate_pairs(study: Study, rated: set) -> tuple[list[tuple[str, str, str]], list, int]:
+def _candidate_pairs(study: Study) -> tuple[list[tuple[str, str, str]], list]:
+    """Every pair of items sharing a prompt, and the prompts with a single item."""
     pairs, single = [], []
     for pid, g in study.items.groupby("prompt_id", sort=False):
         items = g["item"].tolist()
@@ -353,7 +354,7 @@ def _candidate_pairs(study: Study, rated: set) -> tuple[list[tuple[str, str, str
             single.append(pid)
             continue
         pairs.extend((pid, a, b) for a, b in itertools.combinations(items, 2))
-    return pairs, single, len(rated)
+    return pairs, single
 
 
 # ---------------------------------------------------------------------------- public
@@ -449,7 +450,7 @@ def preference_labels(
     spec = score_spec(study, dimensions, weights)
     target = resolve_target(study, group)
     scores, n_incomplete = score_table(study, spec)
-    pairs, single, _ = _candidate_pairs(study, set(scores["item"]))
+    pairs, single = _candidate_pairs(study)
     entries: list[tuple[str, int, list]] = [
         ("rater × item rows without every chosen dimension (not scored)", n_incomplete, []),
     ]

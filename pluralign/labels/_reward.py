@@ -292,7 +292,8 @@ def reward_function(
     Examples
     --------
     >>> from pluralign.data import simulate_study
-    >>> study = simulate_study(n_raters=200, n_prompts=60, seed=1).study
+    >>> study = simulate_study(n_raters=150, n_prompts=40, seed=1,
+    ...                        dimensions=["toxicity", "helpfulness"]).study
     >>> reward = reward_function(study, {"gender": "she/her"}, seed=1)
     >>> len(reward(prompts=["Hi"] * 2, completions=["Thanks, here is a plan.", "Idiot."]))
     2

@@ -104,7 +104,7 @@ def _stack(idata, name: str) -> np.ndarray | None:
     if name not in post:
         return None
     arr = np.asarray(post[name].values)
-    return arr.reshape((-1,) + arr.shape[2:])
+    return arr.reshape((-1, *arr.shape[2:]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +157,9 @@ class DimensionFit:
             cols.append(self.group_item)
         return self.design.data[cols]
 
-    def patterns(self, cell: Mapping[str, object]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def patterns(
+        self, cell: Mapping[str, object]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Rows of the fitted data with ``cell`` imposed, collapsed to unique demographic patterns.
 
         Returns ``(X without intercept, weights summing to 1, group codes or None)``.
@@ -244,12 +246,16 @@ class BayesResult:
     def _fit(self, dimension: str | None) -> DimensionFit:
         if dimension is None:
             if len(self.dimensions) != 1:
-                raise ValueError(f"the fit has several dimensions {self.dimensions}; pass dimension=")
+                raise ValueError(
+                    f"the fit has several dimensions {self.dimensions}; pass dimension="
+                )
             dimension = self.dimensions[0]
         try:
             return self.fits[dimension]
         except KeyError:
-            raise KeyError(f"dimension {dimension!r} was not fitted; fitted: {self.dimensions}") from None
+            raise KeyError(
+                f"dimension {dimension!r} was not fitted; fitted: {self.dimensions}"
+            ) from None
 
     def design(self, dimension: str | None = None) -> Design:
         """The fixed-effect design of a dimension."""
@@ -270,9 +276,12 @@ class BayesResult:
                 ds = getattr(fit.idata, g)
                 ren = {v: f"{dim}::{v}" for v in ds.data_vars}
                 ren.update({c: f"{dim}::{c}" for c in ds.dims if c not in ("chain", "draw")})
-                groups.setdefault(g, []).append(ds.rename(ren).drop_vars(
-                    [c for c in ds.coords if c not in ("chain", "draw") and c not in ds.dims],
-                    errors="ignore"))
+                groups.setdefault(g, []).append(
+                    ds.rename(ren).drop_vars(
+                        [c for c in ds.coords if c not in ("chain", "draw") and c not in ds.dims],
+                        errors="ignore",
+                    )
+                )
         xr = require("xarray")
         return az.InferenceData(**{g: xr.merge(v, compat="override") for g, v in groups.items()})
 
@@ -290,13 +299,17 @@ class BayesResult:
         """
         return self._fit(dimension).cell_mean_draws(cells)
 
-    def marginal_means(self, by: str | Sequence[str], *, ci_prob: float | None = None) -> pd.DataFrame:
+    def marginal_means(
+        self, by: str | Sequence[str], *, ci_prob: float | None = None
+    ) -> pd.DataFrame:
         """Expected rating per level (or level combination) of ``by``, with HDIs.
 
         Examples
         --------
-        >>> fit = _example_fit()  # doctest: +SKIP
         >>> fit.marginal_means("gender")  # doctest: +SKIP
+              gender dimension      mean    ci_low   ci_high
+        0    she/her  toxicity  2.160462  2.071625  2.263911
+        1     he/him  toxicity  1.790307  1.694624  1.871258
         """
         ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
         by = [by] if isinstance(by, str) else list(by)
@@ -331,8 +344,14 @@ class BayesResult:
             cells = target_cells(target, fit.design)
             draws = fit.cell_mean_draws(cells.drop(columns="share")) @ cells["share"].to_numpy()
             lo, hi = K.hdi(draws[:, None], ci_prob)
-            rows.append({"dimension": dim, "estimate": float(draws.mean()),
-                         "ci_low": float(lo[0]), "ci_high": float(hi[0])})
+            rows.append(
+                {
+                    "dimension": dim,
+                    "estimate": float(draws.mean()),
+                    "ci_low": float(lo[0]),
+                    "ci_high": float(hi[0]),
+                }
+            )
         return pd.DataFrame(rows)
 
     def standardiser(self, dimension: str | None = None) -> np.ndarray:
@@ -373,8 +392,9 @@ class BayesResult:
                         "dimension": dim,
                         "term": term,
                         "level": level,
-                        "reference": des.references.get(term, ":".join(
-                            des.references.get(v, "") for v in term.split(":"))),
+                        "reference": des.references.get(
+                            term, ":".join(des.references.get(v, "") for v in term.split(":"))
+                        ),
                         "estimate": float(b.mean()),
                         "ci_low": float(lo[0]),
                         "ci_high": float(hi[0]),
@@ -383,9 +403,11 @@ class BayesResult:
                         "cohens_d": float(np.mean(b / std)),
                     }
                     if fit.family != "gaussian":
-                        row.update(odds_ratio=float(np.exp(b).mean()),
-                                   odds_ratio_ci_low=float(np.exp(lo[0])),
-                                   odds_ratio_ci_high=float(np.exp(hi[0])))
+                        row.update(
+                            odds_ratio=float(np.exp(b).mean()),
+                            odds_ratio_ci_low=float(np.exp(lo[0])),
+                            odds_ratio_ci_high=float(np.exp(hi[0])),
+                        )
                     if main:
                         m = fit.cell_mean_draws(pd.DataFrame({term: [level, row["reference"]]}), d)
                         row.update(_contrast(m[:, 0], m[:, 1], ci_prob))
@@ -393,8 +415,9 @@ class BayesResult:
         table = finish_effects(pd.DataFrame(rows), family=family, correction=correction)
         table.attrs["standardiser"] = (
             "sqrt(sigma_rater^2 + sigma_item^2 + sigma_group_item^2 + pi^2/3): latent SD of one "
-            "rating on the logit scale" if self.family != "gaussian" else
-            "sqrt(sigma_rater^2 + sigma_item^2 + sigma_group_item^2 + sigma_residual^2)"
+            "rating on the logit scale"
+            if self.family != "gaussian"
+            else "sqrt(sigma_rater^2 + sigma_item^2 + sigma_group_item^2 + sigma_residual^2)"
         )
         table.attrs["interval"] = f"{ci_prob:.0%} HDI"
         return table
@@ -434,7 +457,7 @@ class BayesResult:
         for dim, fit in self.fits.items():
             names = [v for v in POPULATION_VARS if v in fit.idata.posterior]
             s = az.summary(fit.idata, var_names=names, hdi_prob=ci_prob)
-            s = s.rename(columns=dict(zip(s.columns[2:4], ["ci_low", "ci_high"])))
+            s = s.rename(columns=dict(zip(s.columns[2:4], ["ci_low", "ci_high"], strict=True)))
             s.insert(0, "parameter", s.index)
             s.insert(0, "dimension", dim)
             frames.append(s.reset_index(drop=True))
@@ -458,7 +481,9 @@ def _contrast(lev: np.ndarray, ref: np.ndarray, ci_prob: float) -> dict:
     }
 
 
-def _predict_rows(fit: DimensionFit, rows: pd.DataFrame, include_random: bool, chunk: int) -> pd.DataFrame:
+def _predict_rows(
+    fit: DimensionFit, rows: pd.DataFrame, include_random: bool, chunk: int
+) -> pd.DataFrame:
     d = fit.draws()
     des = fit.design
     X = des.transform(rows)[:, 1:]
@@ -496,9 +521,9 @@ def _predict_rows(fit: DimensionFit, rows: pd.DataFrame, include_random: bool, c
             ev = d.intercept[:, None] + eta
         else:
             x, w = K.gauss_hermite()
-            p = np.zeros(eta.shape + (len(fit.levels),))
+            p = np.zeros((*eta.shape, len(fit.levels)))
             sd = np.sqrt(var)
-            for xj, wj in zip(x, w):
+            for xj, wj in zip(x, w, strict=True):
                 p += wj * K.cumulative_probs(eta + sd * xj, d.cutpoints[:, None, :])
             ev = K.expected_value(p, fit.levels)
             probs_out[sl] = p.mean(0)
@@ -567,8 +592,9 @@ def _model_data(design: Design, family: str, scale: Scale, group_item: str | Non
         if group_item not in design.levels:
             raise ValueError(f"group_item={group_item!r} must be a categorical demographic")
         group_names = list(design.levels[group_item])
-        group_codes = _codes(design.data[group_item].iloc[first].reset_index(drop=True),
-                             group_names, group_item)
+        group_codes = _codes(
+            design.data[group_item].iloc[first].reset_index(drop=True), group_names, group_item
+        )
     md = ModelData(
         family=family,
         y=y_model,
@@ -680,12 +706,30 @@ def fit_bayes(
         scale = study.scale(dim)
         md, levels, group_names = _model_data(design, family, scale, group_item)
         model = build_model(md)
-        idata = sample(model, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                       seed=seed + j, progressbar=progressbar, low_rank=low_rank,
-                       initvals=initial_values(md))
+        idata = sample(
+            model,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed + j,
+            progressbar=progressbar,
+            low_rank=low_rank,
+            initvals=initial_values(md),
+        )
         seconds = time.perf_counter() - t0
-        fits[dim] = DimensionFit(dim, family, design, md, scale, levels.astype(float), idata,
-                                 group_item, group_names, seconds)
+        fits[dim] = DimensionFit(
+            dim,
+            family,
+            design,
+            md,
+            scale,
+            levels.astype(float),
+            idata,
+            group_item,
+            group_names,
+            seconds,
+        )
         diags.append(diagnose(idata, dim, chains))
     diag = pd.concat(diags, ignore_index=True)
     warn_if_failed(diag, stacklevel=2)
@@ -695,7 +739,12 @@ def fit_bayes(
         family=family,
         sampler=sampler,
         fits=fits,
-        settings={"draws": draws, "tune": tune, "chains": chains, "seed": seed,
-                  "low_rank": low_rank},
+        settings={
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "seed": seed,
+            "low_rank": low_rank,
+        },
         _diagnostics=diag,
     )

@@ -49,7 +49,7 @@ def cumulative_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
     [[0.269, 0.462, 0.269]]
     """
     cdf = expit(cutpoints - np.asarray(eta)[..., None])
-    shape = cdf.shape[:-1] + (1,)
+    shape = (*cdf.shape[:-1], 1)
     cdf = np.concatenate([np.zeros(shape), cdf, np.ones(shape)], axis=-1)
     return np.clip(np.diff(cdf, axis=-1), 0.0, 1.0)
 
@@ -67,8 +67,8 @@ def integrated_probs(
     extra = eta.ndim - 1
     tau_b = np.asarray(tau, dtype=float).reshape((-1,) + (1,) * extra)
     cut_b = cutpoints.reshape((cutpoints.shape[0],) + (1,) * extra + (cutpoints.shape[-1],))
-    out = np.zeros(eta.shape + (cutpoints.shape[-1] + 1,))
-    for xj, wj in zip(x, w):
+    out = np.zeros((*eta.shape, cutpoints.shape[-1] + 1))
+    for xj, wj in zip(x, w, strict=True):
         out += wj * cumulative_probs(eta + tau_b * xj, cut_b)
     return out
 
@@ -101,7 +101,7 @@ def difference_distribution(p_a: np.ndarray, p_b: np.ndarray) -> np.ndarray:
     Shapes (..., K) → (..., 2K-1).
     """
     k = p_a.shape[-1]
-    out = np.zeros(p_a.shape[:-1] + (2 * k - 1,))
+    out = np.zeros((*p_a.shape[:-1], 2 * k - 1))
     for j in range(k):  # r_B = j: difference r_A - j occupies slots (k-1-j) .. (2k-2-j)
         out[..., k - 1 - j : 2 * k - 1 - j] += p_a * p_b[..., j : j + 1]
     return out
@@ -117,8 +117,8 @@ def combine_differences(
     probs of shape (..., len(values)).
     """
     values = np.zeros(1)
-    probs = np.ones(dists[0].shape[:-1] + (1,))
-    for dist, step in zip(dists, steps):
+    probs = np.ones((*dists[0].shape[:-1], 1))
+    for dist, step in zip(dists, steps, strict=True):
         k = (dist.shape[-1] + 1) // 2
         support = step * np.arange(-(k - 1), k)
         sums = (values[:, None] + support[None, :]).ravel()
@@ -129,8 +129,8 @@ def combine_differences(
                 f"the combined score takes {len(uniq)} distinct values; use fewer dimensions or "
                 "simpler (e.g. equal) weights"
             )
-        joint = (probs[..., :, None] * dist[..., None, :]).reshape(probs.shape[:-1] + (-1,))
-        new = np.zeros(probs.shape[:-1] + (len(uniq),))
+        joint = (probs[..., :, None] * dist[..., None, :]).reshape((*probs.shape[:-1], -1))
+        new = np.zeros((*probs.shape[:-1], len(uniq)))
         _scatter(new, joint, inverse)
         values = uniq * tol
         probs = new
@@ -147,22 +147,22 @@ def _scatter(out: np.ndarray, src: np.ndarray, index: np.ndarray) -> None:
 def hdi(draws: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
     """Highest-density interval of each column of ``draws`` (first axis = draws).
 
-    Shortest interval containing ``ceil(prob * S)`` sorted draws (the ArviZ definition for
-    unimodal posteriors), vectorised over the remaining axes.
+    Shortest interval spanning ``floor(prob * S)`` sorted-draw gaps (ArviZ's definition, so the
+    numbers match ``arviz.hdi``), vectorised over the remaining axes.
 
     Examples
     --------
     >>> lo, hi = hdi(np.arange(100.0)[:, None], 0.9)
     >>> float(hi[0] - lo[0])
-    89.0
+    90.0
     """
     x = np.sort(np.asarray(draws, dtype=float), axis=0)
     n = x.shape[0]
-    m = int(np.ceil(prob * n))
+    m = int(np.floor(prob * n))
     if m >= n:
         return x[0], x[-1]
-    widths = x[m - 1 :] - x[: n - m + 1]
+    widths = x[m:] - x[: n - m]
     start = np.argmin(widths, axis=0)
     lo = np.take_along_axis(x, start[None], axis=0)[0]
-    hi = np.take_along_axis(x, (start + m - 1)[None], axis=0)[0]
+    hi = np.take_along_axis(x, (start + m)[None], axis=0)[0]
     return lo, hi

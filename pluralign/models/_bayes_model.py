@@ -245,7 +245,7 @@ def _worst(values, var: str, larger_is_worse: bool) -> tuple[str, float]:
     j = int(np.argmax(finite) if larger_is_worse else np.argmin(finite))
     idx = np.unravel_index(j, arr.shape)
     labels = []
-    for dim, i in zip(values.dims, idx):
+    for dim, i in zip(values.dims, idx, strict=True):
         coord = values.coords[dim].values if dim in values.coords else None
         labels.append(str(coord[i]) if coord is not None else str(i))
     return f"{var}[{','.join(labels)}]", float(flat[j])
@@ -270,21 +270,47 @@ def diagnose(idata, dimension: str, chains: int) -> pd.DataFrame:
     for v in names:
         par, val = _worst(rhat[v], v, True)
         ok = bool(np.isfinite(val) and val <= RHAT_MAX) or n_chains < 2
-        rows.append((dimension, "r_hat", par, val, ok, f"rank-normalised split R-hat <= {RHAT_MAX}"))
+        rows.append(
+            (dimension, "r_hat", par, val, ok, f"rank-normalised split R-hat <= {RHAT_MAX}")
+        )
         for check, table in (("ess_bulk", bulk), ("ess_tail", tail)):
             par, val = _worst(table[v], v, False)
-            rows.append((dimension, check, par, val, bool(val >= ess_min),
-                         f">= {ESS_PER_CHAIN_MIN} per chain ({ess_min})"))
+            rows.append(
+                (
+                    dimension,
+                    check,
+                    par,
+                    val,
+                    bool(val >= ess_min),
+                    f">= {ESS_PER_CHAIN_MIN} per chain ({ess_min})",
+                )
+            )
     stats = getattr(idata, "sample_stats", None)
     if stats is not None and "diverging" in stats:
         n_div = int(np.asarray(stats["diverging"]).sum())
-        rows.append((dimension, "divergences", "", float(n_div), n_div == 0,
-                     "divergent transitions after warm-up"))
+        rows.append(
+            (
+                dimension,
+                "divergences",
+                "",
+                float(n_div),
+                n_div == 0,
+                "divergent transitions after warm-up",
+            )
+        )
     if stats is not None and "energy" in stats:
         bfmi = np.atleast_1d(az.bfmi(idata))
         j = int(np.argmin(bfmi))
-        rows.append((dimension, "bfmi", f"chain {j}", float(bfmi[j]), bool(bfmi[j] >= BFMI_MIN),
-                     f"energy Bayesian fraction of missing information >= {BFMI_MIN}"))
+        rows.append(
+            (
+                dimension,
+                "bfmi",
+                f"chain {j}",
+                float(bfmi[j]),
+                bool(bfmi[j] >= BFMI_MIN),
+                f"energy Bayesian fraction of missing information >= {BFMI_MIN}",
+            )
+        )
     return pd.DataFrame(rows, columns=["dimension", "check", "parameter", "value", "ok", "note"])
 
 

@@ -237,7 +237,11 @@ def build_design(
             raise KeyError(
                 f"formula variable {v!r} is not a demographic of the study; available: "
                 f"{[c for c in data.columns if c not in (*_RESERVED, 'rating')]}"
-                + (" (multi-select indicators need coding='indicators')" if coding != "indicators" else "")
+                + (
+                    " (multi-select indicators need coding='indicators')"
+                    if coding != "indicators"
+                    else ""
+                )
             )
     keep = data[variables].notna().all(axis=1) if variables else pd.Series(True, index=data.index)
     n_dropped = int((~keep).sum())

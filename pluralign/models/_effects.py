@@ -28,8 +28,17 @@ from pluralign.models._targets import target_cells
 
 #: Corrections accepted by :func:`adjust_pvalues` (those of statsmodels' ``multipletests``).
 CORRECTIONS = (
-    "holm", "bonferroni", "sidak", "holm-sidak", "simes-hochberg", "hommel",
-    "fdr_bh", "fdr_by", "fdr_tsbh", "fdr_tsbky", "none",
+    "holm",
+    "bonferroni",
+    "sidak",
+    "holm-sidak",
+    "simes-hochberg",
+    "hommel",
+    "fdr_bh",
+    "fdr_by",
+    "fdr_tsbh",
+    "fdr_tsbky",
+    "none",
 )
 
 
@@ -93,7 +102,9 @@ def contrast_columns(
     if lev.shape != ref.shape:
         raise ValueError(f"level and reference draws differ in shape: {lev.shape} vs {ref.shape}")
     m_lev = lev.mean(axis=0) if level_point is None else np.asarray(level_point, dtype=float)
-    m_ref = ref.mean(axis=0) if reference_point is None else np.asarray(reference_point, dtype=float)
+    m_ref = (
+        ref.mean(axis=0) if reference_point is None else np.asarray(reference_point, dtype=float)
+    )
     diff_draws = lev - ref
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_draws = 100.0 * diff_draws / ref

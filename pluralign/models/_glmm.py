@@ -148,8 +148,11 @@ def fit_glmm_logit(X, y, g1, g2) -> LMMFit:
     lap._beta0[0] = np.log(ybar / (1 - ybar))
     # stage 1 (nAGQ = 0): θ only, β jointly in PIRLS
     res0 = sopt.minimize(
-        lambda t: lap.deviance_theta(t, None), np.ones(2), method="L-BFGS-B",
-        bounds=[(0.0, None)] * 2, options={"ftol": 1e-10},
+        lambda t: lap.deviance_theta(t, None),
+        np.ones(2),
+        method="L-BFGS-B",
+        bounds=[(0.0, None)] * 2,
+        options={"ftol": 1e-10},
     )
     theta0 = np.asarray(res0.x)
     lap.deviance_theta(theta0, None)
@@ -174,7 +177,11 @@ def fit_glmm_logit(X, y, g1, g2) -> LMMFit:
         return g
 
     res = sopt.minimize(
-        fun, start, jac=jac, method="L-BFGS-B", bounds=bounds,
+        fun,
+        start,
+        jac=jac,
+        method="L-BFGS-B",
+        bounds=bounds,
         options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 500},
     )
     par = np.asarray(res.x, dtype=float)

@@ -46,7 +46,9 @@ class CrossedSystem:
     Notes
     -----
     The factor with more levels is eliminated analytically (its block of ``A`` is diagonal);
-    the Schur complement of the other is formed densely and Cholesky-factored.
+    the Schur complement of the other is formed densely and Cholesky-factored. The off-diagonal
+    count block is kept sparse (its pattern coded once) unless it is small enough that dense
+    products are cheaper.
     """
 
     def __init__(self, g1: np.ndarray, g2: np.ndarray, w: np.ndarray | None = None):
@@ -54,6 +56,19 @@ class CrossedSystem:
         self.q = (int(g1.max()) + 1, int(g2.max()) + 1)
         self.big = 0 if self.q[0] >= self.q[1] else 1
         self.codes = (np.asarray(g1), np.asarray(g2))
+        gb, gs = self.codes[self.big], self.codes[1 - self.big]
+        qb, qs = self.q[self.big], self.q[1 - self.big]
+        # the sparsity pattern of the big × small count block is fixed: code it once
+        keys, self._pair = np.unique(gb.astype(np.int64) * qs + gs, return_inverse=True)
+        self._n_pairs = len(keys)
+        rows, cols = keys // qs, keys % qs
+        self._csr = (cols, np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=qb))]))
+        perm = np.lexsort((rows, cols))
+        self._perm = perm
+        self._csr_t = (rows[perm], np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=qs))]))
+        self._rows = rows
+        # dense products are cheaper than sparse ones for small blocks
+        self.dense = qb * qs * qs <= 3e7
         self.set_weights(w)
 
     def set_weights(self, w: np.ndarray | None) -> None:
@@ -63,10 +78,15 @@ class CrossedSystem:
         qb, qs = self.q[self.big], self.q[1 - self.big]
         self.Db = np.bincount(gb, weights=self.w, minlength=qb)
         self.Ds = np.bincount(gs, weights=self.w, minlength=qs)
-        N = sp.csr_matrix((self.w, (gb, gs)), shape=(qb, qs))
-        N.sum_duplicates()
-        self.N = N
-        self.Nt = N.T.tocsr()
+        data = np.bincount(self._pair, weights=self.w, minlength=self._n_pairs)
+        self._data = data
+        if self.dense:
+            N = np.zeros((qb, qs))
+            N[self._rows, self._csr[0]] = data
+            self.N, self.Nt = N, N.T
+        else:
+            self.N = sp.csr_matrix((data, *self._csr), shape=(qb, qs))
+            self.Nt = sp.csr_matrix((data[self._perm], *self._csr_t), shape=(qs, qb))
 
     def zt(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Z_big' W M`` and ``Z_small' W M`` for an (n,) or (n, k) array."""
@@ -76,7 +96,10 @@ class CrossedSystem:
             g = self.codes[k]
             out.append(
                 np.stack(
-                    [np.bincount(g, weights=M2[:, j], minlength=self.q[k]) for j in range(M2.shape[1])],
+                    [
+                        np.bincount(g, weights=M2[:, j], minlength=self.q[k])
+                        for j in range(M2.shape[1])
+                    ],
                     axis=1,
                 )
             )
@@ -86,7 +109,12 @@ class CrossedSystem:
         """Factor ``A = Λ'Z'WZΛ + I`` at ``theta`` (ordered as the factors g1, g2)."""
         tb, ts = float(theta[self.big]), float(theta[1 - self.big])
         d1 = tb * tb * self.Db + 1.0
-        S = (self.Nt @ self.N.multiply((1.0 / d1)[:, None]).tocsr()).toarray()
+        if self.dense:
+            S = self.Nt @ (self.N / d1[:, None])
+        else:
+            scaled = self._data / d1[self._rows]
+            Ns = sp.csr_matrix((scaled, *self._csr), shape=self.N.shape)
+            S = (self.Nt @ Ns).toarray()
         S *= -(tb * tb * ts * ts)
         S[np.diag_indices_from(S)] += ts * ts * self.Ds + 1.0
         L = sla.cholesky(S, lower=True, check_finite=False)
@@ -265,7 +293,10 @@ def scaled_gradient(grad, H, free):
 def minimise_theta(fun, start, bounds) -> tuple[np.ndarray, bool, str, int]:
     """Bounded quasi-Newton with a Nelder–Mead fallback; returns (θ, converged, message, nfev)."""
     res = sopt.minimize(
-        fun, start, method="L-BFGS-B", bounds=bounds,
+        fun,
+        start,
+        method="L-BFGS-B",
+        bounds=bounds,
         options={"ftol": 1e-12, "gtol": 1e-6, "eps": 1e-6, "maxiter": 500},
     )
     nfev = res.nfev
@@ -273,8 +304,11 @@ def minimise_theta(fun, start, bounds) -> tuple[np.ndarray, bool, str, int]:
     msg = f"L-BFGS-B: {res.message}"
     if not ok:
         res2 = sopt.minimize(
-            fun, res.x if np.all(np.isfinite(res.x)) else start, method="Nelder-Mead",
-            bounds=bounds, options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 2000},
+            fun,
+            res.x if np.all(np.isfinite(res.x)) else start,
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 2000},
         )
         nfev += res2.nfev
         if res2.fun <= res.fun:

@@ -28,10 +28,10 @@ from pluralign.models._protocol import DIAGNOSTIC_COLUMNS, MARGINAL_COLUMNS, POS
 from pluralign.models._targets import target_cells
 
 #: Gauss–Hermite nodes/weights (probabilists') for integrating normal random effects.
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(32)
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(24)
 _GH_W = _GH_W / _GH_W.sum()
 #: Draws are processed in chunks of this many to bound memory of the logit integration.
-_CHUNK = 256
+_CHUNK = 128
 
 FAMILIES = ("gaussian", "binomial")
 
@@ -124,7 +124,9 @@ class MixedResult:
                 ("rater", f.design.rater_levels, f.fit.b1),
                 ("item", f.design.item_levels, f.fit.b2),
             ):
-                out.append(pd.DataFrame({"dimension": dim, "factor": name, "level": levels, "estimate": b}))
+                out.append(
+                    pd.DataFrame({"dimension": dim, "factor": name, "level": levels, "estimate": b})
+                )
         return pd.concat(out, ignore_index=True)
 
     # ---------------------------------------------------------------- draws and cells
@@ -239,10 +241,13 @@ class MixedResult:
 
         Examples
         --------
-        >>> fit = fit_mixed(_example_study(), "rating ~ gender + ideology")
+        >>> fit = fit_mixed(_example_study(), "rating ~ gender + ideology",
+        ...                 reference={"gender": "she/her", "ideology": "liberal"})
         >>> eff = fit.effects()
-        >>> eff[["term", "level", "reference"]].head(2).values.tolist()
-        [['gender', 'he/him', 'she/her'], ['ideology', 'centre', 'liberal']]
+        >>> eff[["term", "level", "reference"]].iloc[0].tolist()
+        ['gender', 'he/him', 'she/her']
+        >>> eff.attrs["standardiser_definition"]
+        'sqrt(var_rater + var_item + var_residual)'
         """
         ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
         z = stats.norm.ppf(0.5 + ci_prob / 2)
@@ -263,7 +268,9 @@ class MixedResult:
                         "dimension": dim,
                         "term": term,
                         "level": [lv for lv, _ in entries],
-                        "reference": d.references.get(term, ""),
+                        "reference": d.references.get(
+                            term, ":".join(d.references.get(v, "") for v in term.split(":"))
+                        ),
                         "estimate": est,
                         "ci_low": est - z * s,
                         "ci_high": est + z * s,
@@ -294,7 +301,12 @@ class MixedResult:
                     table["odds_ratio_ci_low"] = np.exp(est - z * s)
                     table["odds_ratio_ci_high"] = np.exp(est + z * s)
                 rows.append(table)
-        out = finish_effects(pd.concat(rows, ignore_index=True), family=family, correction=correction)
+        table = (
+            pd.concat(rows, ignore_index=True)
+            if rows
+            else pd.DataFrame(columns=["dimension", "term", "p_value"])
+        )
+        out = finish_effects(table, family=family, correction=correction)
         out.attrs["standardiser"] = standardisers
         out.attrs["standardiser_definition"] = (
             "sqrt(var_rater + var_item + var_residual)"
@@ -304,7 +316,9 @@ class MixedResult:
         out.attrs["ci_prob"] = ci_prob
         return out
 
-    def marginal_means(self, by: str | Sequence[str], *, ci_prob: float | None = None) -> pd.DataFrame:
+    def marginal_means(
+        self, by: str | Sequence[str], *, ci_prob: float | None = None
+    ) -> pd.DataFrame:
         """Marginal mean rating per level (combination) of ``by`` (counterfactual average).
 
         Examples
@@ -324,7 +338,9 @@ class MixedResult:
                         f"by={v!r} is not a categorical variable of {d.formula!r} "
                         f"(variables: {sorted(d.levels)})"
                     )
-            grid = pd.MultiIndex.from_product([d.levels[v] for v in by], names=by).to_frame(index=False)
+            grid = pd.MultiIndex.from_product([d.levels[v] for v in by], names=by).to_frame(
+                index=False
+            )
             X, W = self._cells_design(grid, dim)
             point = self._expected(self._fit(dim).fit.beta[None, :], X, W, dim)[0]
             lo, hi = interval(self._expected(self.beta_draws(dim), X, W, dim), ci_prob)
@@ -334,7 +350,9 @@ class MixedResult:
             out.append(grid)
         return pd.concat(out, ignore_index=True)[[*by, *MARGINAL_COLUMNS]]
 
-    def predict(self, data: pd.DataFrame | None = None, *, include_random: bool = True) -> pd.DataFrame:
+    def predict(
+        self, data: pd.DataFrame | None = None, *, include_random: bool = True
+    ) -> pd.DataFrame:
         """Expected rating of each row (default: the fitted ratings), column ``prediction``.
 
         ``data`` needs the formula's demographics; ``rater``/``item`` columns (optional) add
@@ -380,7 +398,9 @@ class MixedResult:
             raise ValueError(f"no row of data has a fitted dimension {self.dimensions}")
         return pd.concat(out, ignore_index=True)
 
-    def poststratify(self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None) -> pd.DataFrame:
+    def poststratify(
+        self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None
+    ) -> pd.DataFrame:
         """Population-level expected rating for a target population (MRP).
 
         Each cell's expected rating (:meth:`cell_mean_draws`; demographics the target leaves out
@@ -424,7 +444,9 @@ class MixedResult:
             point = float(self._expected(self._fit(dim).fit.beta[None, :], X, W, dim)[0] @ share)
             draws = self._expected(self.beta_draws(dim), X, W, dim) @ share
             lo, hi = interval(draws, ci_prob)
-            rows.append({"dimension": dim, "estimate": point, "ci_low": float(lo), "ci_high": float(hi)})
+            rows.append(
+                {"dimension": dim, "estimate": point, "ci_low": float(lo), "ci_high": float(hi)}
+            )
         return pd.DataFrame(rows, columns=list(POSTSTRAT_COLUMNS))
 
     def diagnostics(self) -> pd.DataFrame:
@@ -433,19 +455,44 @@ class MixedResult:
         for dim in self.dimensions:
             f = self._fit(dim)
             fit = f.fit
-            rows.append((dim, "converged", "optimizer", float(fit.converged), fit.converged, fit.message))
             rows.append(
-                (dim, "gradient", "theta", float(np.max(np.abs(fit.gradient))), fit.converged,
-                 f"finite-difference gradient of the deviance at the optimum ({fit.n_evals} evaluations)")
+                (dim, "converged", "optimizer", float(fit.converged), fit.converged, fit.message)
             )
-            for name, th, sing in (("rater", fit.theta[0], fit.singular[0]), ("item", fit.theta[1], fit.singular[1])):
+            rows.append(
+                (
+                    dim,
+                    "gradient",
+                    "theta",
+                    float(np.max(np.abs(fit.gradient))),
+                    fit.converged,
+                    f"finite-difference gradient of the deviance at the optimum ({fit.n_evals} evaluations)",
+                )
+            )
+            for name, th, sing in (
+                ("rater", fit.theta[0], fit.singular[0]),
+                ("item", fit.theta[1], fit.singular[1]),
+            ):
                 rows.append(
-                    (dim, "singular_fit", name, float(th), not sing,
-                     "relative SD at the boundary (≈0): variance not identified" if sing else "relative SD > 1e-4")
+                    (
+                        dim,
+                        "singular_fit",
+                        name,
+                        float(th),
+                        not sing,
+                        "relative SD at the boundary (≈0): variance not identified"
+                        if sing
+                        else "relative SD > 1e-4",
+                    )
                 )
             rows.append(
-                (dim, "dropped_rows", "missing covariates", float(f.design.n_dropped), True,
-                 f"{f.design.n_dropped} ratings dropped for missing covariates")
+                (
+                    dim,
+                    "dropped_rows",
+                    "missing covariates",
+                    float(f.design.n_dropped),
+                    True,
+                    f"{f.design.n_dropped} ratings dropped for missing covariates",
+                )
             )
         return pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
 
@@ -467,12 +514,26 @@ class MixedResult:
                 rows.append((dim, "variance", "residual", fit.sigma2, np.nan, np.nan, np.nan))
             crit = "REML criterion" if fit.reml else "deviance"
             for name, val in (
-                ("logLik", fit.loglik), (crit, fit.deviance), ("AIC", fit.aic), ("BIC", fit.bic),
-                ("n_ratings", fit.n), ("n_raters", d.n_raters), ("n_items", d.n_items),
+                ("logLik", fit.loglik),
+                (crit, fit.deviance),
+                ("AIC", fit.aic),
+                ("BIC", fit.bic),
+                ("n_ratings", fit.n),
+                ("n_raters", d.n_raters),
+                ("n_items", d.n_items),
             ):
                 rows.append((dim, "fit", name, float(val), np.nan, np.nan, np.nan))
         return pd.DataFrame(
-            rows, columns=["dimension", "kind", "parameter", "estimate", "std_error", "statistic", "p_value"]
+            rows,
+            columns=[
+                "dimension",
+                "kind",
+                "parameter",
+                "estimate",
+                "std_error",
+                "statistic",
+                "p_value",
+            ],
         )
 
 
@@ -557,7 +618,11 @@ def fit_mixed(
 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    dims = study.dimensions if dimension is None else ([dimension] if isinstance(dimension, str) else list(dimension))
+    dims = (
+        study.dimensions
+        if dimension is None
+        else ([dimension] if isinstance(dimension, str) else list(dimension))
+    )
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
         design = build_design(study, formula, dim, reference=reference, coding=coding)
@@ -576,7 +641,9 @@ def fit_mixed(
         for name, sing in zip(("rater", "item"), fit.singular, strict=True):
             if sing:
                 warnings.warn(
-                    f"{dim}: singular fit, the {name} variance is estimated as 0", ConvergenceWarning, stacklevel=2
+                    f"{dim}: singular fit, the {name} variance is estimated as 0",
+                    ConvergenceWarning,
+                    stacklevel=2,
                 )
         fits[dim] = DimensionFit(design, fit)
     first = fits[dims[0]].design
@@ -597,5 +664,10 @@ def _example_study():
     from pluralign.data._simulate import simulate_study
 
     return simulate_study(
-        n_raters=120, seed=3, dimensions=["toxicity"], missing_share=0.0, family="gaussian"
+        n_raters=150,
+        n_prompts=20,
+        responses_per_prompt=3,
+        seed=3,
+        dimensions=["toxicity"],
+        missing_share=0.0,
     ).study

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 #: Columns of ``ModelResult.effects()``: one row per contrast (level vs reference of one term).
@@ -56,6 +57,13 @@ class ModelResult(Protocol):
     level shares (``{"gender": {"she/her": 0.5, "he/him": 0.5}}``), or a mapping of
     demographics to single levels (``{"gender": "she/her", "race": "Black"}``, a group or an
     intersection).
+
+    Rating-scale helpers shared by all models (:func:`pluralign.models.compare_groups`,
+    :func:`pluralign.models.contrast_columns`) need one hook: ``cell_mean_draws(cells,
+    dimension)`` returns an ``(n_draws, n_cells)`` array of expected ratings of demographic cells
+    (rows of ``cells``; demographics a cell leaves out keep their observed mix in the fitted data),
+    from posterior draws or from simulations of the sampling distribution. A model may also offer
+    ``cell_means(cells, dimension)`` (point estimates; default: mean of the draws).
     """
 
     dimensions: list[str]
@@ -85,4 +93,8 @@ class ModelResult(Protocol):
 
     def summary(self) -> pd.DataFrame:
         """All estimated parameters (fixed effects, variance components, cutpoints)."""
+        ...
+
+    def cell_mean_draws(self, cells: pd.DataFrame, dimension: str) -> np.ndarray:
+        """Draws ``(n_draws, n_cells)`` of the expected rating of each demographic cell."""
         ...

@@ -123,7 +123,9 @@ def target_cells(target, design_or_data=None) -> pd.DataFrame:
         rows = []
         for combo in product(*[list(m.items()) for _, m in margins]):
             share = float(np.prod([s for _, s in combo])) if combo else 1.0
-            rows.append({**{c: lv for (c, _), (lv, _) in zip(margins, combo)}, "share": share})
+            rows.append(
+                {**{c: lv for (c, _), (lv, _) in zip(margins, combo, strict=True)}, "share": share}
+            )
         cells = pd.DataFrame(rows)
     else:
         raise TypeError(

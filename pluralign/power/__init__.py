@@ -6,8 +6,8 @@ rates, bias and coverage are counted (:func:`power_analysis`, :func:`power_curve
 """
 
 from pluralign.power._analysis import SIM_COLUMNS, SUMMARY_COLUMNS, PowerResult, power_analysis
-from pluralign.power._cli import cli_plan, cli_power, power_app
 from pluralign.power._analytic import analytic_power, group_difference_se
+from pluralign.power._cli import cli_plan, cli_power, power_app
 from pluralign.power._design import StudyDesign, design_from_study
 from pluralign.power._fitters import (
     FIT_COLUMNS,

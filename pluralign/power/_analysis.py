@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
-from tqdm.auto import tqdm
 
 from pluralign._errors import PluralignWarning
 from pluralign._settings import DEFAULTS
@@ -23,15 +22,42 @@ from pluralign.power._fitters import Fitter, fitter_key, fitter_truth, resolve_f
 
 #: Columns of :attr:`PowerResult.table` (one row per simulation and contrast).
 SIM_COLUMNS = (
-    "sim", "term", "level", "reference", "truth", "estimate", "ci_low", "ci_high", "p_value",
-    "detected", "covered", "n_warnings", "error", "simulate_s", "fit_s",
+    "sim",
+    "term",
+    "level",
+    "reference",
+    "truth",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "detected",
+    "covered",
+    "n_warnings",
+    "error",
+    "simulate_s",
+    "fit_s",
 )
 
 #: Columns of :attr:`PowerResult.summary` (one row per contrast).
 SUMMARY_COLUMNS = (
-    "term", "level", "reference", "truth", "n_sims", "n_failed", "power", "power_ci_low",
-    "power_ci_high", "mean_estimate", "bias", "bias_se", "rmse", "sd_estimate", "coverage",
-    "coverage_ci_low", "coverage_ci_high",
+    "term",
+    "level",
+    "reference",
+    "truth",
+    "n_sims",
+    "n_failed",
+    "power",
+    "power_ci_low",
+    "power_ci_high",
+    "mean_estimate",
+    "bias",
+    "bias_se",
+    "rmse",
+    "sd_estimate",
+    "coverage",
+    "coverage_ci_low",
+    "coverage_ci_high",
 )
 
 
@@ -92,8 +118,14 @@ def _seed_sequences(seed: int | None, n_sims: int) -> list[np.random.SeedSequenc
     return root.spawn(n_sims)  # child i has spawn_key (i,): the same for any n_sims >= i + 1
 
 
-def _run_one(design: StudyDesign, fitter: Fitter, ss: np.random.SeedSequence, index: int,
-             truth: Mapping[str, float], cache_file: Path | None) -> list[dict[str, Any]]:
+def _run_one(
+    design: StudyDesign,
+    fitter: Fitter,
+    ss: np.random.SeedSequence,
+    index: int,
+    truth: Mapping[str, float],
+    cache_file: Path | None,
+) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     rng = np.random.default_rng(ss)
     study = design.simulate(rng)
@@ -111,15 +143,44 @@ def _run_one(design: StudyDesign, fitter: Fitter, ss: np.random.SeedSequence, in
     rows = []
     if fit is None:
         for lv in design.levels[1:]:
-            rows.append({"sim": index, "term": design.term, "level": lv, "reference": design.reference,
-                         "truth": truth.get(lv, np.nan), "estimate": np.nan, "ci_low": np.nan,
-                         "ci_high": np.nan, "p_value": np.nan, "detected": np.nan, "error": error})
+            rows.append(
+                {
+                    "sim": index,
+                    "term": design.term,
+                    "level": lv,
+                    "reference": design.reference,
+                    "truth": truth.get(lv, np.nan),
+                    "estimate": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "p_value": np.nan,
+                    "detected": np.nan,
+                    "error": error,
+                }
+            )
     else:
         for rec in fit.to_dict("records"):
             tr = truth.get(str(rec["level"]), np.nan)
-            rows.append({"sim": index, **{k: rec[k] for k in ("term", "level", "reference", "estimate",
-                                                               "ci_low", "ci_high", "p_value")},
-                         "truth": tr, "detected": rec.get("detected", np.nan), "error": ""})
+            rows.append(
+                {
+                    "sim": index,
+                    **{
+                        k: rec[k]
+                        for k in (
+                            "term",
+                            "level",
+                            "reference",
+                            "estimate",
+                            "ci_low",
+                            "ci_high",
+                            "p_value",
+                        )
+                    },
+                    "truth": tr,
+                    "detected": rec.get("detected", np.nan),
+                    "error": "",
+                }
+            )
     for row in rows:
         row["n_warnings"] = len(caught)
         row["simulate_s"] = t1 - t0
@@ -137,11 +198,15 @@ def _json_default(obj):
     return str(obj)
 
 
-def _cache_dir(cache: str | Path | None, design: StudyDesign, fitter: Fitter, seed: int | None) -> Path | None:
+def _cache_dir(
+    cache: str | Path | None, design: StudyDesign, fitter: Fitter, seed: int | None
+) -> Path | None:
     if cache is None:
         return None
     key = hashlib.sha256(
-        json.dumps([design.key(), fitter_key(fitter), DEFAULTS.seed if seed is None else seed]).encode()
+        json.dumps(
+            [design.key(), fitter_key(fitter), DEFAULTS.seed if seed is None else seed]
+        ).encode()
     ).hexdigest()[:16]
     path = Path(cache) / f"power-{key}"
     path.mkdir(parents=True, exist_ok=True)
@@ -154,22 +219,42 @@ def _summarise(table: pd.DataFrame, alpha: float, mc_method: str) -> pd.DataFram
         ok = g[g["error"] == ""]
         n, n_failed = len(ok), len(g) - len(ok)
         k = int(ok["detected"].sum())
-        lo, hi = proportion_confint(k, n, alpha=1 - DEFAULTS.ci_prob, method=mc_method) if n else (np.nan, np.nan)
+        lo, hi = (
+            proportion_confint(k, n, alpha=1 - DEFAULTS.ci_prob, method=mc_method)
+            if n
+            else (np.nan, np.nan)
+        )
         truth = float(g["truth"].iloc[0])
         err = ok["estimate"] - truth
         cov = ok["covered"].dropna()
-        clo, chi = (proportion_confint(int(cov.sum()), len(cov), alpha=1 - DEFAULTS.ci_prob,
-                                       method=mc_method) if len(cov) else (np.nan, np.nan))
-        rows.append({
-            "term": term, "level": level, "reference": ref, "truth": truth, "n_sims": n,
-            "n_failed": n_failed, "power": k / n if n else np.nan, "power_ci_low": lo,
-            "power_ci_high": hi, "mean_estimate": ok["estimate"].mean(), "bias": err.mean(),
-            "bias_se": ok["estimate"].std(ddof=1) / np.sqrt(n) if n > 1 else np.nan,
-            "rmse": float(np.sqrt((err**2).mean())) if n else np.nan,
-            "sd_estimate": ok["estimate"].std(ddof=1) if n > 1 else np.nan,
-            "coverage": cov.mean() if len(cov) else np.nan, "coverage_ci_low": clo,
-            "coverage_ci_high": chi,
-        })
+        clo, chi = (
+            proportion_confint(
+                int(cov.sum()), len(cov), alpha=1 - DEFAULTS.ci_prob, method=mc_method
+            )
+            if len(cov)
+            else (np.nan, np.nan)
+        )
+        rows.append(
+            {
+                "term": term,
+                "level": level,
+                "reference": ref,
+                "truth": truth,
+                "n_sims": n,
+                "n_failed": n_failed,
+                "power": k / n if n else np.nan,
+                "power_ci_low": lo,
+                "power_ci_high": hi,
+                "mean_estimate": ok["estimate"].mean(),
+                "bias": err.mean(),
+                "bias_se": ok["estimate"].std(ddof=1) / np.sqrt(n) if n > 1 else np.nan,
+                "rmse": float(np.sqrt((err**2).mean())) if n else np.nan,
+                "sd_estimate": ok["estimate"].std(ddof=1) if n > 1 else np.nan,
+                "coverage": cov.mean() if len(cov) else np.nan,
+                "coverage_ci_low": clo,
+                "coverage_ci_high": chi,
+            }
+        )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
@@ -268,8 +353,15 @@ def power_analysis(
                 done[i] = json.loads(f.read_text())
     todo = [i for i in range(n_sims) if i not in done]
     files = {i: (cdir / f"sim{i:06d}.json" if cdir is not None else None) for i in todo}
-    bar = tqdm(total=n_sims, initial=len(done), desc=f"power ({model_name})", disable=not progress,
-               leave=False)
+    from tqdm.auto import tqdm  # here: importing tqdm.auto in a notebook warns without ipywidgets
+
+    bar = tqdm(
+        total=n_sims,
+        initial=len(done),
+        desc=f"power ({model_name})",
+        disable=not progress,
+        leave=False,
+    )
     if n_jobs == 1 or len(todo) <= 1:
         for i in todo:
             done[i] = _run_one(design, fitter, seqs[i], i, truth, files[i])
@@ -289,10 +381,13 @@ def power_analysis(
     table = pd.DataFrame([r for i in sorted(done) for r in done[i]])
     given = pd.to_numeric(table["detected"], errors="coerce").to_numpy(dtype=float)
     by_p = (table["p_value"] < alpha).to_numpy()
-    table["detected"] = np.where(np.isnan(given), by_p, given == 1) & (table["error"] == "").to_numpy()
+    table["detected"] = (
+        np.where(np.isnan(given), by_p, given == 1) & (table["error"] == "").to_numpy()
+    )
     table["covered"] = np.where(
         (table["error"] == "") & table["truth"].notna(),
-        (table["ci_low"] <= table["truth"]) & (table["truth"] <= table["ci_high"]), np.nan,
+        (table["ci_low"] <= table["truth"]) & (table["truth"] <= table["ci_high"]),
+        np.nan,
     )
     table = table[list(SIM_COLUMNS)]
     n_failed = int(table.loc[table["error"] != "", "sim"].nunique())
@@ -312,5 +407,6 @@ def power_analysis(
         "n_run": len(todo),
         "n_jobs": n_jobs,
     }
-    return PowerResult(design, model_name, alpha, _summarise(table, alpha, mc_method), table, timing,
-                       mc_method)
+    return PowerResult(
+        design, model_name, alpha, _summarise(table, alpha, mc_method), table, timing, mc_method
+    )

@@ -22,7 +22,9 @@ def group_difference_se(design: StudyDesign, level: str | None = None) -> float:
     required, and ``group_item_sd`` must be 0.
     """
     if design.scale != "normal":
-        raise ValueError("the closed form needs scale='normal' (ordinal ratings have no linear form)")
+        raise ValueError(
+            "the closed form needs scale='normal' (ordinal ratings have no linear form)"
+        )
     if design.group_item_sd != 0:
         raise ValueError("the closed form needs group_item_sd=0")
     if design.item_sd != 0 and design.items_per_rater != design.n_items:
@@ -67,9 +69,9 @@ def analytic_power(
     Examples
     --------
     >>> d = StudyDesign({"g": {"a": 50, "b": 50}}, scale="normal", intercept=3, item_sd=0,
-    ...                 rater_sd=0.5, residual_sd=1.0, items_per_rater=4)
+    ...                 group_item_sd=0, rater_sd=0.5, residual_sd=1.0, items_per_rater=4)
     >>> round(analytic_power(d, effect=0.3), 3)
-    0.639
+    0.556
     """
     level = design.levels[1] if level is None else level
     delta = design.point_effects()[level] if effect is None else float(effect)

@@ -7,6 +7,7 @@ power of one design, ``pluralign power plan`` finds the smallest design for a ta
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -17,59 +18,88 @@ power_app = typer.Typer(
 )
 
 
-def _design(term: str, groups: str, effect: float, effect_scale: str, scale: str, n_prompts: int,
-            responses_per_prompt: int, items_per_rater: int, dimension: str) -> StudyDesign:
+def _design(
+    term: str,
+    groups: str,
+    effect: float,
+    effect_scale: str,
+    scale: str,
+    n_prompts: int,
+    responses_per_prompt: int,
+    items_per_rater: int,
+    dimension: str,
+) -> StudyDesign:
     counts = {}
     for part in groups.split(","):
         level, _, n = part.partition("=")
         if not n:
-            raise typer.BadParameter(f"--groups: expected LEVEL=N pairs such as 'she/her=300,he/him=300', got {part!r}")
+            raise typer.BadParameter(
+                f"--groups: expected LEVEL=N pairs such as 'she/her=300,he/him=300', got {part!r}"
+            )
         counts[level.strip()] = int(n)
-    d = StudyDesign({term: counts}, effect_scale=effect_scale, scale=scale, n_prompts=n_prompts,
-                    responses_per_prompt=responses_per_prompt, items_per_rater=items_per_rater,
-                    dimension=dimension)
+    d = StudyDesign(
+        {term: counts},
+        effect_scale=effect_scale,
+        scale=scale,
+        n_prompts=n_prompts,
+        responses_per_prompt=responses_per_prompt,
+        items_per_rater=items_per_rater,
+        dimension=dimension,
+    )
     return d.with_effect(effect)
 
 
-_TERM = typer.Option("gender", help="Demographic compared.")
-_GROUPS = typer.Option("she/her=300,he/him=300", help="Raters per level, reference first: LEVEL=N,...")
-_EFFECT = typer.Option(-0.1, help="Effect of the second level vs the reference.")
-_EFFECT_SCALE = typer.Option("relative", help="'relative' (fraction of the mean rating) or 'latent'.")
-_SCALE = typer.Option("5-point", help="'5-point', 'binary' or 'normal'.")
-_N_SIMS = typer.Option(200, help="Simulated studies per design.")
-_MODEL = typer.Option("mixed", help="'mixed', 'bayes' or 'rater_means'.")
-_SEED = typer.Option(None, help="Root seed (default: the package default).")
-_N_JOBS = typer.Option(1, help="Worker processes (-1: all cores).")
-_CACHE = typer.Option(None, help="Folder of finished simulations (resumable runs).")
-_OUT = typer.Option(None, help="Write the summary table to this CSV file.")
+_GROUPS_HELP = "Raters per level, reference first: LEVEL=N,..."
 
 
 @power_app.command("run")
 def cli_power(
-    term: str = _TERM,
-    groups: str = _GROUPS,
-    effect: float = _EFFECT,
-    effect_scale: str = _EFFECT_SCALE,
-    scale: str = _SCALE,
-    n_prompts: int = typer.Option(250, help="Prompts (items = prompts × responses)."),
-    responses_per_prompt: int = typer.Option(4, help="Responses per prompt."),
-    items_per_rater: int = typer.Option(5, help="Items each rater rates."),
-    dimension: str = typer.Option("toxicity", help="Dimension name (sets simulator defaults)."),
-    alpha: float = typer.Option(0.05, help="Test level."),
-    n_sims: int = _N_SIMS,
-    model: str = _MODEL,
-    seed: int | None = _SEED,
-    n_jobs: int = _N_JOBS,
-    cache: Path | None = _CACHE,
-    out: Path | None = _OUT,
+    term: Annotated[str, typer.Option(help="Demographic compared.")] = "gender",
+    groups: Annotated[str, typer.Option(help=_GROUPS_HELP)] = "she/her=300,he/him=300",
+    effect: Annotated[
+        float, typer.Option(help="Effect of the second level vs the reference.")
+    ] = -0.1,
+    effect_scale: Annotated[
+        str, typer.Option(help="'relative' (fraction of the mean rating) or 'latent'.")
+    ] = "relative",
+    scale: Annotated[str, typer.Option(help="'5-point', 'binary' or 'normal'.")] = "5-point",
+    n_prompts: Annotated[int, typer.Option(help="Prompts (items = prompts × responses).")] = 250,
+    responses_per_prompt: Annotated[int, typer.Option(help="Responses per prompt.")] = 4,
+    items_per_rater: Annotated[int, typer.Option(help="Items each rater rates.")] = 5,
+    dimension: Annotated[
+        str, typer.Option(help="Dimension name (sets simulator defaults).")
+    ] = "toxicity",
+    alpha: Annotated[float, typer.Option(help="Test level.")] = 0.05,
+    n_sims: Annotated[int, typer.Option(help="Simulated studies per design.")] = 200,
+    model: Annotated[str, typer.Option(help="'mixed', 'bayes' or 'rater_means'.")] = "mixed",
+    seed: Annotated[
+        int | None, typer.Option(help="Root seed (default: the package default).")
+    ] = None,
+    n_jobs: Annotated[int, typer.Option(help="Worker processes (-1: all cores).")] = 1,
+    cache: Annotated[
+        Path | None, typer.Option(help="Folder of finished simulations (resumable runs).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the summary table to this CSV file.")
+    ] = None,
 ) -> None:
     """Estimate the power of one design by simulation."""
     from pluralign.power._analysis import power_analysis
 
-    d = _design(term, groups, effect, effect_scale, scale, n_prompts, responses_per_prompt,
-                items_per_rater, dimension)
-    res = power_analysis(d, alpha=alpha, n_sims=n_sims, model=model, seed=seed, n_jobs=n_jobs,
-                         cache=cache)
+    d = _design(
+        term,
+        groups,
+        effect,
+        effect_scale,
+        scale,
+        n_prompts,
+        responses_per_prompt,
+        items_per_rater,
+        dimension,
+    )
+    res = power_analysis(
+        d, alpha=alpha, n_sims=n_sims, model=model, seed=seed, n_jobs=n_jobs, cache=cache
+    )
     typer.echo(repr(res))
     typer.echo(res.summary.to_string(index=False))
     if out is not None:
@@ -79,38 +109,76 @@ def cli_power(
 
 @power_app.command("plan")
 def cli_plan(
-    term: str = _TERM,
-    groups: str = _GROUPS,
-    effect: float = _EFFECT,
-    effect_scale: str = _EFFECT_SCALE,
-    scale: str = _SCALE,
-    n_prompts: int = typer.Option(250, help="Prompts (items = prompts × responses)."),
-    responses_per_prompt: int = typer.Option(4, help="Responses per prompt."),
-    items_per_rater: int = typer.Option(5, help="Items each rater rates."),
-    dimension: str = typer.Option("toxicity", help="Dimension name (sets simulator defaults)."),
-    target_power: float = typer.Option(0.8, help="Power to reach."),
-    vary: str = typer.Option("n_raters", help="'n_raters', 'items_per_rater' or 'n_prompts'."),
-    lower: int | None = typer.Option(None, help="Smallest value searched."),
-    upper: int | None = typer.Option(None, help="Largest value searched."),
-    criterion: str = typer.Option("estimate", help="'estimate' or 'lower' (MC lower bound)."),
-    alpha: float = typer.Option(0.05, help="Test level."),
-    n_sims: int = _N_SIMS,
-    model: str = _MODEL,
-    seed: int | None = _SEED,
-    n_jobs: int = _N_JOBS,
-    cache: Path | None = _CACHE,
-    out: Path | None = typer.Option(None, help="Write the evaluated curve to this CSV file."),
+    term: Annotated[str, typer.Option(help="Demographic compared.")] = "gender",
+    groups: Annotated[str, typer.Option(help=_GROUPS_HELP)] = "she/her=300,he/him=300",
+    effect: Annotated[
+        float, typer.Option(help="Effect of the second level vs the reference.")
+    ] = -0.1,
+    effect_scale: Annotated[
+        str, typer.Option(help="'relative' (fraction of the mean rating) or 'latent'.")
+    ] = "relative",
+    scale: Annotated[str, typer.Option(help="'5-point', 'binary' or 'normal'.")] = "5-point",
+    n_prompts: Annotated[int, typer.Option(help="Prompts (items = prompts × responses).")] = 250,
+    responses_per_prompt: Annotated[int, typer.Option(help="Responses per prompt.")] = 4,
+    items_per_rater: Annotated[int, typer.Option(help="Items each rater rates.")] = 5,
+    dimension: Annotated[
+        str, typer.Option(help="Dimension name (sets simulator defaults).")
+    ] = "toxicity",
+    target_power: Annotated[float, typer.Option(help="Power to reach.")] = 0.8,
+    vary: Annotated[
+        str, typer.Option(help="'n_raters', 'items_per_rater' or 'n_prompts'.")
+    ] = "n_raters",
+    lower: Annotated[int | None, typer.Option(help="Smallest value searched.")] = None,
+    upper: Annotated[int | None, typer.Option(help="Largest value searched.")] = None,
+    criterion: Annotated[
+        str, typer.Option(help="'estimate' or 'lower' (MC lower bound).")
+    ] = "estimate",
+    alpha: Annotated[float, typer.Option(help="Test level.")] = 0.05,
+    n_sims: Annotated[int, typer.Option(help="Simulated studies per design.")] = 200,
+    model: Annotated[str, typer.Option(help="'mixed', 'bayes' or 'rater_means'.")] = "mixed",
+    seed: Annotated[
+        int | None, typer.Option(help="Root seed (default: the package default).")
+    ] = None,
+    n_jobs: Annotated[int, typer.Option(help="Worker processes (-1: all cores).")] = 1,
+    cache: Annotated[
+        Path | None, typer.Option(help="Folder of finished simulations (resumable runs).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the evaluated curve to this CSV file.")
+    ] = None,
 ) -> None:
     """Find the smallest design whose power reaches the target."""
     from pluralign.power._planning import plan_study
 
-    d = _design(term, groups, effect, effect_scale, scale, n_prompts, responses_per_prompt,
-                items_per_rater, dimension)
-    plan = plan_study(d, target_power=target_power, vary=vary, lower=lower, upper=upper,
-                      criterion=criterion, alpha=alpha, n_sims=n_sims, model=model, seed=seed,
-                      n_jobs=n_jobs, cache=cache)
+    d = _design(
+        term,
+        groups,
+        effect,
+        effect_scale,
+        scale,
+        n_prompts,
+        responses_per_prompt,
+        items_per_rater,
+        dimension,
+    )
+    plan = plan_study(
+        d,
+        target_power=target_power,
+        vary=vary,
+        lower=lower,
+        upper=upper,
+        criterion=criterion,
+        alpha=alpha,
+        n_sims=n_sims,
+        model=model,
+        seed=seed,
+        n_jobs=n_jobs,
+        cache=cache,
+    )
     typer.echo(repr(plan))
-    typer.echo(plan.curve[["value", "power", "ci_low", "ci_high", "power_monotone"]].to_string(index=False))
+    typer.echo(
+        plan.curve[["value", "power", "ci_low", "ci_high", "power_monotone"]].to_string(index=False)
+    )
     if out is not None:
         plan.curve.to_csv(out, index=False)
         typer.echo(f"curve written to {out}")

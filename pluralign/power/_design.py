@@ -150,7 +150,9 @@ class StudyDesign:
             )
         object.__setattr__(self, "effects", eff)
         if self.effect_scale not in ("latent", "relative"):
-            raise ValueError(f"effect_scale must be 'latent' or 'relative', got {self.effect_scale!r}")
+            raise ValueError(
+                f"effect_scale must be 'latent' or 'relative', got {self.effect_scale!r}"
+            )
         if self.scale not in ("5-point", "binary", "normal"):
             raise ValueError(f"scale must be '5-point', 'binary' or 'normal', got {self.scale!r}")
         for name in ("n_prompts", "responses_per_prompt", "items_per_rater"):
@@ -182,8 +184,11 @@ class StudyDesign:
         if self.scale == "normal" and self.residual_sd == 0:
             raise ValueError("residual_sd must be > 0 on the normal scale")
         if self.intercept is None:
-            default = (GAUSSIAN_MEAN.get(self.dimension, 3.0) if self.scale == "normal"
-                       else LOCATION.get(self.dimension, 0.0))
+            default = (
+                GAUSSIAN_MEAN.get(self.dimension, 3.0)
+                if self.scale == "normal"
+                else LOCATION.get(self.dimension, 0.0)
+            )
             object.__setattr__(self, "intercept", float(default))
         if self.scale == "normal":
             if self.cutpoints is not None:
@@ -309,7 +314,9 @@ class StudyDesign:
         n_raters = int(n_raters)
         counts = self.counts
         if n_raters < len(counts):
-            raise ValueError(f"n_raters={n_raters} is smaller than the number of levels {len(counts)}")
+            raise ValueError(
+                f"n_raters={n_raters} is smaller than the number of levels {len(counts)}"
+            )
         share = np.array(list(counts.values()), dtype=float)
         share /= share.sum()
         raw = share * n_raters
@@ -331,7 +338,9 @@ class StudyDesign:
         return dataclasses.replace(self, effects=eff)
 
     # ------------------------------------------------------------------ simulation
-    def simulate(self, seed: int | np.random.Generator | np.random.SeedSequence | None = None) -> Study:
+    def simulate(
+        self, seed: int | np.random.Generator | np.random.SeedSequence | None = None
+    ) -> Study:
         """Draw one study from the design.
 
         Examples
@@ -358,7 +367,9 @@ def simulate_design(design: StudyDesign, rng: np.random.Generator) -> Study:
     # Assignment: items ordered by (shuffled) prompt; raters, in random order, take consecutive
     # blocks of k items around the circle, so that every item is rated about n*k/K times.
     prompt_order = rng.permutation(d.n_prompts)
-    item_order = (prompt_order[:, None] * d.responses_per_prompt + np.arange(d.responses_per_prompt)).ravel()
+    item_order = (
+        prompt_order[:, None] * d.responses_per_prompt + np.arange(d.responses_per_prompt)
+    ).ravel()
     slot = rng.permutation(n)
     start = int(rng.integers(d.n_prompts)) * d.responses_per_prompt  # blocks start at a prompt
     pos = (start + slot[:, None] * k + np.arange(k)[None, :]) % n_items
@@ -379,8 +390,14 @@ def simulate_design(design: StudyDesign, rng: np.random.Generator) -> Study:
     if d.scale == "normal":
         rating = y
         scale = d.rating_scale
-        log = (LogEntry("continuous", "ratings", 0,
-                        "continuous ratings: scale range and integer checks skipped"),)
+        log = (
+            LogEntry(
+                "continuous",
+                "ratings",
+                0,
+                "continuous ratings: scale range and integer checks skipped",
+            ),
+        )
     else:
         lo = _SCALE_RANGE[d.scale][0]
         rating = (lo + np.searchsorted(np.asarray(d.cutpoints), y)).astype(float)
@@ -389,7 +406,12 @@ def simulate_design(design: StudyDesign, rng: np.random.Generator) -> Study:
     rater_ids = np.array([f"r{j:05d}" for j in range(n)], dtype=object)
     item_ids = np.array([f"i{i:05d}" for i in range(n_items)], dtype=object)
     ratings = pd.DataFrame(
-        {"rater": rater_ids[rater], "item": item_ids[item], "dimension": d.dimension, "rating": rating}
+        {
+            "rater": rater_ids[rater],
+            "item": item_ids[item],
+            "dimension": d.dimension,
+            "rating": rating,
+        }
     )
     raters = pd.DataFrame({"rater": rater_ids, d.term: np.array(d.levels, dtype=object)[group]})
     prompt = np.arange(n_items) // d.responses_per_prompt
@@ -408,8 +430,12 @@ def simulate_design(design: StudyDesign, rng: np.random.Generator) -> Study:
         {d.dimension: scale},
         log_entries=log,
         name="simulated design",
-        metadata={"design": d.key(), "simulated": True, "reference": d.reference,
-                  "family": "gaussian" if d.scale == "normal" else "ordinal"},
+        metadata={
+            "design": d.key(),
+            "simulated": True,
+            "reference": d.reference,
+            "family": "gaussian" if d.scale == "normal" else "ordinal",
+        },
     )
 
 
@@ -419,6 +445,7 @@ def design_from_study(
     *,
     term: str | None = None,
     dimension: str | None = None,
+    reference: str | None = None,
     **changes,
 ) -> StudyDesign:
     """A normal-scale design whose truth is a pilot study's fitted mixed model.
@@ -442,6 +469,9 @@ def design_from_study(
         study's first demographic).
     dimension : str, optional
         Default: the fit's (or the study's) first dimension.
+    reference : str, optional
+        Reference level when the model is fitted here (default: fit_mixed's, the most
+        frequent level).
     **changes
         Overrides of :class:`StudyDesign` fields, and ``n_raters``.
 
@@ -466,23 +496,36 @@ def design_from_study(
         term = study.demographics[0]
     if fit is None:
         dim = study.dimensions[0] if dimension is None else dimension
-        fit = fit_mixed(study, f"rating ~ {term}", dim, progressbar=False)
+        fit = fit_mixed(
+            study,
+            f"rating ~ {term}",
+            dim,
+            progressbar=False,
+            reference=None if reference is None else {term: reference},
+        )
     dim = fit.dimensions[0] if dimension is None else dimension
     tab = fit.summary()
     tab = tab[tab["dimension"] == dim]
-    var = dict(zip(tab.loc[tab["kind"] == "variance", "parameter"],
-                   tab.loc[tab["kind"] == "variance", "estimate"], strict=True))
+    var = dict(
+        zip(
+            tab.loc[tab["kind"] == "variance", "parameter"],
+            tab.loc[tab["kind"] == "variance", "estimate"],
+            strict=True,
+        )
+    )
     if "residual" not in var:
-        raise ValueError("design_from_study needs a Gaussian mixed-model fit (it has no residual variance)")
+        raise ValueError(
+            "design_from_study needs a Gaussian mixed-model fit (it has no residual variance)"
+        )
     fixed = tab[tab["kind"] == "fixed"].set_index("parameter")["estimate"]
     prefix = f"{term}[T."
-    effects = {p[len(prefix):-1]: float(v) for p, v in fixed.items() if p.startswith(prefix)}
+    effects = {p[len(prefix) : -1]: float(v) for p, v in fixed.items() if p.startswith(prefix)}
     if not effects:
         raise ValueError(
             f"the fit has no coefficients of {term!r} (formula {fit.formula!r}); fit "
             f"'rating ~ {term}' or name the term"
         )
-    reference = fit.attrs.get("references", {}).get(term)
+    reference = fit.attrs.get("references", {}).get(term, reference)
     raters = study.rater_table()
     ratings = study.ratings[study.ratings["dimension"] == dim]
     rated = raters[raters["rater"].isin(set(ratings["rater"]))]
@@ -490,7 +533,9 @@ def design_from_study(
     if reference is None:
         reference = next(lv for lv in counts.index if lv not in effects)
     order = [reference, *[lv for lv in counts.index if lv != reference]]
-    n_prompts = int(study.items.loc[study.items["item"].isin(set(ratings["item"])), "prompt_id"].nunique())
+    n_prompts = int(
+        study.items.loc[study.items["item"].isin(set(ratings["item"])), "prompt_id"].nunique()
+    )
     n_items = int(ratings["item"].nunique())
     fields = {
         "groups": {term: {lv: int(counts[lv]) for lv in order}},

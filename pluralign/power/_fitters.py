@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pluralign._errors import PluralignWarning
 from pluralign.data import Study
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def _select(effects: pd.DataFrame, term: str) -> pd.DataFrame:
     out = effects[effects["term"] == term] if "term" in effects.columns else effects
     missing = [c for c in FIT_COLUMNS if c not in out.columns]
     if missing:
-        raise ValueError(f"the model's effects() lacks columns {missing}; it has {list(out.columns)}")
+        raise ValueError(
+            f"the model's effects() lacks columns {missing}; it has {list(out.columns)}"
+        )
     cols = [*FIT_COLUMNS, *(c for c in ("detected",) if c in out.columns)]
     return out[cols].reset_index(drop=True)
 
@@ -61,15 +64,17 @@ def coefficient_contrasts(res, term: str, reference: str, ci_prob: float) -> pd.
         raise ValueError(f"the mixed model has no coefficients for {term!r}")
     z = stats.norm.ppf(0.5 + ci_prob / 2)
     est, se = tab["estimate"].to_numpy(), tab["std_error"].to_numpy()
-    return pd.DataFrame({
-        "term": term,
-        "level": tab["parameter"].str.slice(len(term) + 3, -1).to_numpy(),
-        "reference": reference,
-        "estimate": est,
-        "ci_low": est - z * se,
-        "ci_high": est + z * se,
-        "p_value": tab["p_value"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "term": term,
+            "level": tab["parameter"].str.slice(len(term) + 3, -1).to_numpy(),
+            "reference": reference,
+            "estimate": est,
+            "ci_low": est - z * se,
+            "ci_high": est + z * se,
+            "p_value": tab["p_value"].to_numpy(),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,14 @@ class MixedFitter:
         levels = study.rater_table()[self.term].dropna().astype(str)
         reference = str(study.metadata.get("reference", levels.iloc[0]))
         res = fit_mixed(
-            study, formula=f"rating ~ {self.term}", dimension=self.dimension, family=self.family,
-            reml=self.reml, reference={self.term: reference}, n_draws=1, progressbar=False,
+            study,
+            formula=f"rating ~ {self.term}",
+            dimension=self.dimension,
+            family=self.family,
+            reml=self.reml,
+            reference={self.term: reference},
+            n_draws=1,
+            progressbar=False,
         )
         return coefficient_contrasts(res, self.term, reference, self.ci_prob)
 
@@ -100,7 +111,7 @@ class MixedFitter:
         """True value of each contrast on the scale of ``estimate``."""
         if self.family == "gaussian":
             return design.point_effects()
-        return {lv: np.nan for lv in design.levels}
+        return design.latent_effects()  # logit link on a binary cumulative-logit design
 
 
 @dataclass(frozen=True)
@@ -125,10 +136,20 @@ class BayesFitter:
     def __call__(self, study: Study) -> pd.DataFrame:
         from pluralign.models import fit_bayes
 
-        seed = int(study.metadata.get("sim_seed", 0)) if study.metadata else 0
+        meta = study.metadata or {}
+        levels = study.rater_table()[self.term].dropna().astype(str)
+        reference = str(meta.get("reference", levels.iloc[0]))
         res = fit_bayes(
-            study, formula=f"rating ~ {self.term}", dimension=self.dimension, family=self.family,
-            sampler=self.sampler, draws=self.draws, tune=self.tune, chains=self.chains, seed=seed,
+            study,
+            formula=f"rating ~ {self.term}",
+            dimension=self.dimension,
+            family=self.family,
+            sampler=self.sampler,
+            draws=self.draws,
+            tune=self.tune,
+            chains=self.chains,
+            seed=int(meta.get("sim_seed", 0)),
+            reference={self.term: reference},
             progressbar=False,
         )
         out = _select(res.effects(ci_prob=self.ci_prob), self.term)
@@ -136,11 +157,11 @@ class BayesFitter:
         return out
 
     def truth(self, design: StudyDesign) -> dict[str, float]:
-        """True contrast on the model's scale: rating points (gaussian), latent shift in units of
-        the residual SD (ordinal probit) — NaN when the link's scale cannot be matched."""
+        """True contrast on the model's scale: rating points (gaussian) or the latent logit shift
+        (ordinal, bernoulli: the design's ordinal scales are cumulative-logit, like the model)."""
         if self.family == "gaussian":
             return design.point_effects()
-        return {lv: np.nan for lv in design.levels}
+        return design.latent_effects()
 
 
 @dataclass(frozen=True)
@@ -175,24 +196,35 @@ class RaterMeansFitter:
         reference = study.metadata.get("reference") if study.metadata else None
         if reference is not None:
             present = set(groups[ok].astype(str))
-            levels = [str(reference), *sorted(present - {str(reference)}, key=list(
-                pd.unique(groups[ok].astype(str))).index)]
-        return rater_means_contrasts(y[ok], groups.to_numpy()[ok].astype(str), self.term,
-                                     levels=levels, ci_prob=self.ci_prob)
+            levels = [
+                str(reference),
+                *sorted(
+                    present - {str(reference)}, key=list(pd.unique(groups[ok].astype(str))).index
+                ),
+            ]
+        return rater_means_contrasts(
+            y[ok], groups.to_numpy()[ok].astype(str), self.term, levels=levels, ci_prob=self.ci_prob
+        )
 
     def truth(self, design: StudyDesign) -> dict[str, float]:
         return design.point_effects()
 
 
 def rater_means_contrasts(
-    y: np.ndarray, groups: np.ndarray, term: str, *, levels: list[str] | None = None,
+    y: np.ndarray,
+    groups: np.ndarray,
+    term: str,
+    *,
+    levels: list[str] | None = None,
     ci_prob: float = 0.95,
 ) -> pd.DataFrame:
     """Contrasts of group means of ``y`` against the first level with a pooled-variance t test."""
     levels = list(pd.unique(groups)) if levels is None else levels
     n = np.array([(groups == lv).sum() for lv in levels])
     if (n < 1).any() or n.sum() - len(levels) < 1:
-        raise ValueError(f"too few raters per level of {term!r}: {dict(zip(levels, n, strict=True))}")
+        raise ValueError(
+            f"too few raters per level of {term!r}: {dict(zip(levels, n, strict=True))}"
+        )
     mean = np.array([y[groups == lv].mean() for lv in levels])
     resid = np.concatenate([y[groups == lv] - m for lv, m in zip(levels, mean, strict=True)])
     df = n.sum() - len(levels)
@@ -205,8 +237,12 @@ def rater_means_contrasts(
         t = est / se if se > 0 else np.inf * np.sign(est)
         rows.append(
             {
-                "term": term, "level": levels[i], "reference": levels[0], "estimate": est,
-                "ci_low": est - q * se, "ci_high": est + q * se,
+                "term": term,
+                "level": levels[i],
+                "reference": levels[0],
+                "estimate": est,
+                "ci_low": est - q * se,
+                "ci_high": est + q * se,
                 "p_value": float(2 * stats.t.sf(abs(t), df)) if np.isfinite(t) else 0.0,
             }
         )
@@ -235,12 +271,18 @@ def resolve_fitter(
     if model == "bayes":
         if not bayes_available():
             raise NotImplementedError("fit_bayes is not available in this installation")
-        opts.setdefault("family", "gaussian" if design.scale == "normal" else
-                        ("bernoulli" if design.scale == "binary" else "ordinal"))
-    if model == "mixed" and design.scale == "binary":
+        opts.setdefault(
+            "family",
+            "gaussian"
+            if design.scale == "normal"
+            else ("bernoulli" if design.scale == "binary" else "ordinal"),
+        )
+    if model == "mixed" and design.scale == "binary" and opts.get("family") != "binomial":
         warnings.warn(
             "model='mixed' on a binary scale fits a linear probability model (Gaussian LMM); "
-            "its estimand is the difference in the proportion of 1s",
+            "its estimand is the difference in the proportion of 1s "
+            "(model_options={'family': 'binomial'} fits a logistic mixed model)",
+            PluralignWarning,
             stacklevel=3,
         )
     return _BUILTIN[model](term=design.term, dimension=design.dimension, ci_prob=1 - alpha, **opts)

@@ -17,8 +17,23 @@ from pluralign.power._design import StudyDesign
 
 #: Columns of :func:`power_curve`'s table.
 CURVE_COLUMNS = (
-    "vary", "value", "term", "level", "reference", "truth", "n_sims", "n_failed", "power", "ci_low",
-    "ci_high", "bias", "rmse", "coverage", "n_raters", "items_per_rater", "n_ratings",
+    "vary",
+    "value",
+    "term",
+    "level",
+    "reference",
+    "truth",
+    "n_sims",
+    "n_failed",
+    "power",
+    "ci_low",
+    "ci_high",
+    "bias",
+    "rmse",
+    "coverage",
+    "n_raters",
+    "items_per_rater",
+    "n_ratings",
 )
 
 _INTEGER_FIELDS = ("n_raters", "items_per_rater", "n_prompts", "responses_per_prompt")
@@ -46,14 +61,27 @@ def _curve_row(vary: str, value: Any, res: PowerResult) -> list[dict]:
     d = res.design
     rows = []
     for r in res.summary.to_dict("records"):
-        rows.append({
-            "vary": vary, "value": value, "term": r["term"], "level": r["level"],
-            "reference": r["reference"], "truth": r["truth"], "n_sims": r["n_sims"],
-            "n_failed": r["n_failed"], "power": r["power"], "ci_low": r["power_ci_low"],
-            "ci_high": r["power_ci_high"], "bias": r["bias"], "rmse": r["rmse"],
-            "coverage": r["coverage"], "n_raters": d.n_raters, "items_per_rater": d.items_per_rater,
-            "n_ratings": d.n_raters * d.items_per_rater,
-        })
+        rows.append(
+            {
+                "vary": vary,
+                "value": value,
+                "term": r["term"],
+                "level": r["level"],
+                "reference": r["reference"],
+                "truth": r["truth"],
+                "n_sims": r["n_sims"],
+                "n_failed": r["n_failed"],
+                "power": r["power"],
+                "ci_low": r["power_ci_low"],
+                "ci_high": r["power_ci_high"],
+                "bias": r["bias"],
+                "rmse": r["rmse"],
+                "coverage": r["coverage"],
+                "n_raters": d.n_raters,
+                "items_per_rater": d.items_per_rater,
+                "n_ratings": d.n_raters * d.items_per_rater,
+            }
+        )
     return rows
 
 
@@ -109,8 +137,15 @@ def power_curve(
     rows = []
     for value in values:
         res = power_analysis(
-            vary_design(design, vary, value), alpha=alpha, n_sims=n_sims, model=model,
-            model_options=model_options, seed=seed, n_jobs=n_jobs, progress=progress, cache=cache,
+            vary_design(design, vary, value),
+            alpha=alpha,
+            n_sims=n_sims,
+            model=model,
+            model_options=model_options,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+            cache=cache,
         )
         rows += _curve_row(vary, value, res)
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
@@ -133,7 +168,8 @@ def plot_power_curve(curve: pd.DataFrame, ax=None, *, target: float | None = Non
     except ImportError:
         _shared_plot = None
     if _shared_plot is not None:
-        ax = _shared_plot(curve, ax=ax)
+        cols = [c for c in curve.columns if c not in ("power_monotone", "ci_low_monotone")]
+        return _shared_plot(curve[cols], ax=ax, target=target)
     else:
         import matplotlib.pyplot as plt
 
@@ -296,15 +332,24 @@ def plan_study(
         if v in evaluated:
             return
         res = power_analysis(
-            vary_design(design, vary, v), alpha=alpha, n_sims=n_sims, model=model,
-            model_options=model_options, seed=seed, n_jobs=n_jobs, progress=progress, cache=cache,
+            vary_design(design, vary, v),
+            alpha=alpha,
+            n_sims=n_sims,
+            model=model,
+            model_options=model_options,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+            cache=cache,
         )
         evaluated[v] = _curve_row(vary, v, res)[0]
 
     def monotone() -> pd.DataFrame:
         df = pd.DataFrame([evaluated[v] for v in sorted(evaluated)], columns=list(CURVE_COLUMNS))
         iso = IsotonicRegression(increasing=True, y_min=0, y_max=1)
-        df["power_monotone"] = iso.fit_transform(df["value"], df["power"], sample_weight=df["n_sims"])
+        df["power_monotone"] = iso.fit_transform(
+            df["value"], df["power"], sample_weight=df["n_sims"]
+        )
         # shift the Monte-Carlo band with the monotone fit (same width as the raw interval)
         df["ci_low_monotone"] = np.clip(df["ci_low"] + df["power_monotone"] - df["power"], 0, 1)
         return df
@@ -320,9 +365,18 @@ def plan_study(
     ok = df[df.apply(reaches, axis=1)]
     if ok.empty:
         best = df.iloc[-1]
-        return StudyPlan(vary_design(design, vary, int(best["value"])), vary, int(best["value"]),
-                         float(best["power"]), float(best["ci_low"]), float(best["ci_high"]),
-                         target_power, df, False, criterion)
+        return StudyPlan(
+            vary_design(design, vary, int(best["value"])),
+            vary,
+            int(best["value"]),
+            float(best["power"]),
+            float(best["ci_low"]),
+            float(best["ci_high"]),
+            target_power,
+            df,
+            False,
+            criterion,
+        )
     # bisection between the largest failing and the smallest reaching evaluated value
     while True:
         first_ok = int(ok["value"].min())
@@ -334,5 +388,15 @@ def plan_study(
         df = monotone()
         ok = df[df.apply(reaches, axis=1)]
     best = df[df["value"] == first_ok].iloc[0]
-    return StudyPlan(vary_design(design, vary, first_ok), vary, first_ok, float(best["power"]),
-                     float(best["ci_low"]), float(best["ci_high"]), target_power, df, True, criterion)
+    return StudyPlan(
+        vary_design(design, vary, first_ok),
+        vary,
+        first_ok,
+        float(best["power"]),
+        float(best["ci_low"]),
+        float(best["ci_high"]),
+        target_power,
+        df,
+        True,
+        criterion,
+    )

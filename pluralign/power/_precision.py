@@ -31,8 +31,17 @@ from pluralign.power._design import StudyDesign
 
 #: Columns of :func:`label_precision`'s table.
 PRECISION_COLUMNS = (
-    "group", "method", "target_sd", "n_pairs", "var_s_median", "var_s_q90", "raters_needed_median",
-    "raters_needed_q90", "raters_needed_worst", "current_raters_median", "current_sd_median",
+    "group",
+    "method",
+    "target_sd",
+    "n_pairs",
+    "var_s_median",
+    "var_s_q90",
+    "raters_needed_median",
+    "raters_needed_q90",
+    "raters_needed_worst",
+    "current_raters_median",
+    "current_sd_median",
     "share_below_target",
 )
 
@@ -49,8 +58,9 @@ def comparison_variance(p_greater: np.ndarray, p_equal: np.ndarray) -> np.ndarra
     return np.clip(p_greater + 0.25 * p_equal - p**2, 0.0, 0.25)
 
 
-def _pair_probabilities(design: StudyDesign, level: str, n_pairs: int, rng: np.random.Generator,
-                        n_nodes: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def _pair_probabilities(
+    design: StudyDesign, level: str, n_pairs: int, rng: np.random.Generator, n_nodes: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
     """P(r_A > r_B), P(r_A = r_B) for random pairs of responses under the design, for a random
     rater of ``level`` (rater intercept integrated out by Gauss–Hermite quadrature; the two
     responses' item and group × item effects are drawn independently, i.e. pairs of unrelated
@@ -81,22 +91,31 @@ def _pair_probabilities(design: StudyDesign, level: str, n_pairs: int, rng: np.r
     return pg, pe
 
 
-def _summary_row(group: str, method: str, target_sd: float, var_s: np.ndarray,
-                 n_current: np.ndarray | None) -> dict:
+def _summary_row(
+    group: str, method: str, target_sd: float, var_s: np.ndarray, n_current: np.ndarray | None
+) -> dict:
     need = raters_needed(var_s, target_sd)
     row = {
-        "group": group, "method": method, "target_sd": target_sd, "n_pairs": len(var_s),
-        "var_s_median": float(np.median(var_s)), "var_s_q90": float(np.quantile(var_s, 0.9)),
+        "group": group,
+        "method": method,
+        "target_sd": target_sd,
+        "n_pairs": len(var_s),
+        "var_s_median": float(np.median(var_s)),
+        "var_s_q90": float(np.quantile(var_s, 0.9)),
         "raters_needed_median": int(np.ceil(np.median(need))),
         "raters_needed_q90": int(np.ceil(np.quantile(need, 0.9))),
         "raters_needed_worst": int(raters_needed(0.25, target_sd)),
-        "current_raters_median": np.nan, "current_sd_median": np.nan, "share_below_target": np.nan,
+        "current_raters_median": np.nan,
+        "current_sd_median": np.nan,
+        "share_below_target": np.nan,
     }
     if n_current is not None:
         sd = np.sqrt(var_s / n_current)
-        row.update(current_raters_median=float(np.median(n_current)),
-                   current_sd_median=float(np.median(sd)),
-                   share_below_target=float(np.mean(sd <= target_sd)))
+        row.update(
+            current_raters_median=float(np.median(n_current)),
+            current_sd_median=float(np.median(sd)),
+            share_below_target=float(np.mean(sd <= target_sd)),
+        )
     return row
 
 
@@ -105,7 +124,9 @@ def _group_mask(study: Study, group: Mapping[str, str]) -> set[str]:
     mask = pd.Series(True, index=table.index)
     for col, value in group.items():
         if col not in table.columns:
-            raise KeyError(f"unknown demographic {col!r}; the raters table has {study.demographics}")
+            raise KeyError(
+                f"unknown demographic {col!r}; the raters table has {study.demographics}"
+            )
         mask &= (table[col] == value).fillna(False)
     return set(table.loc[mask, "rater"])
 
@@ -119,8 +140,11 @@ def _study_pairs(study: Study, dimension: str, raters: set[str] | None) -> pd.Da
     pairs = pairs[pairs["item_a"] < pairs["item_b"]]
     diff = np.sign(pairs["rating_a"].to_numpy() - pairs["rating_b"].to_numpy())
     pairs = pairs.assign(gt=diff > 0, eq=diff == 0)
-    return pairs.groupby(["item_a", "item_b"]).agg(n=("rater", "size"), p_greater=("gt", "mean"),
-                                                    p_equal=("eq", "mean")).reset_index()
+    return (
+        pairs.groupby(["item_a", "item_b"])
+        .agg(n=("rater", "size"), p_greater=("gt", "mean"), p_equal=("eq", "mean"))
+        .reset_index()
+    )
 
 
 def label_precision(
@@ -197,11 +221,15 @@ def label_precision(
         else:
             levels = [group[d.term]] if d.term in group and len(group) == 1 else None
         if levels is None or any(lv not in d.levels for lv in levels):
-            raise ValueError(f"group must be a level of {d.term!r} {d.levels} (or {{{d.term!r}: level}}); got {group!r}")
+            raise ValueError(
+                f"group must be a level of {d.term!r} {d.levels} (or {{{d.term!r}: level}}); got {group!r}"
+            )
         rows = []
         for lv in levels:
             pg, pe = _pair_probabilities(d, lv, n_pairs, rng)
-            rows.append(_summary_row(f"{d.term}={lv}", method, target_sd, comparison_variance(pg, pe), None))
+            rows.append(
+                _summary_row(f"{d.term}={lv}", method, target_sd, comparison_variance(pg, pe), None)
+            )
         return pd.DataFrame(rows, columns=list(PRECISION_COLUMNS))
 
     study = source
@@ -227,9 +255,14 @@ def label_precision(
         )
     n = pairs["n"].to_numpy()
     # plug-in Var(s) with the n/(n-1) small-sample correction (unbiased for each pair)
-    var_s = comparison_variance(pairs["p_greater"].to_numpy(), pairs["p_equal"].to_numpy()) * n / (n - 1)
-    return pd.DataFrame([_summary_row(label, method, target_sd, var_s, n)],
-                        columns=list(PRECISION_COLUMNS))
+    var_s = (
+        comparison_variance(pairs["p_greater"].to_numpy(), pairs["p_equal"].to_numpy())
+        * n
+        / (n - 1)
+    )
+    return pd.DataFrame(
+        [_summary_row(label, method, target_sd, var_s, n)], columns=list(PRECISION_COLUMNS)
+    )
 
 
 def _posterior_precision(design, target_sd, group, n_values, n_sims, seed, fit_options):
@@ -238,7 +271,11 @@ def _posterior_precision(design, target_sd, group, n_values, n_sims, seed, fit_o
     from pluralign.models import fit_bayes
 
     n_values = list(n_values or (5, 10, 20, 40))
-    level = design.levels[1] if group is None else (group if isinstance(group, str) else group[design.term])
+    level = (
+        design.levels[1]
+        if group is None
+        else (group if isinstance(group, str) else group[design.term])
+    )
     opts = {"draws": 200, "tune": 200, "chains": 2, "progressbar": False, **dict(fit_options or {})}
     family = {"normal": "gaussian", "binary": "bernoulli"}.get(design.scale, "ordinal")
     ss = np.random.SeedSequence(seed).spawn(len(n_values) * n_sims)
@@ -250,17 +287,30 @@ def _posterior_precision(design, target_sd, group, n_values, n_sims, seed, fit_o
         sds = []
         for j in range(n_sims):
             study = d.simulate(np.random.default_rng(ss[i * n_sims + j]))
-            fit = fit_bayes(study, formula=f"rating ~ {d.term}", family=family,
-                            seed=int(ss[i * n_sims + j].generate_state(1)[0]), **opts)
+            fit = fit_bayes(
+                study,
+                formula=f"rating ~ {d.term}",
+                family=family,
+                seed=int(ss[i * n_sims + j].generate_state(1)[0]),
+                **opts,
+            )
             items = study.items
             pairs = items.merge(items, on="prompt_id", suffixes=("_a", "_b"))
             pairs = pairs[pairs["item_a"] < pairs["item_b"]][["item_a", "item_b"]]
-            post = posterior_pair_probabilities(fit, pairs, {d.term: level}, [d.dimension], None,
-                                                seed=j)
+            post = posterior_pair_probabilities(
+                fit, pairs, {d.term: level}, [d.dimension], None, seed=j
+            )
             sds.append(post["p_sd"].to_numpy())
         sd = np.concatenate(sds)
-        rows.append({"group": f"{d.term}={level}", "method": "posterior", "target_sd": target_sd,
-                     "raters_per_item": n, "sd_median": float(np.median(sd)),
-                     "sd_q90": float(np.quantile(sd, 0.9)),
-                     "share_below_target": float(np.mean(sd <= target_sd))})
+        rows.append(
+            {
+                "group": f"{d.term}={level}",
+                "method": "posterior",
+                "target_sd": target_sd,
+                "raters_per_item": n,
+                "sd_median": float(np.median(sd)),
+                "sd_q90": float(np.quantile(sd, 0.9)),
+                "share_below_target": float(np.mean(sd <= target_sd)),
+            }
+        )
     return pd.DataFrame(rows)

@@ -6,11 +6,13 @@ import time
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from pluralign.report._render import Table, Text
 from pluralign.report._report import (
     Analysis,
+    _label_dimensions,
     stage_agreement,
     stage_data,
     stage_describe,
@@ -20,30 +22,65 @@ from pluralign.report._report import (
     write,
 )
 
-#: Size of the simulated study: the default design, and a smaller one for ``fast=True``.
-DEMO_DESIGN = {"n_raters": 1095}
-FAST_DESIGN = {"n_raters": 150}
-#: Bayesian ordinal fit of one dimension: modest draws keep the demo within minutes.
-DEMO_BAYES = {"dimension": "toxicity", "draws": 400, "tune": 400, "chains": 2}
-FAST_BAYES = {"dimension": "toxicity", "draws": 150, "tune": 150, "chains": 2}
+#: Demographics compared in the demo (party is left out: it is nested in country and ideology).
+DEMO_DEMOGRAPHICS = ("gender", "race", "age", "ideology", "country")
+
+#: Settings of the full demo and of ``fast=True`` (a smaller study, fewer draws and steps).
+SETTINGS = {
+    False: {
+        "design": {},  # the simulator's default: 1,095 raters x 5 items x 5 dimensions
+        "bayes": {"dimension": "toxicity", "draws": 300, "tune": 300, "chains": 2},
+        "n_boot": 200,
+        "posterior_draws": 100,
+        "posterior_prompts": 60,
+        "grid": {
+            "groups": [None],
+            "aggregations": ("majority", "distribution"),
+            "config": {
+                "dpo": {"max_steps": 30},
+                "eval": {"n_prompts": 8, "n_generations": 2},
+                "summary": {"n_boot": 200},
+            },
+        },
+    },
+    True: {
+        "design": {"n_raters": 200, "n_prompts": 40},
+        "bayes": {"dimension": "toxicity", "draws": 100, "tune": 100, "chains": 2},
+        "n_boot": 50,
+        "posterior_draws": 20,
+        "posterior_prompts": 10,
+        "grid": {
+            "groups": [None],
+            "aggregations": ("distribution",),
+            "config": {
+                "dpo": {"max_steps": 4},
+                "eval": {"n_prompts": 4, "n_generations": 1},
+                "summary": {"n_boot": 50},
+            },
+        },
+    },
+}
+
+STAGES = ("simulate", "describe", "models", "agreement", "labels", "training", "report")
 
 
 def run_demo(out: str | Path, *, seed: int = 0, fast: bool = False) -> Path:
     """Run the whole pipeline on a simulated study and write the report.
 
     Stages: simulate → describe → models (linear mixed model of every dimension, Bayesian
-    ordinal model of one) → agreement → preference labels (majority, distribution, posterior)
-    → soft-label DPO of a tiny model → report. A stage whose optional extra is missing is
-    skipped and the report says so.
+    ordinal model of toxicity) → agreement → preference labels (majority, distribution,
+    posterior) → soft-label DPO of a tiny model (:func:`pluralign.train.run_grid`) → report.
+    A stage whose optional extra is missing is skipped and the report says so. The simulated
+    study is saved in ``out/study`` so that the analysis scripts can reproduce every figure.
 
     Parameters
     ----------
     out : str or Path
-        Folder for ``report.html``, ``report.md``, figures, CSVs and the simulated study.
+        Folder for ``report.html``, ``report.md``, figures, CSVs, the study and the training runs.
     seed : int
-        Seed of the simulation, the samplers and the training.
+        Seed of the simulation, the bootstrap, the sampler and the training.
     fast : bool
-        A smaller study and fewer draws / training steps (for tests); same stages.
+        A smaller study, fewer draws and training steps (for tests); the same stages.
 
     Returns
     -------
@@ -59,55 +96,100 @@ def run_demo(out: str | Path, *, seed: int = 0, fast: bool = False) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    design = FAST_DESIGN if fast else DEMO_DESIGN
-    bayes = FAST_BAYES if fast else DEMO_BAYES
+    cfg = SETTINGS[bool(fast)]
     timings: dict[str, float] = {}
-    stages = ["simulate", "describe", "models", "agreement", "labels", "training", "report"]
-    bar = tqdm(stages, desc="pluralign demo", unit="stage")
+    start = time.perf_counter()
     a: Analysis | None = None
-    for stage in bar:
-        bar.set_postfix_str(stage)
-        t0 = time.perf_counter()
-        if stage == "simulate":
-            sim = simulate_study(seed=seed, **design)
-            study = sim.study
-            a = Analysis(study, study.dimensions, _demo_demographics(study), seed)
-            a.results["truth"] = sim.truth
-            stage_data(a)
-        elif stage == "describe":
-            stage_describe(a)
-        elif stage == "models":
-            stage_models(a, ("mixed", "bayes"), bayes)
-        elif stage == "agreement":
-            stage_agreement(a)
-        elif stage == "labels":
-            stage_labels(a)
-        elif stage == "training":
-            stage_training(a, None, runner=partial(_train, a, out, fast=fast))
-        elif stage == "report":
-            s = a.section("Run", "run")
-            s.add(Text(f"Demo run with seed {seed}{' (fast mode)' if fast else ''}."))
-            s.add(Table(_timing_table(timings), "Wall time of each stage (seconds)"))
-            path = write(a, out, title="pluralign demo: simulated study")
-        timings[stage] = time.perf_counter() - t0
-    bar.close()
-    print(f"Report written to {path.resolve()}")
+    sim = None
+    with tqdm(total=len(STAGES), desc="pluralign demo", unit="stage") as bar:
+        for stage in STAGES:
+            bar.set_postfix_str(stage)
+            t0 = time.perf_counter()
+            if stage == "simulate":
+                sim = simulate_study(seed=seed, **cfg["design"])
+                study = sim.study
+                study.to_parquet(out / "study")
+                demos = [d for d in DEMO_DEMOGRAPHICS if d in study.demographics]
+                a = Analysis(study, study.dimensions, demos, seed)
+                stage_data(a)
+            elif stage == "describe":
+                stage_describe(a, n_boot=cfg["n_boot"])
+            elif stage == "models":
+                stage_models(a, ("mixed", "bayes"), cfg["bayes"])
+                _recovery(a, sim)
+            elif stage == "agreement":
+                stage_agreement(a, n_boot=cfg["n_boot"])
+            elif stage == "labels":
+                stage_labels(
+                    a,
+                    posterior_draws=cfg["posterior_draws"],
+                    posterior_prompts=cfg["posterior_prompts"],
+                )
+            elif stage == "training":
+                stage_training(a, None, runner=partial(_train, a, out, cfg["grid"]))
+            elif stage == "report":
+                s = a.section("About this run", "run")
+                s.add(
+                    Text(
+                        f"Demo on a simulated study (seed {seed}{', fast mode' if fast else ''}); "
+                        f"the study is saved in `{out / 'study'}`. Regenerate its figures and tables "
+                        f"with `python analysis/figures.py {out / 'study'} --out DIR` and "
+                        f"`python analysis/tables.py {out / 'study'} --out DIR`."
+                    )
+                )
+                timings["total before writing"] = time.perf_counter() - start
+                s.add(Table(_timing_table(timings), "Wall time of each stage (seconds)"))
+                path = write(a, out, title="pluralign demo: a simulated rating study")
+            if stage != "report":
+                timings[stage] = time.perf_counter() - t0
+            bar.update()
+    print(f"Report written to {path.resolve()} ({time.perf_counter() - start:.0f} s)")
     return path
 
 
-def _demo_demographics(study) -> list[str]:
-    wanted = ["gender", "race", "age", "ideology", "country"]
-    return [d for d in wanted if d in study.demographics] or study.demographics[:3]
-
-
-def _timing_table(timings: dict[str, float]):
-    import pandas as pd
-
+def _timing_table(timings: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame({"stage": list(timings), "seconds": list(timings.values())})
 
 
-def _train(a: Analysis, out: Path, *, fast: bool):
-    """Soft-label DPO of a tiny model on the labels of a few rater groups (``run_grid``)."""
+def _recovery(a: Analysis, sim) -> None:
+    """Compare the mixed model's relative differences with the simulated truth."""
+    eff = a.results.get("mixed_effects")
+    if eff is None or sim is None:
+        return
+    truth = sim.truth.fixed_effects[["dimension", "term", "level", "reference", "relative_pct"]]
+    both = eff.merge(truth, on=["dimension", "term", "level", "reference"], suffixes=("", "_true"))
+    if both.empty:
+        return
+    both["covered"] = both["relative_pct_true"].between(
+        both["relative_ci_low"], both["relative_ci_high"]
+    )
+    a.results["recovery"] = both
+    shown = both[both["relative_pct_true"].abs() > 0]
+    s = next(sec for sec in a.sections if sec.anchor == "models")
+    s.add(
+        Text(
+            f"Recovery of the simulated truth: the linear mixed model's intervals (in percent of the "
+            f"reference mean) cover the true relative difference for {both['covered'].mean():.0%} "
+            f"of {len(both)} contrasts. Non-zero true effects:"
+        )
+    )
+    cols = ["dimension", "term", "level", "reference", "relative_pct_true", "relative_pct",
+            "relative_ci_low", "relative_ci_high", "covered"]  # fmt: skip
+    s.add(Table(shown[cols], "Simulated (true) vs estimated relative differences (percent)"))
+
+
+def _train(a: Analysis, out: Path, grid: dict) -> pd.DataFrame:
+    """Soft-label DPO of a tiny model on the study's labels, judged per group (``run_grid``)."""
     from pluralign.train import run_grid
 
-    return run_grid(a.study, out=out / "training", seeds=(a.seed,))
+    return run_grid(
+        a.study,
+        groups=grid["groups"],
+        aggregations=grid["aggregations"],
+        optimizers=("dpo_soft",),
+        seeds=(a.seed,),
+        out=out / "training",
+        config=grid["config"],
+        dimensions=_label_dimensions(a),
+        progress=False,
+    )

@@ -31,6 +31,9 @@ LABEL_METHODS = ("majority", "distribution", "posterior")
 #: Most levels a demographic may have to enter the default model formula.
 MAX_LEVELS = 12
 
+#: Most groups of a demographic for which agreement between every pair of groups is shown.
+MAX_BETWEEN = 4
+
 
 @dataclass
 class Analysis:
@@ -96,7 +99,8 @@ class Analysis:
             elif not issubclass(w.category, PluralignWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if not ok:
-            warnings.warn(msg, PluralignWarning, stacklevel=2)
+            if " failed: " in msg:
+                warnings.warn(msg, PluralignWarning, stacklevel=2)
             self.problems.append(msg)
         return ok
 
@@ -118,6 +122,46 @@ def _as_study(study: Study | str | Path) -> Study:
     from pluralign.data import read_study
 
     return read_study(study)
+
+
+def _reference(a: Analysis) -> dict | None:
+    """Reference levels declared by the study (``metadata["reference"]``) for the analysed demographics."""
+    ref = dict(a.study.metadata.get("reference") or {})
+    ref = {k: v for k, v in ref.items() if k in a.demographics}
+    return ref or None
+
+
+def wide_intervals(
+    df: pd.DataFrame,
+    value: str,
+    low: str,
+    high: str,
+    index: Sequence[str],
+    *,
+    digits: int = 2,
+    p: str | None = None,
+    alpha: float | None = None,
+) -> pd.DataFrame:
+    """One row per ``index`` combination, one column per dimension: ``"estimate [low, high]"``.
+
+    With ``p`` (a p-value column), estimates with ``p < alpha`` get a ``*``.
+    """
+    alpha = 1 - DEFAULTS.ci_prob if alpha is None else alpha
+
+    def cell(r) -> str:
+        if pd.isna(r[value]):
+            return ""
+        txt = f"{r[value]:.{digits}f} [{r[low]:.{digits}f}, {r[high]:.{digits}f}]"
+        if p is not None and pd.notna(r[p]) and r[p] < alpha:
+            txt += " *"
+        return txt
+
+    d = df.assign(_cell=df.apply(cell, axis=1))
+    dims = list(pd.unique(d["dimension"]))
+    out = d.pivot_table(
+        index=list(index), columns="dimension", values="_cell", aggfunc="first", sort=False
+    )
+    return out.reindex(columns=dims).reset_index().rename_axis(columns=None).fillna("")
 
 
 def _figure(fig, caption: str, name: str) -> Figure:
@@ -229,27 +273,19 @@ def stage_describe(a: Analysis, n_boot: int = 200) -> None:
         ]
         rd = pd.concat(frames, ignore_index=True)
         a.results["describe"] = rd
-        cols = [
-            c
-            for c in (
-                "dimension",
-                "by",
-                "group",
-                "n_raters",
-                "mean",
-                "mean_reference",
-                "difference",
-                "relative_pct",
-                "relative_ci_low",
-                "relative_ci_high",
-            )
-            if c in rd.columns
-        ]
         shown = rd[~rd["is_reference"].astype(bool)] if "is_reference" in rd.columns else rd
         s.add(
             Table(
-                shown[cols],
-                "Relative differences of group means from the reference group",
+                wide_intervals(
+                    shown,
+                    "relative_pct",
+                    "relative_ci_low",
+                    "relative_ci_high",
+                    ["by", "group", "reference"],
+                    digits=1,
+                ),
+                f"Difference of group means from the reference group, percent ({DEFAULTS.ci_prob:.0%} "
+                "bootstrap interval)",
                 max_rows=80,
             )
         )
@@ -309,7 +345,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
 
             fits, effects, diags = {}, [], []
             for dim in a.dimensions:
-                fit = fit_mixed(a.study, formula, dimension=dim)
+                fit = fit_mixed(a.study, formula, dimension=dim, reference=_reference(a))
                 fits[dim] = fit
                 effects.append(fit.effects())
                 diags.append(fit.diagnostics())
@@ -317,27 +353,36 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
             diag = pd.concat(diags, ignore_index=True)
             a.results["mixed"] = fits
             a.results["mixed_effects"] = eff
-            cols = [
-                c
-                for c in (
-                    "dimension",
-                    "term",
-                    "level",
-                    "reference",
-                    "estimate",
-                    "ci_low",
-                    "ci_high",
-                    "p_adjusted",
-                    "difference",
-                    "relative_pct",
-                    "cohens_d",
-                )
-                if c in eff.columns
-            ]
+            eff = eff.assign(
+                contrast=eff["level"].astype(str) + " vs " + eff["reference"].astype(str)
+            )
             s.add(
                 Table(
-                    eff[cols],
-                    "Linear mixed model: effects (rating points) by dimension",
+                    wide_intervals(
+                        eff,
+                        "difference",
+                        "difference_ci_low",
+                        "difference_ci_high",
+                        ["term", "contrast"],
+                        p="p_adjusted",
+                    ),
+                    "Linear mixed model: difference in expected rating (rating points) with "
+                    f"{DEFAULTS.ci_prob:.0%} CI; * Holm-adjusted p < {1 - DEFAULTS.ci_prob:.2f}",
+                    max_rows=80,
+                )
+            )
+            s.add(
+                Table(
+                    wide_intervals(
+                        eff,
+                        "relative_pct",
+                        "relative_ci_low",
+                        "relative_ci_high",
+                        ["term", "contrast"],
+                        digits=1,
+                        p="p_adjusted",
+                    ),
+                    "Linear mixed model: difference in percent of the reference group's mean",
                     max_rows=80,
                 )
             )
@@ -346,11 +391,15 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 s,
                 "forest",
                 eff,
-                "Linear mixed model effects with confidence intervals",
+                "Linear mixed model effects in percent of the reference mean: thick lines are "
+                f"{DEFAULTS.ci_prob:.0%} CIs, thin lines multiplicity-adjusted",
                 "mixed_effects",
             )
+            keep = [
+                c for c in ("dimension", "check", "parameter", "value", "ok", "note") if c in diag
+            ]
+            s.add(Table(diag[keep], "Linear mixed model diagnostics", max_rows=60))
             bad = diag[~diag["ok"].astype(bool)] if "ok" in diag.columns else diag.iloc[:0]
-            s.add(Table(diag, "Linear mixed model diagnostics", max_rows=40))
             if len(bad):
                 s.add(Note(f"{len(bad)} diagnostic check(s) failed; see the table.", "warning"))
 
@@ -371,6 +420,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
             }
             opts.update(bayes_options or {})
             dim = opts.pop("dimension", a.dimensions[0])
+            opts.setdefault("reference", _reference(a))
             fit = fit_bayes(a.study, formula, dim, **opts)
             a.results["bayes"] = fit
             eff = fit.effects()
@@ -385,7 +435,6 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
             cols = [
                 c
                 for c in (
-                    "dimension",
                     "term",
                     "level",
                     "reference",
@@ -399,14 +448,23 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 )
                 if c in eff.columns
             ]
-            s.add(Table(eff[cols], f"Bayesian {opts['family']} model: effects on {dim}"))
+            s.add(
+                Table(
+                    eff[cols],
+                    f"Bayesian {opts['family']} model of {dim}: log-odds of a higher rating "
+                    f"({DEFAULTS.ci_prob:.0%} HDI), odds ratio and difference in expected rating",
+                    max_rows=60,
+                )
+            )
             _plot(
                 a,
                 s,
                 "forest",
                 eff,
-                f"Bayesian {opts['family']} model effects on {dim} (log-odds)",
+                f"Bayesian {opts['family']} model of {dim}: cumulative odds ratios with "
+                f"{DEFAULTS.ci_prob:.0%} HDIs",
                 "bayes_effects",
+                scale="odds_ratio",
             )
             diag = fit.diagnostics()
             s.add(Table(diag, "Sampler diagnostics (R-hat, effective sample size, divergences)"))
@@ -427,7 +485,8 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
     s.add(
         Text(
             "Krippendorff's alpha (ordinal) overall, within each group and between pairs of groups "
-            f"(cross-group alpha), with bootstrap intervals over items ({n_boot} resamples). "
+            f"(cross-group alpha, for demographics with at most {MAX_BETWEEN} groups), with bootstrap "
+            f"intervals over items ({n_boot} resamples). "
             "Lower agreement between groups than within them means the groups see the items "
             "differently."
         )
@@ -436,8 +495,16 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
     def run():
         from pluralign.labels import agreement
 
+        levels = a.study.rater_table("collapsed")
         frames = [
-            agreement(a.study, by=demo, dimension=a.dimensions, n_boot=n_boot, seed=a.seed)
+            agreement(
+                a.study,
+                by=demo,
+                dimension=a.dimensions,
+                n_boot=n_boot,
+                seed=a.seed,
+                between=demo is not None and levels[demo].nunique() <= MAX_BETWEEN,
+            )
             for demo in (a.demographics or [None])
         ]
         ag = pd.concat(frames, ignore_index=True)
@@ -487,8 +554,18 @@ def _label_dimensions(a: Analysis) -> list[str]:
     return [d for d in a.dimensions if a.study.scale(d).desirability != 0]
 
 
-def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
-    """Preference labels built from ratings by each method, and how they flip between groups."""
+def stage_labels(
+    a: Analysis,
+    methods: Sequence[str] = LABEL_METHODS,
+    *,
+    posterior_draws: int | None = 200,
+    posterior_prompts: int | None = None,
+) -> None:
+    """Preference labels built from ratings by each method, and how they flip between groups.
+
+    ``posterior_draws`` and ``posterior_prompts`` bound the cost of posterior labels (posterior
+    draws used; number of prompts labelled, None for all).
+    """
     s = a.section("Preference labels", "labels")
     s.add(
         Text(
@@ -517,6 +594,7 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
         for method in methods:
             fit = None
             use = dims
+            source = a.study
             if method == "posterior":
                 if "bayes" not in a.results:
                     s.add(
@@ -528,10 +606,26 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
                     continue
                 fit = a.results["bayes"]
                 use = [d for d in fit.dimensions if d in dims] or list(fit.dimensions)
+                # the model knows only items rated on its dimension(s)
+                rated = a.study.ratings.loc[a.study.ratings["dimension"].isin(use), "item"]
+                items = a.study.items[a.study.items["item"].isin(rated)]
+                prompts = list(pd.unique(items["prompt_id"]))
+                if posterior_prompts is not None and len(prompts) > posterior_prompts:
+                    keep = prompts[:posterior_prompts]
+                    items = items[items["prompt_id"].isin(keep)]
+                    s.add(
+                        Note(
+                            f"Posterior labels are computed for the first {posterior_prompts} of "
+                            f"{len(prompts)} prompts, with {posterior_draws} posterior draws, to "
+                            "keep this run short."
+                        )
+                    )
+                source = a.study.subset(dimensions=use, items=list(items["item"]))
+            extra = {"n_draws": posterior_draws} if method == "posterior" else {}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DroppedRowsWarning)  # counted in the table below
                 lab = preference_labels(
-                    a.study, method=method, dimensions=use, fit=fit, seed=a.seed
+                    source, method=method, dimensions=use, fit=fit, seed=a.seed, **extra
                 )
             t = lab.table
             tables[method] = lab
@@ -687,7 +781,7 @@ def stage_training(
         s,
         "Training figure",
         lambda: _plot(
-            a, s, "training_grid", training, "Training results by label source", "training"
+            a, s, "training_results", training, "Training results by label source", "training"
         ),
     )
 

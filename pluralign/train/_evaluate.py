@@ -177,6 +177,8 @@ def bootstrap_change(
     alpha = (1.0 - ci_prob) / 2.0
     lo, hi = alpha, 1.0 - alpha
     mb, mt = b.mean(), t.mean()
+    finite = reduction[np.isfinite(reduction)]  # a zero baseline has no relative change
+    red_lo, red_hi = (np.quantile(finite, [lo, hi]) if finite.size else (np.nan, np.nan))
     return {
         "baseline": mb,
         "trained": mt,
@@ -184,8 +186,8 @@ def bootstrap_change(
         "change_lo": float(np.quantile(change, lo)),
         "change_hi": float(np.quantile(change, hi)),
         "reduction_pct": float(-100.0 * (mt - mb) / abs(mb)) if mb != 0 else np.nan,
-        "reduction_lo": float(np.nanquantile(reduction, lo)),
-        "reduction_hi": float(np.nanquantile(reduction, hi)),
+        "reduction_lo": float(red_lo),
+        "reduction_hi": float(red_hi),
     }
 
 

@@ -7,10 +7,11 @@ model's mean judged score with the untrained (same seed) model's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,8 @@ from pluralign.train._grpo import train_grpo
 GRID_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "dpo": {
         "max_steps": 30,
-        "learning_rate": 3e-3,
-        "per_device_train_batch_size": 16,
+        "learning_rate": 5e-3,
+        "per_device_train_batch_size": 8,
         "beta": 0.1,
         "max_length": 256,
         "lr_scheduler_type": "constant",
@@ -169,6 +170,20 @@ def _labels_function(name: str) -> Callable[..., Any]:
             "rewarder= and judge= to run_grid, or use scales=('5-point',)"
         )
     return fn
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide ``datasets``' per-map progress bars under the grid's own bar (restored afterwards)."""
+    from datasets.utils import logging as ds_logging
+
+    was = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            ds_logging.enable_progress_bar()
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -392,6 +407,27 @@ def run_grid(
         return frame
 
     runs = []
+    with _quiet_datasets():
+        runs = _loop(
+            seeds, conditions, out_dir, baseline_for, train_one, progress
+        )
+    scores = pd.concat(runs, ignore_index=True)
+    table = summarise_runs(scores, CONDITION_COLUMNS, n_boot=int(cfg["summary"]["n_boot"]))
+    if out_dir is not None:
+        table.to_parquet(out_dir / "summary.parquet", index=False)
+    return table
+
+
+def _loop(
+    seeds: Sequence[int],
+    conditions: list[dict[str, Any]],
+    out_dir: Path | None,
+    baseline_for: Callable[[int], pd.DataFrame],
+    train_one: Callable[[dict[str, Any], int], pd.DataFrame],
+    progress: bool,
+) -> list[pd.DataFrame]:
+    """Every condition × seed: load a finished run from ``out_dir`` or train it; pair with baseline."""
+    runs = []
     bar = tqdm(total=len(conditions) * len(seeds), disable=not progress, desc="grid")
     for seed in seeds:
         baseline = baseline_for(seed)
@@ -417,8 +453,4 @@ def run_grid(
             runs.append(merged)
             bar.update(1)
     bar.close()
-    scores = pd.concat(runs, ignore_index=True)
-    table = summarise_runs(scores, CONDITION_COLUMNS, n_boot=int(cfg["summary"]["n_boot"]))
-    if out_dir is not None:
-        table.to_parquet(out_dir / "summary.parquet", index=False)
-    return table
+    return runs

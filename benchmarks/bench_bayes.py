@@ -1,0 +1,449 @@
+"""Speed and calibration of ``fit_bayes`` (the Bayesian section of ``bench_models.py``).
+
+Run alone: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_bayes.py [--quick]
+[--parts ours,five,ablation,baseline,clmm,coverage] [--coverage-studies 20]``.
+
+Parts (paper scale: 1,095 raters × 5 items, 1,000 items, 5 dimensions = 27,375 ratings; one
+dimension = 5,475 ratings):
+
+* ``ours``: ``fit_bayes`` ordinal on one dimension (default settings), wall time, min bulk ESS
+  over *every* parameter (random effects included), max R-hat, ESS/s;
+* ``five``: all five dimensions in one call;
+* ``ablation``: what each speed idea buys, on the same data and draws: naive model
+  (``pm.OrderedLogistic``, free item effects) with nutpie/JAX, then the written-out likelihood
+  with zero-sum item effects, then low-rank mass-matrix adaptation (= ``fit_bayes``), the numba
+  backend, and numpyro;
+* ``baseline``: bambi (cumulative family, same formula, draws and chains) when it is installed;
+  bambi is not a dependency and its requirements (``formulae<0.7``, ``arviz_plots``,
+  ``sparse``) are not part of the environment, so otherwise the same model is written by hand
+  the way bambi writes it (``OrderedLogistic``, non-centred intercepts, PyMC's own NUTS) and
+  labelled "bambi-equivalent";
+* ``clmm``: R ``ordinal::clmm`` (Laplace) on the same rows, wall time;
+* ``coverage``: share of 90% HDIs of the fixed effects covering the simulated truth over
+  ``--coverage-studies`` simulated studies (300 raters each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pluralign.data._simulate import simulate_study
+from pluralign.models import _bayes_model as M
+from pluralign.models._bayes import _model_data, fit_bayes
+from pluralign.models._design import build_design
+
+FORMULA = "rating ~ gender"
+REF = {"gender": "she/her"}
+
+
+def _ess_rhat(idata) -> tuple[float, float, float]:
+    """Min bulk ESS and max R-hat over every parameter; min bulk ESS of population parameters."""
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ess = az.ess(idata.posterior)
+        rhat = az.rhat(idata.posterior)
+    ess_all = min(float(ess[v].min()) for v in ess.data_vars)
+    rhat_all = max(float(rhat[v].max()) for v in rhat.data_vars)
+    pop = [
+        v
+        for v in ess.data_vars
+        if not str(v).startswith(("z_", "zi", "zr", "u_", "v_")) and "offset" not in str(v)
+    ]
+    ess_pop = min(float(ess[v].min()) for v in pop) if pop else np.nan
+    return ess_all, rhat_all, ess_pop
+
+
+def _row(label, seconds, idata, note=""):
+    ess, rhat, ess_pop = _ess_rhat(idata)
+    div = (
+        int(np.asarray(idata.sample_stats["diverging"]).sum())
+        if "diverging" in idata.sample_stats
+        else -1
+    )
+    return {
+        "comparison": label,
+        "seconds": seconds,
+        "min_ess_bulk": ess,
+        "max_rhat": rhat,
+        "min_ess_bulk_population": ess_pop,
+        "ess_per_s": ess / seconds,
+        "divergences": div,
+        "note": note,
+    }
+
+
+def paper_study(quick: bool):
+    return simulate_study(n_raters=300 if quick else 1095, seed=1).study
+
+
+# ----------------------------------------------------------------------------- parts
+def part_ours(study, draws, tune, chains):
+    dim = study.dimensions[0]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(
+            study,
+            FORMULA,
+            dim,
+            reference=REF,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=1,
+            progressbar=False,
+        )
+    sec = time.perf_counter() - t0
+    return [
+        _row(
+            f"fit_bayes ordinal ({dim}, {study.subset(dimensions=dim).n_ratings} ratings)",
+            sec,
+            fit.idata,
+            "nutpie + JAX, zero-sum items, low-rank mass matrix",
+        )
+    ], fit
+
+
+def part_five(study, draws, tune, chains):
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(
+            study,
+            FORMULA,
+            reference=REF,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=1,
+            progressbar=False,
+        )
+    sec = time.perf_counter() - t0
+    worst = fit.diagnostics()
+    rows = [
+        _row(f"fit_bayes ordinal, {d}", fit.seconds[d], fit.fits[d].idata) for d in fit.dimensions
+    ]
+    rows.append(
+        {
+            "comparison": f"fit_bayes ordinal, all {len(fit.dimensions)} dimensions",
+            "seconds": sec,
+            "min_ess_bulk": min(r["min_ess_bulk"] for r in rows),
+            "max_rhat": max(r["max_rhat"] for r in rows),
+            "note": f"{int((~worst['ok']).sum())} failed checks",
+        }
+    )
+    return rows
+
+
+def _naive_model(md):
+    """The model as bambi writes it: OrderedLogistic likelihood, free non-centred intercepts."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    with pm.Model() as model:
+        beta = pm.Normal("beta", 0, 1, shape=md.X_rater.shape[1])
+        cut = pm.Normal(
+            "cutpoints",
+            np.linspace(-2, 2, md.n_categories - 1),
+            3,
+            shape=md.n_categories - 1,
+            transform=pm.distributions.transforms.ordered,
+        )
+        s_r = pm.HalfNormal("sigma_rater", 1)
+        s_i = pm.HalfNormal("sigma_item", 1)
+        z_r = pm.Normal("z_rater", 0, 1, shape=md.n_raters)
+        z_i = pm.Normal("z_item", 0, 1, shape=md.n_items)
+        eta = (pt.dot(md.X_rater, beta) + s_r * z_r)[md.rater_codes] + s_i * z_i[md.item_codes]
+        pm.OrderedLogistic("y", eta=eta, cutpoints=cut, observed=md.y)
+    return model
+
+
+def _design_data(study):
+    dim = study.dimensions[0]
+    design = build_design(study, FORMULA, dim, REF)
+    md, _, _ = _model_data(design, "ordinal", study.scale(dim), None)
+    return md
+
+
+def _nutpie(model, draws, tune, chains, backend="jax", low_rank=False, initvals=None):
+    import nutpie
+
+    t0 = time.perf_counter()
+    kw = {"gradient_backend": "jax"} if backend == "jax" else {}
+    compiled = nutpie.compile_pymc_model(model, backend=backend, initial_points=initvals, **kw)
+    idata = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=chains,
+        seed=1,
+        progress_bar=False,
+        low_rank_modified_mass_matrix=low_rank,
+    )
+    return time.perf_counter() - t0, idata
+
+
+def part_ablation(study, draws, tune, chains):
+    md = _design_data(study.subset(dimensions=study.dimensions[0]))
+    rows = []
+    sec, idata = _nutpie(_naive_model(md), draws, tune, chains)
+    rows.append(_row("naive (OrderedLogistic, free items), nutpie JAX", sec, idata))
+    fast = M.build_model(md)
+    init = M.initial_values(md)
+    sec, idata = _nutpie(fast, draws, tune, chains, initvals=init)
+    rows.append(_row("+ written-out likelihood, zero-sum items", sec, idata))
+    sec, idata = _nutpie(M.build_model(md), draws, tune, chains, low_rank=True, initvals=init)
+    rows.append(_row("+ low-rank mass matrix (fit_bayes default)", sec, idata))
+    sec, idata = _nutpie(
+        M.build_model(md), draws, tune, chains, backend="numba", low_rank=True, initvals=init
+    )
+    rows.append(_row("same, numba backend (compile included)", sec, idata))
+    t0 = time.perf_counter()
+    idata = M.sample(
+        M.build_model(md),
+        sampler="numpyro",
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=1,
+        progressbar=False,
+        initvals=init,
+    )
+    rows.append(_row("same model, numpyro", time.perf_counter() - t0, idata))
+    return rows
+
+
+def part_baseline(study, draws, tune, chains):
+    dim = study.dimensions[0]
+    one = study.subset(dimensions=dim)
+    try:
+        import bambi  # noqa: F401
+    except ImportError:
+        print(
+            "   bambi is not installed (its requirements formulae<0.7, arviz_plots and sparse "
+            "are not in this environment): using the bambi-equivalent PyMC model instead",
+            flush=True,
+        )
+        import pymc as pm
+
+        md = _design_data(one)
+        model = _naive_model(md)
+        t0 = time.perf_counter()
+        with model:
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=chains,
+                random_seed=1,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
+        return [
+            _row(
+                "bambi-equivalent model, PyMC NUTS",
+                time.perf_counter() - t0,
+                idata,
+                "bambi not installed",
+            )
+        ]
+    import bambi as bmb
+
+    data = one.data(dim)[["rater", "item", "rating", "gender"]].copy()
+    data["rating"] = pd.Categorical(data["rating"].astype(int), ordered=True)
+    t0 = time.perf_counter()
+    model = bmb.Model("rating ~ gender + (1|rater) + (1|item)", data, family="cumulative")
+    idata = model.fit(draws=draws, tune=tune, chains=chains, random_seed=1, progressbar=False)
+    return [_row("bambi cumulative", time.perf_counter() - t0, idata)]
+
+
+R_CLMM = r"""
+suppressMessages(library(ordinal))
+a <- commandArgs(TRUE)
+d <- read.csv(a[1], stringsAsFactors = FALSE)
+d$gender <- relevel(factor(d$gender), ref = "she/her")
+t0 <- proc.time()[["elapsed"]]
+m <- clmm(factor(rating, ordered = TRUE) ~ gender + (1|rater) + (1|item), data = d)
+el <- proc.time()[["elapsed"]] - t0
+write.csv(data.frame(name = c(names(m$beta), "seconds"), value = c(m$beta, el)), a[2],
+          row.names = FALSE)
+"""
+
+
+def part_clmm(study, draws, tune, chains, ours=None):
+    if shutil.which("Rscript") is None:
+        print("   Rscript not found: clmm skipped", flush=True)
+        return []
+    dim = study.dimensions[0]
+    data = study.data(dim)[["rater", "item", "rating", "gender"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data.to_csv(tmp / "d.csv", index=False)
+        (tmp / "m.R").write_text(R_CLMM)
+        t0 = time.perf_counter()
+        res = subprocess.run(
+            ["Rscript", str(tmp / "m.R"), str(tmp / "d.csv"), str(tmp / "o.csv")],
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - t0
+        if res.returncode:
+            print("   clmm failed:", res.stderr[-500:], flush=True)
+            return []
+        r = pd.read_csv(tmp / "o.csv").set_index("name")["value"]
+    note = ""
+    if ours is not None:
+        d = ours.fits[dim].draws()
+        cols = ours.fits[dim].design.columns[1:]
+        z = [
+            (d.beta[:, i].mean() - r["gender" + c.split("T.")[1][:-1]]) / d.beta[:, i].std()
+            for i, c in enumerate(cols)
+        ]
+        note = (
+            "fixed effects differ from fit_bayes by "
+            + ", ".join(f"{v:+.2f}" for v in z)
+            + " posterior SD"
+        )
+    return [
+        {
+            "comparison": "R ordinal::clmm (Laplace ML)",
+            "seconds": wall,
+            "note": note + f"; model fit {r['seconds']:.1f}s",
+        }
+    ]
+
+
+def part_coverage(n_studies, draws, tune, chains, prob=0.9):
+    from pluralign.models._bayes_kernels import hdi
+
+    hits, total, secs = 0, 0, []
+    for k in range(n_studies):
+        sim = simulate_study(n_raters=300, seed=1000 + k, dimensions=["toxicity"], group_item=())
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = fit_bayes(
+                sim.study,
+                "rating ~ gender + ideology",
+                reference={"gender": "she/her", "ideology": "liberal"},
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=k,
+                progressbar=False,
+            )
+        secs.append(time.perf_counter() - t0)
+        fd = fit.fits["toxicity"]
+        d = fd.draws()
+        truth = sim.truth.fixed_effects.set_index(["term", "level"])["beta_latent"]
+        for term, entries in fd.design.terms.items():
+            for level, col in entries:
+                lo, hi = hdi(d.beta[:, col - 1][:, None], prob)
+                hits += int(lo[0] <= truth[(term, level)] <= hi[0])
+                total += 1
+        print(f"   coverage study {k + 1}/{n_studies}: {hits}/{total}", flush=True)
+    return [
+        {
+            "comparison": f"{prob:.0%} HDI coverage of fixed effects, {n_studies} studies",
+            "coverage": hits / total,
+            "n_intervals": total,
+            "seconds": float(np.sum(secs)),
+            "note": "300 raters x 5 items, gender + ideology (5 coefficients per study)",
+        }
+    ]
+
+
+# ----------------------------------------------------------------------------- bench_models
+def section_bayes(repeats, quick):
+    """fit_bayes ordinal vs the bambi-equivalent PyMC model and R clmm (one paper-scale dimension)."""
+    study = paper_study(quick).subset(dimensions="toxicity")
+    draws = tune = 200 if quick else 1000
+    ours, fit = part_ours(study, draws, tune, 2)
+    base = part_baseline(study, draws, tune, 2)
+    clmm = part_clmm(study, draws, tune, 2, fit)
+    rows = []
+    for ref in base + clmm:
+        rows.append(
+            {
+                "comparison": f"fit_bayes vs {ref['comparison']}",
+                "ours_s": ours[0]["seconds"],
+                "reference_s": ref["seconds"],
+                "ratio": ours[0]["seconds"] / ref["seconds"],
+                "max_rel_diff": np.nan,
+                "note": (
+                    f"ESS/s ours {ours[0]['ess_per_s']:.1f} vs {ref.get('ess_per_s', np.nan):.2f}"
+                    if "ess_per_s" in ref
+                    else ref["note"]
+                ),
+            }
+        )
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--parts", default="ours,five,ablation,baseline,clmm,coverage")
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--coverage-studies", type=int, default=20)
+    p.add_argument("--out", default=None, help="write the rows as JSON here")
+    a = p.parse_args(argv)
+    parts = a.parts.split(",")
+    study = paper_study(a.quick)
+    one = study.subset(dimensions="toxicity")
+    rows, fit = [], None
+
+    def report(new):
+        for r in new:
+            print(
+                "  ",
+                {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()},
+                flush=True,
+            )
+        rows.extend(new)
+        if a.out:
+            Path(a.out).write_text(json.dumps(rows, indent=1, default=float))
+
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    if "ours" in parts:
+        new, fit = part_ours(one, a.draws, a.tune, a.chains)
+        report(new)
+    if "five" in parts:
+        report(part_five(study, a.draws, a.tune, a.chains))
+    if "ablation" in parts:
+        report(part_ablation(one, a.draws, a.tune, a.chains))
+    if "clmm" in parts:
+        report(part_clmm(one, a.draws, a.tune, a.chains, fit))
+    if "coverage" in parts:
+        report(part_coverage(a.coverage_studies, 400, 400, 2))
+    if "baseline" in parts:
+        report(part_baseline(one, a.draws, a.tune, a.chains))
+        if fit is not None and rows[-1].get("ess_per_s"):
+            print(
+                f"   ESS/s ratio fit_bayes / baseline: {rows[0]['ess_per_s'] / rows[-1]['ess_per_s']:.1f}"
+            )
+    print(f"load average at end: {os.getloadavg()}", flush=True)
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 250, "display.max_colwidth", 70):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    return table
+
+
+if __name__ == "__main__":
+    main()
