@@ -2,8 +2,9 @@
 
 On the default simulated study (1,095 raters, 250 prompts × 4 responses, 5 dimensions, seed
 2024) every pair of responses to the same prompt is labelled by majority, by distribution
-(hard side of p) and, when the Bayesian model is available, by the posterior of ``fit_bayes``;
-then by women vs men, liberals vs conservatives and Black vs White raters. A *flip* is a pair
+(hard side of p) — each with same-rater comparisons where a rater saw both responses
+(``comparison="auto"``) and with item-level (cross) comparisons only — and, when the Bayesian
+model is available, by the posterior of ``fit_bayes``; then by women vs men, liberals vs conservatives and Black vs White raters. A *flip* is a pair
 whose preferred response differs; pairs with ``p = 0.5`` exactly (undecided) or dropped (ties
 under majority, no comparisons in a group) are counted but not compared. As a yardstick, each
 group comparison is repeated with the group labels shuffled among the same raters, which
@@ -16,7 +17,7 @@ flip a pair only through the nonlinearity of the ordinal link and the multi-dime
 
 Run::
 
-    python analysis/label_flips.py                 # with the posterior part (a few minutes)
+    python analysis/label_flips.py                 # with the posterior part (~30 min on 2 cores)
     python analysis/label_flips.py --no-posterior  # labels from ratings only (seconds)
 """
 
@@ -64,17 +65,6 @@ def compare(kind, what, method, name_a, la, name_b, lb, n_pairs) -> dict:
     }  # fmt: skip
 
 
-def labels(
-    study: Study, method: str, group=None, fit=None, seed: int = 0, n_draws: int | None = None
-) -> PreferenceLabels:
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DroppedRowsWarning)  # counts are in .dropped
-        out = preference_labels(study, method, group=group, fit=fit, seed=seed, n_draws=n_draws)
-    print(f"  {method} labels for {out.group}: {len(out)} pairs, {time.perf_counter() - t0:.0f} s")
-    return out
-
-
 def shuffled(study: Study, column: str, a: str, b: str, rng: np.random.Generator) -> Study:
     """The study with ``column`` permuted among the raters of groups a and b."""
     raters = study.raters.copy()
@@ -114,6 +104,16 @@ def try_posterior(study: Study, draws: int, seed: int):
         return None, f"{type(exc).__name__}: {exc}"
 
 
+#: Labelling variants: (name, method, comparison). "auto" uses same-rater comparisons where a
+#: target rater saw both responses; "cross" always aggregates item-level ratings.
+VARIANTS = [
+    ("majority", "majority", "auto"),
+    ("distribution", "distribution", "auto"),
+    ("majority (cross)", "majority", "cross"),
+    ("distribution (cross)", "distribution", "cross"),
+]
+
+
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="analysis/output/label_flips.csv")
@@ -124,48 +124,56 @@ def main(argv=None) -> pd.DataFrame:
     )
     parser.add_argument("--no-posterior", action="store_true")
     args = parser.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
 
     study = simulate_study(seed=args.seed).study
     k = study.items.groupby("prompt_id").size()
     n_pairs = int((k * (k - 1) // 2).sum())
     print(study)
-    methods = ["majority", "distribution"]
     fit, why = (
         (None, "skipped (--no-posterior)")
         if args.no_posterior
         else try_posterior(study, args.draws, args.seed)
     )
+    variants = list(VARIANTS)
     if fit is not None:
-        methods.append("posterior")
+        variants.append(("posterior", "posterior", "auto"))
     else:
         print(f"posterior labels not computed: {why}")
 
+    def make(s: Study, variant, group=None) -> PreferenceLabels:
+        name, method, comparison = variant
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DroppedRowsWarning)  # counts are in .dropped
+            out = preference_labels(s, method, group=group, fit=fit, seed=args.seed,
+                                    comparison=comparison, n_draws=args.posterior_draws)  # fmt: skip
+        print(f"  {name} labels for {out.group}: {len(out)} pairs, "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+        return out
+
     rows = []
-    nd = args.posterior_draws
-    overall = {m: labels(study, m, fit=fit, seed=args.seed, n_draws=nd) for m in methods}
-    for i, m1 in enumerate(methods):
-        for m2 in methods[i + 1 :]:
+    overall = {v[0]: make(study, v) for v in variants}
+    names = list(overall)
+    for i, m1 in enumerate(names):
+        for m2 in names[i + 1 :]:
             rows.append(
                 compare("method", f"{m1} vs {m2}", "", m1, overall[m1], m2, overall[m2], n_pairs)
             )
-    for column, a, b in GROUP_PAIRS:
-        for m in methods:
-            la = labels(study, m, {column: a}, fit, args.seed, nd)
-            lb = labels(study, m, {column: b}, fit, args.seed, nd)
-            rows.append(compare("group", f"{column}: {a} vs {b}", m, a, la, b, lb, n_pairs))
-            if m != "posterior":  # the model's labels do not depend on who rated
-                sh = shuffled(study, column, a, b, rng)
-                sa = labels(sh, m, {column: a})
-                sb = labels(sh, m, {column: b})
+    for g, (column, a, b) in enumerate(GROUP_PAIRS):
+        sh = shuffled(study, column, a, b, np.random.default_rng([args.seed, g]))
+        for v in variants:
+            la, lb = make(study, v, {column: a}), make(study, v, {column: b})
+            rows.append(compare("group", f"{column}: {a} vs {b}", v[0], a, la, b, lb, n_pairs))
+            if v[1] != "posterior":  # the model's labels do not depend on who rated what
+                sa, sb = make(sh, v, {column: a}), make(sh, v, {column: b})
                 rows.append(
-                    compare("shuffled groups", f"{column}: {a} vs {b}", m, a, sa, b, sb, n_pairs)
+                    compare("shuffled groups", f"{column}: {a} vs {b}", v[0], a, sa, b, sb, n_pairs)
                 )
     table = pd.DataFrame(rows, columns=COLUMNS)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(
             table.drop(columns=["n_pairs"]).to_string(
                 index=False, float_format=lambda x: f"{x:.3f}"

@@ -67,7 +67,7 @@ Raw group means relative to the reference group, with bootstrap intervals over r
 from pluralign.describe import relative_difference
 
 rd = relative_difference(study, by="gender", seed=1)
-rd.head(10)""",
+rd[["dimension", "group", "n_raters", "mean", "relative_pct", "relative_ci_low", "relative_ci_high"]].head(8)""",
     ),
     (
         "md",
@@ -303,17 +303,22 @@ print(f"{result.steps} steps, {len(train_pairs)} training pairs, {len(test_pairs
         """\
 ## Evaluation
 
-During training, `soft/prob_chosen` is the model's probability that the chosen response is
-preferred and `soft/p_chosen` the raters' label; `soft/abs_error` is their distance. The `eval_`
-columns are the same measures on the held-out prompts' pairs.""",
+`soft/prob_chosen` is the model's probability that the chosen response is preferred,
+`soft/p_chosen` the raters' label and `soft/abs_error` their distance, on the training batches;
+the `eval_soft/` columns are the same on the held-out prompts' pairs. Before training the policy
+equals the reference, so the model says 0.5 for every pair.""",
     ),
     (
         "code",
         """\
-cols = [c for c in result.history.columns
-        if c == "step" or c.endswith(("soft/p_chosen", "soft/prob_chosen", "soft/abs_error", "loss"))]
-result.history[cols].dropna(how="all", subset=cols[1:])""",
+train_log = result.history[["step", "soft/p_chosen", "soft/prob_chosen", "soft/abs_error"]].dropna()
+held = result.history.filter(regex="^(step|eval_soft/)").dropna()
+before = (test_pairs["p_chosen"] - 0.5).abs().mean()
+after = held["eval_soft/abs_error"].iloc[-1]
+print(f"held-out |label - model|: {before:.3f} before training, {after:.3f} after {result.steps} steps")
+held""",
     ),
+    ("code", "train_log.tail()"),
 ]
 
 NOTEBOOKS = {

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -66,7 +67,26 @@ def _ess_rhat(idata) -> tuple[float, float, float]:
     return ess_all, rhat_all, ess_pop
 
 
-def _row(label, seconds, idata, note=""):
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and its finished children (PyMC's chain processes, R)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class Clock:
+    """Wall and CPU seconds of a block (the machine is shared: CPU time is the steadier measure)."""
+
+    def __enter__(self):
+        self.t0, self.c0 = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.t0
+        self.cpu = cpu_seconds() - self.c0
+
+
+def _row(label, seconds, idata, note="", cpu=None):
     ess, rhat, ess_pop = _ess_rhat(idata)
     div = (
         int(np.asarray(idata.sample_stats["diverging"]).sum())
@@ -80,6 +100,8 @@ def _row(label, seconds, idata, note=""):
         "max_rhat": rhat,
         "min_ess_bulk_population": ess_pop,
         "ess_per_s": ess / seconds,
+        "cpu_s": cpu,
+        "ess_per_cpu_s": ess / cpu if cpu else np.nan,
         "divergences": div,
         "note": note,
     }
@@ -92,8 +114,7 @@ def paper_study(quick: bool):
 # ----------------------------------------------------------------------------- parts
 def part_ours(study, draws, tune, chains):
     dim = study.dimensions[0]
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with Clock() as clock, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_bayes(
             study,
@@ -106,20 +127,19 @@ def part_ours(study, draws, tune, chains):
             seed=1,
             progressbar=False,
         )
-    sec = time.perf_counter() - t0
     return [
         _row(
             f"fit_bayes ordinal ({dim}, {study.subset(dimensions=dim).n_ratings} ratings)",
-            sec,
+            clock.wall,
             fit.idata,
             "nutpie + JAX, zero-sum items, low-rank mass matrix",
+            cpu=clock.cpu,
         )
     ], fit
 
 
 def part_five(study, draws, tune, chains):
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with Clock() as clock, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_bayes(
             study,
@@ -131,7 +151,6 @@ def part_five(study, draws, tune, chains):
             seed=1,
             progressbar=False,
         )
-    sec = time.perf_counter() - t0
     worst = fit.diagnostics()
     rows = [
         _row(f"fit_bayes ordinal, {d}", fit.seconds[d], fit.fits[d].idata) for d in fit.dimensions
@@ -139,7 +158,8 @@ def part_five(study, draws, tune, chains):
     rows.append(
         {
             "comparison": f"fit_bayes ordinal, all {len(fit.dimensions)} dimensions",
-            "seconds": sec,
+            "seconds": clock.wall,
+            "cpu_s": clock.cpu,
             "min_ess_bulk": min(r["min_ess_bulk"] for r in rows),
             "max_rhat": max(r["max_rhat"] for r in rows),
             "note": f"{int((~worst['ok']).sum())} failed checks",
@@ -181,49 +201,53 @@ def _design_data(study):
 def _nutpie(model, draws, tune, chains, backend="jax", low_rank=False, initvals=None):
     import nutpie
 
-    t0 = time.perf_counter()
     kw = {"gradient_backend": "jax"} if backend == "jax" else {}
-    compiled = nutpie.compile_pymc_model(model, backend=backend, initial_points=initvals, **kw)
-    idata = nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=chains,
-        seed=1,
-        progress_bar=False,
-        low_rank_modified_mass_matrix=low_rank,
-    )
-    return time.perf_counter() - t0, idata
+    with Clock() as clock:
+        compiled = nutpie.compile_pymc_model(model, backend=backend, initial_points=initvals, **kw)
+        idata = nutpie.sample(
+            compiled,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=chains,
+            seed=1,
+            progress_bar=False,
+            low_rank_modified_mass_matrix=low_rank,
+        )
+    return clock, idata
 
 
 def part_ablation(study, draws, tune, chains):
     md = _design_data(study.subset(dimensions=study.dimensions[0]))
     rows = []
-    sec, idata = _nutpie(_naive_model(md), draws, tune, chains)
-    rows.append(_row("naive (OrderedLogistic, free items), nutpie JAX", sec, idata))
+    clock, idata = _nutpie(_naive_model(md), draws, tune, chains)
+    rows.append(
+        _row("naive (OrderedLogistic, free items), nutpie JAX", clock.wall, idata, cpu=clock.cpu)
+    )
     fast = M.build_model(md)
     init = M.initial_values(md)
-    sec, idata = _nutpie(fast, draws, tune, chains, initvals=init)
-    rows.append(_row("+ written-out likelihood, zero-sum items", sec, idata))
-    sec, idata = _nutpie(M.build_model(md), draws, tune, chains, low_rank=True, initvals=init)
-    rows.append(_row("+ low-rank mass matrix (fit_bayes default)", sec, idata))
-    sec, idata = _nutpie(
+    clock, idata = _nutpie(fast, draws, tune, chains, initvals=init)
+    rows.append(_row("+ written-out likelihood, zero-sum items", clock.wall, idata, cpu=clock.cpu))
+    clock, idata = _nutpie(M.build_model(md), draws, tune, chains, low_rank=True, initvals=init)
+    rows.append(
+        _row("+ low-rank mass matrix (fit_bayes default)", clock.wall, idata, cpu=clock.cpu)
+    )
+    clock, idata = _nutpie(
         M.build_model(md), draws, tune, chains, backend="numba", low_rank=True, initvals=init
     )
-    rows.append(_row("same, numba backend (compile included)", sec, idata))
-    t0 = time.perf_counter()
-    idata = M.sample(
-        M.build_model(md),
-        sampler="numpyro",
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=1,
-        progressbar=False,
-        initvals=init,
-    )
-    rows.append(_row("same model, numpyro", time.perf_counter() - t0, idata))
+    rows.append(_row("same, numba backend (compile included)", clock.wall, idata, cpu=clock.cpu))
+    with Clock() as clock:
+        idata = M.sample(
+            M.build_model(md),
+            sampler="numpyro",
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=1,
+            progressbar=False,
+            initvals=init,
+        )
+    rows.append(_row("same model, numpyro", clock.wall, idata, cpu=clock.cpu))
     return rows
 
 
@@ -242,8 +266,7 @@ def part_baseline(study, draws, tune, chains):
 
         md = _design_data(one)
         model = _naive_model(md)
-        t0 = time.perf_counter()
-        with model:
+        with Clock() as clock, model:
             idata = pm.sample(
                 draws=draws,
                 tune=tune,
@@ -256,19 +279,20 @@ def part_baseline(study, draws, tune, chains):
         return [
             _row(
                 "bambi-equivalent model, PyMC NUTS",
-                time.perf_counter() - t0,
+                clock.wall,
                 idata,
                 "bambi not installed",
+                cpu=clock.cpu,
             )
         ]
     import bambi as bmb
 
     data = one.data(dim)[["rater", "item", "rating", "gender"]].copy()
     data["rating"] = pd.Categorical(data["rating"].astype(int), ordered=True)
-    t0 = time.perf_counter()
-    model = bmb.Model("rating ~ gender + (1|rater) + (1|item)", data, family="cumulative")
-    idata = model.fit(draws=draws, tune=tune, chains=chains, random_seed=1, progressbar=False)
-    return [_row("bambi cumulative", time.perf_counter() - t0, idata)]
+    with Clock() as clock:
+        model = bmb.Model("rating ~ gender + (1|rater) + (1|item)", data, family="cumulative")
+        idata = model.fit(draws=draws, tune=tune, chains=chains, random_seed=1, progressbar=False)
+    return [_row("bambi cumulative", clock.wall, idata, cpu=clock.cpu)]
 
 
 R_CLMM = r"""
@@ -294,13 +318,12 @@ def part_clmm(study, draws, tune, chains, ours=None):
         tmp = Path(tmp)
         data.to_csv(tmp / "d.csv", index=False)
         (tmp / "m.R").write_text(R_CLMM)
-        t0 = time.perf_counter()
-        res = subprocess.run(
-            ["Rscript", str(tmp / "m.R"), str(tmp / "d.csv"), str(tmp / "o.csv")],
-            capture_output=True,
-            text=True,
-        )
-        wall = time.perf_counter() - t0
+        with Clock() as clock:
+            res = subprocess.run(
+                ["Rscript", str(tmp / "m.R"), str(tmp / "d.csv"), str(tmp / "o.csv")],
+                capture_output=True,
+                text=True,
+            )
         if res.returncode:
             print("   clmm failed:", res.stderr[-500:], flush=True)
             return []
@@ -321,7 +344,8 @@ def part_clmm(study, draws, tune, chains, ours=None):
     return [
         {
             "comparison": "R ordinal::clmm (Laplace ML)",
-            "seconds": wall,
+            "seconds": clock.wall,
+            "cpu_s": clock.cpu,
             "note": note + f"; model fit {r['seconds']:.1f}s",
         }
     ]
@@ -333,8 +357,7 @@ def part_coverage(n_studies, draws, tune, chains, prob=0.9):
     hits, total, secs = 0, 0, []
     for k in range(n_studies):
         sim = simulate_study(n_raters=300, seed=1000 + k, dimensions=["toxicity"], group_item=())
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        with Clock() as clock, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = fit_bayes(
                 sim.study,
@@ -346,7 +369,7 @@ def part_coverage(n_studies, draws, tune, chains, prob=0.9):
                 seed=k,
                 progressbar=False,
             )
-        secs.append(time.perf_counter() - t0)
+        secs.append(clock.wall)
         fd = fit.fits["toxicity"]
         d = fd.draws()
         truth = sim.truth.fixed_effects.set_index(["term", "level"])["beta_latent"]
@@ -402,6 +425,7 @@ def main(argv=None):
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--coverage-studies", type=int, default=20)
+    p.add_argument("--coverage-draws", type=int, default=400)
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     a = p.parse_args(argv)
     parts = a.parts.split(",")
@@ -431,7 +455,7 @@ def main(argv=None):
     if "clmm" in parts:
         report(part_clmm(one, a.draws, a.tune, a.chains, fit))
     if "coverage" in parts:
-        report(part_coverage(a.coverage_studies, 400, 400, 2))
+        report(part_coverage(a.coverage_studies, a.coverage_draws, a.coverage_draws, 2))
     if "baseline" in parts:
         report(part_baseline(one, a.draws, a.tune, a.chains))
         if fit is not None and rows[-1].get("ess_per_s"):

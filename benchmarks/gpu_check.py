@@ -6,7 +6,8 @@ One command::
 
 On a GPU it runs ``--steps`` optimiser steps of each trainer (bf16 where supported); on a CPU it
 runs ``--cpu-steps`` (default 5). Both trainers start from the same weights and see the same
-batches. Printed: median seconds per step (first ``--warmup`` steps excluded), peak memory, the
+batches. Printed: median seconds per step (wall time on a GPU, the process's CPU time on a CPU,
+which other work on a shared machine does not inflate) (first ``--warmup`` steps excluded), peak memory, the
 soft-metric trajectory of the soft-label run, and the step-time ratio soft / plain (target: within
 5 %). ``--model tiny`` swaps in the tiny random model for a smoke test; ``--json PATH`` saves the
 numbers.
@@ -76,18 +77,25 @@ def run(kind: str, model, tokenizer, data, args, steps: int, cuda: bool):
     from pluralign.train._config import build_config, quiet_trainer
 
     class Timer(TrainerCallback):
+        """Wall time per step on a GPU; CPU time of this process per step on a CPU.
+
+        On a CPU shared with other work, wall time measures the neighbours as much as the code;
+        the process's CPU time does not.
+        """
+
         def __init__(self) -> None:
             self.times: list[float] = []
+            self.clock = time.perf_counter if cuda else time.process_time
 
         def on_step_begin(self, *a, **k):
             if cuda:
                 torch.cuda.synchronize()
-            self.start = time.perf_counter()
+            self.start = self.clock()
 
         def on_step_end(self, *a, **k):
             if cuda:
                 torch.cuda.synchronize()
-            self.times.append(time.perf_counter() - self.start)
+            self.times.append(self.clock() - self.start)
 
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -134,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.batch_size = args.batch_size or (8 if cuda else 4)
     warmup = args.warmup if args.warmup is not None else (max(2, steps // 10) if cuda else 1)
     device = torch.cuda.get_device_name(0) if cuda else f"CPU ({os.cpu_count()} cores)"
+    clock = "wall" if cuda else "CPU"
     print(f"device: {device}; model: {args.model}; steps: {steps}; batch: {args.batch_size} pairs")
 
     start = time.perf_counter()
@@ -152,9 +161,8 @@ def main(argv: list[str] | None = None) -> dict:
             "history": history,
         }
         print(
-            f"{kind:>5} DPO: {results[kind]['median_s_per_step']:.4f} s/step (median of "
-            f"{len(timed)}), peak memory {peak:.2f} GB"
-            + (" (process RSS)" if not cuda else "")
+            f"{kind:>5} DPO: {results[kind]['median_s_per_step']:.4f} {clock} s/step (median of "
+            f"{len(timed)}), peak memory {peak:.2f} GB" + (" (process RSS)" if not cuda else "")
         )
         if kind == "soft":
             print("  step    loss  mean p  σ(βh)  soft acc  |σ(βh)-p|")
@@ -169,8 +177,8 @@ def main(argv: list[str] | None = None) -> dict:
     ratio = results["soft"]["median_s_per_step"] / results["plain"]["median_s_per_step"]
     verdict = "within" if abs(ratio - 1) <= 0.05 else "OUTSIDE"
     print(f"step-time ratio soft / plain: {ratio:.3f} ({verdict} the 5 % target)")
-    summary = {"device": device, "steps": steps, "batch_size": args.batch_size, "ratio": ratio,
-               **results}  # fmt: skip
+    summary = {"device": device, "clock": clock, "steps": steps, "batch_size": args.batch_size,
+               "ratio": ratio, **results}  # fmt: skip
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2, default=float))

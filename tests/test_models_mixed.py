@@ -80,8 +80,13 @@ def studies():
         n_raters=400, n_prompts=60, items_per_rater=10, dimensions=["toxicity"], seed=4
     ).study
     binary = simulate_study(
-        scale_points=2, n_raters=200, n_prompts=30, items_per_rater=8,
-        dimensions=["helpfulness"], seed=5, missing_share=0.0,
+        scale_points=2,
+        n_raters=200,
+        n_prompts=30,
+        items_per_rater=8,
+        dimensions=["helpfulness"],
+        seed=5,
+        missing_share=0.0,
     ).study
     return gauss, binary
 

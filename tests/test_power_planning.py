@@ -66,6 +66,7 @@ def test_power_curve_table_and_plot():
     assert by_items["n_ratings"].tolist() == [40, 320]
 
 
+@pytest.mark.slow
 def test_plan_study_finds_the_analytic_sample_size(tmp_path):
     base = normal_design()
     # closed-form smallest total n (equal groups) with t-test power >= 0.8

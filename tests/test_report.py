@@ -126,7 +126,16 @@ def test_markdown_twin_has_sections_and_counts(written):
     assert "| raters | 60 |" in md
     assert "**3 rating row(s) removed**" in md
     assert "drop_invalid" in md and "missing_values" in md
-    for fig in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
+    for caption in (
+        "Labels by method",
+        "Label flips between each group and all raters",
+        "Krippendorff's alpha",
+        "Linear mixed model diagnostics",
+    ):
+        assert caption in md, caption
+    figures = re.findall(r"\]\((figures/[^)]+\.png)\)", md)
+    assert "figures/mixed_effects.png" in figures
+    for fig in figures:
         assert (out / fig).is_file()
 
 
@@ -157,6 +166,36 @@ def test_missing_stage_becomes_a_note_not_a_crash(tmp_path):
 def test_unknown_demographic_is_an_error():
     with pytest.raises(KeyError, match="income"):
         analyse(_study(), demographics=["income"])
+
+
+def test_label_flips_counts_disagreeing_pairs():
+    from pluralign.report._report import label_flips
+
+    fl = label_flips(_study(), "gender", ["toxicity", "helpfulness"], min_raters=5)
+    race = label_flips(_study(), "race", ["toxicity", "helpfulness"], min_raters=5)
+    assert "Asian" in set(race["group"]) and "Multiracial" not in set(race["group"])
+    assert set(fl["group"]) == {"she/her", "he/him"}
+    assert (fl["flips"] <= fl["pairs"]).all() and (fl["pairs"] > 0).all()
+    assert fl["flip_pct"].between(0, 100).all()
+
+
+@pytest.mark.slow
+def test_demo_fast_writes_the_report(tmp_path):
+    pytest.importorskip("pymc", reason="the demo's Bayesian stage needs the bayes extra")
+    pytest.importorskip("trl", reason="the demo's training stage needs the train extra")
+    from pluralign.report import run_demo
+
+    with _no_failures():
+        path = run_demo(tmp_path, seed=1, fast=True)
+    html = path.read_text()
+    md = (tmp_path / "report.md").read_text()
+    for title in (*SECTIONS, "About this run"):
+        assert f"## {title}" in md, title
+    assert "Skipped:" not in md  # with every extra installed, every stage runs
+    assert "posterior" in md and "Training grid results" in md
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert (tmp_path / "study" / "study.json").is_file()
+    assert (tmp_path / "training").is_dir()
 
 
 def test_renderers_escape_and_format():

@@ -121,19 +121,34 @@ def test_precomputed_reference_lora_and_accumulation_still_work():
     peft = pytest.importorskip("peft")
     model, tok = tiny_model(seed=2)
     # precomputed reference log-probs, no reference model kept
-    res = train_dpo(pairs(0.7), copy.deepcopy(model), tok,
-                    config={**CPU, "max_steps": 2, "precompute_ref_log_probs": True})
+    res = train_dpo(
+        pairs(0.7),
+        copy.deepcopy(model),
+        tok,
+        config={**CPU, "max_steps": 2, "precompute_ref_log_probs": True},
+    )
     assert res.history["soft/loss"].iloc[0] == pytest.approx(np.log(2) * 1, abs=1e-5)
     # LoRA adapter: the reference is the model with the adapter disabled
-    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    res = train_dpo(pairs(0.7), copy.deepcopy(model), tok, config={**CPU, "max_steps": 2},
-                    peft_config=lora)
+    lora = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+    )
+    res = train_dpo(
+        pairs(0.7), copy.deepcopy(model), tok, config={**CPU, "max_steps": 2}, peft_config=lora
+    )
     assert isinstance(res.model, peft.PeftModel)
     assert res.steps == 2
     # gradient accumulation
-    res = train_dpo(pairs(0.7), copy.deepcopy(model), tok,
-                    config={**CPU, "max_steps": 2, "per_device_train_batch_size": 2,
-                            "gradient_accumulation_steps": 2})
+    res = train_dpo(
+        pairs(0.7),
+        copy.deepcopy(model),
+        tok,
+        config={
+            **CPU,
+            "max_steps": 2,
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 2,
+        },
+    )
     assert res.steps == 2 and np.isfinite(res.history["loss"]).all()
 
 

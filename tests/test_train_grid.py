@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("trl")
 
-from pluralign.data._simulate import simulate_study  # noqa: E402
-from pluralign.train import run_grid  # noqa: E402
-from pluralign.train._evaluate import bootstrap_change, judge_scores  # noqa: E402
+from pluralign.data._simulate import simulate_study
+from pluralign.train import run_grid
+from pluralign.train._evaluate import bootstrap_change, judge_scores
 
 INSULTS = ("idiot", "stupid", "pathetic", "dumb", "fool", "worthless", "loser", "whining", "silly")
 TINY = {
@@ -40,8 +40,9 @@ class HandLabels:
         return datasets.Dataset.from_pandas(self.table, preserve_index=False)
 
 
-def hand_labels(study, method="distribution", group=None, dimensions=None, weights=None, fit=None,
-                seed=None):
+def hand_labels(
+    study, method="distribution", group=None, dimensions=None, weights=None, fit=None, seed=None
+):
     """Pairs within a prompt; the less toxic response (mean rating) is chosen."""
     tox = study.ratings[study.ratings["dimension"] == "toxicity"].groupby("item")["rating"].mean()
     items = study.items.set_index("item")
@@ -51,8 +52,14 @@ def hand_labels(study, method="distribution", group=None, dimensions=None, weigh
             d = tox[b] - tox[a]
             p = 1 / (1 + np.exp(-2 * d)) if method == "distribution" else float(d > 0)
             ch, rj = (a, b) if p >= 0.5 else (b, a)
-            rows.append({"prompt": part.loc[a, "prompt"], "chosen": items.loc[ch, "response"],
-                         "rejected": items.loc[rj, "response"], "p_chosen": max(p, 1 - p)})
+            rows.append(
+                {
+                    "prompt": part.loc[a, "prompt"],
+                    "chosen": items.loc[ch, "response"],
+                    "rejected": items.loc[rj, "response"],
+                    "p_chosen": max(p, 1 - p),
+                }
+            )
     return HandLabels(pd.DataFrame(rows))
 
 
@@ -111,10 +118,18 @@ def test_bootstrap_and_judge_shapes():
     assert out["change"] == pytest.approx(-0.5)
     assert out["change_lo"] == pytest.approx(-0.5) and out["change_hi"] == pytest.approx(-0.5)
     assert out["reduction_pct"] == pytest.approx(100 * 0.5 / base.mean())
-    long = judge_scores(lambda t, group=None: pd.DataFrame(
-        {"dimension": ["a"] * len(t) + ["b"] * len(t), "score": range(2 * len(t))}), ["x", "y"], None)
-    assert long.to_dict("list") == {"row": [0, 1, 0, 1], "dimension": ["a", "a", "b", "b"],
-                                    "score": [0.0, 1.0, 2.0, 3.0]}
+    long = judge_scores(
+        lambda t, group=None: pd.DataFrame(
+            {"dimension": ["a"] * len(t) + ["b"] * len(t), "score": range(2 * len(t))}
+        ),
+        ["x", "y"],
+        None,
+    )
+    assert long.to_dict("list") == {
+        "row": [0, 1, 0, 1],
+        "dimension": ["a", "a", "b", "b"],
+        "score": [0.0, 1.0, 2.0, 3.0],
+    }
     with pytest.raises(ValueError, match="3 scores for 2 texts"):
         judge_scores(lambda t, group=None: [1, 2, 3], ["x", "y"], None)
 
@@ -123,7 +138,14 @@ def test_bootstrap_and_judge_shapes():
 def test_soft_dpo_moves_judged_toxicity_beyond_ci():
     """Default budget: the trained tiny model's answers are judged less toxic than at baseline."""
     study = simulate_study(seed=1, n_raters=300, n_prompts=40).study
-    table = run_grid(study, optimizers=["dpo_soft"], seeds=[0, 1], judge=keyword_judge,
-                     labeller=hand_labels, config={"eval": {"n_generations": 2}}, progress=False)
+    table = run_grid(
+        study,
+        optimizers=["dpo_soft"],
+        seeds=[0, 1],
+        judge=keyword_judge,
+        labeller=hand_labels,
+        config={"eval": {"n_generations": 2}},
+        progress=False,
+    )
     row = table.iloc[0]
     assert row["change_hi"] < 0, row.to_dict()  # toxicity fell, CI excludes 0

@@ -4,8 +4,8 @@ import pytest
 
 pytest.importorskip("trl")
 
-from pluralign.train import tiny_model, train_grpo  # noqa: E402
-from pluralign.train._grpo import NamedReward  # noqa: E402
+from pluralign.train import tiny_model, train_grpo
+from pluralign.train._grpo import NamedReward
 
 PROMPTS = ["Say hi.", "Help me.", "Tell me a joke.", "How are you?"]
 SMALL = {"max_steps": 2, "max_completion_length": 8, "per_device_train_batch_size": 4,
@@ -27,8 +27,9 @@ def vowels(prompts, completions, **kwargs):
 )
 def test_grpo_with_two_rewards_logs_each(aggregation, trl_name):
     model, tok = tiny_model(seed=0)
-    result = train_grpo(PROMPTS, [brevity, vowels], [1.0, 3.0], model, tok, config=SMALL,
-                        aggregation=aggregation)
+    result = train_grpo(
+        PROMPTS, [brevity, vowels], [1.0, 3.0], model, tok, config=SMALL, aggregation=aggregation
+    )
     assert result.steps == 2
     assert result.config.multi_objective_aggregation == trl_name
     assert result.config.reward_weights == [1.0, 3.0]
@@ -45,8 +46,14 @@ def test_grpo_with_two_rewards_logs_each(aggregation, trl_name):
 def test_named_rewards_kl_reference_and_errors():
     model, tok = tiny_model(seed=1)
     # a dict names the rewards; beta > 0 needs a reference model, rebuilt from the in-memory model
-    result = train_grpo(PROMPTS, {"short": brevity, "lively": vowels}, None, model, tok,
-                        config={**SMALL, "max_steps": 1, "beta": 0.05})
+    result = train_grpo(
+        PROMPTS,
+        {"short": brevity, "lively": vowels},
+        None,
+        model,
+        tok,
+        config={**SMALL, "max_steps": 1, "beta": 0.05},
+    )
     assert {"rewards/short/mean", "rewards/lively/mean", "kl"} <= set(result.history)
     with pytest.raises(ValueError, match="one weight per function"):
         train_grpo(PROMPTS, [brevity, vowels], [1.0], model, tok, config=SMALL)

@@ -18,8 +18,9 @@ def test_tiny_model_is_small_seeded_and_chat_ready():
     assert len(tok) == 512 and model.config.vocab_size == 512
     assert tok.pad_token == "<pad>" and tok.eos_token == "<|im_end|>"
     assert tok.pad_token_id != tok.eos_token_id
-    text = tok.apply_chat_template([{"role": "user", "content": "Hello there"}], tokenize=False,
-                                   add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "Hello there"}], tokenize=False, add_generation_prompt=True
+    )
     assert text == "<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n"
     assert tok.decode(tok("Thank you, friend.")["input_ids"]) == "Thank you, friend."
     same, _ = tiny_model(seed=3)
@@ -56,9 +57,13 @@ def test_smollm2_loads_offline_and_generates():
     assert model.config.num_hidden_layers == 30
     assert model.dtype == torch.float32
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
-    enc = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                  add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    enc = tok.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=6, do_sample=False)
-    answer = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer, (answer, elapsed)

@@ -127,20 +127,35 @@ def _patterns(fit, dims, target) -> tuple[pd.DataFrame, np.ndarray]:
     return pats, pi
 
 
-def _dimension_inputs(fit_d, pats: pd.DataFrame, ia, ib, idx):
+def _prepare(fit_d, pats: pd.DataFrame, idx: np.ndarray, pairs: pd.DataFrame) -> dict:
+    """Per-dimension inputs computed once: draws, pattern predictors, item and group indices."""
     d = fit_d.draws().take(idx)
     X = fit_d.design.transform(pats)[:, 1:]
-    lin = d.beta @ X.T  # (S, J)
-    va, vb = d.item_effect[:, ia], d.item_effect[:, ib]  # (S, P)
-    eta_a = lin[:, :, None] + va[:, None, :]
-    eta_b = lin[:, :, None] + vb[:, None, :]
+    prep = {
+        "draws": d,
+        "lin": d.beta @ X.T,  # (S, J)
+        "ia": _item_index(fit_d, pairs["item_a"], "item_a"),
+        "ib": _item_index(fit_d, pairs["item_b"], "item_b"),
+        "group": None,
+    }
     if fit_d.group_item:
         from pluralign.models._bayes import _codes
 
-        g = _codes(pats[fit_d.group_item], fit_d.group_levels, fit_d.group_item)
-        eta_a = eta_a + d.group_item[:, g][:, :, ia]
-        eta_b = eta_b + d.group_item[:, g][:, :, ib]
-    return d, eta_a, eta_b
+        prep["group"] = _codes(pats[fit_d.group_item], fit_d.group_levels, fit_d.group_item)
+    return prep
+
+
+def _linear_predictors(prep: dict, sl: slice) -> tuple[np.ndarray, np.ndarray]:
+    """``η`` of items A and B for every draw, pattern and pair of the chunk: (S, J, P)."""
+    d, lin = prep["draws"], prep["lin"]
+    ia, ib = prep["ia"][sl], prep["ib"][sl]
+    eta_a = lin[:, :, None] + d.item_effect[:, ia][:, None, :]
+    eta_b = lin[:, :, None] + d.item_effect[:, ib][:, None, :]
+    if prep["group"] is not None:
+        w = d.group_item[:, prep["group"]]  # (S, J, I)
+        eta_a = eta_a + w[:, :, ia]
+        eta_b = eta_b + w[:, :, ib]
+    return eta_a, eta_b
 
 
 def _diff_support(levels: np.ndarray, coef: float) -> tuple[np.ndarray, np.ndarray]:
@@ -220,15 +235,15 @@ def posterior_pair_probabilities(
     step = max(1, _CHUNK_ELEMENTS // per_pair)
     p_draws = np.empty((len(idx), n_pairs))
     x, w = K.gauss_hermite()
+    preps = {dn: _prepare(fit.fits[dn], pats, idx, pairs) for dn in dims}
     for start in range(0, n_pairs, step):
         sl = slice(start, min(n_pairs, start + step))
         values = np.zeros(1)
         probs = None  # (S, J, P, n_values) distribution of S_A − S_B
         for d_name, c in zip(dims, coef, strict=True):
             fd = fit.fits[d_name]
-            ia = _item_index(fd, pairs["item_a"].iloc[sl], "item_a")
-            ib = _item_index(fd, pairs["item_b"].iloc[sl], "item_b")
-            d, eta_a, eta_b = _dimension_inputs(fd, pats, ia, ib, idx)
+            d = preps[d_name]["draws"]
+            eta_a, eta_b = _linear_predictors(preps[d_name], sl)
             if fd.family == "gaussian":
                 z = np.sign(c) * (eta_a - eta_b) / (np.sqrt(2.0) * d.sigma_residual[:, None, None])
                 p_draws[:, sl] = np.einsum("sjp,j->sp", ndtr(z), pi)

@@ -519,6 +519,10 @@ def _predict_rows(
         var[:, ~ki] += item_var[:, None]
         if fit.family == "gaussian":
             ev = d.intercept[:, None] + eta
+        elif not var.any():  # every random effect known: nothing to integrate
+            p = K.cumulative_probs(eta, d.cutpoints[:, None, :])
+            ev = K.expected_value(p, fit.levels)
+            probs_out[sl] = p.mean(0)
         else:
             x, w = K.gauss_hermite()
             p = np.zeros((*eta.shape, len(fit.levels)))
@@ -700,6 +704,11 @@ def fit_bayes(
     full = _formula_with(formula, interactions, group_item)
     fits: dict[str, DimensionFit] = {}
     diags = []
+    bar = None
+    if progressbar and len(dims) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(dims), desc="fit_bayes dimensions", unit="dim")
     for j, dim in enumerate(dims):
         t0 = time.perf_counter()
         design = build_design(study, full, dim, reference)
@@ -731,6 +740,10 @@ def fit_bayes(
             seconds,
         )
         diags.append(diagnose(idata, dim, chains))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     diag = pd.concat(diags, ignore_index=True)
     warn_if_failed(diag, stacklevel=2)
     return BayesResult(

@@ -65,7 +65,10 @@ class CrossedSystem:
         self._csr = (cols, np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=qb))]))
         perm = np.lexsort((rows, cols))
         self._perm = perm
-        self._csr_t = (rows[perm], np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=qs))]))
+        self._csr_t = (
+            rows[perm],
+            np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=qs))]),
+        )
         self._rows = rows
         # dense products are cheaper than sparse ones for small blocks
         self.dense = qb * qs * qs <= 3e7
@@ -151,9 +154,10 @@ class _Factor:
         """``A⁻¹ [r1; r2]`` (blocks of the big and small factor)."""
         s = self.system
         t = self.tb * self.ts
-        w = r2 - t * (s.Nt @ (r1 / self.d1))
+        d1 = self.d1 if np.ndim(r1) == 1 else self.d1[:, None]
+        w = r2 - t * (s.Nt @ (r1 / d1))
         u2 = sla.cho_solve((self.L, True), w, check_finite=False)
-        u1 = (r1 - t * (s.N @ u2)) / self.d1
+        u1 = (r1 - t * (s.N @ u2)) / d1
         return u1, u2
 
 

@@ -191,7 +191,10 @@ def label_precision(
         One row per group with PRECISION_COLUMNS: ``raters_needed_median`` / ``_q90`` (for the
         median / 90th-percentile pair), ``raters_needed_worst`` (``1/(4 target_sd²)``, any
         pair), and for a study the current raters per pair, current SD and share of pairs
-        already below the target.
+        already below the target. ``method="posterior"`` returns instead one row per value of
+        ``n_values`` (raters per item and group): ``raters_per_item, sd_median, sd_q90,
+        share_below_target, reaches_target`` (median posterior SD of the pair probabilities
+        at most ``target_sd``).
 
     Examples
     --------
@@ -311,6 +314,7 @@ def _posterior_precision(design, target_sd, group, n_values, n_sims, seed, fit_o
                 "sd_median": float(np.median(sd)),
                 "sd_q90": float(np.quantile(sd, 0.9)),
                 "share_below_target": float(np.mean(sd <= target_sd)),
+                "reaches_target": bool(np.median(sd) <= target_sd),
             }
         )
     return pd.DataFrame(rows)

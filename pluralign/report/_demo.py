@@ -25,11 +25,21 @@ from pluralign.report._report import (
 #: Demographics compared in the demo (party is left out: it is nested in country and ideology).
 DEMO_DEMOGRAPHICS = ("gender", "race", "age", "ideology", "country")
 
+#: The Bayesian model's formula: the two demographics whose groups disagree on particular items in
+#: the simulation. Few demographic patterns also keep posterior labels quick to compute.
+BAYES_FORMULA = "rating ~ gender + ideology"
+
 #: Settings of the full demo and of ``fast=True`` (a smaller study, fewer draws and steps).
 SETTINGS = {
     False: {
         "design": {},  # the simulator's default: 1,095 raters x 5 items x 5 dimensions
-        "bayes": {"dimension": "toxicity", "draws": 300, "tune": 300, "chains": 2},
+        "bayes": {
+            "dimension": "toxicity",
+            "formula": BAYES_FORMULA,
+            "draws": 500,
+            "tune": 500,
+            "chains": 2,
+        },
         "n_boot": 200,
         "posterior_draws": 100,
         "posterior_prompts": 60,
@@ -45,7 +55,13 @@ SETTINGS = {
     },
     True: {
         "design": {"n_raters": 200, "n_prompts": 40},
-        "bayes": {"dimension": "toxicity", "draws": 100, "tune": 100, "chains": 2},
+        "bayes": {
+            "dimension": "toxicity",
+            "formula": BAYES_FORMULA,
+            "draws": 100,
+            "tune": 100,
+            "chains": 2,
+        },
         "n_boot": 50,
         "posterior_draws": 20,
         "posterior_prompts": 10,

@@ -130,12 +130,12 @@ header h1{margin:0 0 .2em 0;font-size:1.7em}
 header p{margin:0;opacity:.85}
 nav{background:#fff;border-bottom:1px solid #dde1e7;padding:.6em 2.4em;position:sticky;top:0}
 nav a{margin-right:1.2em;color:#23395d;text-decoration:none;font-size:.92em}
-main{max-width:1100px;margin:0 auto;padding:1em 2.4em 3em}
+main{max-width:1280px;margin:0 auto;padding:1em 2.4em 3em}
 section{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.4em 1.6em 1.2em;margin:1.4em 0}
 h2{color:#23395d;border-bottom:2px solid #e6eaf0;padding-bottom:.2em}
 table{border-collapse:collapse;font-size:.84em;margin:.4em 0 1em;display:block;overflow-x:auto}
 th,td{border:1px solid #dde1e7;padding:.25em .6em;text-align:left;white-space:nowrap}
-th{background:#eef1f5}
+th{background:#eef1f5;white-space:normal;vertical-align:bottom}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0;color:#394356;white-space:nowrap}
 figure{margin:1em 0}
@@ -183,7 +183,8 @@ def _block_html(b) -> str:
         ]
         cls = ['class="num"' if n else "" for n in numeric]
         head = "".join(
-            f"<th {k}>{html.escape(str(c))}</th>" for c, k in zip(df.columns, cls, strict=True)
+            f"<th {k}>{html.escape(str(c).replace('_', ' '))}</th>"
+            for c, k in zip(df.columns, cls, strict=True)
         )
         rows = "".join(
             "<tr>"

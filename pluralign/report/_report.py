@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pluralign._errors import ConvergenceWarning, DroppedRowsWarning, PluralignWarning
@@ -33,6 +34,9 @@ MAX_LEVELS = 12
 
 #: Most groups of a demographic for which agreement between every pair of groups is shown.
 MAX_BETWEEN = 4
+
+#: Fewest raters of a group drawn in figures (smaller groups stay in the tables).
+MIN_GROUP = 10
 
 
 @dataclass
@@ -124,10 +128,13 @@ def _as_study(study: Study | str | Path) -> Study:
     return read_study(study)
 
 
-def _reference(a: Analysis) -> dict | None:
-    """Reference levels declared by the study (``metadata["reference"]``) for the analysed demographics."""
+def _reference(a: Analysis, formula: str) -> dict | None:
+    """Reference levels declared by the study (``metadata["reference"]``) for the formula's terms."""
+    terms = {
+        t.strip() for t in formula.split("~", 1)[-1].replace("*", "+").replace(":", "+").split("+")
+    }
     ref = dict(a.study.metadata.get("reference") or {})
-    ref = {k: v for k, v in ref.items() if k in a.demographics}
+    ref = {k: v for k, v in ref.items() if k in terms}
     return ref or None
 
 
@@ -162,6 +169,23 @@ def wide_intervals(
         index=list(index), columns="dimension", values="_cell", aggfunc="first", sort=False
     )
     return out.reindex(columns=dims).reset_index().rename_axis(columns=None).fillna("")
+
+
+def _diagnostics_table(diag: pd.DataFrame) -> pd.DataFrame:
+    """Diagnostics of several dimensions side by side: one row per check, one column per dimension."""
+    d = diag.copy()
+    d["cell"] = d["value"].map(lambda v: f"{v:.3g}") + np.where(d["ok"].astype(bool), "", " ✗")
+    dims = list(pd.unique(d["dimension"]))
+    out = d.pivot_table(
+        index=["check", "parameter"],
+        columns="dimension",
+        values="cell",
+        aggfunc="first",
+        sort=False,
+    )
+    notes = d.groupby(["check", "parameter"], sort=False)["note"].first()
+    out = out.reindex(columns=dims).join(notes.rename("criterion"))
+    return out.reset_index().rename_axis(columns=None).fillna("")
 
 
 def _figure(fig, caption: str, name: str) -> Figure:
@@ -303,14 +327,25 @@ def stage_describe(a: Analysis, n_boot: int = 200) -> None:
                 by="group",
                 value="relative_pct",
                 show_n=False,
+                clear_ylabel=True,
             ),
         )
 
     a.run(s, "Descriptive differences", run)
 
 
-def _plot(a: Analysis, s: Section, plot_name: str, data, caption: str, fig_name: str, **kw) -> None:
-    """Draw with ``pluralign.plots.<plot_name>`` when it exists."""
+def _plot(
+    a: Analysis,
+    s: Section,
+    plot_name: str,
+    data,
+    caption: str,
+    fig_name: str,
+    *,
+    clear_ylabel: bool = False,
+    **kw,
+) -> None:
+    """Draw with ``pluralign.plots.<plot_name>`` when it exists and add the figure to ``s``."""
     from pluralign import plots
 
     fn = getattr(plots, plot_name, None)
@@ -320,6 +355,9 @@ def _plot(a: Analysis, s: Section, plot_name: str, data, caption: str, fig_name:
     fig = getattr(out, "figure", out)
     if hasattr(fig, "get_figure") and fig.get_figure() is not None:
         fig = fig.get_figure()
+    if clear_ylabel:
+        for ax in fig.axes:
+            ax.set_ylabel("")
     s.add(_figure(fig, caption, fig_name))
 
 
@@ -345,7 +383,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
 
             fits, effects, diags = {}, [], []
             for dim in a.dimensions:
-                fit = fit_mixed(a.study, formula, dimension=dim, reference=_reference(a))
+                fit = fit_mixed(a.study, formula, dimension=dim, reference=_reference(a, formula))
                 fits[dim] = fit
                 effects.append(fit.effects())
                 diags.append(fit.diagnostics())
@@ -395,10 +433,11 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 f"{DEFAULTS.ci_prob:.0%} CIs, thin lines multiplicity-adjusted",
                 "mixed_effects",
             )
-            keep = [
-                c for c in ("dimension", "check", "parameter", "value", "ok", "note") if c in diag
-            ]
-            s.add(Table(diag[keep], "Linear mixed model diagnostics", max_rows=60))
+            s.add(
+                Table(
+                    _diagnostics_table(diag), "Linear mixed model diagnostics (value; ✗ = failed)"
+                )
+            )
             bad = diag[~diag["ok"].astype(bool)] if "ok" in diag.columns else diag.iloc[:0]
             if len(bad):
                 s.add(Note(f"{len(bad)} diagnostic check(s) failed; see the table.", "warning"))
@@ -420,14 +459,16 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
             }
             opts.update(bayes_options or {})
             dim = opts.pop("dimension", a.dimensions[0])
-            opts.setdefault("reference", _reference(a))
-            fit = fit_bayes(a.study, formula, dim, **opts)
+            bayes_formula = opts.pop("formula", formula)
+            opts.setdefault("reference", _reference(a, bayes_formula))
+            fit = fit_bayes(a.study, bayes_formula, dim, **opts)
             a.results["bayes"] = fit
             eff = fit.effects()
             a.results["bayes_effects"] = eff
             s.add(
                 Text(
-                    f"Bayesian {opts['family']} model of `{dim}` ({opts['chains']} chains × "
+                    f"Bayesian {opts['family']} model `{bayes_formula}` of `{dim}` with crossed rater and "
+                    f"item effects ({opts['chains']} chains × "
                     f"{opts['draws']} draws): link-scale estimates are log-odds of a higher rating; "
                     "intervals are highest-density intervals."
                 )
@@ -467,14 +508,14 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 scale="odds_ratio",
             )
             diag = fit.diagnostics()
-            s.add(Table(diag, "Sampler diagnostics (R-hat, effective sample size, divergences)"))
-            if "ok" in diag.columns and not diag["ok"].astype(bool).all():
-                s.add(
-                    Note(
-                        "Some sampler checks failed: run more draws before trusting these numbers.",
-                        "warning",
-                    )
+            keep = [c for c in ("check", "parameter", "value", "ok", "note") if c in diag.columns]
+            s.add(
+                Table(
+                    diag[keep],
+                    "Sampler diagnostics: worst parameter of each check (R-hat, effective sample "
+                    "size, divergences, BFMI)",
                 )
+            )
 
         a.run(s, "Bayesian ordinal model", bayes)
 
@@ -515,24 +556,20 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
             ignore_index=True,
         )
         a.results["agreement"] = ag
-        cols = [
-            c
-            for c in (
-                "dimension",
-                "by",
-                "kind",
-                "group",
-                "alpha",
-                "ci_low",
-                "ci_high",
-                "n_raters",
-                "n_items",
+        table = wide_intervals(ag, "alpha", "ci_low", "ci_high", ["by", "kind", "group"])
+        n = ag.groupby(["by", "kind", "group"], sort=False)["n_raters"].max().reset_index()
+        table = table.merge(n, on=["by", "kind", "group"], how="left")
+        s.add(
+            Table(
+                table,
+                f"Krippendorff's alpha [{DEFAULTS.ci_prob:.0%} bootstrap interval]; n_raters: raters "
+                "of the group (or pair of groups)",
+                max_rows=80,
             )
-            if c in ag.columns
-        ]
-        s.add(Table(ag[cols], "Krippendorff's alpha", max_rows=80))
-        label = ag["by"].astype(str) + ": " + ag["group"].astype(str)
-        fig_data = ag.assign(group=label.where(ag["kind"] != "overall", None))
+        )
+        # the figure: overall and groups of at least MIN_GROUP raters, within groups only
+        big = ag["kind"].eq("overall") | (ag["kind"].eq("within") & (ag["n_raters"] >= MIN_GROUP))
+        fig_data = ag[big].assign(group=ag["group"].where(ag["kind"] != "overall", None))
         a.run(
             s,
             "Agreement figure",
@@ -541,7 +578,7 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
                 s,
                 "agreement",
                 fig_data,
-                "Krippendorff's alpha overall, within and between groups",
+                f"Krippendorff's alpha overall and within groups of at least {MIN_GROUP} raters",
                 "agreement",
             ),
         )
@@ -695,7 +732,8 @@ def label_flips(
     """How often a group's preference label differs from everyone's.
 
     For each level of ``by`` with at least ``min_raters`` raters, labels are built from that
-    group's ratings only and compared with the labels of all raters, pair by pair. A pair
+    group's ratings only and compared with the labels of all raters, pair by pair. For a
+    multi-select demographic a group is every rater who chose the value. A pair
     flips when the group and everyone prefer different responses; exact ties (``p_a = 0.5``)
     on either side are not counted as flips.
 
@@ -710,9 +748,12 @@ def label_flips(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DroppedRowsWarning)
         everyone = preference_labels(study, method=method, dimensions=dimensions).table
-        raters = study.rater_table("collapsed")
-        raters = raters[raters["rater"].isin(study.ratings["rater"])]
-        counts = raters[by].value_counts()
+        active = study.raters["rater"].isin(study.ratings["rater"]).to_numpy()
+        if by in study.multiselect:  # a group is everyone who chose the value
+            chosen = study.raters.loc[active, by]
+            counts = pd.Series([v for t in chosen for v in t]).value_counts()
+        else:
+            counts = study.raters.loc[active, by].value_counts()
         rows = []
         for level, n in counts.items():
             if n < min_raters:

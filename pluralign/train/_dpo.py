@@ -68,7 +68,9 @@ def as_preference_dataset(data: Any, p_column: str = "p_chosen") -> Any:
         if "p_chosen" in data.column_names:
             data = data.remove_columns("p_chosen")
         data = data.rename_column(p_column, "p_chosen")
-    missing = [c for c in ("prompt", "chosen", "rejected", "p_chosen") if c not in data.column_names]
+    missing = [
+        c for c in ("prompt", "chosen", "rejected", "p_chosen") if c not in data.column_names
+    ]
     if missing:
         raise KeyError(
             f"preference data lacks column(s) {missing}; it needs prompt, chosen, rejected and "

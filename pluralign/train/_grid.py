@@ -39,7 +39,7 @@ GRID_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
         "lr_scheduler_type": "constant",
     },
     "grpo": {
-        "max_steps": 8,
+        "max_steps": 30,
         "learning_rate": 3e-3,
         "per_device_train_batch_size": 8,
         "num_generations": 4,
@@ -75,7 +75,7 @@ def group_label(group: Any) -> str:
 
 
 def _groups(groups: Any) -> dict[str, Any]:
-    if groups is None or isinstance(groups, Mapping | pd.DataFrame) and not _is_label_map(groups):
+    if groups is None or (isinstance(groups, Mapping | pd.DataFrame) and not _is_label_map(groups)):
         groups = [groups]
     if _is_label_map(groups):
         return {str(k): v for k, v in groups.items()}
@@ -312,7 +312,11 @@ def run_grid(
     for g_label in group_map:
         for scale in scales:
             for opt in optimizers:
-                aggs = aggregations if opt != "grpo" else ["posterior" if fit is not None else "reward"]
+                aggs = (
+                    aggregations
+                    if opt != "grpo"
+                    else ["posterior" if fit is not None else "reward"]
+                )
                 for agg in aggs:
                     cond = dict(zip(CONDITION_COLUMNS, (g_label, scale, agg, opt), strict=True))
                     if cond not in conditions:
@@ -326,8 +330,13 @@ def run_grid(
         (out_dir / "baseline").mkdir(parents=True, exist_ok=True)
         manifest = {
             "fingerprint": _fingerprint(
-                cfg, repr(model) if not callable(model) else getattr(model, "__name__", "callable"),
-                list(eval_prompts), dimensions, weights, study.n_ratings, study.n_items,
+                cfg,
+                repr(model) if not callable(model) else getattr(model, "__name__", "callable"),
+                list(eval_prompts),
+                dimensions,
+                weights,
+                study.n_ratings,
+                study.n_items,
             )
         }
         path = out_dir / "manifest.json"
@@ -406,11 +415,8 @@ def run_grid(
             frame[key] = value
         return frame
 
-    runs = []
     with _quiet_datasets():
-        runs = _loop(
-            seeds, conditions, out_dir, baseline_for, train_one, progress
-        )
+        runs = _loop(seeds, conditions, out_dir, baseline_for, train_one, progress)
     scores = pd.concat(runs, ignore_index=True)
     table = summarise_runs(scores, CONDITION_COLUMNS, n_boot=int(cfg["summary"]["n_boot"]))
     if out_dir is not None:

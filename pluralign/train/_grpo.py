@@ -109,7 +109,7 @@ def as_prompt_dataset(prompts: Any, tokenizer: Any) -> Any:
     >>> from pluralign.train import tiny_model
     >>> _, tok = tiny_model()
     >>> as_prompt_dataset(["Say hi."], tok)[0]["prompt"]
-    [{'content': 'Say hi.', 'role': 'user'}]
+    [{'role': 'user', 'content': 'Say hi.'}]
     """
     datasets = require("datasets", "GRPO prompts")
     pd = require("pandas")
@@ -123,7 +123,9 @@ def as_prompt_dataset(prompts: Any, tokenizer: Any) -> Any:
     if not texts:
         raise ValueError("train_grpo needs at least one prompt")
     if getattr(tokenizer, "chat_template", None):
-        return datasets.Dataset.from_dict({"prompt": [[{"role": "user", "content": t}] for t in texts]})
+        return datasets.Dataset.from_dict(
+            {"prompt": [[{"role": "user", "content": t}] for t in texts]}
+        )
     return datasets.Dataset.from_dict({"prompt": texts})
 
 
@@ -225,7 +227,9 @@ def train_grpo(
             for key, value in overrides.items():
                 setattr(args, key, value)
         else:
-            args = build_config(trl.GRPOConfig, {**overrides, **dict(config or {})}, tmp, GRPO_DEFAULTS)
+            args = build_config(
+                trl.GRPOConfig, {**overrides, **dict(config or {})}, tmp, GRPO_DEFAULTS
+            )
         needs_path = args.beta != 0.0 and peft_config is None
         with _loadable_from_path(model, needs_path):
             trainer = trl.GRPOTrainer(
@@ -249,4 +253,3 @@ def train_grpo(
         metrics=final_metrics(log),
         config=args,
     )
-

@@ -59,7 +59,11 @@ def check_trl_internals() -> None:
                 "['self', 'model', 'inputs', 'return_outputs']"
             )
         source = inspect.getsource(compute)
-        for needle in ("fused_lm_head=True", "-F.logsigmoid(self.beta * delta_score)", ".log_probs"):
+        for needle in (
+            "fused_lm_head=True",
+            "-F.logsigmoid(self.beta * delta_score)",
+            ".log_probs",
+        ):
             if needle not in source:
                 problems.append(f"DPOTrainer._compute_loss no longer contains {needle!r}")
     ref = getattr(DPOTrainer, "compute_ref_log_probs", None)
@@ -219,7 +223,9 @@ class SoftDPOTrainer(DPOTrainer):
         shift_mask = inputs["completion_mask"][..., 1:]
         peft_ref = self.ref_model is None and not self.precompute_ref_logps
         expected = 2 if peft_ref else 1
-        if len(policy_out) != expected or (self.ref_model is not None and not ref_out and not self.precompute_ref_logps):
+        if len(policy_out) != expected or (
+            self.ref_model is not None and not ref_out and not self.precompute_ref_logps
+        ):
             raise RuntimeError(
                 "DPOTrainer._compute_loss (trl) no longer runs the policy/reference forward passes "
                 f"SoftDPOTrainer expects (saw {len(policy_out)} policy and {len(ref_out)} reference "
@@ -236,7 +242,9 @@ class SoftDPOTrainer(DPOTrainer):
             ref_chosen, ref_rejected = ref_logps.chunk(2, dim=0)
         margins = (chosen - ref_chosen) - (rejected - ref_rejected)
         p = p.to(device=margins.device, dtype=margins.dtype)
-        correction = (soft_dpo_loss(margins, p, self.beta) - sigmoid_dpo_loss(margins, self.beta)).mean()
+        correction = (
+            soft_dpo_loss(margins, p, self.beta) - sigmoid_dpo_loss(margins, self.beta)
+        ).mean()
         loss = stock_loss + correction
 
         mode = "train" if self.model.training else "eval"
