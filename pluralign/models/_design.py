@@ -191,8 +191,10 @@ def build_design(
     dimension : str, optional
         Dimension to code; may be omitted when the study has only one.
     reference : mapping, optional
-        Reference level per demographic, e.g. ``{"gender": "she/her"}``. Default: the most
-        frequent level among the rows used (ties: the first in sorted order).
+        Reference level per demographic, e.g. ``{"gender": "she/her"}``. Default: the study's
+        declared reference (``study.metadata["reference"]``, as :func:`pluralign.describe.group_means`
+        uses), otherwise the most frequent level among the rows used (ties: the first in sorted
+        order).
     coding : {"collapsed", "indicators"}
         How multi-select demographics enter: one collapsed category per rater (several values
         become ``DEFAULTS.multi_label``), or 0/1 indicator columns named ``{column}_{value}``
@@ -261,6 +263,10 @@ def build_design(
     unknown_ref = sorted(set(reference) - set(variables))
     if unknown_ref:
         raise KeyError(f"reference names {unknown_ref}, which are not in the formula {fixed!r}")
+    declared = getattr(study, "metadata", {}).get("reference") or {}
+    for v in variables:
+        if v not in reference and v in declared and (data[v].astype("string") == str(declared[v])).any():
+            reference[v] = declared[v]
     references: dict[str, str] = {}
     levels: dict[str, list[str]] = {}
     numeric: list[str] = []

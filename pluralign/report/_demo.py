@@ -154,7 +154,13 @@ def run_demo(out: str | Path, *, seed: int = 0, fast: bool = False) -> Path:
                     )
                 )
                 timings["total before writing"] = time.perf_counter() - start
-                s.add(Table(_timing_table(timings), "Wall time of each stage (seconds)"))
+                s.add(
+                    Table(
+                        _timing_table(timings),
+                        "Wall time of each stage (seconds)",
+                        name="run_timings",
+                    )
+                )
                 path = write(a, out, title="pluralign demo: a simulated rating study")
             if stage != "report":
                 timings[stage] = time.perf_counter() - t0
@@ -191,7 +197,13 @@ def _recovery(a: Analysis, sim) -> None:
     )
     cols = ["dimension", "term", "level", "reference", "relative_pct_true", "relative_pct",
             "relative_ci_low", "relative_ci_high", "covered"]  # fmt: skip
-    s.add(Table(shown[cols], "Simulated (true) vs estimated relative differences (percent)"))
+    s.add(
+        Table(
+            shown[cols],
+            "Simulated (true) vs estimated relative differences (percent)",
+            name="recovery",
+        )
+    )
 
 
 def _train(a: Analysis, out: Path, grid: dict) -> pd.DataFrame:

@@ -42,12 +42,13 @@ class Note:
 
 @dataclass(frozen=True)
 class Table:
-    """A table with a caption; floats are shown with ``digits`` significant decimals."""
+    """A table with a caption; floats are shown with ``digits`` decimals; ``name`` names its file."""
 
     frame: pd.DataFrame
     caption: str = ""
     digits: int = 3
     max_rows: int = 40
+    name: str = ""
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ def stage_data(a: Analysis) -> None:
             "count": [st.n_ratings, st.n_raters, st.n_items, n_prompts, len(st.dimensions)],
         }
     )
-    s.add(Table(counts, "Size of the study"))
+    s.add(Table(counts, "Size of the study", name="data_counts"))
     per_dim = (
         st.ratings.groupby("dimension", sort=False)
         .agg(
@@ -224,7 +224,7 @@ def stage_data(a: Analysis) -> None:
             st.scales[d].desirability
         ]
     )
-    s.add(Table(per_dim, "Ratings per dimension"))
+    s.add(Table(per_dim, "Ratings per dimension", name="data_dimensions"))
     comp = []
     table = st.rater_table("collapsed")
     table = table[table["rater"].isin(st.ratings["rater"])]
@@ -244,6 +244,7 @@ def stage_data(a: Analysis) -> None:
             Table(
                 pd.DataFrame(comp),
                 "Raters by demographic (multi-select values collapsed)",
+                name="data_raters",
                 max_rows=80,
             )
         )
@@ -264,7 +265,7 @@ def stage_data(a: Analysis) -> None:
                 "changed and why."
             )
         )
-        s.add(Table(log, "Cleaning and selection log (study.log)", max_rows=60))
+        s.add(Table(log, "Cleaning and selection log (study.log)", name="data_log", max_rows=60))
     else:
         s.add(
             Text(
@@ -311,6 +312,7 @@ def stage_describe(a: Analysis, n_boot: int = 200) -> None:
                 f"Difference of group means from the reference group, percent ({DEFAULTS.ci_prob:.0%} "
                 "bootstrap interval)",
                 max_rows=80,
+                name="describe_relative",
             )
         )
         fig_data = rd.assign(group=rd["by"].astype(str) + ": " + rd["group"].astype(str))
@@ -407,6 +409,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                     "Linear mixed model: difference in expected rating (rating points) with "
                     f"{DEFAULTS.ci_prob:.0%} CI; * Holm-adjusted p < {1 - DEFAULTS.ci_prob:.2f}",
                     max_rows=80,
+                    name="mixed_difference",
                 )
             )
             s.add(
@@ -422,6 +425,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                     ),
                     "Linear mixed model: difference in percent of the reference group's mean",
                     max_rows=80,
+                    name="mixed_relative",
                 )
             )
             _plot(
@@ -435,7 +439,9 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
             )
             s.add(
                 Table(
-                    _diagnostics_table(diag), "Linear mixed model diagnostics (value; ✗ = failed)"
+                    _diagnostics_table(diag),
+                    "Linear mixed model diagnostics (value; ✗ = failed)",
+                    name="mixed_diagnostics",
                 )
             )
             bad = diag[~diag["ok"].astype(bool)] if "ok" in diag.columns else diag.iloc[:0]
@@ -495,6 +501,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                     f"Bayesian {opts['family']} model of {dim}: log-odds of a higher rating "
                     f"({DEFAULTS.ci_prob:.0%} HDI), odds ratio and difference in expected rating",
                     max_rows=60,
+                    name="bayes_effects",
                 )
             )
             _plot(
@@ -514,6 +521,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                     diag[keep],
                     "Sampler diagnostics: worst parameter of each check (R-hat, effective sample "
                     "size, divergences, BFMI)",
+                    name="bayes_diagnostics",
                 )
             )
 
@@ -565,6 +573,7 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
                 f"Krippendorff's alpha [{DEFAULTS.ci_prob:.0%} bootstrap interval]; n_raters: raters "
                 "of the group (or pair of groups)",
                 max_rows=80,
+                name="agreement_alpha",
             )
         )
         # the figure: overall and groups of at least MIN_GROUP raters, within groups only
@@ -658,6 +667,7 @@ def stage_labels(
                         )
                     )
                 source = a.study.subset(dimensions=use, items=list(items["item"]))
+                source = source.replace(items=items.reset_index(drop=True))
             extra = {"n_draws": posterior_draws} if method == "posterior" else {}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DroppedRowsWarning)  # counted in the table below
@@ -682,10 +692,16 @@ def stage_labels(
             if len(lab.dropped):
                 a.results.setdefault("labels_dropped", []).append(lab.dropped.assign(method=method))
         a.results["labels"] = tables
-        s.add(Table(pd.DataFrame(rows), "Labels by method"))
+        s.add(Table(pd.DataFrame(rows), "Labels by method", name="labels_summary"))
         if "labels_dropped" in a.results:
             dropped = pd.concat(a.results["labels_dropped"], ignore_index=True)
-            s.add(Table(dropped[["method", "reason", "n", "examples"]], "Pairs or rows left out"))
+            s.add(
+                Table(
+                    dropped[["method", "reason", "n", "examples"]],
+                    "Pairs or rows left out",
+                    name="labels_dropped",
+                )
+            )
         a.run(
             s,
             "Label figure",
@@ -714,7 +730,11 @@ def stage_labels(
             )
             if c in first.table.columns
         ]
-        s.add(Table(first.table[cols], f"Example labels ({method})", max_rows=8))
+        s.add(
+            Table(
+                first.table[cols], f"Example labels ({method})", max_rows=8, name="labels_examples"
+            )
+        )
 
     a.run(s, "Preference labels", run)
     if "labels" in a.results:
@@ -737,11 +757,32 @@ def label_flips(
     flips when the group and everyone prefer different responses; exact ties (``p_a = 0.5``)
     on either side are not counted as flips.
 
+    Parameters
+    ----------
+    study : Study
+    by : str
+        Demographic column whose groups are compared with everyone.
+    dimensions : sequence of str, optional
+        Dimensions combined into the preference score (see
+        :func:`pluralign.labels.preference_labels`).
+    method : {"distribution", "majority"}
+        Label method used for both sides.
+    min_raters : int
+        Smallest group compared.
+
     Returns
     -------
     DataFrame
         ``by, group, n_raters, pairs`` (pairs labelled by both), ``flips, flip_pct,
         mean_abs_diff`` (mean absolute difference of ``p_a``).
+
+    Examples
+    --------
+    >>> from pluralign.data import simulate_study
+    >>> study = simulate_study(n_raters=200, n_prompts=30, seed=1).study
+    >>> flips = label_flips(study, "gender", ["toxicity", "helpfulness"])
+    >>> bool((flips["flips"] <= flips["pairs"]).all())
+    True
     """
     from pluralign.labels import preference_labels
 
@@ -790,7 +831,9 @@ def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
             "the group prefers the other response."
         )
     )
-    s.add(Table(fl, "Label flips between each group and all raters", max_rows=60))
+    s.add(
+        Table(fl, "Label flips between each group and all raters", max_rows=60, name="label_flips")
+    )
 
 
 def stage_training(
@@ -813,16 +856,53 @@ def stage_training(
     a.results["training"] = training
     s.add(
         Text(
-            "Each row is one tiny-model run: which raters' labels, scale, aggregation and optimiser "
-            "were used, and how the trained model scores on held-out prompts."
+            "Each condition trains a model on labels made one way (which raters, scale, aggregation, "
+            "optimiser) and judges its answers to held-out prompts per group and dimension: "
+            "`baseline` is the untrained model's mean judged rating, `trained` the trained model's, "
+            "`change` their difference with a bootstrap interval (over seeds and generations). The "
+            "`reward` row is the combined score used to build the labels (higher is better)."
         )
     )
-    s.add(Table(training, "Training grid results", max_rows=60))
+    cols = [
+        c
+        for c in (
+            "train_group",
+            "scale",
+            "aggregation",
+            "optimizer",
+            "dimension",
+            "group",
+            "baseline",
+            "trained",
+            "change",
+            "change_lo",
+            "change_hi",
+            "n_seeds",
+            "n_generations",
+        )
+        if c in training.columns
+    ]
+    s.add(
+        Table(
+            training[cols] if cols else training,
+            "Training grid results",
+            max_rows=60,
+            name="training_grid",
+        )
+    )
+    fig_data = training.rename(
+        columns={"change_lo": "change_ci_low", "change_hi": "change_ci_high"}
+    )
     a.run(
         s,
         "Training figure",
         lambda: _plot(
-            a, s, "training_results", training, "Training results by label source", "training"
+            a,
+            s,
+            "training_results",
+            fig_data,
+            "Change of the judged rating after training, by training condition and judging group",
+            "training",
         ),
     )
 
@@ -902,7 +982,8 @@ def save_figures(a: Analysis, out: str | Path) -> list[Path]:
 
 
 def save_tables(a: Analysis, out: str | Path) -> list[Path]:
-    """Write every table of an analysis as ``out/SECTION_NAME.csv`` and all of them in ``tables.md``."""
+    """Write every table of an analysis as ``out/NAME.csv``, all of them in ``tables.md``, and the
+    full result frames behind them as ``out/results_NAME.csv``."""
     from pluralign.data import slug
 
     out = Path(out)
@@ -911,18 +992,24 @@ def save_tables(a: Analysis, out: str | Path) -> list[Path]:
     for s in a.sections:
         for b in s.blocks:
             if isinstance(b, Table):
-                name = f"{s.anchor}_{slug(b.caption).lower()}"[:80]
+                name = b.name or f"{s.anchor}_{slug(b.caption).lower()}"[:60]
                 path = out / f"{name}.csv"
                 b.frame.to_csv(path, index=False)
                 paths.append(path)
-                full = Table(b.frame, b.caption, b.digits, max_rows=len(b.frame))
+                full = Table(b.frame, b.caption, b.digits, max_rows=len(b.frame), name=b.name)
                 md.append(
                     render_markdown(
                         b.caption, f"`{path.name}`", [Section(s.title, s.anchor, [full])]
                     )
                 )
     (out / "tables.md").write_text("\n\n".join(md), encoding="utf-8")
-    return [*paths, out / "tables.md"]
+    paths.append(out / "tables.md")
+    for key, obj in a.results.items():  # the full results behind the formatted tables
+        if isinstance(obj, pd.DataFrame):
+            path = out / f"results_{key}.csv"
+            obj.to_csv(path, index=False)
+            paths.append(path)
+    return paths
 
 
 def report(
