@@ -388,7 +388,10 @@ def run_grid(
         policy, tok = factory(seed)
         if cond["optimizer"] == "grpo":
             source = fit if cond["aggregation"] == "posterior" else data_study
-            reward = rewarder(source, group=spec, dimensions=dimensions, weights=weights, seed=seed)
+            extra = {"study": data_study} if source is fit else {}  # a fit holds no texts
+            reward = rewarder(
+                source, group=spec, dimensions=dimensions, weights=weights, seed=seed, **extra
+            )
             prompts = data_study.items.drop_duplicates("prompt_id")["prompt"].tolist()
             result = train_grpo(
                 prompts, {"rating": reward}, None, policy, tok, config={**cfg["grpo"], "seed": seed}
