@@ -22,21 +22,23 @@ dimension = 5,475 ratings):
 * ``coverage``: share of 90% HDIs of the fixed effects covering the simulated truth over
   ``--coverage-studies`` simulated studies (300 raters each).
 
-Measured on the 2-core development machine while it was shared (load average 3.5–13, so wall
-times are inflated; CPU seconds are the steadier measure), one paper-scale dimension:
+Measured on the 2-core development machine, one paper-scale dimension. Rows marked "idle" ran
+with load average < 1; the others while the machine was shared (load 3.5–13: wall times
+inflated, CPU seconds steadier). The PyMC baseline needs a compile cache to be this fast.
 
-=====================================================  ======  =====  ========  =====
-run                                                    wall s  CPU s  min ESS   R-hat
-=====================================================  ======  =====  ========  =====
-fit_bayes default, 2 × (1000 tune + 1000 draws)           124     72       495  1.009
-bambi-equivalent, PyMC NUTS, 2 × (500 + 500)              606     85       246  1.03
-naive model, nutpie JAX, 2 × (500 + 500)                  105     27       236  1.025
-+ written-out likelihood, zero-sum items (500 + 500)       96     22       178  1.019
-+ low-rank mass matrix (500 + 500)                        129     35       184  1.024
-same, numba backend, compile included (500 + 500)        212     37       182  1.019
-same model, numpyro (500 + 500)                           157     44       270  1.038
-all five dimensions, fit_bayes default                   1251    362  320–495  ≤1.013
-=====================================================  ======  =====  ========  =====
+==========================================================  ======  =====  ========  =====
+run                                                         wall s  CPU s  min ESS   R-hat
+==========================================================  ======  =====  ========  =====
+fit_bayes default, 2 × (1000 tune + 1000 draws), idle           49     78       495  1.009
+bambi-equivalent, PyMC NUTS, 2 × (500 + 500), idle              30     49       246  1.033
+naive model, nutpie JAX, 2 × (500 + 500), shared               105     27       236  1.025
++ written-out likelihood, zero-sum items (500 + 500), shared    96     22       178  1.019
++ low-rank mass matrix (500 + 500), shared                     129     35       184  1.024
+same, numba backend, compile included (500 + 500), shared      212     37       182  1.019
+same model, numpyro (500 + 500), shared                        157     44       270  1.038
+all five dimensions, fit_bayes default, idle                   231    373  320–495  ≤1.013
+R ordinal::clmm (Laplace), shared                              614    313         –      –
+==========================================================  ======  =====  ========  =====
 
 90% HDI coverage of the fixed effects over 20 simulated studies: 87 of 100 intervals.
 """

@@ -94,7 +94,7 @@ def test_model_based_targets_mix_patterns(monkeypatch):
 
     def predict(rows):
         keys = zip(rows["gender"], rows["item"], strict=True)
-        return rows.assign(expected=[expected[k] for k in keys])
+        return rows.assign(prediction=[expected[k] for k in keys])
 
     design = types.SimpleNamespace(item_levels=np.array(["a", "b"]))
     fit = types.SimpleNamespace(fits={"toxicity": types.SimpleNamespace(design=design)},

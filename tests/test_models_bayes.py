@@ -112,7 +112,10 @@ def test_effect_columns_are_per_draw_summaries(fit):
     assert row["odds_ratio"] == pytest.approx(np.mean(np.exp(b)))
     m = fit.cell_mean_draws(pd.DataFrame({"gender": ["he/him", "she/her"]}))
     assert row["difference"] == pytest.approx(np.mean(m[:, 0] - m[:, 1]))
-    assert row["relative_pct"] == pytest.approx(np.mean(100 * (m[:, 0] - m[:, 1]) / m[:, 1]))
+    # point value as EFFECT_COLUMNS defines it: 100 * difference / mean_reference
+    assert row["relative_pct"] == pytest.approx(
+        100 * np.mean(m[:, 0] - m[:, 1]) / np.mean(m[:, 1])
+    )
     from statsmodels.stats.multitest import multipletests
 
     np.testing.assert_allclose(eff["p_adjusted"], multipletests(eff["p_value"], method="holm")[1])
@@ -144,14 +147,14 @@ def test_predict(fit, sim):
     assert len(pred) == fit.design().n == sim.study.n_ratings - fit.design().n_dropped
     probs = pred.filter(regex=r"^p_\d")
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-9)
-    np.testing.assert_allclose(probs.to_numpy() @ np.arange(1, 6), pred["expected"], atol=1e-9)
+    np.testing.assert_allclose(probs.to_numpy() @ np.arange(1, 6), pred["prediction"], atol=1e-9)
     # random effects carry information: predictions correlate with the ratings
-    assert np.corrcoef(pred["expected"], pred["rating"])[0, 1] > 0.5
+    assert np.corrcoef(pred["prediction"], pred["rating"])[0, 1] > 0.5
     new = pd.DataFrame({"gender": ["he/him", "she/her"], "ideology": "liberal"})
     out = fit.predict(new, include_random=False)
     mm = fit.marginal_means("gender").set_index("gender")["mean"]
-    assert out["expected"].iloc[0] < out["expected"].iloc[1]
-    assert abs(out["expected"].iloc[0] - mm["he/him"]) < 0.3
+    assert out["prediction"].iloc[0] < out["prediction"].iloc[1]
+    assert abs(out["prediction"].iloc[0] - mm["he/him"]) < 0.3
 
 
 def test_compare_groups_hook(fit):

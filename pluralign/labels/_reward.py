@@ -136,7 +136,7 @@ def model_item_means(
         items = pd.Series(fit.fits[d].design.item_levels.astype(str), name="item")
         rows = pats.assign(_j=np.arange(len(pats))).merge(items.to_frame(), how="cross")
         pred = fit.predict(rows.assign(dimension=d))
-        pred["w"] = pi[pred["_j"].to_numpy()] * pred["expected"]
+        pred["w"] = pi[pred["_j"].to_numpy()] * pred["prediction"]
         mean = pred.groupby("item", sort=False)["w"].sum() / pi.sum()
         n = study.ratings[study.ratings["dimension"] == d].groupby("item").size()
         frames.append(

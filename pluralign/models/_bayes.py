@@ -475,7 +475,8 @@ def _contrast(lev: np.ndarray, ref: np.ndarray, ci_prob: float) -> dict:
         "difference": float(diff.mean()),
         "difference_ci_low": float(d_lo[0]),
         "difference_ci_high": float(d_hi[0]),
-        "relative_pct": float(rel.mean()),
+        # point value as EFFECT_COLUMNS defines it (ratio of posterior means); HDI from the draws
+        "relative_pct": float(100 * diff.mean() / ref.mean()),
         "relative_ci_low": float(r_lo[0]),
         "relative_ci_high": float(r_hi[0]),
     }
@@ -535,7 +536,7 @@ def _predict_rows(
         lo[sl], hi[sl] = K.hdi(ev, ci)
     out = rows.copy()
     out["dimension"] = fit.dimension
-    out["expected"], out["ci_low"], out["ci_high"] = mean, lo, hi
+    out["prediction"], out["ci_low"], out["ci_high"] = mean, lo, hi
     if probs_out is not None:
         for j, level in enumerate(fit.levels):
             out[f"p_{level:g}"] = probs_out[:, j]

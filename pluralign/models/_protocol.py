@@ -80,7 +80,11 @@ class ModelResult(Protocol):
         ...
 
     def predict(self, data: pd.DataFrame | None = None, *, include_random: bool = True) -> pd.DataFrame:
-        """Expected rating for each row of ``data`` (default: the fitted ratings)."""
+        """Expected rating for each row of ``data`` (default: the fitted ratings).
+
+        Returns the rows with a ``prediction`` column (Bayesian fits add ``ci_low``, ``ci_high``
+        and, for ordinal / bernoulli families, the category probabilities ``p_<level>``).
+        """
         ...
 
     def poststratify(self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None) -> pd.DataFrame:
