@@ -207,7 +207,9 @@ def report(
     ] = None,
     by: Annotated[
         list[str] | None,
-        typer.Option("--by", help="Demographic to analyse (repeat; default: all with 2-12 levels)."),
+        typer.Option(
+            "--by", help="Demographic to analyse (repeat; default: all with 2-12 levels)."
+        ),
     ] = None,
     models: Annotated[
         list[str] | None,
@@ -222,7 +224,9 @@ def report(
     chosen = tuple(models or ("mixed",))
     unknown = sorted(set(chosen) - {"mixed", "bayes"})
     if unknown:
-        raise typer.BadParameter(f"--models: unknown model(s) {unknown}; use 'mixed' and/or 'bayes'")
+        raise typer.BadParameter(
+            f"--models: unknown model(s) {unknown}; use 'mixed' and/or 'bayes'"
+        )
     path = make_report(
         load(data),
         out=out,

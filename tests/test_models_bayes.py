@@ -113,9 +113,7 @@ def test_effect_columns_are_per_draw_summaries(fit):
     m = fit.cell_mean_draws(pd.DataFrame({"gender": ["he/him", "she/her"]}))
     assert row["difference"] == pytest.approx(np.mean(m[:, 0] - m[:, 1]))
     # point value as EFFECT_COLUMNS defines it: 100 * difference / mean_reference
-    assert row["relative_pct"] == pytest.approx(
-        100 * np.mean(m[:, 0] - m[:, 1]) / np.mean(m[:, 1])
-    )
+    assert row["relative_pct"] == pytest.approx(100 * np.mean(m[:, 0] - m[:, 1]) / np.mean(m[:, 1]))
     from statsmodels.stats.multitest import multipletests
 
     np.testing.assert_allclose(eff["p_adjusted"], multipletests(eff["p_value"], method="holm")[1])

@@ -25,10 +25,12 @@ def test_import_loads_no_heavy_extra():
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize(("module", "extra"), [("pymc", "bayes"), ("trl", "train"), ("arviz", "bayes")])
+@pytest.mark.parametrize(
+    ("module", "extra"), [("pymc", "bayes"), ("trl", "train"), ("arviz", "bayes")]
+)
 def test_missing_extra_names_the_extra(monkeypatch, module, extra):
     monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
-    with pytest.raises(ImportError, match=rf'pluralign\[{extra}\]'):
+    with pytest.raises(ImportError, match=rf"pluralign\[{extra}\]"):
         require(module, purpose="this test")
 
 

@@ -265,7 +265,11 @@ def build_design(
         raise KeyError(f"reference names {unknown_ref}, which are not in the formula {fixed!r}")
     declared = getattr(study, "metadata", {}).get("reference") or {}
     for v in variables:
-        if v not in reference and v in declared and (data[v].astype("string") == str(declared[v])).any():
+        if (
+            v not in reference
+            and v in declared
+            and (data[v].astype("string") == str(declared[v])).any()
+        ):
             reference[v] = declared[v]
     references: dict[str, str] = {}
     levels: dict[str, list[str]] = {}

@@ -70,16 +70,24 @@ class ModelResult(Protocol):
     formula: str
 
     def effects(
-        self, *, family: Sequence[str] | None = None, correction: str = "holm", ci_prob: float | None = None
+        self,
+        *,
+        family: Sequence[str] | None = None,
+        correction: str = "holm",
+        ci_prob: float | None = None,
     ) -> pd.DataFrame:
         """One row per contrast with EFFECT_COLUMNS."""
         ...
 
-    def marginal_means(self, by: str | Sequence[str], *, ci_prob: float | None = None) -> pd.DataFrame:
+    def marginal_means(
+        self, by: str | Sequence[str], *, ci_prob: float | None = None
+    ) -> pd.DataFrame:
         """Expected rating per level (or level combination) of ``by``, on the rating scale."""
         ...
 
-    def predict(self, data: pd.DataFrame | None = None, *, include_random: bool = True) -> pd.DataFrame:
+    def predict(
+        self, data: pd.DataFrame | None = None, *, include_random: bool = True
+    ) -> pd.DataFrame:
         """Expected rating for each row of ``data`` (default: the fitted ratings).
 
         Returns the rows with a ``prediction`` column (Bayesian fits add ``ci_low``, ``ci_high``
@@ -87,7 +95,9 @@ class ModelResult(Protocol):
         """
         ...
 
-    def poststratify(self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None) -> pd.DataFrame:
+    def poststratify(
+        self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None
+    ) -> pd.DataFrame:
         """Population-level expected rating for a target population (MRP)."""
         ...
 
