@@ -123,3 +123,17 @@ def quiet_trainer(trainer: Any) -> None:
     transformers = require("transformers")
     if trainer.args.disable_tqdm:
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+
+
+def run_trainer(trainer: Any, tokenizer: Any) -> TrainResult:
+    """Train a configured TRL trainer and collect the model, per-step logs and final metrics."""
+    quiet_trainer(trainer)
+    trainer.train()
+    log = list(trainer.state.log_history)
+    return TrainResult(
+        model=trainer.model,
+        tokenizer=tokenizer,
+        history=history_frame(log),
+        metrics=final_metrics(log),
+        config=trainer.args,
+    )

@@ -14,9 +14,7 @@ from pluralign._compat import require
 from pluralign.train._config import (
     TrainResult,
     build_config,
-    final_metrics,
-    history_frame,
-    quiet_trainer,
+    run_trainer,
 )
 
 #: Defaults of :func:`train_dpo` on top of TRL's ``DPOConfig`` (override any through ``config``).
@@ -173,15 +171,6 @@ def train_dpo(
             peft_config=peft_config,
             callbacks=callbacks,
         )
-        quiet_trainer(trainer)
-        trainer.train()
-        log = list(trainer.state.log_history)
-        trained = trainer.model
+        result = run_trainer(trainer, tokenizer)
         del trainer
-    return TrainResult(
-        model=trained,
-        tokenizer=tokenizer,
-        history=history_frame(log),
-        metrics=final_metrics(log),
-        config=args,
-    )
+    return result

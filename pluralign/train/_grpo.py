@@ -11,9 +11,7 @@ from pluralign._compat import require
 from pluralign.train._config import (
     TrainResult,
     build_config,
-    final_metrics,
-    history_frame,
-    quiet_trainer,
+    run_trainer,
 )
 
 #: Defaults of :func:`train_grpo` on top of TRL's ``GRPOConfig`` (override any through ``config``).
@@ -241,15 +239,6 @@ def train_grpo(
                 peft_config=peft_config,
                 callbacks=callbacks,
             )
-        quiet_trainer(trainer)
-        trainer.train()
-        log = list(trainer.state.log_history)
-        trained = trainer.model
+        result = run_trainer(trainer, tokenizer)
         del trainer
-    return TrainResult(
-        model=trained,
-        tokenizer=tokenizer,
-        history=history_frame(log),
-        metrics=final_metrics(log),
-        config=args,
-    )
+    return result
