@@ -51,34 +51,45 @@ def _design(
 
 _GROUPS_HELP = "Raters per level, reference first: LEVEL=N,..."
 
+# Options shared by `run` and `plan` (typer reads them from these annotations).
+Term = Annotated[str, typer.Option(help="Demographic compared.")]
+Groups = Annotated[str, typer.Option(help=_GROUPS_HELP)]
+Effect = Annotated[float, typer.Option(help="Effect of the second level vs the reference.")]
+EffectScale = Annotated[
+    str, typer.Option(help="'relative' (fraction of the mean rating) or 'latent'.")
+]
+ScaleOpt = Annotated[str, typer.Option(help="'5-point', 'binary' or 'normal'.")]
+Prompts = Annotated[int, typer.Option(help="Prompts (items = prompts × responses).")]
+Responses = Annotated[int, typer.Option(help="Responses per prompt.")]
+ItemsPerRater = Annotated[int, typer.Option(help="Items each rater rates.")]
+Dimension = Annotated[str, typer.Option(help="Dimension name (sets simulator defaults).")]
+Alpha = Annotated[float, typer.Option(help="Test level.")]
+NSims = Annotated[int, typer.Option(help="Simulated studies per design.")]
+Model = Annotated[str, typer.Option(help="'mixed', 'bayes' or 'rater_means'.")]
+Seed = Annotated[int | None, typer.Option(help="Root seed (default: the package default).")]
+NJobs = Annotated[int, typer.Option(help="Worker processes (-1: all cores).")]
+Cache = Annotated[
+    Path | None, typer.Option(help="Folder of finished simulations (resumable runs).")
+]
+
 
 @power_app.command("run")
 def cli_power(
-    term: Annotated[str, typer.Option(help="Demographic compared.")] = "gender",
-    groups: Annotated[str, typer.Option(help=_GROUPS_HELP)] = "she/her=300,he/him=300",
-    effect: Annotated[
-        float, typer.Option(help="Effect of the second level vs the reference.")
-    ] = -0.1,
-    effect_scale: Annotated[
-        str, typer.Option(help="'relative' (fraction of the mean rating) or 'latent'.")
-    ] = "relative",
-    scale: Annotated[str, typer.Option(help="'5-point', 'binary' or 'normal'.")] = "5-point",
-    n_prompts: Annotated[int, typer.Option(help="Prompts (items = prompts × responses).")] = 250,
-    responses_per_prompt: Annotated[int, typer.Option(help="Responses per prompt.")] = 4,
-    items_per_rater: Annotated[int, typer.Option(help="Items each rater rates.")] = 5,
-    dimension: Annotated[
-        str, typer.Option(help="Dimension name (sets simulator defaults).")
-    ] = "toxicity",
-    alpha: Annotated[float, typer.Option(help="Test level.")] = 0.05,
-    n_sims: Annotated[int, typer.Option(help="Simulated studies per design.")] = 200,
-    model: Annotated[str, typer.Option(help="'mixed', 'bayes' or 'rater_means'.")] = "mixed",
-    seed: Annotated[
-        int | None, typer.Option(help="Root seed (default: the package default).")
-    ] = None,
-    n_jobs: Annotated[int, typer.Option(help="Worker processes (-1: all cores).")] = 1,
-    cache: Annotated[
-        Path | None, typer.Option(help="Folder of finished simulations (resumable runs).")
-    ] = None,
+    term: Term = "gender",
+    groups: Groups = "she/her=300,he/him=300",
+    effect: Effect = -0.1,
+    effect_scale: EffectScale = "relative",
+    scale: ScaleOpt = "5-point",
+    n_prompts: Prompts = 250,
+    responses_per_prompt: Responses = 4,
+    items_per_rater: ItemsPerRater = 5,
+    dimension: Dimension = "toxicity",
+    alpha: Alpha = 0.05,
+    n_sims: NSims = 200,
+    model: Model = "mixed",
+    seed: Seed = None,
+    n_jobs: NJobs = 1,
+    cache: Cache = None,
     out: Annotated[
         Path | None, typer.Option(help="Write the summary table to this CSV file.")
     ] = None,
@@ -109,21 +120,15 @@ def cli_power(
 
 @power_app.command("plan")
 def cli_plan(
-    term: Annotated[str, typer.Option(help="Demographic compared.")] = "gender",
-    groups: Annotated[str, typer.Option(help=_GROUPS_HELP)] = "she/her=300,he/him=300",
-    effect: Annotated[
-        float, typer.Option(help="Effect of the second level vs the reference.")
-    ] = -0.1,
-    effect_scale: Annotated[
-        str, typer.Option(help="'relative' (fraction of the mean rating) or 'latent'.")
-    ] = "relative",
-    scale: Annotated[str, typer.Option(help="'5-point', 'binary' or 'normal'.")] = "5-point",
-    n_prompts: Annotated[int, typer.Option(help="Prompts (items = prompts × responses).")] = 250,
-    responses_per_prompt: Annotated[int, typer.Option(help="Responses per prompt.")] = 4,
-    items_per_rater: Annotated[int, typer.Option(help="Items each rater rates.")] = 5,
-    dimension: Annotated[
-        str, typer.Option(help="Dimension name (sets simulator defaults).")
-    ] = "toxicity",
+    term: Term = "gender",
+    groups: Groups = "she/her=300,he/him=300",
+    effect: Effect = -0.1,
+    effect_scale: EffectScale = "relative",
+    scale: ScaleOpt = "5-point",
+    n_prompts: Prompts = 250,
+    responses_per_prompt: Responses = 4,
+    items_per_rater: ItemsPerRater = 5,
+    dimension: Dimension = "toxicity",
     target_power: Annotated[float, typer.Option(help="Power to reach.")] = 0.8,
     vary: Annotated[
         str, typer.Option(help="'n_raters', 'items_per_rater' or 'n_prompts'.")
@@ -133,16 +138,12 @@ def cli_plan(
     criterion: Annotated[
         str, typer.Option(help="'estimate' or 'lower' (MC lower bound).")
     ] = "estimate",
-    alpha: Annotated[float, typer.Option(help="Test level.")] = 0.05,
-    n_sims: Annotated[int, typer.Option(help="Simulated studies per design.")] = 200,
-    model: Annotated[str, typer.Option(help="'mixed', 'bayes' or 'rater_means'.")] = "mixed",
-    seed: Annotated[
-        int | None, typer.Option(help="Root seed (default: the package default).")
-    ] = None,
-    n_jobs: Annotated[int, typer.Option(help="Worker processes (-1: all cores).")] = 1,
-    cache: Annotated[
-        Path | None, typer.Option(help="Folder of finished simulations (resumable runs).")
-    ] = None,
+    alpha: Alpha = 0.05,
+    n_sims: NSims = 200,
+    model: Model = "mixed",
+    seed: Seed = None,
+    n_jobs: NJobs = 1,
+    cache: Cache = None,
     out: Annotated[
         Path | None, typer.Option(help="Write the evaluated curve to this CSV file.")
     ] = None,
