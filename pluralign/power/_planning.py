@@ -134,20 +134,11 @@ def power_curve(
     """
     if effect is not None:
         design = design.with_effect(effect)
+    options = dict(alpha=alpha, n_sims=n_sims, model=model, model_options=model_options,
+                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache)  # fmt: skip
     rows = []
     for value in values:
-        res = power_analysis(
-            vary_design(design, vary, value),
-            alpha=alpha,
-            n_sims=n_sims,
-            model=model,
-            model_options=model_options,
-            seed=seed,
-            n_jobs=n_jobs,
-            progress=progress,
-            cache=cache,
-        )
-        rows += _curve_row(vary, value, res)
+        rows += _curve_row(vary, value, power_analysis(vary_design(design, vary, value), **options))
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
@@ -327,21 +318,13 @@ def plan_study(
         raise ValueError(f"need 1 <= lower < upper, got lower={lo}, upper={hi}")
 
     evaluated: dict[int, dict] = {}
+    options = dict(alpha=alpha, n_sims=n_sims, model=model, model_options=model_options,
+                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache)  # fmt: skip
 
     def evaluate(v: int) -> None:
         if v in evaluated:
             return
-        res = power_analysis(
-            vary_design(design, vary, v),
-            alpha=alpha,
-            n_sims=n_sims,
-            model=model,
-            model_options=model_options,
-            seed=seed,
-            n_jobs=n_jobs,
-            progress=progress,
-            cache=cache,
-        )
+        res = power_analysis(vary_design(design, vary, v), **options)
         evaluated[v] = _curve_row(vary, v, res)[0]
 
     def monotone() -> pd.DataFrame:
