@@ -131,7 +131,7 @@ def describe(
         str, typer.Option(help="Multi-select columns: 'collapsed' or 'indicators'.")
     ] = "collapsed",
     n_boot: Annotated[
-        int | None, typer.Option(help="Bootstrap resamples (default from DEFAULTS; 0: none).")
+        int | None, typer.Option(help="Bootstrap resamples (default from options; 0: none).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the table to this CSV file.")] = None,

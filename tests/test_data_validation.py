@@ -285,7 +285,7 @@ def test_simulated_round_trip(small_study, tmp_path):
     back = read_study(study.to_parquet(tmp_path / "sim"))
     assert back.n_ratings == study.n_ratings
     assert back.raters["race"].tolist() == study.raters["race"].tolist()
-    assert back.metadata["reference"]["gender"] == "she/her"
+    assert back.reference["gender"] == "she/her"
     pd.testing.assert_frame_equal(back.items, study.items, check_dtype=False)
 
 

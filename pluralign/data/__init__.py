@@ -2,6 +2,7 @@
 
 from pluralign.data._io import read_study, split_flat, wide_to_long
 from pluralign.data._loaders import data_roots, find_data, load_multipico, load_popquorn
+from pluralign.data._population import EVERYONE, Population
 from pluralign.data._scale import AGREEMENT_3, AGREEMENT_5, BINARY, Scale
 from pluralign.data._simulate import (
     DIMENSIONS,
@@ -20,8 +21,10 @@ __all__ = [
     "AGREEMENT_5",
     "BINARY",
     "DIMENSIONS",
+    "EVERYONE",
     "PUBLISHED_EFFECTS",
     "LogEntry",
+    "Population",
     "Scale",
     "SimulatedStudy",
     "SimulationDesign",

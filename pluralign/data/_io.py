@@ -220,4 +220,5 @@ def _read_folder(path: Path) -> Study:
         log,
         meta.get("name", "study"),
         meta.get("metadata", {}),
+        meta.get("reference", {}),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data._scale import BINARY, Scale
 from pluralign.data._study import LogEntry, Study
 
@@ -177,7 +177,7 @@ def load_popquorn(path: str | Path | None = None) -> Study:
         raters,
         items,
         {"offensiveness": scale},
-        missing_values=(*DEFAULTS.missing_values, "Prefer not to disclose"),
+        missing_values=(*options.missing_values, "Prefer not to disclose"),
         name="POPQUORN offensiveness",
         metadata={
             "source": "POPQUORN (Pei & Jurgens 2023)",

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data._scale import AGREEMENT_5, BINARY, Scale
 from pluralign.data._study import Study
 from pluralign.data._text import prompt_texts, response_texts
@@ -731,7 +731,7 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     Parameters
     ----------
     seed : int, optional
-        Seed of the numpy Generator (``DEFAULTS.seed`` when None). Same seed, same study.
+        Seed of the numpy Generator (``options.seed`` when None). Same seed, same study.
     **design
         Settings of :class:`SimulationDesign`:
 
@@ -810,7 +810,7 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     -18.0
     """
     d = SimulationDesign(**design)
-    seed = DEFAULTS.seed if seed is None else seed
+    seed = options.seed if seed is None else seed
     rng = np.random.default_rng(seed)
     dims = d.dimensions
     D = len(dims)
@@ -917,8 +917,8 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
             "seed": seed,
             "family": d.family,
             "questions": questions,
-            "reference": dict(REFERENCE),
         },
+        reference=dict(REFERENCE),
     )
 
     # --- truth

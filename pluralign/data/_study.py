@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import StudyValidationError
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import _validate as V
 from pluralign.data._scale import Scale
 
@@ -94,6 +94,13 @@ class Study:
         Demographic columns where a rater may choose several values.
     log_entries : tuple of LogEntry
         Every step that removed or changed rows; see :attr:`log`.
+    name : str
+        Short name used in reports.
+    metadata : mapping
+        Free-form provenance (source, file); no analysis reads it.
+    reference : mapping of str to str
+        Declared reference level of each demographic (``{"gender": "she/her"}``); contrasts in
+        :func:`~pluralign.describe.relative_difference` and the models use it where given.
 
     Examples
     --------
@@ -114,6 +121,7 @@ class Study:
     log_entries: tuple[LogEntry, ...] = ()
     name: str = "study"
     metadata: Mapping[str, object] = field(default_factory=dict)
+    reference: Mapping[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -131,6 +139,7 @@ class Study:
         continuous: bool = False,
         name: str = "study",
         metadata: Mapping[str, object] | None = None,
+        reference: Mapping[str, str] | None = None,
     ) -> Study:
         """Validate three tables and build a Study.
 
@@ -154,7 +163,7 @@ class Study:
         separator : str, default ";"
             Separator of multi-select values given as text.
         missing_values : iterable of str, optional
-            Demographic placeholders that mean unknown (default: ``DEFAULTS.missing_values``,
+            Demographic placeholders that mean unknown (default: ``options.missing_values``,
             e.g. "Prefer not to say", "DATA_EXPIRED", "CONSENT_REVOKED"). They become missing
             values; the number replaced per column is logged.
         drop_invalid : bool, default False
@@ -177,7 +186,7 @@ class Study:
             Naming the table, column, offending rows and values, and how to fix them.
         """
         log: list[LogEntry] = []
-        missing = frozenset(DEFAULTS.missing_values if missing_values is None else missing_values)
+        missing = frozenset(options.missing_values if missing_values is None else missing_values)
 
         # ---- ratings: structure
         V.check_columns(
@@ -316,7 +325,15 @@ class Study:
         present = set(pd.unique(ratings["dimension"]))
         scales = {d: s for d, s in scales.items() if d in present}
         return cls(
-            ratings, raters, items, scales, multiselect, tuple(log), name, dict(metadata or {})
+            ratings,
+            raters,
+            items,
+            scales,
+            multiselect,
+            tuple(log),
+            name,
+            dict(metadata or {}),
+            {str(k): str(v) for k, v in (reference or {}).items()},
         )
 
     # ------------------------------------------------------------------ basic facts
@@ -416,7 +433,7 @@ class Study:
         ['Multiracial', 'Black']
         """
         self._check_demographic(column)
-        label = DEFAULTS.multi_label if multi_label is None else multi_label
+        label = options.multi_label if multi_label is None else multi_label
         values = self.raters[column]
         if column in self.multiselect:
             out = values.map(lambda t: pd.NA if len(t) == 0 else (t[0] if len(t) == 1 else label))
@@ -573,6 +590,7 @@ class Study:
             "multiselect": list(self.multiselect),
             "log": [dataclasses.asdict(e) for e in self.log_entries],
             "metadata": _jsonable(self.metadata),
+            "reference": dict(self.reference),
         }
         (path / "study.json").write_text(json.dumps(meta, indent=2))
         return path

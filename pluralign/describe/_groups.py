@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.describe._bootstrap import bootstrap_totals, percentile_interval, ratio
 
@@ -46,8 +46,8 @@ def _levels(values: pd.Series) -> list[str]:
 
 
 def _default_reference(study: Study, var: str, groups: list[_Group]) -> str:
-    preset = study.metadata.get("reference") if isinstance(study.metadata, Mapping) else None
-    if isinstance(preset, Mapping) and var in preset:
+    preset = study.reference
+    if var in preset:
         if any(g.label == preset[var] for g in groups):
             return str(preset[var])
     sizes = [int(g.member.sum()) for g in groups]
@@ -161,11 +161,11 @@ def _compute(
     relative: bool,
 ) -> pd.DataFrame:
     by_list = _as_list(by)
-    ci_prob = DEFAULTS.ci_prob if ci_prob is None else float(ci_prob)
-    n_boot = DEFAULTS.n_boot if n_boot is None else int(n_boot)
+    ci_prob = options.ci_prob if ci_prob is None else float(ci_prob)
+    n_boot = options.n_boot if n_boot is None else int(n_boot)
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
-    seed = DEFAULTS.seed if seed is None else seed
+    seed = options.seed if seed is None else seed
     rng = np.random.default_rng(seed)
     groups, missing = _groups(study, by_list, coding, crossed, reference, relative)
     dims = (
@@ -316,14 +316,14 @@ def group_means(
     dimension : str or sequence of str, optional
         Dimensions to describe (default: all).
     ci_prob : float, optional
-        Interval probability (default ``DEFAULTS.ci_prob``).
+        Interval probability (default ``options.ci_prob``).
     n_boot : int, optional
-        Bootstrap resamples (default ``DEFAULTS.n_boot``); 0 skips the intervals.
+        Bootstrap resamples (default ``options.n_boot``); 0 skips the intervals.
     seed : int, optional
-        Seed of the bootstrap (default ``DEFAULTS.seed``).
+        Seed of the bootstrap (default ``options.seed``).
     coding : {"collapsed", "indicators"}
         Multi-select columns: ``"collapsed"`` gives one category per rater (several values →
-        ``DEFAULTS.multi_label``); ``"indicators"`` gives one group per value holding every rater
+        ``options.multi_label``); ``"indicators"`` gives one group per value holding every rater
         who chose it (groups overlap).
     crossed : bool, default False
         With several ``by`` columns: one group per combination of their values.
@@ -377,7 +377,7 @@ def relative_difference(
     reference : str, sequence or mapping, optional
         Reference group: a level (one ``by`` column), a mapping ``{column: level}``, or for
         crossed cells a tuple of levels. Default: the study's own reference
-        (``study.metadata["reference"]``, set by the simulator) or else the largest group.
+        (``study.reference``, set by the simulator) or else the largest group.
         For multi-select columns with ``coding="indicators"`` each value is compared with the
         raters who did not choose it (reference ``"not <value>"``) and ``reference`` is ignored.
     dimension, ci_prob, n_boot, seed, coding, crossed

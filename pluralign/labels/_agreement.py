@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.labels._kernels import (
     LEVELS_OF_MEASUREMENT,
@@ -99,11 +99,11 @@ def agreement(
         (within each group of ``by``, so group sizes stay fixed; copies of a rater are not
         paired with each other), or both independently (conservative).
     n_boot : int, optional
-        Number of bootstrap resamples (default ``DEFAULTS.n_boot``; 0 for no intervals).
+        Number of bootstrap resamples (default ``options.n_boot``; 0 for no intervals).
     ci_prob : float, optional
-        Probability of the percentile interval (default ``DEFAULTS.ci_prob``).
+        Probability of the percentile interval (default ``options.ci_prob``).
     seed : int, optional
-        Seed of the bootstrap (default ``DEFAULTS.seed``).
+        Seed of the bootstrap (default ``options.seed``).
     progressbar : bool, default False
 
     Returns
@@ -136,9 +136,9 @@ def agreement(
         raise ValueError(f"level must be one of {LEVELS_OF_MEASUREMENT}, got {level!r}")
     if cluster not in ("item", "rater", "both"):
         raise ValueError(f"cluster must be 'item', 'rater' or 'both', got {cluster!r}")
-    n_boot = DEFAULTS.n_boot if n_boot is None else int(n_boot)
-    ci_prob = DEFAULTS.ci_prob if ci_prob is None else float(ci_prob)
-    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    n_boot = options.n_boot if n_boot is None else int(n_boot)
+    ci_prob = options.ci_prob if ci_prob is None else float(ci_prob)
+    rng = np.random.default_rng(options.seed if seed is None else seed)
     dims = (
         study.dimensions
         if dimension is None

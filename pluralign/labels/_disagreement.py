@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import DroppedRowsWarning
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.labels._agreement import rating_codes
 from pluralign.labels._kernels import entropy_bits, js_divergence
@@ -126,11 +126,11 @@ def group_divergence(
         Items with fewer ratings in either group are left out of that pair (counted in
         ``result.attrs["dropped"]`` and warned).
     n_boot : int, optional
-        Bootstrap resamples (default ``DEFAULTS.n_boot``; 0 for none). Ratings are resampled
+        Bootstrap resamples (default ``options.n_boot``; 0 for none). Ratings are resampled
         with replacement within item × group, i.e. each group's counts are redrawn from a
         multinomial with the observed shares.
     ci_prob, seed : optional
-        Interval probability and seed (defaults from ``DEFAULTS``).
+        Interval probability and seed (defaults from ``options``).
 
     Returns
     -------
@@ -152,9 +152,9 @@ def group_divergence(
     >>> group_divergence(s, "gender", n_boot=0)["jsd"].item()
     1.0
     """
-    n_boot = DEFAULTS.n_boot if n_boot is None else int(n_boot)
-    ci_prob = DEFAULTS.ci_prob if ci_prob is None else float(ci_prob)
-    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    n_boot = options.n_boot if n_boot is None else int(n_boot)
+    ci_prob = options.ci_prob if ci_prob is None else float(ci_prob)
+    rng = np.random.default_rng(options.seed if seed is None else seed)
     group_of = study.collapsed(by)
     levels_present = sorted(group_of.dropna().unique().tolist())
     if groups is None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import DroppedRowsWarning
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import AGREEMENT_3, AGREEMENT_5, BINARY, LogEntry, Scale, Study
 
 Neutral = Literal["drop", "low", "high", "random"]
@@ -96,7 +96,7 @@ def rescale(
         if dimensions is None
         else ([dimensions] if isinstance(dimensions, str) else list(dimensions))
     )
-    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    rng = np.random.default_rng(options.seed if seed is None else seed)
 
     ratings = study.ratings.copy()
     scales = dict(study.scales)

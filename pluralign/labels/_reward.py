@@ -12,7 +12,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.labels._preference import ScoreSpec, score_spec
 from pluralign.labels._target import GroupSpec, Target, resolve_target
@@ -309,7 +309,7 @@ def reward_function(
                 "reward_function needs a Study, or a fitted model together with the study it was "
                 "fitted to (reward_function(fit, ..., study=study)) for the response texts"
             )
-    seed = DEFAULTS.seed if seed is None else int(seed)
+    seed = options.seed if seed is None else int(seed)
     spec = score_spec(study, dimensions, weights)
     target = resolve_target(study, group)
     if fit is None:

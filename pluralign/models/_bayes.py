@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._compat import require
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data._scale import Scale
 from pluralign.models import _bayes_kernels as K
 from pluralign.models._bayes_model import (
@@ -311,7 +311,7 @@ class BayesResult:
         0    she/her  toxicity  2.160462  2.071625  2.263911
         1     he/him  toxicity  1.790307  1.694624  1.871258
         """
-        ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+        ci_prob = options.ci_prob if ci_prob is None else ci_prob
         by = [by] if isinstance(by, str) else list(by)
         rows = []
         for dim, fit in self.fits.items():
@@ -338,7 +338,7 @@ class BayesResult:
         None (the fitted population). Rater and item random effects are integrated by
         Gauss–Hermite quadrature.
         """
-        ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+        ci_prob = options.ci_prob if ci_prob is None else ci_prob
         rows = []
         for dim, fit in self.fits.items():
             cells = target_cells(target, fit.design)
@@ -375,7 +375,7 @@ class BayesResult:
         corrects ``p_value = 2(1 − pd)`` over the ``family`` (terms and/or dimensions; default
         every contrast) with statsmodels' ``multipletests`` method ``correction``.
         """
-        ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+        ci_prob = options.ci_prob if ci_prob is None else ci_prob
         rows = []
         for dim, fit in self.fits.items():
             d = fit.draws()
@@ -452,7 +452,7 @@ class BayesResult:
     def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Population-level parameters per dimension: mean, sd, HDI, ESS, R-hat."""
         az = require("arviz")
-        ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+        ci_prob = options.ci_prob if ci_prob is None else ci_prob
         frames = []
         for dim, fit in self.fits.items():
             names = [v for v in POPULATION_VARS if v in fit.idata.posterior]
@@ -500,7 +500,7 @@ def _predict_rows(
     groups = None
     if fit.group_item:
         groups = _codes(rows[fit.group_item], fit.group_levels, fit.group_item)
-    ci = DEFAULTS.ci_prob
+    ci = options.ci_prob
     mean = np.empty(n)
     lo = np.empty(n)
     hi = np.empty(n)
@@ -655,7 +655,7 @@ def fit_bayes(
     draws, tune, chains : int
         Posterior draws and warm-up iterations per chain, number of chains.
     seed : int, optional
-        Sampler seed (``DEFAULTS.seed`` when None); dimension ``j`` uses ``seed + j``.
+        Sampler seed (``options.seed`` when None); dimension ``j`` uses ``seed + j``.
     reference : mapping, optional
         Reference level per demographic (default: the most frequent level).
     interactions : list, optional
@@ -702,7 +702,7 @@ def fit_bayes(
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     require("pymc", "fit_bayes")
-    seed = DEFAULTS.seed if seed is None else int(seed)
+    seed = options.seed if seed is None else int(seed)
     if dimension is None:
         dims = list(study.dimensions)
     else:

@@ -192,12 +192,12 @@ def build_design(
         Dimension to code; may be omitted when the study has only one.
     reference : mapping, optional
         Reference level per demographic, e.g. ``{"gender": "she/her"}``. Default: the study's
-        declared reference (``study.metadata["reference"]``, as :func:`pluralign.describe.group_means`
+        declared reference (``study.reference``, as :func:`pluralign.describe.group_means`
         uses), otherwise the most frequent level among the rows used (ties: the first in sorted
         order).
     coding : {"collapsed", "indicators"}
         How multi-select demographics enter: one collapsed category per rater (several values
-        become ``DEFAULTS.multi_label``), or 0/1 indicator columns named ``{column}_{value}``
+        become ``options.multi_label``), or 0/1 indicator columns named ``{column}_{value}``
         (e.g. ``race_Black``; use those names in the formula). 0/1 indicators are entered as
         categorical with reference ``"0"``.
 
@@ -263,7 +263,7 @@ def build_design(
     unknown_ref = sorted(set(reference) - set(variables))
     if unknown_ref:
         raise KeyError(f"reference names {unknown_ref}, which are not in the formula {fixed!r}")
-    declared = getattr(study, "metadata", {}).get("reference") or {}
+    declared = study.reference
     for v in variables:
         if (
             v not in reference

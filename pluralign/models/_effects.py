@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.models._protocol import EFFECT_COLUMNS
 from pluralign.models._targets import target_cells
 
@@ -73,7 +73,7 @@ def contrast_columns(
         Draws of the marginal mean of ``k`` levels and of their references (a 1-D array is one
         contrast).
     ci_prob : float, optional
-        Interval probability (default ``DEFAULTS.ci_prob``).
+        Interval probability (default ``options.ci_prob``).
     level_point, reference_point : ndarray (k,), optional
         Point estimates (e.g. plug-in values of a frequentist fit); default: mean of the draws.
     standardiser : float or ndarray (k,), optional
@@ -94,7 +94,7 @@ def contrast_columns(
     >>> round(float(out["difference"][0]), 2), round(float(out["relative_pct"][0]))
     (0.5, 25)
     """
-    ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+    ci_prob = options.ci_prob if ci_prob is None else ci_prob
     lev = np.asarray(level_draws, dtype=float)
     ref = np.asarray(reference_draws, dtype=float)
     if lev.ndim == 1:
@@ -246,7 +246,7 @@ def compare_groups(
     dimension : str or list of str, optional
         Default: every dimension of the fit.
     ci_prob : float, optional
-        Interval probability (default ``DEFAULTS.ci_prob``).
+        Interval probability (default ``options.ci_prob``).
 
     Returns
     -------
@@ -266,7 +266,7 @@ def compare_groups(
     >>> list(out.columns[:3])
     ['dimension', 'group_a', 'group_b']
     """
-    ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+    ci_prob = options.ci_prob if ci_prob is None else ci_prob
     if dimension is None:
         dims = list(fit.dimensions)
     else:

@@ -19,7 +19,7 @@ from scipy import stats
 from scipy.special import expit
 
 from pluralign._errors import ConvergenceWarning
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.models._design import Design, build_design
 from pluralign.models._effects import contrast_columns, finish_effects, interval
 from pluralign.models._glmm import fit_glmm_logit
@@ -78,7 +78,7 @@ class MixedResult:
     reml: bool
     fits: dict[str, DimensionFit]
     n_draws: int = 4000
-    seed: int = DEFAULTS.seed
+    seed: int = options.seed
     attrs: dict = field(default_factory=dict)
 
     # ---------------------------------------------------------------- access
@@ -237,7 +237,7 @@ class MixedResult:
         correction : str, default "holm"
             Any ``statsmodels`` ``multipletests`` method, or ``"none"``.
         ci_prob : float, optional
-            Interval probability (default ``DEFAULTS.ci_prob``).
+            Interval probability (default ``options.ci_prob``).
 
         Examples
         --------
@@ -249,7 +249,7 @@ class MixedResult:
         >>> eff.attrs["standardiser_definition"]
         'sqrt(var_rater + var_item + var_residual)'
         """
-        ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+        ci_prob = options.ci_prob if ci_prob is None else ci_prob
         z = stats.norm.ppf(0.5 + ci_prob / 2)
         rows = []
         standardisers = {}
@@ -327,7 +327,7 @@ class MixedResult:
         >>> list(fit.marginal_means("gender").columns)
         ['gender', 'dimension', 'mean', 'ci_low', 'ci_high']
         """
-        ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+        ci_prob = options.ci_prob if ci_prob is None else ci_prob
         by = [by] if isinstance(by, str) else list(by)
         out = []
         for dim in self.dimensions:
@@ -435,7 +435,7 @@ class MixedResult:
         ...                       "share": [0.3, 0.2, 0.2, 0.3]})
         >>> est = fit.poststratify(cells)
         """
-        ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
+        ci_prob = options.ci_prob if ci_prob is None else ci_prob
         rows = []
         for dim in self.dimensions:
             cells = target_cells(target, self.design(dim))
@@ -579,7 +579,7 @@ def fit_mixed(
     n_draws : int, default 4000
         Simulated coefficient vectors for rating-scale intervals.
     seed : int, optional
-        Seed of those simulations (default ``DEFAULTS.seed``).
+        Seed of those simulations (default ``options.seed``).
     progressbar : bool, default True
         Progress bar over dimensions (shown when there are several).
 
@@ -654,7 +654,7 @@ def fit_mixed(
         reml=reml and family == "gaussian",
         fits=fits,
         n_draws=int(n_draws),
-        seed=DEFAULTS.seed if seed is None else int(seed),
+        seed=options.seed if seed is None else int(seed),
         attrs={"references": first.references},
     )
 

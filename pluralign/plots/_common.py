@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.plots._style import GUIDE, style
 
 #: Label used for rows that belong to no particular group (``group`` missing).
@@ -40,7 +40,7 @@ def ci_prob_of(df: pd.DataFrame, ci_prob: float | None = None) -> float:
     """Interval probability: explicit, else recorded in ``df.attrs``, else the package default."""
     if ci_prob is not None:
         return float(ci_prob)
-    return float(df.attrs.get("ci_prob", DEFAULTS.ci_prob))
+    return float(df.attrs.get("ci_prob", options.ci_prob))
 
 
 def pct(prob: float) -> str:

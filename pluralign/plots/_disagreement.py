@@ -219,7 +219,7 @@ def agreement(
         Guide lines (default: ``(0.667, 0.8)`` when an estimate is above 0.5, else none).
     ci_prob : float, optional
         Interval probability for the axis label (default: ``df.attrs["ci_prob"]`` or
-        ``DEFAULTS.ci_prob``).
+        ``options.ci_prob``).
     title : str, optional
         Axes title.
     ax : Axes, optional

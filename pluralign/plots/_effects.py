@@ -14,7 +14,7 @@ from scipy import stats
 
 from pluralign._compat import require
 from pluralign._errors import PluralignWarning
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.plots import _common as C
 from pluralign.plots._style import GUIDE, INK, PALETTE, color_map, marker_map
 
@@ -68,7 +68,7 @@ def adjusted_intervals(
         Scale of the returned estimates.
     ci_prob : float, optional
         Probability of the intervals in ``effects`` (default: ``effects.attrs["ci_prob"]``,
-        else ``DEFAULTS.ci_prob``).
+        else ``options.ci_prob``).
 
     Returns
     -------
@@ -170,7 +170,7 @@ def forest(
         Colour per dimension.
     ci_prob : float, optional
         Probability of the intervals in ``effects`` (default: ``effects.attrs["ci_prob"]``,
-        else ``DEFAULTS.ci_prob``).
+        else ``options.ci_prob``).
     title : str, optional
         Axes title.
     ax : Axes, optional
@@ -398,7 +398,7 @@ def posterior_contrasts(
     ref_val : float, default 0
         Value of no difference, drawn as a dashed line.
     hdi_prob : float, optional
-        HDI probability (default ``DEFAULTS.ci_prob``).
+        HDI probability (default ``options.ci_prob``).
     max_contrasts : int, default 30
         Refuse to draw more ridges than this (choose ``var_names`` instead).
     color : str, optional
@@ -434,7 +434,7 @@ def posterior_contrasts(
             f"posterior_contrasts: {len(draws)} contrasts exceed max_contrasts={max_contrasts}; "
             f"choose some with var_names (available: {list(draws)[:10]} …) or raise max_contrasts"
         )
-    prob = float(hdi_prob if hdi_prob is not None else DEFAULTS.ci_prob)
+    prob = float(hdi_prob if hdi_prob is not None else options.ci_prob)
     fill = color or PALETTE[0]
     labels = list(draws)
     with C.maybe_style(ax is None):

@@ -136,7 +136,7 @@ def group_means(
         Same value axis in every panel (comparable scales).
     ci_prob : float, optional
         Probability of the intervals in the frame, for the axis label (default:
-        ``df.attrs["ci_prob"]``, else ``DEFAULTS.ci_prob``).
+        ``df.attrs["ci_prob"]``, else ``options.ci_prob``).
     title : str, optional
         Figure title.
     fig : Figure, optional

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 import warnings
@@ -16,7 +17,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from pluralign._errors import PluralignWarning
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.power._design import StudyDesign
 from pluralign.power._fitters import Fitter, fitter_key, fitter_truth, resolve_fitter
 
@@ -113,8 +114,17 @@ class PowerResult:
         )
 
 
+def _takes_seed(fitter: Any) -> bool:
+    """Whether a fitter accepts ``seed=`` (the simulation's own seed, for sampling fitters)."""
+    try:
+        params = inspect.signature(fitter).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def _seed_sequences(seed: int | None, n_sims: int) -> list[np.random.SeedSequence]:
-    root = np.random.SeedSequence(DEFAULTS.seed if seed is None else seed)
+    root = np.random.SeedSequence(options.seed if seed is None else seed)
     return root.spawn(n_sims)  # child i has spawn_key (i,): the same for any n_sims >= i + 1
 
 
@@ -130,13 +140,12 @@ def _run_one(
     rng = np.random.default_rng(ss)
     study = design.simulate(rng)
     sim_seed = int(ss.generate_state(1)[0])
-    study = study.replace(metadata={**study.metadata, "sim_seed": sim_seed})
     t1 = time.perf_counter()
     error = ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = fitter(study)
+            fit = fitter(study, seed=sim_seed) if _takes_seed(fitter) else fitter(study)
         except Exception as exc:  # a failed fit is a result to count, not a crash of the run
             fit, error = None, f"{type(exc).__name__}: {exc}"[:300]
     t2 = time.perf_counter()
@@ -205,7 +214,7 @@ def _cache_dir(
         return None
     key = hashlib.sha256(
         json.dumps(
-            [design.key(), fitter_key(fitter), DEFAULTS.seed if seed is None else seed]
+            [design.key(), fitter_key(fitter), options.seed if seed is None else seed]
         ).encode()
     ).hexdigest()[:16]
     path = Path(cache) / f"power-{key}"
@@ -220,7 +229,7 @@ def _summarise(table: pd.DataFrame, alpha: float, mc_method: str) -> pd.DataFram
         n, n_failed = len(ok), len(g) - len(ok)
         k = int(ok["detected"].sum())
         lo, hi = (
-            proportion_confint(k, n, alpha=1 - DEFAULTS.ci_prob, method=mc_method)
+            proportion_confint(k, n, alpha=1 - options.ci_prob, method=mc_method)
             if n
             else (np.nan, np.nan)
         )
@@ -229,7 +238,7 @@ def _summarise(table: pd.DataFrame, alpha: float, mc_method: str) -> pd.DataFram
         cov = ok["covered"].dropna()
         clo, chi = (
             proportion_confint(
-                int(cov.sum()), len(cov), alpha=1 - DEFAULTS.ci_prob, method=mc_method
+                int(cov.sum()), len(cov), alpha=1 - options.ci_prob, method=mc_method
             )
             if len(cov)
             else (np.nan, np.nan)
@@ -298,7 +307,7 @@ def power_analysis(
     model_options : mapping, optional
         Extra fields of the built-in fitter (e.g. ``{"draws": 200}`` for Bayes).
     seed : int, optional
-        Root seed (default ``DEFAULTS.seed``). Simulation ``i`` uses child ``i`` of
+        Root seed (default ``options.seed``). Simulation ``i`` uses child ``i`` of
         ``SeedSequence(seed).spawn``: independent streams, identical whatever ``n_sims`` or
         ``n_jobs`` is, so results are reproducible and extendable.
     n_jobs : int, default 1

@@ -433,9 +433,9 @@ def simulate_design(design: StudyDesign, rng: np.random.Generator) -> Study:
         metadata={
             "design": d.key(),
             "simulated": True,
-            "reference": d.reference,
             "family": "gaussian" if d.scale == "normal" else "ordinal",
         },
+        reference={d.term: d.reference},
     )
 
 

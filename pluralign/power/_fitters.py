@@ -90,11 +90,11 @@ class MixedFitter:
 
     name = "mixed"
 
-    def __call__(self, study: Study) -> pd.DataFrame:
+    def __call__(self, study: Study, *, seed: int = 0) -> pd.DataFrame:
         from pluralign.models import fit_mixed
 
         levels = study.rater_table()[self.term].dropna().astype(str)
-        reference = str(study.metadata.get("reference", levels.iloc[0]))
+        reference = str(study.reference.get(self.term, levels.iloc[0]))
         res = fit_mixed(
             study,
             formula=f"rating ~ {self.term}",
@@ -133,12 +133,11 @@ class BayesFitter:
 
     name = "bayes"
 
-    def __call__(self, study: Study) -> pd.DataFrame:
+    def __call__(self, study: Study, *, seed: int = 0) -> pd.DataFrame:
         from pluralign.models import fit_bayes
 
-        meta = study.metadata or {}
         levels = study.rater_table()[self.term].dropna().astype(str)
-        reference = str(meta.get("reference", levels.iloc[0]))
+        reference = str(study.reference.get(self.term, levels.iloc[0]))
         res = fit_bayes(
             study,
             formula=f"rating ~ {self.term}",
@@ -148,7 +147,7 @@ class BayesFitter:
             draws=self.draws,
             tune=self.tune,
             chains=self.chains,
-            seed=int(meta.get("sim_seed", 0)),
+            seed=int(seed),
             reference={self.term: reference},
             progressbar=False,
         )
@@ -183,7 +182,7 @@ class RaterMeansFitter:
 
     name = "rater_means"
 
-    def __call__(self, study: Study) -> pd.DataFrame:
+    def __call__(self, study: Study, *, seed: int = 0) -> pd.DataFrame:
         r = study.ratings
         if self.dimension is not None:
             r = r[r["dimension"] == self.dimension]
@@ -193,7 +192,7 @@ class RaterMeansFitter:
         groups = pd.Series(table[self.term].to_numpy(), index=table["rater"]).reindex(raters)
         ok = groups.notna().to_numpy()
         levels = None
-        reference = study.metadata.get("reference") if study.metadata else None
+        reference = study.reference.get(self.term)
         if reference is not None:
             present = set(groups[ok].astype(str))
             levels = [

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import ConvergenceWarning, DroppedRowsWarning, PluralignWarning
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.report._render import (
     Figure,
@@ -129,11 +129,11 @@ def _as_study(study: Study | str | Path) -> Study:
 
 
 def _reference(a: Analysis, formula: str) -> dict | None:
-    """Reference levels declared by the study (``metadata["reference"]``) for the formula's terms."""
+    """Reference levels declared by the study (``Study.reference``) for the formula's terms."""
     terms = {
         t.strip() for t in formula.split("~", 1)[-1].replace("*", "+").replace(":", "+").split("+")
     }
-    ref = dict(a.study.metadata.get("reference") or {})
+    ref = dict(a.study.reference)
     ref = {k: v for k, v in ref.items() if k in terms}
     return ref or None
 
@@ -153,7 +153,7 @@ def wide_intervals(
 
     With ``p`` (a p-value column), estimates with ``p < alpha`` get a ``*``.
     """
-    alpha = 1 - DEFAULTS.ci_prob if alpha is None else alpha
+    alpha = 1 - options.ci_prob if alpha is None else alpha
 
     def cell(r) -> str:
         if pd.isna(r[value]):
@@ -252,7 +252,7 @@ def stage_data(a: Analysis) -> None:
         s.add(
             Note(
                 f"`{col}` is multi-select: raters who chose several values are grouped as "
-                f"`{DEFAULTS.multi_label}` in models and tables."
+                f"`{options.multi_label}` in models and tables."
             )
         )
     log = st.log
@@ -309,7 +309,7 @@ def stage_describe(a: Analysis, n_boot: int = 200) -> None:
                     ["by", "group", "reference"],
                     digits=1,
                 ),
-                f"Difference of group means from the reference group, percent ({DEFAULTS.ci_prob:.0%} "
+                f"Difference of group means from the reference group, percent ({options.ci_prob:.0%} "
                 "bootstrap interval)",
                 max_rows=80,
                 name="describe_relative",
@@ -371,7 +371,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
         Text(
             f"Formula `{formula}` with crossed random intercepts for raters and items, fitted "
             "separately for each dimension. Effects are contrasts against the reference level; "
-            f"intervals are {DEFAULTS.ci_prob:.0%}; p-values are Holm-adjusted within each model."
+            f"intervals are {options.ci_prob:.0%}; p-values are Holm-adjusted within each model."
         )
     )
     unknown = set(models) - {"mixed", "bayes"}
@@ -407,7 +407,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                         p="p_adjusted",
                     ),
                     "Linear mixed model: difference in expected rating (rating points) with "
-                    f"{DEFAULTS.ci_prob:.0%} CI; * Holm-adjusted p < {1 - DEFAULTS.ci_prob:.2f}",
+                    f"{options.ci_prob:.0%} CI; * Holm-adjusted p < {1 - options.ci_prob:.2f}",
                     max_rows=80,
                     name="mixed_difference",
                 )
@@ -434,7 +434,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 "forest",
                 eff,
                 "Linear mixed model effects in percent of the reference mean: thick lines are "
-                f"{DEFAULTS.ci_prob:.0%} CIs, thin lines multiplicity-adjusted",
+                f"{options.ci_prob:.0%} CIs, thin lines multiplicity-adjusted",
                 "mixed_effects",
             )
             s.add(
@@ -499,7 +499,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 Table(
                     eff[cols],
                     f"Bayesian {opts['family']} model of {dim}: log-odds of a higher rating "
-                    f"({DEFAULTS.ci_prob:.0%} HDI), odds ratio and difference in expected rating",
+                    f"({options.ci_prob:.0%} HDI), odds ratio and difference in expected rating",
                     max_rows=60,
                     name="bayes_effects",
                 )
@@ -510,7 +510,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 "forest",
                 eff,
                 f"Bayesian {opts['family']} model of {dim}: cumulative odds ratios with "
-                f"{DEFAULTS.ci_prob:.0%} HDIs",
+                f"{options.ci_prob:.0%} HDIs",
                 "bayes_effects",
                 scale="odds_ratio",
             )
@@ -570,7 +570,7 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
         s.add(
             Table(
                 table,
-                f"Krippendorff's alpha [{DEFAULTS.ci_prob:.0%} bootstrap interval]; n_raters: raters "
+                f"Krippendorff's alpha [{options.ci_prob:.0%} bootstrap interval]; n_raters: raters "
                 "of the group (or pair of groups)",
                 max_rows=80,
                 name="agreement_alpha",
@@ -930,7 +930,7 @@ def analyse(
             raise KeyError(f"unknown demographic {d!r}; the raters table has {study.demographics}")
     if isinstance(models, str):
         models = (models,)
-    a = Analysis(study, dims, demos, DEFAULTS.seed if seed is None else int(seed))
+    a = Analysis(study, dims, demos, options.seed if seed is None else int(seed))
     stage_data(a)
     stage_describe(a)
     stage_models(a, models, bayes_options)
@@ -1049,7 +1049,7 @@ def report(
     training : DataFrame, optional
         Output of :func:`pluralign.train.run_grid`, shown as the training section.
     seed : int, optional
-        Seed of every random step (default ``DEFAULTS.seed``).
+        Seed of every random step (default ``options.seed``).
 
     Returns
     -------

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign._compat import require
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def build_config(cls: type, config: Any, output_dir: str, defaults: Mapping[str,
         "report_to": "none",
         "save_strategy": "no",
         "logging_steps": 1,
-        "seed": DEFAULTS.seed,
+        "seed": options.seed,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         **default_device_options(),

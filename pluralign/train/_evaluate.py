@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._compat import require
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 
 
 def generate(
@@ -204,9 +204,9 @@ def summarise_runs(
     ``scores`` has the condition columns, ``seed, prompt_idx, gen_idx, dimension, group`` and
     ``baseline``/``trained`` scores (one row per evaluation row and judge).
     """
-    ci_prob = DEFAULTS.ci_prob if ci_prob is None else ci_prob
-    n_boot = DEFAULTS.n_boot if n_boot is None else n_boot
-    rng = np.random.default_rng(DEFAULTS.seed if seed is None else seed)
+    ci_prob = options.ci_prob if ci_prob is None else ci_prob
+    n_boot = options.n_boot if n_boot is None else n_boot
+    rng = np.random.default_rng(options.seed if seed is None else seed)
     keys = [*condition_columns, "dimension", "group"]
     out = []
     for key, part in scores.groupby(keys, sort=False, dropna=False):

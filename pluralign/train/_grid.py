@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pluralign._errors import DroppedRowsWarning
-from pluralign._settings import DEFAULTS
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.train._dpo import train_dpo
 from pluralign.train._evaluate import generate, judge_scores, summarise_runs
@@ -107,7 +107,7 @@ def _held_out(study: Study, n_prompts: int) -> tuple[Study, list[str]]:
             f"the study has {len(prompt_ids)} prompts; holding out {n_prompts} for evaluation "
             "leaves none to train on: pass eval_prompts or lower config['eval']['n_prompts']"
         )
-    rng = np.random.default_rng(DEFAULTS.seed)
+    rng = np.random.default_rng(options.seed)
     held = set(rng.choice(prompt_ids, size=n_prompts, replace=False).tolist())
     texts = items[items["prompt_id"].isin(held)].drop_duplicates("prompt_id")["prompt"].tolist()
     train_items = items.loc[~items["prompt_id"].isin(held), "item"].tolist()
@@ -306,7 +306,7 @@ def run_grid(
     else:
         train_study, eval_prompts = study, [str(p) for p in eval_prompts]
     if judge is None:
-        judge = rewarder(train_study, dimensions=dimensions, seed=DEFAULTS.seed)
+        judge = rewarder(train_study, dimensions=dimensions, seed=options.seed)
 
     conditions = []
     for g_label in group_map:
