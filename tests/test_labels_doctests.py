@@ -10,11 +10,13 @@ import pytest
 MODULES = [
     "_agreement",
     "_disagreement",
+    "_flips",
     "_kernels",
+    "_posterior",
     "_preference",
     "_rescale",
     "_reward",
-    "_target",
+    "_score",
 ]
 
 
