@@ -346,7 +346,6 @@ def reward_function(
         study = study_or_fit
     else:
         fit = study_or_fit
-        study = study if study is not None else getattr(fit, "study", None)
         if not isinstance(study, Study):
             raise TypeError(
                 "reward_function needs a Study, or a fitted model together with the study it was "

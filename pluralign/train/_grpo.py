@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from pluralign._compat import require
 from pluralign.train._config import (
     TrainResult,
@@ -110,7 +112,6 @@ def as_prompt_dataset(prompts: Any, tokenizer: Any) -> Any:
     [{'role': 'user', 'content': 'Say hi.'}]
     """
     datasets = require("datasets", "GRPO prompts")
-    pd = require("pandas")
     if isinstance(prompts, pd.DataFrame):
         prompts = datasets.Dataset.from_pandas(prompts, preserve_index=False)
     if isinstance(prompts, datasets.Dataset):
