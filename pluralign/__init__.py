@@ -42,6 +42,7 @@ from pluralign.labels import (
     desirability_labels,
     group_divergence,
     item_disagreement,
+    label_flips,
     most_contested,
     preference_labels,
     rescale,
@@ -66,7 +67,7 @@ from pluralign.power import (
     power_analysis,
     power_curve,
 )
-from pluralign.report import label_flips, report, run_demo
+from pluralign.report import report, run_demo
 from pluralign.train import (
     TrainResult,
     load_model,

@@ -358,12 +358,12 @@ def test_agreement_blocks_and_guides():
     rows += [("between", "she/her | he/him", 0.55)]
     df = pd.concat(
         [
-            pd.DataFrame(rows, columns=["kind", "group", "alpha"]).assign(dimension=d)
+            pd.DataFrame(rows, columns=["kind", "group", "krippendorff_alpha"]).assign(dimension=d)
             for d in DIMS[:2]
         ],
         ignore_index=True,
     )
-    df["ci_low"], df["ci_high"] = df["alpha"] - 0.05, df["alpha"] + 0.05
+    df["ci_low"], df["ci_high"] = df["krippendorff_alpha"] - 0.05, df["krippendorff_alpha"] + 0.05
     ax = plots.agreement(df)
     assert tick_texts(ax) == [
         "Overall", "all", "Within group", "she/her", "he/him (n/a)", "Between groups",
@@ -379,7 +379,7 @@ def test_agreement_blocks_and_guides():
 
 def test_agreement_single_dimension_without_guides():
     df = pd.DataFrame(
-        {"dimension": "toxicity", "group": [None, "a", "b"], "alpha": [0.2, 0.25, 0.1],
+        {"dimension": "toxicity", "group": [None, "a", "b"], "krippendorff_alpha": [0.2, 0.25, 0.1],
          "ci_low": [0.1, 0.15, 0.0], "ci_high": [0.3, 0.35, 0.2]}
     )  # fmt: skip
     ax = plots.agreement(df)
@@ -505,11 +505,15 @@ def test_power_curve_single_and_long_form():
 
 def test_every_figure_uses_the_style_only_inside(tmp_path):
     spines = mpl.rcParams["axes.spines.top"]
-    ax = plots.agreement(pd.DataFrame({"dimension": "t", "group": ["a"], "alpha": [0.3]}))
+    ax = plots.agreement(
+        pd.DataFrame({"dimension": "t", "group": ["a"], "krippendorff_alpha": [0.3]})
+    )
     assert not ax.spines["top"].get_visible()
     assert mpl.rcParams["axes.spines.top"] == spines
     _fig, given = plt.subplots()
-    plots.agreement(pd.DataFrame({"dimension": "t", "group": ["a"], "alpha": [0.3]}), ax=given)
+    plots.agreement(
+        pd.DataFrame({"dimension": "t", "group": ["a"], "krippendorff_alpha": [0.3]}), ax=given
+    )
     assert given.spines["top"].get_visible() == spines  # a user's axes keep the user's style
     assert plots.savefig(ax.figure, tmp_path / "a", formats=("png",))[0].stat().st_size > 0
 

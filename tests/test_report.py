@@ -168,17 +168,6 @@ def test_unknown_demographic_is_an_error():
         analyse(_study(), demographics=["income"])
 
 
-def test_label_flips_counts_disagreeing_pairs():
-    from pluralign.report._report import label_flips
-
-    fl = label_flips(_study(), "gender", ["toxicity", "helpfulness"], min_raters=5)
-    race = label_flips(_study(), "race", ["toxicity", "helpfulness"], min_raters=5)
-    assert "Asian" in set(race["group"]) and "Multiracial" not in set(race["group"])
-    assert set(fl["group"]) == {"she/her", "he/him"}
-    assert (fl["flips"] <= fl["pairs"]).all() and (fl["pairs"] > 0).all()
-    assert fl["flip_pct"].between(0, 100).all()
-
-
 @pytest.mark.slow
 def test_demo_fast_writes_the_report(tmp_path):
     pytest.importorskip("pymc", reason="the demo's Bayesian stage needs the bayes extra")

@@ -1,10 +1,9 @@
-"""Report layer: the HTML / markdown study report, the end-to-end demo and label flips."""
+"""Report layer: the HTML / markdown study report and the end-to-end demo."""
 
 from pluralign.report._demo import run_demo
 from pluralign.report._report import (
     Analysis,
     analyse,
-    label_flips,
     report,
     save_figures,
     save_tables,
@@ -14,7 +13,6 @@ from pluralign.report._report import (
 __all__ = [
     "Analysis",
     "analyse",
-    "label_flips",
     "report",
     "run_demo",
     "save_figures",

@@ -15,6 +15,7 @@ import pandas as pd
 from pluralign._errors import ConvergenceWarning, DroppedRowsWarning, PluralignWarning
 from pluralign._settings import options
 from pluralign.data import Study
+from pluralign.labels import label_flips
 from pluralign.report._render import (
     Figure,
     Note,
@@ -564,7 +565,13 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
             ignore_index=True,
         )
         a.results["agreement"] = ag
-        table = wide_intervals(ag, "alpha", "ci_low", "ci_high", ["by", "kind", "group"])
+        table = wide_intervals(
+            ag,
+            "krippendorff_alpha",
+            "krippendorff_alpha_ci_low",
+            "krippendorff_alpha_ci_high",
+            ["by", "kind", "group"],
+        )
         n = ag.groupby(["by", "kind", "group"], sort=False)["n_raters"].max().reset_index()
         table = table.merge(n, on=["by", "kind", "group"], how="left")
         s.add(
@@ -741,88 +748,10 @@ def stage_labels(
         a.run(s, "Label flips", lambda: _flips(a, s, dims))
 
 
-def label_flips(
-    study: Study,
-    by: str,
-    dimensions: Sequence[str] | None = None,
-    *,
-    method: str = "distribution",
-    min_raters: int = 10,
-) -> pd.DataFrame:
-    """How often a group's preference label differs from everyone's.
-
-    For each level of ``by`` with at least ``min_raters`` raters, labels are built from that
-    group's ratings only and compared with the labels of all raters, pair by pair. For a
-    multi-select demographic a group is every rater who chose the value. A pair
-    flips when the group and everyone prefer different responses; exact ties (``p_a = 0.5``)
-    on either side are not counted as flips.
-
-    Parameters
-    ----------
-    study : Study
-    by : str
-        Demographic column whose groups are compared with everyone.
-    dimensions : sequence of str, optional
-        Dimensions combined into the preference score (see
-        :func:`pluralign.labels.preference_labels`).
-    method : {"distribution", "majority"}
-        Label method used for both sides.
-    min_raters : int
-        Smallest group compared.
-
-    Returns
-    -------
-    DataFrame
-        ``by, group, n_raters, pairs`` (pairs labelled by both), ``flips, flip_pct,
-        mean_abs_diff`` (mean absolute difference of ``p_a``).
-
-    Examples
-    --------
-    >>> from pluralign.data import simulate_study
-    >>> study = simulate_study(n_raters=200, n_prompts=30, seed=1).study
-    >>> flips = label_flips(study, "gender", ["toxicity", "helpfulness"])
-    >>> bool((flips["flips"] <= flips["pairs"]).all())
-    True
-    """
-    from pluralign.labels import preference_labels
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DroppedRowsWarning)
-        everyone = preference_labels(study, method=method, dimensions=dimensions).table
-        active = study.raters["rater"].isin(study.ratings["rater"]).to_numpy()
-        if by in study.multiselect:  # a group is everyone who chose the value
-            chosen = study.raters.loc[active, by]
-            counts = pd.Series([v for t in chosen for v in t]).value_counts()
-        else:
-            counts = study.raters.loc[active, by].value_counts()
-        rows = []
-        for level, n in counts.items():
-            if n < min_raters:
-                continue
-            grp = preference_labels(study, method=method, dimensions=dimensions, group={by: level})
-            both = everyone.merge(
-                grp.table, on=["prompt_id", "item_a", "item_b"], suffixes=("", "_g")
-            )
-            decided = (both["p_a"] != 0.5) & (both["p_a_g"] != 0.5)
-            flipped = decided & ((both["p_a"] > 0.5) != (both["p_a_g"] > 0.5))
-            rows.append(
-                {
-                    "by": by,
-                    "group": str(level),
-                    "n_raters": int(n),
-                    "pairs": len(both),
-                    "flips": int(flipped.sum()),
-                    "flip_pct": 100 * flipped.mean() if len(both) else float("nan"),
-                    "mean_abs_diff": (both["p_a"] - both["p_a_g"]).abs().mean(),
-                }
-            )
-    return pd.DataFrame(
-        rows, columns=["by", "group", "n_raters", "pairs", "flips", "flip_pct", "mean_abs_diff"]
-    )
-
-
 def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
-    fl = pd.concat([label_flips(a.study, demo, dims) for demo in a.demographics], ignore_index=True)
+    fl = pd.concat(
+        [label_flips(a.study, demo, dimensions=dims) for demo in a.demographics], ignore_index=True
+    )
     a.results["flips"] = fl
     s.add(
         Text(
@@ -875,8 +804,8 @@ def stage_training(
             "baseline",
             "trained",
             "change",
-            "change_lo",
-            "change_hi",
+            "change_ci_low",
+            "change_ci_high",
             "n_seeds",
             "n_generations",
         )
@@ -890,9 +819,7 @@ def stage_training(
             name="training_grid",
         )
     )
-    fig_data = training.rename(
-        columns={"change_lo": "change_ci_low", "change_hi": "change_ci_high"}
-    )
+    fig_data = training
     a.run(
         s,
         "Training figure",
