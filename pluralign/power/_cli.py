@@ -178,7 +178,9 @@ def cli_plan(
     )
     typer.echo(repr(plan))
     typer.echo(
-        plan.curve[["value", "power", "ci_low", "ci_high", "power_monotone"]].to_string(index=False)
+        plan.curve[["value", "power", "power_ci_low", "power_ci_high", "power_monotone"]].to_string(
+            index=False
+        )
     )
     if out is not None:
         plan.curve.to_csv(out, index=False)
