@@ -114,3 +114,13 @@ def test_results_render_in_jupyter_and_the_plan_plots_through_plots():
     assert any(np.allclose(ln.get_ydata(), plan.target_power) for ln in flat)  # the target line
     assert ax.get_ylabel() == "Power"
     assert isinstance(plan.curve, pd.DataFrame)
+
+
+@pytest.mark.parametrize("module", ["_analysis", "_planning"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"pluralign.power.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -289,3 +289,13 @@ def test_analysis_scripts_write_figures_and_tables(tmp_path, monkeypatch):
     } <= tabs
     log = pd.read_csv(tmp_path / "tabs" / "data_log.csv")
     assert log.loc[log["step"] == "drop_invalid", "n_rows"].sum() == 3
+
+
+@pytest.mark.parametrize("module", ["_options", "_report"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"pluralign.report.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

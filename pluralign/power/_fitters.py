@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pluralign._compat import require
 from pluralign._errors import PluralignWarning
 from pluralign.data import Study
 
@@ -73,8 +74,7 @@ def posterior_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
     posterior mean and highest-density interval of each coefficient (ArviZ's ``hdi``), read
     from the fit's :class:`Design` and its coefficient draws, without rating-scale summaries.
     A contrast is ``detected`` when its interval excludes 0."""
-    import arviz as az
-
+    az = require("arviz", purpose="Bayesian power analysis")
     dim = res.dimensions[0]
     design = res.design(dim)
     beta = res.fits[dim].draws().beta  # (draws, columns of X without the intercept)

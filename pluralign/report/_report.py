@@ -343,8 +343,10 @@ def _plot(
     **kw,
 ) -> None:
     """Draw ``data`` with the :mod:`pluralign.plots` function ``draw`` and add the figure to ``s``."""
+    from matplotlib.axes import Axes
+
     out = draw(data, **kw)
-    fig = out if not hasattr(out, "get_figure") else out.get_figure()
+    fig = out.figure if isinstance(out, Axes) else out  # plots return an Axes or a Figure
     if clear_ylabel:
         for ax in fig.axes:
             ax.set_ylabel("")
