@@ -476,9 +476,12 @@ def test_training_results_conditions_groups_and_intervals():
 def test_power_curve_single_and_long_form():
     df = pd.DataFrame(
         {"n_raters": [50, 100, 200, 400, 1600], "power": [0.2, 0.4, 0.7, 0.85, 0.99],
-         "ci_low": [0.15, 0.33, 0.63, 0.8, 0.97], "ci_high": [0.25, 0.47, 0.77, 0.9, 1.0]}
+         "power_ci_low": [0.15, 0.33, 0.63, 0.8, 0.97],
+         "power_ci_high": [0.25, 0.47, 0.77, 0.9, 1.0]}
     )  # fmt: skip
     ax = plots.power_curve(df)
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # the Monte-Carlo band of power
+    assert band.min() == pytest.approx(0.15) and band.max() == pytest.approx(1.0)
     assert ax.get_xlabel() == "Number of raters" and ax.get_ylabel() == "Power"
     assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.02)
     assert "400" in [t.get_text() for t in ax.texts]  # first design reaching 0.8
