@@ -169,13 +169,14 @@ def test_unknown_demographic_is_an_error():
 
 
 def test_label_flips_counts_disagreeing_pairs():
-    from pluralign.report import label_flips
+    from pluralign.report import FLIP_COLUMNS, label_flips
 
     dims = ["toxicity", "helpfulness"]
     fl = label_flips(_study(), "gender", dimensions=dims, min_raters=5)
     race = label_flips(_study(), "race", dimensions=dims, min_raters=5)
     assert "Asian" in set(race["group"]) and "Multiracial" not in set(race["group"])
     assert set(fl["group"]) == {"she/her", "he/him"}
+    assert list(fl.columns) == list(FLIP_COLUMNS)
     assert (fl["flips"] <= fl["pairs"]).all() and (fl["pairs"] > 0).all()
     assert fl["flip_pct"].between(0, 100).all()
 

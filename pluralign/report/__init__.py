@@ -3,6 +3,7 @@
 from pluralign.report._demo import run_demo
 from pluralign.report._options import REPORT_MODELS, ReportOptions
 from pluralign.report._report import (
+    FLIP_COLUMNS,
     Analysis,
     analyse,
     label_flips,
@@ -13,6 +14,7 @@ from pluralign.report._report import (
 )
 
 __all__ = [
+    "FLIP_COLUMNS",
     "REPORT_MODELS",
     "Analysis",
     "ReportOptions",

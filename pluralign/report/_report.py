@@ -39,6 +39,9 @@ MAX_BETWEEN = 4
 #: Fewest raters of a group drawn in figures (smaller groups stay in the tables).
 MIN_GROUP = 10
 
+#: Columns of :func:`label_flips`'s table.
+FLIP_COLUMNS = ("by", "group", "n_raters", "pairs", "flips", "flip_pct", "mean_abs_diff")
+
 
 @dataclass
 class Analysis:
@@ -755,8 +758,12 @@ def label_flips(
     Returns
     -------
     DataFrame
-        ``by, group, n_raters, pairs`` (pairs labelled by both), ``flips, flip_pct,
-        mean_abs_diff`` (mean absolute difference of ``p_a``).
+        FLIP_COLUMNS: ``by, group, n_raters, pairs`` (pairs labelled by both), ``flips,
+        flip_pct, mean_abs_diff`` (mean absolute difference of ``p_a``).
+
+    See Also
+    --------
+    pluralign.labels.preference_labels : Builds the labels compared.
 
     Examples
     --------
@@ -798,9 +805,7 @@ def label_flips(
                     "mean_abs_diff": (both["p_a"] - both["p_a_g"]).abs().mean(),
                 }
             )
-    return pd.DataFrame(
-        rows, columns=["by", "group", "n_raters", "pairs", "flips", "flip_pct", "mean_abs_diff"]
-    )
+    return pd.DataFrame(rows, columns=list(FLIP_COLUMNS))
 
 
 def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
