@@ -69,7 +69,7 @@ def coefficient_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
     )
 
 
-def posterior_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
+def hdi_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
     """Link-scale contrasts of ``term`` from a fitted :class:`~pluralign.models.BayesResult`:
     posterior mean and highest-density interval of each coefficient (ArviZ's ``hdi``), read
     from the fit's :class:`Design` and its coefficient draws, without rating-scale summaries.
@@ -166,7 +166,7 @@ class BayesFitter:
             seed=int(seed),
             progressbar=False,
         )
-        return posterior_contrasts(res, self.term, self.ci_prob)
+        return hdi_contrasts(res, self.term, self.ci_prob)
 
     def truth(self, design: StudyDesign) -> dict[str, float]:
         """True contrast on the model's scale: rating points (gaussian) or the latent logit shift
