@@ -1,21 +1,24 @@
 """Report layer: the HTML / markdown study report and the end-to-end demo."""
 
 from pluralign.report._demo import run_demo
+from pluralign.report._options import REPORT_MODELS, ReportOptions
 from pluralign.report._report import (
     Analysis,
     analyse,
-    report,
     save_figures,
     save_tables,
     write,
+    write_report,
 )
 
 __all__ = [
+    "REPORT_MODELS",
     "Analysis",
+    "ReportOptions",
     "analyse",
-    "report",
     "run_demo",
     "save_figures",
     "save_tables",
     "write",
+    "write_report",
 ]
