@@ -12,6 +12,8 @@ MODULES = [
     "pluralign.data._io",
     "pluralign.data._scale",
     "pluralign.data._simulate",
+    "pluralign.data._generate",
+    "pluralign._numeric",
     "pluralign.data._loaders",
     "pluralign.describe._bootstrap",
     "pluralign.describe._groups",

@@ -33,6 +33,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from pluralign._errors import PluralignWarning
+from pluralign._numeric import gauss_hermite
 from pluralign.models import _bayes_kernels as K
 from pluralign.models._targets import target_cells
 
@@ -252,7 +253,7 @@ def posterior_pair_probabilities(
     per_pair = max(1, len(idx) * len(pats) * k_max * k_max * 2)
     step = max(1, _CHUNK_ELEMENTS // per_pair)
     p_draws = np.empty((len(idx), n_pairs))
-    x, w = K.gauss_hermite()
+    x, w = gauss_hermite()
     preps = {dn: _prepare(fit.fits[dn], pats, idx, pairs) for dn in dims}
     for start in range(0, n_pairs, step):
         sl = slice(start, min(n_pairs, start + step))
