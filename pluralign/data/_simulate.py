@@ -398,6 +398,12 @@ class SimulationDesign:
             Demographic × source-model interactions (reference level and model 0).
         kappa : dict of str to ndarray, shape (n_levels,)
             Demographic × length interactions (change of the length slope; reference 0).
+
+        Examples
+        --------
+        >>> gamma, delta, theta, kappa = SimulationDesign().item_terms("toxicity")
+        >>> gamma.tolist(), delta, theta["gender"][1].tolist(), float(kappa["ideology"][2])
+        ([0.0, 0.15, -0.15], 0.1, [0.0, 0.15, -0.15], -0.1)
         """
         models = self.source_models
 
@@ -473,7 +479,9 @@ class SimulationTruth:
     fixed_effects : DataFrame
         ``dimension, term, level, reference, beta_latent, target_pct, relative_pct, mean_level,
         mean_reference``: latent effect and the implied relative difference (percent) of
-        standardised marginal mean ratings, for every non-reference level.
+        standardised marginal mean ratings (averaged over items), for every non-reference
+        level; ``target_pct`` is 0 for levels held at no difference because of an
+        item-covariate interaction.
     random_sd : DataFrame
         ``dimension, component, sd`` (components rater, item, group_item:<var>, residual).
     item_traits : DataFrame
@@ -844,6 +852,21 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
             Cumulative-logit ratings, or continuous normal ratings (for power analysis).
         missing_share : float, default 0.03
             Share of raters answering "Prefer not to say" to age and to ideology.
+        source_models : sequence of str, default ("model_a", "model_b", "model_c")
+            LLMs that wrote the responses (items table column ``source_model``, equal shares;
+            the first is the reference).
+        source_model_effects : mapping dimension → {model: shift}, optional
+            Latent shift of each non-reference model. Default: +0.15, −0.15, … on every
+            dimension; ``{}`` for none.
+        length_effects : float or mapping dimension → float, optional
+            Latent shift per SD of the items' ``length`` (default 0.1 on every dimension).
+        source_model_interactions : mapping, optional
+            ``{dimension: {demographic: {level: {model: shift}}}}``: extra shift of a model's
+            responses for raters of a level (against the reference level). Default: he/him
+            +0.15 on model_b and −0.15 on model_c, on every dimension; ``{}`` for none.
+        length_interactions : mapping, optional
+            ``{dimension: {demographic: {level: slope}}}``: extra length slope for raters of a
+            level. Default: conservative −0.1 on every dimension; ``{}`` for none.
 
     Returns
     -------
@@ -866,6 +889,13 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     the true values drive the ratings. The calibration uses a fixed-seed reference population,
     so the truth depends on the design but not on ``seed``.
 
+    Items carry two covariates: ``source_model`` and ``length`` (words, drawn independently of
+    the text). Their main effects and their interactions with demographics are in
+    ``truth.item_effects``; length effects are per SD of ``length`` over the items table. The
+    calibration integrates over them, so the requested relative differences hold for group
+    means averaged over items, and a group with an interaction but no requested effect has no
+    difference on average (``target_pct`` 0).
+
     Each rater visits ``ceil(items_per_rater / responses_per_visit)`` prompts and rates
     ``responses_per_visit`` of their responses on each visit; prompt visits and response pairs
     are spread evenly, so every item is rated once there are as many rater × item slots as
@@ -880,6 +910,8 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     >>> row = sim.truth.effect("toxicity", "gender", "he/him")
     >>> round(float(row["relative_pct"]), 1)
     -18.0
+    >>> sorted(sim.study.items["source_model"].unique())
+    ['model_a', 'model_b', 'model_c']
     """
     d = SimulationDesign(**design)
     seed = options.seed if seed is None else seed

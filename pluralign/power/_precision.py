@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import special, stats
 
 from pluralign._errors import DroppedRowsWarning
+from pluralign._numeric import gauss_hermite
 from pluralign.data import Study
 from pluralign.power._design import StudyDesign
 
@@ -59,7 +60,7 @@ def comparison_variance(p_greater: np.ndarray, p_equal: np.ndarray) -> np.ndarra
 
 
 def _pair_probabilities(
-    design: StudyDesign, level: str, n_pairs: int, rng: np.random.Generator, n_nodes: int = 32
+    design: StudyDesign, level: str, n_pairs: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(r_A > r_B), P(r_A = r_B) for random pairs of responses under the design, for a random
     rater of ``level`` (rater intercept integrated out by Gauss–Hermite quadrature; the two
@@ -74,8 +75,7 @@ def _pair_probabilities(
             raise ValueError("label precision needs residual_sd > 0")
         pg = stats.norm.cdf((va - vb) / (np.sqrt(2) * d.residual_sd))
         return pg, np.zeros(n_pairs)
-    x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
-    w = w / w.sum()
+    x, w = gauss_hermite(32)
     u = d.rater_sd * x  # nodes of N(0, rater_sd²)
     cuts = np.concatenate([[-np.inf], np.asarray(d.cutpoints), [np.inf]])
 
