@@ -932,8 +932,10 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     n_items = P * K
     fixed = np.column_stack([_fixed_part(codes, beta_by_dim[dim]) for dim in dims])  # (n, D)
     S = len(d.source_models)
-    source = rng.integers(S, size=n_items)
-    length = np.maximum(10.0, np.round(LENGTH_MEAN + LENGTH_SD * rng.standard_normal(n_items)))
+    item_rng = rng.spawn(1)[0]  # its own stream: the other draws do not move with the covariates
+    source = item_rng.integers(S, size=n_items)
+    length = np.round(LENGTH_MEAN + LENGTH_SD * item_rng.standard_normal(n_items))
+    length = np.maximum(10.0, length)
     x_len = (length - length.mean()) / length.std() if length.std() > 0 else 0 * length
     features = np.column_stack([np.eye(S)[source][:, 1:], x_len])  # (items, S - 1 + 1)
     item_fixed = np.zeros((n_items, D))
