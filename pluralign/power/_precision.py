@@ -27,6 +27,7 @@ from scipy import special, stats
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign._numeric import gauss_hermite
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.power._design import StudyDesign
 
@@ -184,6 +185,15 @@ def label_precision(
     n_pairs : int
         Pairs drawn from a design.
     seed : int, optional
+        Seed of the pairs drawn from a design and of the simulated studies
+        (``options.seed`` when None).
+    n_values : sequence of int, optional
+        ``method="posterior"``: raters per item and group to try (default 5, 10, 20, 40).
+    n_sims : int, default 5
+        ``method="posterior"``: studies simulated per value of ``n_values``.
+    fit_options : mapping, optional
+        ``method="posterior"``: options of :func:`pluralign.models.fit_bayes` (default 200
+        draws and 200 tuning steps on 2 chains).
 
     Returns
     -------
@@ -207,6 +217,7 @@ def label_precision(
     """
     if not 0 < target_sd < 0.5:
         raise ValueError(f"target_sd must be in (0, 0.5), got {target_sd}")
+    seed = options.seed if seed is None else seed
     rng = np.random.default_rng(seed)
     if method == "posterior":
         if not isinstance(source, StudyDesign):
