@@ -295,7 +295,7 @@ class SimulationDesign:
                             f"{spec_name}[{dim!r}] sets a country effect, but only "
                             f"{list(self.countries)} is simulated"
                         )
-                    known = _levels(var, self.countries)
+                    known = _levels(var)
                     if known is None:
                         raise ValueError(
                             f"{spec_name}[{dim!r}] names variable {var!r}; use one of {list(REFERENCE)}"
@@ -332,7 +332,7 @@ class SimulationDesign:
                     self._check_models(spec_name, dim, value)
                 elif spec_name in ("source_model_interactions", "length_interactions"):
                     for var, levels in value.items():
-                        known = _levels(var, self.countries)
+                        known = _levels(var)
                         if (
                             known is None
                             or var == "race"
@@ -434,7 +434,7 @@ class SimulationDesign:
         )
         theta = {}
         for var, levels in sm.items():
-            known = _levels(var, self.countries)
+            known = _levels(var)
             tab = np.zeros((len(known), len(models)))
             for lev, spec in levels.items():
                 tab[known.index(lev)] = shifts(spec)
@@ -446,7 +446,7 @@ class SimulationDesign:
         )
         kappa = {}
         for var, levels in li.items():
-            known = _levels(var, self.countries)
+            known = _levels(var)
             k = np.zeros(len(known))
             for lev, val in levels.items():
                 k[known.index(lev)] = float(val)
@@ -454,7 +454,7 @@ class SimulationDesign:
         return gamma, delta, theta, kappa
 
 
-def _levels(var: str, countries: Sequence[str]) -> tuple[str, ...] | None:
+def _levels(var: str) -> tuple[str, ...] | None:
     if var == "party":
         out: list[str] = []
         for c in ("US", "Germany"):
@@ -551,7 +551,7 @@ def _draw_rater_codes(
     gender = rng.choice(len(GENDERS), size=n, p=_norm(GENDER_SHARES))
     age = rng.choice(len(AGES), size=n, p=_norm(AGE_SHARES))
     ideology = rng.choice(len(IDEOLOGIES), size=n, p=_norm(IDEOLOGY_SHARES))
-    party_levels = _levels("party", ())
+    party_levels = _levels("party")
     party = np.zeros(n, dtype=int)
     race = np.zeros((n, len(RACES)), dtype=bool)
     for ci, cname in enumerate(country_levels):
@@ -655,7 +655,7 @@ def _calibrate(
     if design.base_effects == "published":
         for var, levels in PUBLISHED_EFFECTS.get(dim, {}).items():
             for lev, t in levels.items():
-                if var == "party" or lev in (_levels(var, design.countries) or ()):
+                if var == "party" or lev in (_levels(var) or ()):
                     targets[(var, lev)] = float(t)
     for var, levels in (design.effects or {}).get(dim, {}).items():
         for lev, t in levels.items():
@@ -667,15 +667,15 @@ def _calibrate(
             targets.pop((var, lev), None)
 
     variables = [v for v in REFERENCE if v != "country" or len(design.countries) > 1]
-    betas = {v: np.zeros(len(_levels(v, design.countries))) for v in variables}
+    betas = {v: np.zeros(len(_levels(v))) for v in variables}
     for (var, lev), b in latent.items():
-        betas[var][_levels(var, design.countries).index(lev)] = b
+        betas[var][_levels(var).index(lev)] = b
     m = _mean_fn(design, dim, cut, minimum)
     gamma, delta, theta, kappa = design.item_terms(dim)
     # item-covariate interactions are pure interactions: averaged over items, a group that has
     # one differs from its reference only by the effect asked for (none: calibrated to 0)
     for var, tab in (*theta.items(), *kappa.items()):
-        levels = _levels(var, design.countries)
+        levels = _levels(var)
         for k in np.flatnonzero(np.abs(tab.reshape(len(levels), -1)).sum(axis=1) > 0):
             if (var, levels[k]) not in latent:
                 targets.setdefault((var, levels[k]), 0.0)
@@ -686,12 +686,12 @@ def _calibrate(
     def population(var: str, lev: str) -> tuple[np.ndarray, ...]:
         """The reference population with ``var := lev`` and ``var``'s own effect left out:
         distinct (fixed part, source-model shifts, length slope) and their shares."""
-        k = _levels(var, design.countries).index(lev)
+        k = _levels(var).index(lev)
         total = _fixed_part(codes, betas) - _contribution(codes, var, betas[var])
         _, key = np.unique(np.round(total, 12), return_inverse=True)
         key = key.astype(np.int64)
         for g in interacting:  # raters differ in their item terms only through these levels
-            key = key * len(_levels(g, design.countries)) + (k if g == var else codes[g])
+            key = key * len(_levels(g)) + (k if g == var else codes[g])
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         w = np.bincount(inverse, weights=weight)
         shift = np.tile(gamma, (len(first), 1))
@@ -709,7 +709,7 @@ def _calibrate(
     for _ in range(50):
         change = 0.0
         for (var, lev), t in targets.items():
-            k = _levels(var, design.countries).index(lev)
+            k = _levels(var).index(lev)
             m_ref = mean(var, REFERENCE[var])
             vals, shift, slope, w = population(var, lev)
 
@@ -731,7 +731,7 @@ def _calibrate(
 
     rows = []
     for var in variables:
-        levels = _levels(var, design.countries)
+        levels = _levels(var)
         m_ref = mean(var, REFERENCE[var])
         for k, lev in enumerate(levels):
             if lev == REFERENCE[var]:
@@ -971,7 +971,7 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
         rater_sd=rsd,
         item_sd=isd,
         group_item_sd=gi_sd,
-        groups={g: (codes[g], len(_levels(g, d.countries))) for g in d.group_item},
+        groups={g: (codes[g], len(_levels(g))) for g in d.group_item},
         rater_corr=d.rater_corr,
         trait_corr=_trait_corr(dims),
         prompt_share=d.prompt_share,
@@ -1057,7 +1057,7 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
         intercepts = pd.DataFrame({"dimension": list(dims), "intercept": mu})
     gi_frames = []
     for g, dev in w.items():
-        levels = _levels(g, d.countries)
+        levels = _levels(g)
         L_, I_, D_ = dev.shape
         gi_frames.append(
             pd.DataFrame(
@@ -1112,7 +1112,7 @@ def _item_effect_rows(
     if delta != 0:
         rows.append((dim, "length", None, None, float(delta)))
     for var, tab in theta.items():
-        for lev, row in zip(_levels(var, d.countries), tab, strict=True):
+        for lev, row in zip(_levels(var), tab, strict=True):
             rows += [
                 (dim, f"{var}:source_model", lev, m, float(t))
                 for m, t in zip(d.source_models, row, strict=True)
@@ -1121,7 +1121,7 @@ def _item_effect_rows(
     for var, kap in kappa.items():
         rows += [
             (dim, f"{var}:length", lev, None, float(k))
-            for lev, k in zip(_levels(var, d.countries), kap, strict=True)
+            for lev, k in zip(_levels(var), kap, strict=True)
             if k != 0
         ]
     return rows
@@ -1132,7 +1132,7 @@ def _rater_frame(
 ) -> pd.DataFrame:
     """Reported demographics (with "Prefer not to say" for some age and ideology answers)."""
     n = len(ids)
-    party_levels = np.array(_levels("party", ()), dtype=object)
+    party_levels = np.array(_levels("party"), dtype=object)
     race_names = np.array(RACES, dtype=object)
     race = [tuple(race_names[row]) for row in codes["race"]]
     age = np.array(AGES, dtype=object)[codes["age"]]
