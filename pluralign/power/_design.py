@@ -483,7 +483,7 @@ def design_from_study(
 
     Examples
     --------
-    >>> from pluralign.data._simulate import simulate_study
+    >>> from pluralign.data import simulate_study
     >>> pilot = simulate_study(n_raters=200, seed=1, dimensions=["toxicity"], family="gaussian",
     ...                        missing_share=0.0).study
     >>> d = design_from_study(pilot, term="gender")
