@@ -213,8 +213,8 @@ def _naive_model(md):
 
 def _design_data(study):
     dim = study.dimensions[0]
-    design = build_design(study, FORMULA, dim, REF)
-    md, _, _ = _model_data(design, "ordinal", study.scale(dim), None)
+    design = build_design(study, FORMULA, dimension=dim, reference=REF)
+    md, _, _ = _model_data(design, "ordinal", None)
     return md
 
 

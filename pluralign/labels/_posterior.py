@@ -33,8 +33,8 @@ import pandas as pd
 from scipy.special import ndtr
 
 from pluralign._errors import PluralignWarning
+from pluralign.data import Population
 from pluralign.models import _bayes_kernels as K
-from pluralign.models._targets import target_cells
 
 #: Upper bound on the number of floats held at once (draws × patterns × pairs × categories²).
 _CHUNK_ELEMENTS = 4_000_000
@@ -99,7 +99,7 @@ def _item_index(fit_d, items: pd.Series, column: str) -> np.ndarray:
 def _patterns(fit, dims, target) -> tuple[pd.DataFrame, np.ndarray]:
     """Demographic patterns of a rater of the target and their probabilities ``π_j``."""
     base = fit.fits[dims[0]]
-    cells = target_cells(target, base.design)
+    cells = Population.parse(target).check(base.design.known_levels).cells
     frame = base.rater_frame()
     parts, probs = [], []
     for _, cell in cells.iterrows():
@@ -191,7 +191,7 @@ def posterior_pair_probabilities(
     target : None, mapping or DataFrame
         The rater population: None (the fitted raters), a group ``{"gender": "she/her"}``,
         margins, or a post-stratification frame with ``share`` (see
-        :func:`~pluralign.models._targets.target_cells`).
+        :meth:`~pluralign.data.Population.parse`).
     dimensions, weights
         Dimensions of the combined score and their weights (default: every fitted dimension
         with a declared direction, equal weights); signs come from ``Scale.desirability``.

@@ -5,19 +5,26 @@ from pluralign.models._design import Design, build_design
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
+    COMPARE_COLUMNS,
     DIAGNOSTIC_COLUMNS,
     EFFECT_COLUMNS,
+    EFFECT_SCALES,
     MARGINAL_COLUMNS,
+    MIXED_SUMMARY_COLUMNS,
     POSTSTRAT_COLUMNS,
+    TERM_COLUMNS,
     ModelResult,
 )
-from pluralign.models._targets import target_cells
 
 __all__ = [
+    "COMPARE_COLUMNS",
     "DIAGNOSTIC_COLUMNS",
     "EFFECT_COLUMNS",
+    "EFFECT_SCALES",
     "MARGINAL_COLUMNS",
+    "MIXED_SUMMARY_COLUMNS",
     "POSTSTRAT_COLUMNS",
+    "TERM_COLUMNS",
     "BayesResult",
     "Design",
     "MixedResult",
@@ -28,5 +35,4 @@ __all__ = [
     "contrast_columns",
     "fit_bayes",
     "fit_mixed",
-    "target_cells",
 ]
