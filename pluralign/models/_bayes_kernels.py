@@ -154,10 +154,13 @@ def hdi(draws: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
     --------
     >>> lo, hi = hdi(np.arange(100.0)[:, None], 0.9)
     >>> float(hi[0] - lo[0])
-    89.0
+    90.0
+    >>> [float(v) for v in hdi(np.arange(100.0), 0.5)]
+    [0.0, 50.0]
     """
     import arviz as az
 
     x = np.asarray(draws, dtype=float)
-    out = np.asarray(az.hdi(x[None], hdi_prob=prob))  # (1 chain, draws, ...) -> (..., 2)
+    # a vector is one quantity's draws; more axes are read as (1 chain, draws, ...)
+    out = np.asarray(az.hdi(x if x.ndim == 1 else x[None], hdi_prob=prob))
     return out[..., 0], out[..., 1]

@@ -311,8 +311,9 @@ class MixedResult:
         ['gender', 'he/him', 'she/her']
         >>> eff.attrs["standardiser_definition"]
         'sqrt(var_rater + var_item + var_residual)'
-        >>> fit.effects(scale="link", multiplicity="gender")["p_adjusted"].notna().sum()
-        np.int64(1)
+        >>> link = fit.effects(scale="link", multiplicity="gender")
+        >>> link.groupby("term")["p_adjusted"].count().to_dict()
+        {'gender': 3, 'ideology': 0}
         """
         if scale not in EFFECT_SCALES:
             raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
