@@ -139,7 +139,7 @@ def part_ours(study, draws, tune, chains):
         fit = fit_bayes(
             study,
             FORMULA,
-            dim,
+            dimension=dim,
             reference=REF,
             draws=draws,
             tune=tune,

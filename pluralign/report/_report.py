@@ -467,7 +467,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
             dim = opts.pop("dimension", a.dimensions[0])
             bayes_formula = opts.pop("formula", formula)
             opts.setdefault("reference", _reference(a, bayes_formula))
-            fit = fit_bayes(a.study, bayes_formula, dim, **opts)
+            fit = fit_bayes(a.study, bayes_formula, dimension=dim, **opts)
             a.results["bayes"] = fit
             eff = fit.effects()
             a.results["bayes_effects"] = eff
