@@ -295,7 +295,7 @@ def posterior_pair_probabilities(
                 uniq, inverse = np.unique(key, return_inverse=True)
                 comb = (probs[..., :, None] * dist[..., None, :]).reshape((*probs.shape[:-1], -1))
                 new = np.zeros((*comb.shape[:-1], len(uniq)))
-                K._scatter(new, comb, inverse)
+                K.scatter_add(new, comb, inverse)
                 values, probs = uniq * 1e-9, new
         else:
             h = np.where(values > 1e-9, 1.0, np.where(values < -1e-9, 0.0, 0.5))

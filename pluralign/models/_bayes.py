@@ -50,7 +50,7 @@ from pluralign.models._bayes_model import (
     sample,
     warn_if_failed,
 )
-from pluralign.models._design import Design, build_design, term_table
+from pluralign.models._design import Design, build_design, fixed_terms, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import finish_effects
 from pluralign.models._protocol import (
@@ -192,6 +192,12 @@ class DimensionFit:
         if self.group_item:
             groups = _codes(uniq[self.group_item], self.group_levels, self.group_item)
         return X, weights / weights.sum(), groups
+
+    def group_codes(self, values: pd.Series) -> np.ndarray:
+        """Codes ``0..G-1`` of the ``group_item`` levels of ``values`` (an error names unknown ones)."""
+        if not self.group_item:
+            raise ValueError(f"the {self.dimension} model has no group_item")
+        return _codes(values, self.group_levels, self.group_item)
 
     def cell_mean_draws(self, cells: pd.DataFrame, draws: Draws | None = None) -> np.ndarray:
         """Draws of the marginal mean rating of each cell: (n_draws × n_cells)."""
@@ -608,10 +614,7 @@ def _formula_with(formula: str, interactions, group_item: str | None) -> str:
                 "('gender', 'race') or strings such as 'gender:race'"
             )
         add.append(term)
-    if "~" not in formula:
-        raise ValueError(f"formula {formula!r} needs a response: write e.g. 'rating ~ gender'")
-    rhs = formula.split("~", 1)[1]
-    if group_item and not any(group_item == t.strip() for t in rhs.replace("*", "+").split("+")):
+    if group_item and group_item not in fixed_terms(formula):
         add.append(group_item)
     return formula + "".join(f" + {a}" for a in add)
 

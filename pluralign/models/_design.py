@@ -179,6 +179,20 @@ def _parse(formula: str) -> tuple[str, str]:
     return fixed, lhs.strip()
 
 
+def fixed_terms(formula: str) -> list[str]:
+    """The fixed-effect terms of a formula as formulaic reads it (no intercept, no random terms).
+
+    Examples
+    --------
+    >>> fixed_terms("rating ~ gender * race + age + (1|rater)")
+    ['gender', 'race', 'age', 'gender:race']
+    """
+    from formulaic import Formula
+
+    fixed, _ = _parse(formula)
+    return [str(t) for t in Formula(fixed).rhs if str(t) != "1"]
+
+
 def build_design(
     study,
     formula: str = "rating ~ gender",
