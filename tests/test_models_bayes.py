@@ -17,6 +17,7 @@ pytest.importorskip("nutpie")
 from pluralign._errors import ConvergenceWarning
 from pluralign.data import simulate_study
 from pluralign.models import (
+    BAYES_SUMMARY_COLUMNS,
     DIAGNOSTIC_COLUMNS,
     EFFECT_COLUMNS,
     MARGINAL_COLUMNS,
@@ -72,6 +73,7 @@ def test_protocol_columns(fit):
     assert list(fit.poststratify(None).columns) == list(POSTSTRAT_COLUMNS)
     assert list(fit.diagnostics().columns) == list(DIAGNOSTIC_COLUMNS)
     summ = fit.summary()
+    assert tuple(summ.columns) == BAYES_SUMMARY_COLUMNS
     assert {"sigma_rater", "sigma_item", "sigma_group_item"} <= set(summ["parameter"])
     assert summ["parameter"].str.startswith("cutpoints").sum() == 4
     assert "posterior" in fit.idata.groups()

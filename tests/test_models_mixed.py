@@ -14,7 +14,7 @@ from scipy.special import expit
 from pluralign._errors import ConvergenceWarning, DroppedRowsWarning
 from pluralign.data import Scale, Study
 from pluralign.data._simulate import REFERENCE, simulate_study
-from pluralign.models import compare_groups, fit_mixed
+from pluralign.models import MIXED_SUMMARY_COLUMNS, compare_groups, fit_mixed
 from pluralign.models._lmm import fit_lmm
 
 REF = {"gender": "she/her", "ideology": "liberal"}
@@ -397,7 +397,9 @@ def test_multiplicity_correction_over_declared_set(small_fit):
 def test_link_scale_effects_are_the_wald_coefficients(small_fit):
     fit = small_fit
     link = fit.effects(scale="link", ci_prob=0.9, correction="none")
-    fixed = fit.summary().query("kind == 'fixed'").set_index(["dimension", "parameter"])
+    summary = fit.summary()
+    assert tuple(summary.columns) == MIXED_SUMMARY_COLUMNS
+    fixed = summary.query("kind == 'fixed'").set_index(["dimension", "parameter"])
     terms = fit.terms.set_index(["dimension", "term", "level"])
     for _, row in link.iterrows():
         coef = terms.loc[(row["dimension"], row["term"], row["level"]), "coefficient"]

@@ -13,6 +13,7 @@ from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
+    BAYES_SUMMARY_COLUMNS,
     COMPARE_COLUMNS,
     DIAGNOSTIC_COLUMNS,
     EFFECT_COLUMNS,
@@ -25,6 +26,7 @@ from pluralign.models._protocol import (
 )
 
 __all__ = [
+    "BAYES_SUMMARY_COLUMNS",
     "COMPARE_COLUMNS",
     "DIAGNOSTIC_COLUMNS",
     "EFFECT_COLUMNS",

@@ -54,6 +54,7 @@ from pluralign.models._design import Design, build_design, fixed_terms, term_tab
 from pluralign.models._display import html_summary
 from pluralign.models._effects import finish_effects
 from pluralign.models._protocol import (
+    BAYES_SUMMARY_COLUMNS,
     DIAGNOSTIC_COLUMNS,
     EFFECT_SCALES,
     MARGINAL_COLUMNS,
@@ -510,7 +511,10 @@ class BayesResult:
         return self._diagnostics[list(DIAGNOSTIC_COLUMNS)].copy()
 
     def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
-        """Population-level parameters per dimension: mean, sd, HDI, ESS, R-hat."""
+        """Population-level parameters per dimension: mean, sd, HDI, ESS, R-hat.
+
+        Columns: BAYES_SUMMARY_COLUMNS (``arviz.summary``'s, the HDI as ``ci_low, ci_high``).
+        """
         az = require("arviz")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
         frames = []
@@ -521,7 +525,7 @@ class BayesResult:
             s.insert(0, "parameter", s.index)
             s.insert(0, "dimension", dim)
             frames.append(s.reset_index(drop=True))
-        return pd.concat(frames, ignore_index=True)
+        return pd.concat(frames, ignore_index=True)[list(BAYES_SUMMARY_COLUMNS)]
 
 
 def _contrast(lev: np.ndarray, ref: np.ndarray, ci_prob: float) -> dict:

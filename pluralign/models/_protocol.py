@@ -81,6 +81,21 @@ MIXED_SUMMARY_COLUMNS = (
     "p_value",
 )
 
+#: Columns of ``BayesResult.summary()`` (those of ``arviz.summary``, the HDI as ci_low/ci_high).
+BAYES_SUMMARY_COLUMNS = (
+    "dimension",
+    "parameter",
+    "mean",  # posterior mean
+    "sd",  # posterior SD
+    "ci_low",
+    "ci_high",  # highest-density interval
+    "mcse_mean",
+    "mcse_sd",
+    "ess_bulk",
+    "ess_tail",
+    "r_hat",
+)
+
 #: Columns of ``ModelResult.marginal_means(by=...)`` besides the ``by`` columns.
 MARGINAL_COLUMNS = ("dimension", "mean", "ci_low", "ci_high")
 
