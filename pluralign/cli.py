@@ -219,7 +219,7 @@ def report(
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
 ) -> None:
     """Write the HTML / markdown report of a study."""
-    from pluralign.report import report as make_report
+    from pluralign.report import write_report
 
     chosen = tuple(models or ("mixed",))
     unknown = sorted(set(chosen) - {"mixed", "bayes"})
@@ -227,7 +227,7 @@ def report(
         raise typer.BadParameter(
             f"--models: unknown model(s) {unknown}; use 'mixed' and/or 'bayes'"
         )
-    path = make_report(
+    path = write_report(
         load(data),
         out=out,
         dimensions=dimension or None,

@@ -1,14 +1,7 @@
 """Model layer: crossed mixed-effects and Bayesian ordinal models with one result protocol."""
 
 from pluralign.models._bayes import BayesResult, fit_bayes
-from pluralign.models._bayes_kernels import (
-    cumulative_probs,
-    expected_value,
-    gauss_hermite,
-    integrated_probs,
-    preference_from_probs,
-    scatter_add,
-)
+from pluralign.models._bayes_kernels import cumulative_probs, gauss_hermite, preference_from_probs
 from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
@@ -44,12 +37,9 @@ __all__ = [
     "compare_groups",
     "contrast_columns",
     "cumulative_probs",
-    "expected_value",
     "fit_bayes",
     "fit_mixed",
     "fixed_terms",
     "gauss_hermite",
-    "integrated_probs",
     "preference_from_probs",
-    "scatter_add",
 ]

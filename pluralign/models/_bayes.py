@@ -194,12 +194,6 @@ class DimensionFit:
             groups = _codes(uniq[self.group_item], self.group_levels, self.group_item)
         return X, weights / weights.sum(), groups
 
-    def group_codes(self, values: pd.Series) -> np.ndarray:
-        """Codes ``0..G-1`` of the ``group_item`` levels of ``values`` (an error names unknown ones)."""
-        if not self.group_item:
-            raise ValueError(f"the {self.dimension} model has no group_item")
-        return _codes(values, self.group_levels, self.group_item)
-
     def cell_mean_draws(self, cells: pd.DataFrame, draws: Draws | None = None) -> np.ndarray:
         """Draws of the marginal mean rating of each cell: (n_draws × n_cells)."""
         d = self.draws() if draws is None else draws

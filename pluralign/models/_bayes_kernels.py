@@ -132,22 +132,14 @@ def combine_differences(
             )
         joint = (probs[..., :, None] * dist[..., None, :]).reshape((*probs.shape[:-1], -1))
         new = np.zeros((*probs.shape[:-1], len(uniq)))
-        scatter_add(new, joint, inverse)
+        _scatter(new, joint, inverse)
         values = uniq * tol
         probs = new
     return values, probs
 
 
-def scatter_add(out: np.ndarray, src: np.ndarray, index: np.ndarray) -> None:
-    """``out[..., index[j]] += src[..., j]`` (a matrix product with a 0/1 matrix: fast, exact).
-
-    Examples
-    --------
-    >>> out = np.zeros(2)
-    >>> scatter_add(out, np.array([1.0, 2.0, 3.0]), np.array([0, 1, 0]))
-    >>> out.tolist()
-    [4.0, 2.0]
-    """
+def _scatter(out: np.ndarray, src: np.ndarray, index: np.ndarray) -> None:
+    """``out[..., index[j]] += src[..., j]`` (a matrix product with a 0/1 matrix: fast, exact)."""
     m = np.zeros((src.shape[-1], out.shape[-1]))
     m[np.arange(src.shape[-1]), index] = 1.0
     out += src @ m
