@@ -158,21 +158,3 @@ def test_adjust_pvalues_multiplicity_sets():
     with pytest.raises(ValueError, match="neither terms"):
         adjust_pvalues(t, multiplicity=["nope"])
 
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "pluralign.models._design",
-        "pluralign.models._effects",
-        "pluralign.models._display",
-        "pluralign.models._mixed",
-    ],
-)
-def test_examples_run(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(
-        importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE
-    )
-    assert result.failed == 0
