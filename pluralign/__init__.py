@@ -55,7 +55,6 @@ from pluralign.models import (
     compare_groups,
     fit_bayes,
     fit_mixed,
-    target_cells,
 )
 from pluralign.power import (
     PowerResult,
@@ -138,7 +137,6 @@ __all__ = [
     "run_demo",
     "run_grid",
     "simulate_study",
-    "target_cells",
     "tiny_model",
     "train_dpo",
     "train_grpo",
