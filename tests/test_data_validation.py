@@ -42,8 +42,8 @@ def build(r=None, ra=None, it=None, scales=None, **kw) -> Study:
     return Study.from_frames(
         ratings() if r is None else r,
         raters() if ra is None else ra,
-        items() if it is None else it,
-        {"toxicity": TOX} if scales is None else scales,
+        items=items() if it is None else it,
+        scales={"toxicity": TOX} if scales is None else scales,
         multiselect=kw.pop("multiselect", ["race"]),
         **kw,
     )

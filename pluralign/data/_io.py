@@ -188,7 +188,7 @@ def read_study(
         item_tab = items if isinstance(items, pd.DataFrame) else _read_table(Path(items))
         item_tab = item_tab.rename(columns=columns)
     kwargs.setdefault("name", path.stem)
-    return Study.from_frames(ratings, rater_tab, item_tab, scales, **kwargs)
+    return Study.from_frames(ratings, rater_tab, items=item_tab, scales=scales, **kwargs)
 
 
 def _read_folder(path: Path) -> Study:
