@@ -1,5 +1,6 @@
 """Data layer: the Study model, validation, readers, public-data loaders and the simulator."""
 
+from pluralign.data._checks import check_design, check_pairs, thin_groups
 from pluralign.data._io import read_study, split_flat, wide_to_long
 from pluralign.data._loaders import data_roots, find_data, load_multipico, load_popquorn
 from pluralign.data._population import EVERYONE, Population
@@ -35,10 +36,13 @@ __all__ = [
     "find_data",
     "load_multipico",
     "load_popquorn",
+    "check_design",
+    "check_pairs",
     "ordinal_mean",
     "read_study",
     "simulate_study",
     "slug",
     "split_flat",
+    "thin_groups",
     "wide_to_long",
 ]

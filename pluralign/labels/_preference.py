@@ -27,7 +27,7 @@ import pandas as pd
 
 from pluralign._compat import require
 from pluralign._errors import DroppedRowsWarning
-from pluralign.data import Study
+from pluralign.data import Study, check_pairs
 from pluralign.labels._kernels import pair_probability
 from pluralign.labels._target import GroupSpec, Target, resolve_target
 
@@ -447,6 +447,7 @@ def preference_labels(
         )
     if comparison not in ("auto", "same_rater", "cross"):
         raise ValueError(f"comparison must be 'auto', 'same_rater' or 'cross', got {comparison!r}")
+    check_pairs(study)
     spec = score_spec(study, dimensions, weights)
     target = resolve_target(study, group)
     scores, n_incomplete = score_table(study, spec)
