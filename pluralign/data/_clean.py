@@ -30,6 +30,11 @@ class Change:
     examples: str = ""
 
 
+def is_text(dtype) -> bool:
+    """Whether a column holds text (object or pandas string dtype)."""
+    return dtype == object or isinstance(dtype, pd.StringDtype)
+
+
 def examples(values: Iterable, n: int = 5) -> str:
     """Up to ``n`` values as ``repr`` text, with a count of the rest."""
     vals = list(values)

@@ -10,9 +10,15 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import StudyValidationError
+from pluralign.data._clean import is_text
 from pluralign.data._scale import Scale
 from pluralign.data._study import LogEntry, Study
-from pluralign.data._validate import ITEM_COLUMNS, OPTIONAL_ITEM_COLUMNS, check_columns
+from pluralign.data._validate import (
+    ITEM_COLUMNS,
+    OPTIONAL_ITEM_COLUMNS,
+    RATING_COLUMNS,
+    check_columns,
+)
 
 
 def wide_to_long(
@@ -88,7 +94,7 @@ def _one_row_per(flat: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFra
     # logged, by Study.from_frames)
     norm = sub.apply(
         lambda c: c.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
-        if c.dtype == object
+        if is_text(c.dtype)
         else c
     )
     sub = sub.loc[~norm.duplicated()]
@@ -312,7 +318,7 @@ def read_study(
     *,
     columns: Mapping[str, str] | None = None,
     dimensions: str | Sequence[str] | None = None,
-    demographics: Sequence[str] = (),
+    demographics: Sequence[str] | str = (),
     raters: str | Path | pd.DataFrame | None = None,
     items: str | Path | pd.DataFrame | None = None,
     scales: Mapping[str, Scale] | Iterable[Scale] | None = None,
@@ -338,8 +344,9 @@ def read_study(
     dimensions : str or sequence of str, optional
         Columns holding one dimension each (wide layout, after renaming). A single name that
         is not a column of a long file without a ``dimension`` column names its one dimension.
-    demographics : sequence of str
-        Rater columns of the file (after renaming).
+    demographics : sequence of str or "auto"
+        Rater columns of the file (after renaming). ``"auto"`` takes every other column that
+        holds one value per rater (logged). Columns of the file that are not read are logged.
     raters, items : path or DataFrame, optional
         Separate rater / item tables (renamed with ``columns`` too).
     scales : mapping or list of Scale, optional
@@ -408,6 +415,34 @@ def read_study(
         keep = [c for c in flat.columns if c not in dims and c not in ("rater", "item")]
         flat = wide_to_long(flat, dims, keep=keep)
     extra_items = [c for c in (*ITEM_COLUMNS[1:], *OPTIONAL_ITEM_COLUMNS) if c in flat.columns]
+    known = {*RATING_COLUMNS, *extra_items}
+    notes = []
+    if isinstance(demographics, str):
+        if demographics != "auto":
+            demographics = [demographics]
+        else:
+            check_columns(flat, "table", ["rater"])
+            demographics = _rater_columns(flat, [c for c in flat.columns if c not in known])
+            notes.append(
+                LogEntry(
+                    "detect_demographics",
+                    "raters",
+                    0,
+                    "columns constant within each rater taken as demographics",
+                    ", ".join(map(repr, demographics)) or "none",
+                )
+            )
+    unused = [c for c in flat.columns if c not in known and c not in set(demographics)]
+    if unused:
+        notes.append(
+            LogEntry(
+                "unused_columns",
+                "ratings",
+                0,
+                "columns of the file not read (name them in demographics= to use them)",
+                ", ".join(map(repr, unused)),
+            )
+        )
     ratings, rater_tab, item_tab = split_flat(
         flat,
         demographics=demographics,
@@ -430,7 +465,23 @@ def read_study(
         )
         item_tab = item_tab.rename(columns=columns)
     kwargs.setdefault("name", path.stem)
-    return Study.from_frames(ratings, rater_tab, items=item_tab, scales=scales, **kwargs)
+    study = Study.from_frames(ratings, rater_tab, items=item_tab, scales=scales, **kwargs)
+    for note in notes:
+        study = study.replace(note=note)
+    return study
+
+
+def _rater_columns(flat: pd.DataFrame, candidates: list[str]) -> list[str]:
+    """Columns with one value per rater (up to whitespace and case): the rater's attributes."""
+    out = []
+    keyed = flat[flat["rater"].notna()]
+    for col in candidates:
+        values = keyed[col]
+        if is_text(values.dtype):
+            values = values.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+        if values.groupby(keyed["rater"], sort=False).nunique(dropna=False).le(1).all():
+            out.append(col)
+    return out
 
 
 _FOLDER_FILES = ("ratings.parquet", "raters.parquet", "items.parquet")

@@ -298,7 +298,7 @@ class Study:
                     )
                 )
             else:
-                if raters[col].dtype == object or raters[col].dtype == "string":
+                if C.is_text(raters[col].dtype):
                     found = C.separator_in_values(raters[col], col, None)
                     if found is not None and found[0] != "/":
                         sep, joined = found

@@ -267,7 +267,7 @@ def ratings_problems(
     """Problems of the ratings table and the table with ``rating`` made numeric where possible."""
     problems = _schema_problems(ratings, "ratings", ratings_schema())
     rating = ratings["rating"]
-    if rating.dtype == object or rating.dtype == "string":
+    if rating.dtype == object or isinstance(rating.dtype, pd.StringDtype):
         rating = rating.map(lambda v: v.strip() if isinstance(v, str) else v)
     numeric = pd.to_numeric(rating, errors="coerce")
     out = ratings.assign(rating=numeric)
