@@ -87,6 +87,7 @@ def id_text(values: pd.Series, table: str, column: str) -> tuple[pd.Series, list
 
 
 def _canonical(spellings: list[str], counts: list[int], preferred: Iterable[str]) -> str:
+    """A declared spelling, else the most frequent, else the first seen."""
     preferred = set(preferred)
     for s in spellings:
         if s in preferred:
@@ -163,7 +164,7 @@ def clean_labels(
         by_fold.setdefault(final[j].casefold(), []).append(j)
     merged_rows, merged_examples = 0, []
     for group in by_fold.values():
-        spellings = sorted({final[j] for j in group})
+        spellings = list(dict.fromkeys(final[j] for j in group))  # in order of appearance
         if len(spellings) < 2:
             continue
         per = {s: int(sum(counts[j] for j in group if final[j] == s)) for s in spellings}

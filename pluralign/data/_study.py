@@ -21,6 +21,9 @@ from pluralign.data._scale import Scale
 
 Coding = Literal["collapsed", "indicators", "raw"]
 
+#: log steps that remove rating rows; every other step changes or describes rows
+DROP_STEPS = ("drop_invalid", "subset", "filter_raters")
+
 
 @dataclass(frozen=True)
 class LogEntry:
@@ -254,7 +257,18 @@ class Study:
         V.check_columns(raters, "raters", [V.RATER_KEY])
         V.check_not_empty(raters, "raters")
         raters = raters.reset_index(drop=True).copy()
-        raters.columns = [str(c).strip() if isinstance(c, str) else c for c in raters.columns]
+        renamed = {c: c.strip() for c in raters.columns if isinstance(c, str) and c != c.strip()}
+        if renamed:
+            raters = raters.rename(columns=renamed)
+            log.append(
+                LogEntry(
+                    "strip_whitespace",
+                    "raters",
+                    0,
+                    "surrounding whitespace removed from column names",
+                    _examples(renamed),
+                )
+            )
         raters["rater"], changes = C.id_text(raters["rater"], "raters", "rater")
         log += [LogEntry(**vars(c)) for c in changes]
         V.raise_problems(V.id_problems(raters, "raters", "rater"))
@@ -422,6 +436,11 @@ class Study:
         return int(self.ratings["item"].nunique())
 
     @property
+    def n_dropped(self) -> int:
+        """Rating rows removed by cleaning or selection (the ``n_rows`` of :data:`DROP_STEPS`)."""
+        return int(sum(e.n_rows for e in self.log_entries if e.step in DROP_STEPS))
+
+    @property
     def log(self) -> pd.DataFrame:
         """Every cleaning or selection step: ``step, table, n_rows, reason, examples``."""
         cols = [f.name for f in dataclasses.fields(LogEntry)]
@@ -482,7 +501,7 @@ class Study:
         }
         return pd.DataFrame(data, index=pd.Index(self.raters["rater"], name="rater"))
 
-    def collapsed(self, column: str, multi_label: str | None = None) -> pd.Series:
+    def collapsed(self, column: str, *, multi_label: str | None = None) -> pd.Series:
         """A single category per rater; several chosen values become ``multi_label``.
 
         Examples
@@ -509,7 +528,7 @@ class Study:
         )
 
     def rater_table(
-        self, coding: Coding = "collapsed", multi_label: str | None = None
+        self, coding: Coding = "collapsed", *, multi_label: str | None = None
     ) -> pd.DataFrame:
         """The raters table with multi-select demographics coded for analysis.
 
@@ -524,7 +543,7 @@ class Study:
             return out.reset_index()
         for col in self.multiselect:
             if coding == "collapsed":
-                out[col] = self.collapsed(col, multi_label)
+                out[col] = self.collapsed(col, multi_label=multi_label)
             else:
                 out = out.drop(columns=col).join(self.indicators(col))
         return out.reset_index()
@@ -532,6 +551,7 @@ class Study:
     def data(
         self,
         dimension: str | Sequence[str] | None = None,
+        *,
         coding: Coding = "collapsed",
         with_items: bool = False,
     ) -> pd.DataFrame:
@@ -559,6 +579,7 @@ class Study:
     def subset(
         self,
         dimensions: str | Sequence[str] | None = None,
+        *,
         items: Sequence[str] | None = None,
         raters: Sequence[str] | None = None,
     ) -> Study:
