@@ -145,9 +145,7 @@ DimensionsOpt = Annotated[
         "'dimension' column: the name of its one dimension.",
     ),
 ]
-SepOpt = Annotated[
-    str | None, typer.Option("--sep", help="CSV delimiter (default: detected).")
-]
+SepOpt = Annotated[str | None, typer.Option("--sep", help="CSV delimiter (default: detected).")]
 EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of the file.")]
 DropOpt = Annotated[
     bool,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign import option_context
-from pluralign._errors import DesignError, PluralignWarning, StudyValidationError
+from pluralign._errors import DesignError, StudyValidationError
 from pluralign.data import Scale, Study, check_design, read_study
 
 TOX = Scale("toxicity", 1, 5)
@@ -128,8 +128,11 @@ def cli(*args: str) -> Callable[[Path], object]:
         from pluralign.cli import app
 
         write(tmp, "flat.csv", FLAT + "c,i1,toxicity,2,she/her\nd,i2,toxicity,5,he/him\n")
-        write(tmp, "bad.csv", FLAT + "c,i1,toxicity,,she/her\nd,i2,toxicity,5,he/him\n"
-              "e,i2,toxicity,1,she/her\n")
+        write(
+            tmp,
+            "bad.csv",
+            FLAT + "c,i1,toxicity,,she/her\nd,i2,toxicity,5,he/him\ne,i2,toxicity,1,she/her\n",
+        )
         runner = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"})
         return runner.invoke(app, [a.replace("{tmp}", str(tmp)) for a in args])
 
@@ -138,6 +141,9 @@ def cli(*args: str) -> Callable[[Path], object]:
 
 SVE = StudyValidationError
 CASES: list[Case] = []
+
+# The catalogue below is laid out one case per few lines, by hand, for reading as a table.
+# fmt: off
 
 
 def case(name, topic, given, run, kind, *fragments, error=None, n_in=None, check=None):
@@ -625,5 +631,6 @@ case("CLI invalid rows dropped", T, "the same with --drop-invalid",
      cli("describe", "{tmp}/bad.csv", "--n-boot", "0", "--drop-invalid"), "kept",
      check=lambda res: res.exit_code == 0 and "6 ratings" in res.output)
 
+# fmt: on
 BY_NAME = {c.name: c for c in CASES}
 assert len(BY_NAME) == len(CASES), "case names must be unique"

@@ -10,8 +10,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from messy_cases import CASES, Case
+
 from pluralign._errors import PluralignWarning
 from pluralign.data import Study
 

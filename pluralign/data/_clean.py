@@ -32,7 +32,7 @@ class Change:
 
 def is_text(dtype) -> bool:
     """Whether a column holds text (object or pandas string dtype)."""
-    return dtype == object or isinstance(dtype, pd.StringDtype)
+    return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)
 
 
 def examples(values: Iterable, n: int = 5) -> str:
@@ -77,6 +77,8 @@ def id_text(values: pd.Series, table: str, column: str) -> tuple[pd.Series, list
                 examples(text[changed]),
             )
         )
+    if not changes and is_text(values.dtype):
+        return values, changes  # already text, nothing to change
     out = pd.Series(
         np.where(codes >= 0, stripped[np.maximum(codes, 0)] if len(stripped) else None, None),
         index=values.index,

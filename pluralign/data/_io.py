@@ -88,14 +88,16 @@ def split_flat(
 
 
 def _one_row_per(flat: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
-    sub = flat[[key, *columns]]
+    sub = flat[[key, *columns]].drop_duplicates()
     sub = sub[sub[key].notna()]  # rows without an id are reported by the ratings checks
     # rows that differ only by surrounding whitespace or case are one value (cleaned, and
     # logged, by Study.from_frames)
     norm = sub.apply(
-        lambda c: c.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
-        if is_text(c.dtype)
-        else c
+        lambda c: (
+            c.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+            if is_text(c.dtype)
+            else c
+        )
     )
     sub = sub.loc[~norm.duplicated()]
     dup = sub[key].duplicated(keep=False)
@@ -190,16 +192,20 @@ def _read_table(
                 "(for another extension) format='csv'"
             )
         kind = sniffed
-    if given is None and sniffed is not None and sniffed != kind and not (
-        {sniffed, kind} <= {"json", "jsonl"}
+    if (
+        given is None
+        and sniffed is not None
+        and sniffed != kind
+        and not ({sniffed, kind} <= {"json", "jsonl"})
     ):
         raise StudyValidationError(
             f"{path}: the extension says {kind} but the content is {sniffed}; rename the file "
             f"or pass format={sniffed!r}"
         )
     if kind in ("csv", "tsv"):
-        return _read_delimited(path, head, "\t" if kind == "tsv" and sep is None else sep,
-                               encoding, ids)
+        return _read_delimited(
+            path, head, "\t" if kind == "tsv" and sep is None else sep, encoding, ids
+        )
     if kind == "parquet":
         if sniffed != "parquet":
             raise StudyValidationError(
@@ -216,7 +222,7 @@ def _read_table(
 def _decode_error(path: Path, encoding: str, err: UnicodeDecodeError) -> StudyValidationError:
     return StudyValidationError(
         f"{path}: bytes at position {err.start} cannot be decoded as {encoding} "
-        f"({err.object[max(err.start - 10, 0):err.end + 10]!r}). Fix: pass the file's "
+        f"({err.object[max(err.start - 10, 0) : err.end + 10]!r}). Fix: pass the file's "
         "encoding, e.g. read_study(path, encoding='latin-1') or encoding='cp1252'"
     )
 

@@ -224,16 +224,12 @@ class Study:
             log += [LogEntry(**vars(c)) for c in changes]
 
         scales = V.check_scales(scales)
+        dimension = ratings["dimension"]
+        if not C.is_text(dimension.dtype):
+            dimension = dimension.where(dimension.isna(), dimension.astype(str))
         ratings["dimension"], changes = C.clean_labels(
-            ratings["dimension"].where(
-                ratings["dimension"].isna(), ratings["dimension"].astype(str)
-            ),
-            "ratings",
-            "dimension",
-            case_variants=case_variants,
-            preferred=scales,
+            dimension, "ratings", "dimension", case_variants=case_variants, preferred=scales
         )
-        ratings["dimension"] = ratings["dimension"].astype(object)
         log += [LogEntry(**vars(c)) for c in changes]
         present = list(pd.unique(ratings["dimension"].dropna()))
         V.check_scale_keys(scales, present)

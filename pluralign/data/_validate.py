@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-
+import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 import pandera.pandas as pa
@@ -220,7 +220,12 @@ def _shift_hint(values: pd.Series, scale: Scale, n_bad: int) -> str:
 def duplicate_problems(ratings: pd.DataFrame) -> list[Problem]:
     """Identical duplicate rows and conflicting duplicates (same key, different ratings), apart."""
     keys = ["rater", "item", "dimension"]
-    dup = ratings.duplicated(keys, keep=False)
+    # one integer per key combination (hashing three text columns at once is much slower)
+    combined = np.zeros(len(ratings), dtype=np.int64)
+    for k in keys:
+        codes, uniques = pd.factorize(ratings[k], use_na_sentinel=False)
+        combined = combined * (len(uniques) + 1) + codes
+    dup = pd.Series(pd.Series(combined).duplicated(keep=False).to_numpy(), index=ratings.index)
     if not dup.any():
         return []
     sub = ratings.loc[dup, [*keys, "rating"]]
