@@ -212,8 +212,12 @@ case("column name with space", T, 'raters column "gender "',
 case("unknown reference level", T, 'reference {"gender": "she/hr"}',
      lambda t: build(reference={"gender": "she/hr"}), "error",
      "reference['gender'] = 'she/hr'", "did you mean 'she/her'", error=SVE)
-case("reference names no column", T, 'reference {"sex": "f"}',
-     lambda t: build(reference={"sex": "f"}), "error", "reference names 'sex'", error=SVE)
+case("reference names no column", T, 'reference {"gendr": "she/her"}',
+     lambda t: build(reference={"gendr": "she/her"}), "error", "reference names 'gendr'",
+     "did you mean 'gender'", error=SVE)
+case("reference level absent", T, 'reference {"gender": "they/them"}, no such rater',
+     lambda t: build(reference={"gender": "they/them"}), "repair", "reference_unused",
+     "'they/them'", n_in=6)
 case("reference survives subset", T, "reference, then subset and replace",
      lambda t: build(reference={"gender": "he/him"}).subset(raters=["a", "b"]).replace(name="x"),
      "kept", n_in=6, check=lambda s: dict(s.reference) == {"gender": "he/him"})
@@ -368,6 +372,10 @@ case("duplicate after stripping", T, 'rows for rater "a" and "a " on the same it
 case("duplicate text and number", T, 'ratings "1" and 1 for the same key',
      lambda t: build(r=pd.concat([ratings(), ratings().iloc[[0]].assign(rating="1")]),
                      drop_invalid=True), "repair", "identical duplicate rows", n_in=7)
+case("duplicate with an empty copy", T, "a second copy of a rating with the rating missing",
+     lambda t: build(r=pd.concat([ratings(), ratings().iloc[[0]].assign(rating=np.nan)]),
+                     drop_invalid=True), "repair", "missing values", n_in=7,
+     check=lambda s: s.n_ratings == 6)
 case("duplicate rater rows", T, "rater b twice in the raters table",
      lambda t: build(ra=pd.DataFrame({"rater": ["a", "b", "b", "c"]})), "error",
      "raters.rater", "duplicate ids", "'b'", error=SVE)

@@ -238,25 +238,57 @@ def separator_in_values(
 
 def check_levels(
     reference: Mapping[str, str], raters: pd.DataFrame, multiselect: Iterable[str]
-) -> None:
-    """Raise if a declared reference level names no demographic column or no observed value."""
+) -> list[Change]:
+    """Check declared reference levels against the raters table.
+
+    A reference that looks like a misspelling of a demographic column or of an observed level
+    (a close match exists) is an error; a level or column that is simply absent (a small or
+    filtered study) is logged, and analyses fall back to their default reference.
+    """
+    import difflib
+
     multiselect = set(multiselect)
+    demographics = [str(c) for c in raters.columns if c != "rater"]
+    changes = []
     for col, level in reference.items():
-        if col not in raters.columns or col == "rater":
-            raise StudyValidationError(
-                f"reference names {col!r}, which is not a demographic column "
-                f"({[c for c in raters.columns if c != 'rater']}); fix the name"
+        if col not in demographics:
+            close = difflib.get_close_matches(col, demographics, n=1, cutoff=0.6)
+            if close:
+                raise StudyValidationError(
+                    f"reference names {col!r}, which is not a demographic column "
+                    f"(did you mean {close[0]!r}?); demographics: {demographics}. Fix the name"
+                )
+            changes.append(
+                Change(
+                    "reference_unused",
+                    "raters",
+                    0,
+                    f"reference for {col!r} declared, but the raters table has no such column",
+                    repr(level),
+                )
             )
+            continue
         if col in multiselect:
             seen = {v for t in raters[col] for v in t}
         else:
             seen = set(raters[col].dropna().astype(str))
-        if level not in seen:
-            import difflib
-
-            close = difflib.get_close_matches(level, sorted(seen), n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        if level in seen:
+            continue
+        folded = [v for v in sorted(seen) if v.casefold() == level.casefold()]
+        close = folded or difflib.get_close_matches(level, sorted(seen), n=1, cutoff=0.75)
+        if close:
             raise StudyValidationError(
-                f"reference[{col!r}] = {level!r} is not a value of raters.{col}{hint}; "
-                f"values: {sorted(seen)[:10]}. Fix: declare one of them"
+                f"reference[{col!r}] = {level!r} is not a value of raters.{col} (did you mean "
+                f"{close[0]!r}?); values: {sorted(seen)[:10]}. Fix: declare one of them"
             )
+        changes.append(
+            Change(
+                "reference_unused",
+                "raters",
+                0,
+                f"declared reference level of {col!r} is not observed; analyses use their "
+                "default reference",
+                repr(level),
+            )
+        )
+    return changes

@@ -82,24 +82,27 @@ def split_flat(
     if item_columns is None:
         item_columns = [c for c in (*ITEM_COLUMNS[1:], *OPTIONAL_ITEM_COLUMNS) if c in flat.columns]
     ratings = flat[["rater", "item", "dimension", "rating"]]
-    raters = _one_row_per(flat, "rater", list(demographics))
+    raters = _one_row_per(flat, "rater", list(demographics), loose=True)
     items = _one_row_per(flat, "item", list(item_columns))
     return ratings, raters, items
 
 
-def _one_row_per(flat: pd.DataFrame, key: str, columns: list[str]) -> pd.DataFrame:
+def _one_row_per(
+    flat: pd.DataFrame, key: str, columns: list[str], *, loose: bool = False
+) -> pd.DataFrame:
     sub = flat[[key, *columns]].drop_duplicates()
     sub = sub[sub[key].notna()]  # rows without an id are reported by the ratings checks
-    # rows that differ only by surrounding whitespace or case are one value (cleaned, and
-    # logged, by Study.from_frames)
-    norm = sub.apply(
-        lambda c: (
-            c.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
-            if is_text(c.dtype)
-            else c
+    if loose and columns:
+        # demographic values that differ only by surrounding whitespace or case are one
+        # answer (cleaned, and logged, by Study.from_frames)
+        norm = sub.apply(
+            lambda c: (
+                c.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+                if is_text(c.dtype)
+                else c
+            )
         )
-    )
-    sub = sub.loc[~norm.duplicated()]
+        sub = sub.loc[~norm.duplicated()]
     dup = sub[key].duplicated(keep=False)
     if dup.any():
         bad = sub[dup].sort_values(key)

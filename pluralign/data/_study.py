@@ -326,7 +326,7 @@ class Study:
                     preferred=preferred,
                 )
                 log += [LogEntry(**vars(c)) for c in changes]
-        C.check_levels(reference, raters, multiselect)
+        log += [LogEntry(**vars(c)) for c in C.check_levels(reference, raters, multiselect)]
 
         # ---- items
         if items is None:

@@ -276,7 +276,8 @@ def ratings_problems(
         rating = rating.map(lambda v: v.strip() if isinstance(v, str) else v)
     numeric = pd.to_numeric(rating, errors="coerce")
     out = ratings.assign(rating=numeric)
-    problems += duplicate_problems(out)
+    # a copy with a missing rating is reported as missing, not as a conflicting answer
+    problems += duplicate_problems(out[out["rating"].notna()])
     bad_range = []
     if not check_range:
         return problems, out
