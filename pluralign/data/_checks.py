@@ -66,6 +66,7 @@ def check_design(
     Parameters
     ----------
     study : Study
+        (or a :class:`SimulatedStudy`, whose ``.study`` is checked).
     variables : str or sequence of str, optional
         A model formula (``"rating ~ gender + age"``) or demographic column names.
     dimension : str or sequence of str, optional
@@ -87,6 +88,9 @@ def check_design(
     ...
     pluralign._errors.DesignError: dimension 'tox': only 1 rater ('a') ...
     """
+    study = getattr(study, "study", study)  # a SimulatedStudy holds its Study
+    if not isinstance(study, Study):
+        return  # other inputs are checked by the function that receives them
     names = _variables(study, variables)
     table = study.rater_table("collapsed").set_index("rater") if names else None
     for dim in _dimensions(study, dimension):
@@ -206,6 +210,9 @@ def check_pairs(study: Study) -> None:
     ...
     pluralign._errors.DesignError: no preference pairs can be formed: ...
     """
+    study = getattr(study, "study", study)
+    if not isinstance(study, Study):
+        return
     rated = study.items[study.items["item"].isin(pd.unique(study.ratings["item"]))]
     sizes = rated.groupby("prompt_id", sort=False)["item"].nunique()
     if not (sizes >= 2).any():
