@@ -280,6 +280,10 @@ case("ids equal after stripping", T, 'raters table with "a" and "a "',
 case("ids keep case", T, 'raters "A" and "a"',
      lambda t: Study.from_frames(ratings(rater=["A", "a", "b", "b", "c", "c"])), "kept", n_in=6,
      check=lambda s: s.n_raters == 4)
+case("missing prompt id", T, "items without prompt_id (never one shared 'nan' prompt)",
+     lambda t: build(items=pd.DataFrame({"item": ["i1", "i2"], "prompt_id": [None, np.nan]})),
+     "repair", "items without prompt_id", n_in=6,
+     check=lambda s: s.items["prompt_id"].tolist() == ["i1", "i2"])
 case("missing rater id", T, "a rating without rater id",
      lambda t: build(r=ratings(rater=["a", None, "b", "b", "c", "c"])), "error",
      "ratings.rater", "missing values", error=SVE)

@@ -341,6 +341,19 @@ class Study:
             items["prompt_id"] = items["item"]
         items["prompt_id"], changes = C.id_text(items["prompt_id"], "items", "prompt_id")
         log += [LogEntry(**vars(c)) for c in changes]
+        no_prompt = items["prompt_id"].isna()
+        if no_prompt.any():
+            # never one shared "nan" prompt: an item without prompt_id is its own prompt
+            items.loc[no_prompt, "prompt_id"] = items.loc[no_prompt, "item"]
+            log.append(
+                LogEntry(
+                    "missing_values",
+                    "items",
+                    int(no_prompt.sum()),
+                    "items without prompt_id given their own prompt (no preference pairs)",
+                    _examples(items.loc[no_prompt, "item"]),
+                )
+            )
         items["prompt_id"] = items["prompt_id"].astype(str)
         for col in ("prompt", "response"):
             if col not in items.columns:
