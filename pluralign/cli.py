@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,11 +31,20 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"Warning: {' '.join(str(message).split())}", err=True)
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a user error raised inside the block into one line and exit code 2, no traceback."""
+    """Turn a user error raised inside the block into one line and exit code 2, no traceback.
+
+    Warnings raised inside the block are printed as one ``Warning: ...`` line each.
+    """
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
     except typer.Exit:
         raise
     except typer.BadParameter as err:
