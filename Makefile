@@ -29,11 +29,11 @@ demo: $(STAMP)
 	$(VENV)/bin/pluralign demo --out $(OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest -q --nbmake tests notebooks
+	$(PY) -m pytest -q --nbmake tests pluralign notebooks
 	$(MAKE) docs
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow" tests pluralign
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pluralign tests analysis benchmarks

@@ -80,9 +80,8 @@ def shuffled(study: Study, column: str, a: str, b: str, rng: np.random.Generator
 
 
 def try_posterior(study: Study, draws: int, seed: int):
-    """A ``fit_bayes`` fit with gender-specific item views, or the reason it is unavailable."""
+    """A ``fit_bayes`` fit with gender-specific item views, or why it failed (no bayes extra)."""
     try:
-        from pluralign.labels._posterior import posterior_pair_probabilities  # noqa: F401
         from pluralign.models import fit_bayes
 
         t0 = time.perf_counter()

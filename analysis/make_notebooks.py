@@ -241,7 +241,7 @@ the share of raters preferring each response.""",
     (
         "code",
         """\
-from pluralign.labels import preference_labels
+from pluralign.labels import label_flips, preference_labels
 
 dims = ["toxicity", "helpfulness"]
 majority = preference_labels(study, method="majority", dimensions=dims)
@@ -255,10 +255,11 @@ soft.table[["prompt_id", "item_a", "item_b", "p_a", "n_comparisons", "chosen_ite
         "code",
         """\
 women = preference_labels(study, method="distribution", dimensions=dims, group={"gender": "she/her"})
-both = soft.table.merge(women.table, on=["prompt_id", "item_a", "item_b"], suffixes=("_all", "_women"))
-decided = (both["p_a_all"] != 0.5) & (both["p_a_women"] != 0.5)
-flipped = decided & ((both["p_a_all"] > 0.5) != (both["p_a_women"] > 0.5))
-print(f"{flipped.sum()} of {len(both)} pairs ({flipped.mean():.0%}) flip when only women's ratings count")""",
+both = soft.table.merge(women.table, on=["prompt_id", "item_a", "item_b"], suffixes=("_everyone", "_women"))
+decided = (both["p_a_everyone"] != 0.5) & (both["p_a_women"] != 0.5)
+flipped = decided & ((both["p_a_everyone"] > 0.5) != (both["p_a_women"] > 0.5))
+print(f"{flipped.sum()} of {len(both)} pairs ({flipped.mean():.0%}) flip when only women's ratings count")
+label_flips(study, "gender", dimensions=dims)  # the same count for every gender group""",
     ),
     (
         "code",

@@ -42,6 +42,7 @@ from pluralign.labels import (
     desirability_labels,
     group_divergence,
     item_disagreement,
+    label_flips,
     most_contested,
     preference_labels,
     rescale,
@@ -66,7 +67,7 @@ from pluralign.power import (
     power_analysis,
     power_curve,
 )
-from pluralign.report import label_flips, report, run_demo
+from pluralign.report import ReportOptions, run_demo, write_report
 from pluralign.train import (
     TrainResult,
     load_model,
@@ -96,6 +97,7 @@ __all__ = [
     "PowerResult",
     "PreferenceLabels",
     "RatingReward",
+    "ReportOptions",
     "Scale",
     "SimulatedStudy",
     "SimulationDesign",
@@ -131,7 +133,6 @@ __all__ = [
     "preference_labels",
     "read_study",
     "relative_difference",
-    "report",
     "rescale",
     "reward_function",
     "run_demo",
@@ -142,4 +143,5 @@ __all__ = [
     "train_dpo",
     "train_grpo",
     "wide_to_long",
+    "write_report",
 ]

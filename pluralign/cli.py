@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -386,8 +385,8 @@ def report(
     drop_invalid: DropOpt = False,
 ) -> None:
     """Write the HTML / markdown report of a study (a folder, a table file or a data set name)."""
-    report_module = importlib.import_module("pluralign.report")
-    make_report = getattr(report_module, "write_report", None) or report_module.report
+    from pluralign.report import write_report
+
     chosen = tuple(models or ("mixed",))
     unknown = sorted(set(chosen) - {"mixed", "bayes"})
     if unknown:
@@ -409,7 +408,7 @@ def report(
             if name not in study.demographics:
                 fail(f"--by {name!r}: not a demographic of this study ({study.demographics})")
         typer.echo(f"{study!r}")
-        path = make_report(
+        path = write_report(
             study,
             out=out,
             dimensions=dimension or None,
@@ -435,24 +434,9 @@ def demo(
 
 
 def _mount_power() -> None:
-    try:
-        from pluralign.power import _cli as power_cli
-    except ImportError:
-        power_cli = None
-    sub = getattr(power_cli, "power_app", None)
-    if sub is not None:
-        app.add_typer(sub, name="power")
-        return
-    fn = getattr(power_cli, "cli_power", None)
-    if fn is not None:
-        app.command("power")(fn)
-        return
+    from pluralign.power import power_app
 
-    @app.command("power")
-    def power() -> None:
-        """Power analysis (not available in this installation)."""
-        typer.echo("power analysis is not available: pluralign.power.cli_power was not found")
-        raise typer.Exit(1)
+    app.add_typer(power_app, name="power")
 
 
 _mount_power()

@@ -69,7 +69,7 @@ def test_hand_computed_nominal_alpha():
     )
     study = Study.from_frames(ratings, scales=[Scale("d", 1, 2)])
     out = agreement(study, level="nominal", n_boot=0)
-    assert out["alpha"].item() == pytest.approx(4 / 9, abs=1e-12)
+    assert out["krippendorff_alpha"].item() == pytest.approx(4 / 9, abs=1e-12)
     assert out[["n_raters", "n_items", "n_ratings"]].values.tolist() == [[2, 3, 6]]
 
 
@@ -82,14 +82,15 @@ def test_agreement_overall_and_within_match_package():
     ref = krippendorff.alpha(
         reliability_data=data, value_domain=LEVELS, level_of_measurement="interval"
     )
-    assert overall["alpha"].item() == pytest.approx(ref)
+    assert overall["krippendorff_alpha"].item() == pytest.approx(ref)
     women = out[(out["kind"] == "within") & (out["group"] == "she/her")]
     ref_w = krippendorff.alpha(
         reliability_data=data[:4], value_domain=LEVELS, level_of_measurement="interval"
     )
-    assert women["alpha"].item() == pytest.approx(ref_w)
+    assert women["krippendorff_alpha"].item() == pytest.approx(ref_w)
     assert set(out["kind"]) == {"overall", "within", "between"}
-    assert (out["ci_low"] <= out["alpha"]).all() and (out["alpha"] <= out["ci_high"]).all()
+    assert (out["krippendorff_alpha_ci_low"] <= out["krippendorff_alpha"]).all()
+    assert (out["krippendorff_alpha"] <= out["krippendorff_alpha_ci_high"]).all()
 
 
 def test_between_alpha_hand_computed():
@@ -118,9 +119,11 @@ def test_between_alpha_detects_systematic_disagreement():
     raters = pd.DataFrame({"rater": [f"r{r}" for r in range(12)], "g": ["x"] * 6 + ["y"] * 6})
     study = Study.from_frames(ratings, raters, scales=[Scale("d", 1, 5)])
     out = agreement(study, by="g", level="interval", n_boot=100, seed=2).set_index("group")
-    assert out.loc["x", "alpha"] > 0.6 and out.loc["y", "alpha"] > 0.6
-    assert out.loc["x | y", "alpha"] < 0
-    assert out.loc["x | y", "ci_high"] < out.loc["x", "ci_low"]
+    assert out.loc["x", "krippendorff_alpha"] > 0.6 and out.loc["y", "krippendorff_alpha"] > 0.6
+    assert out.loc["x | y", "krippendorff_alpha"] < 0
+    assert (
+        out.loc["x | y", "krippendorff_alpha_ci_high"] < out.loc["x", "krippendorff_alpha_ci_low"]
+    )
 
 
 def test_rater_bootstrap_does_not_pair_copies_of_a_rater():
@@ -143,7 +146,7 @@ def test_bootstrap_is_seeded_and_clusters_work():
         x = agreement(study, by="gender", n_boot=30, seed=4, cluster=cluster)
         y = agreement(study, by="gender", n_boot=30, seed=4, cluster=cluster)
         pd.testing.assert_frame_equal(x, y)
-        assert x["ci_low"].notna().all()
+        assert x["krippendorff_alpha_ci_low"].notna().all()
 
 
 def test_simulated_study_alpha_is_plausible(small_study):
@@ -151,4 +154,4 @@ def test_simulated_study_alpha_is_plausible(small_study):
     overall = out[out["kind"] == "overall"]
     assert len(overall) == 5
     # raters share item traits, so agreement is positive but far from perfect
-    assert ((overall["alpha"] > 0) & (overall["alpha"] < 0.8)).all()
+    assert ((overall["krippendorff_alpha"] > 0) & (overall["krippendorff_alpha"] < 0.8)).all()

@@ -89,14 +89,14 @@ def test_posterior_labels_shrink_when_few_raters(labelled):
 def test_target_mix_is_share_weighted_mix_of_groups(labelled):
     _, fit, pairs, _ = labelled
     kw = dict(dimensions="toxicity", weights=[1.0], n_draws=100, seed=1)
-    she = posterior_pair_probabilities(fit, pairs, {"gender": "she/her"}, **kw)
-    he = posterior_pair_probabilities(fit, pairs, {"gender": "he/him"}, **kw)
+    she = posterior_pair_probabilities(fit, pairs, target={"gender": "she/her"}, **kw)
+    he = posterior_pair_probabilities(fit, pairs, target={"gender": "he/him"}, **kw)
     mix = posterior_pair_probabilities(
-        fit, pairs, {"gender": {"she/her": 0.7, "he/him": 0.3}}, **kw
+        fit, pairs, target={"gender": {"she/her": 0.7, "he/him": 0.3}}, **kw
     )
     np.testing.assert_allclose(mix["p"], 0.7 * she["p"] + 0.3 * he["p"], atol=1e-12)
     frame = pd.DataFrame({"gender": ["she/her", "he/him"], "share": [0.7, 0.3]})
-    mix2 = posterior_pair_probabilities(fit, pairs, frame, **kw)
+    mix2 = posterior_pair_probabilities(fit, pairs, target=frame, **kw)
     np.testing.assert_allclose(mix2["p"], mix["p"], atol=1e-12)
 
 
@@ -123,7 +123,7 @@ def test_matches_monte_carlo_of_the_definition(labelled):
     a, b = pairs.iloc[5]
     idx_n = 8
     res = posterior_pair_probabilities(
-        fit, pairs.iloc[[5]], {"gender": "he/him"}, n_draws=idx_n, seed=4
+        fit, pairs.iloc[[5]], target={"gender": "he/him"}, n_draws=idx_n, seed=4
     )
     rng = np.random.default_rng(0)
     n_total = fit.fits["toxicity"].draws().n

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import importlib
 import types
 import warnings
 
@@ -12,7 +12,12 @@ import pytest
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign.data import Scale, Study
-from pluralign.labels import desirability_labels, preference_labels
+from pluralign.labels import (
+    desirability_labels,
+    posterior_pair_probabilities,
+    preference_labels,
+    reward_function,
+)
 
 TOX = Scale("toxicity", 1, 5, more_is_better=False)
 HELP = Scale("helpfulness", 1, 5, more_is_better=True)
@@ -200,33 +205,51 @@ def test_desirability_labels_hand_computed(hand_study):
     assert maj.loc["b", "p"] == 1.0
 
 
-def test_dimension_without_direction_needs_weight():
+def test_dimension_without_direction_needs_weight_everywhere():
     ratings = pd.DataFrame(
         {"rater": ["r", "r"], "item": ["a", "b"], "dimension": "d", "rating": [1, 2]}
     )
-    items = pd.DataFrame({"item": ["a", "b"], "prompt_id": "p"})
+    items = pd.DataFrame({"item": ["a", "b"], "prompt_id": "p", "response": ["x y", "x z"]})
     study = Study.from_frames(ratings, items=items, scales=[Scale("d", 1, 5)])
-    with pytest.raises(ValueError, match="direction"):
-        preference_labels(study)
+    # a fitted model of the same undirected scale (only its scales are read before the error)
+    fit = types.SimpleNamespace(
+        dimensions=["d"], fits={"d": types.SimpleNamespace(scale=study.scale("d"))}
+    )
+    pairs = pd.DataFrame({"item_a": ["a"], "item_b": ["b"]})
+    calls = [
+        lambda **kw: preference_labels(study, **kw),
+        lambda **kw: desirability_labels(study, **kw),
+        lambda **kw: reward_function(study, **kw),
+        lambda **kw: posterior_pair_probabilities(fit, pairs, **kw),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="no dimension has a declared direction"):
+            call()
+        with pytest.raises(ValueError, match="'d' has no declared direction"):
+            call(dimensions="d")
+    # with an explicit weight its sign says which way is better
     assert preference_labels(study, dimensions="d", weights=[1]).table["p_a"].item() == 0.0
+    assert preference_labels(study, dimensions="d", weights=[-1]).table["p_a"].item() == 1.0
 
 
 def test_posterior_method_calls_posterior_pair_probabilities(hand_study, monkeypatch):
     calls = {}
 
-    def fake(fit, pairs, target, dimensions, weights, *, n_draws=None, seed=None):
-        calls.update(fit=fit, target=target, dimensions=dimensions, seed=seed)
+    def fake(fit, pairs, *, target=None, dimensions=None, weights=None, n_draws=None, seed=None):
+        calls.update(fit=fit, target=target.label, dimensions=dimensions, seed=seed)
         return pairs.assign(p=[0.8, 0.3, 0.5], p_sd=0.1)
 
-    module = types.ModuleType("pluralign.labels._posterior")
-    module.posterior_pair_probabilities = fake
-    monkeypatch.setitem(sys.modules, "pluralign.labels._posterior", module)
+    monkeypatch.setattr(
+        importlib.import_module("pluralign.labels._preference"),
+        "posterior_pair_probabilities",
+        fake,
+    )
     labels = preference_labels(
         hand_study, "posterior", fit="FIT", seed=5, group={"gender": "she/her"}
     )
     assert calls == {
         "fit": "FIT",
-        "target": {"gender": "she/her"},
+        "target": "gender=she/her",
         "dimensions": ["toxicity"],
         "seed": 5,
     }

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pluralign.data import Scale, Study
-from pluralign.labels import _posterior, reward_function
-from pluralign.labels._reward import completion_text, model_item_means
+from pluralign.data import Population, Scale, Study
+from pluralign.labels import _reward as reward_module
+from pluralign.labels import completion_text, reward_function
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,11 @@ def test_reward_follows_trl_signature(reward_study):
         dimensions=["toxicity", "helpfulness"],
         seed=1,
         heldout=0,
+        ridge=3.0,
     )
     assert reward.__name__ == "rating_reward_gender_she_her"
     assert reward.heldout_.empty
+    assert reward.models_["toxicity"].named_steps["ridge"].alpha == 3.0  # the given penalty
     nice = "That sounds hard. Here is a concrete plan: write down the problem and take one step."
     rude = "You're an idiot and nobody cares about your stupid problems."
     out = reward(
@@ -83,7 +85,7 @@ def test_model_based_targets_mix_patterns(monkeypatch):
     study = Study.from_frames(ratings, items=items, scales=[Scale("toxicity", 1, 5)])
     pats = pd.DataFrame({"gender": ["she/her", "he/him"]})
     monkeypatch.setattr(
-        _posterior, "_patterns", lambda fit, dims, target: (pats, np.array([0.25, 0.75]))
+        reward_module, "_patterns", lambda fit, dims, target: (pats, np.array([0.25, 0.75]))
     )
     expected = {
         ("she/her", "a"): 2.0,
@@ -99,7 +101,8 @@ def test_model_based_targets_mix_patterns(monkeypatch):
     design = types.SimpleNamespace(item_levels=np.array(["a", "b"]))
     fit = types.SimpleNamespace(fits={"toxicity": types.SimpleNamespace(design=design)},
                                 predict=predict)  # fmt: skip
-    out = model_item_means(fit, study, None, ["toxicity"]).set_index("item")
+    out = reward_module.model_item_means(fit, study, Population.parse(None), ["toxicity"])
+    out = out.set_index("item")
     assert out.loc["a", "mean"] == pytest.approx(0.25 * 2 + 0.75 * 4)
     assert out.loc["b", "mean"] == pytest.approx(1.0)
     assert out["n"].to_dict() == {"a": 2, "b": 1}

@@ -215,7 +215,7 @@ def test_adjusted_intervals_bonferroni_by_hand():
             "p_value": [0.01], "p_adjusted": [0.05],
         }
     )  # fmt: skip
-    out = plots.adjusted_intervals(eff, "link")
+    out = plots.adjusted_intervals(eff, scale="link")
     half = stats.norm.isf(0.05 / (2 * 5)) * 0.5  # Bonferroni with k = 5 comparisons
     assert out["k"].iloc[0] == pytest.approx(5.0)
     assert out["adj_low"].iloc[0] == pytest.approx(1 - half, rel=1e-6)
@@ -226,7 +226,7 @@ def test_adjusted_intervals_bonferroni_by_hand():
 @pytest.mark.parametrize("scale", ["link", "relative", "difference", "odds_ratio", "d"])
 def test_adjusted_intervals_agree_with_p_adjusted(scale):
     eff = _effects(n_levels=8, seed=3)
-    out = plots.adjusted_intervals(eff, scale)
+    out = plots.adjusted_intervals(eff, scale=scale)
     null = 1.0 if scale == "odds_ratio" else 0.0
     excludes = (out["adj_low"] > null) | (out["adj_high"] < null)
     assert (excludes == (eff["p_adjusted"] < 0.05)).all()
@@ -358,12 +358,12 @@ def test_agreement_blocks_and_guides():
     rows += [("between", "she/her | he/him", 0.55)]
     df = pd.concat(
         [
-            pd.DataFrame(rows, columns=["kind", "group", "alpha"]).assign(dimension=d)
+            pd.DataFrame(rows, columns=["kind", "group", "krippendorff_alpha"]).assign(dimension=d)
             for d in DIMS[:2]
         ],
         ignore_index=True,
     )
-    df["ci_low"], df["ci_high"] = df["alpha"] - 0.05, df["alpha"] + 0.05
+    df["ci_low"], df["ci_high"] = df["krippendorff_alpha"] - 0.05, df["krippendorff_alpha"] + 0.05
     ax = plots.agreement(df)
     assert tick_texts(ax) == [
         "Overall", "all", "Within group", "she/her", "he/him (n/a)", "Between groups",
@@ -379,7 +379,7 @@ def test_agreement_blocks_and_guides():
 
 def test_agreement_single_dimension_without_guides():
     df = pd.DataFrame(
-        {"dimension": "toxicity", "group": [None, "a", "b"], "alpha": [0.2, 0.25, 0.1],
+        {"dimension": "toxicity", "group": [None, "a", "b"], "krippendorff_alpha": [0.2, 0.25, 0.1],
          "ci_low": [0.1, 0.15, 0.0], "ci_high": [0.3, 0.35, 0.2]}
     )  # fmt: skip
     ax = plots.agreement(df)
@@ -433,7 +433,7 @@ def test_soft_labels_violins_and_p_a():
     majority = fig.axes[1]
     flat = [c for c in majority.collections if isinstance(c, LineCollection)]
     assert len(flat) == 2  # degenerate groups drawn as ticks, not violins
-    fig = plots.soft_labels(table, "p_a")
+    fig = plots.soft_labels(table, value="p_a")
     assert fig.axes[0].get_xlim() == (0.0, 1.0)
     with pytest.raises(ValueError, match="kind"):
         plots.soft_labels(table, kind="box")
@@ -476,9 +476,12 @@ def test_training_results_conditions_groups_and_intervals():
 def test_power_curve_single_and_long_form():
     df = pd.DataFrame(
         {"n_raters": [50, 100, 200, 400, 1600], "power": [0.2, 0.4, 0.7, 0.85, 0.99],
-         "ci_low": [0.15, 0.33, 0.63, 0.8, 0.97], "ci_high": [0.25, 0.47, 0.77, 0.9, 1.0]}
+         "power_ci_low": [0.15, 0.33, 0.63, 0.8, 0.97],
+         "power_ci_high": [0.25, 0.47, 0.77, 0.9, 1.0]}
     )  # fmt: skip
     ax = plots.power_curve(df)
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # the Monte-Carlo band of power
+    assert band.min() == pytest.approx(0.15) and band.max() == pytest.approx(1.0)
     assert ax.get_xlabel() == "Number of raters" and ax.get_ylabel() == "Power"
     assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.02)
     assert "400" in [t.get_text() for t in ax.texts]  # first design reaching 0.8
@@ -505,11 +508,15 @@ def test_power_curve_single_and_long_form():
 
 def test_every_figure_uses_the_style_only_inside(tmp_path):
     spines = mpl.rcParams["axes.spines.top"]
-    ax = plots.agreement(pd.DataFrame({"dimension": "t", "group": ["a"], "alpha": [0.3]}))
+    ax = plots.agreement(
+        pd.DataFrame({"dimension": "t", "group": ["a"], "krippendorff_alpha": [0.3]})
+    )
     assert not ax.spines["top"].get_visible()
     assert mpl.rcParams["axes.spines.top"] == spines
     _fig, given = plt.subplots()
-    plots.agreement(pd.DataFrame({"dimension": "t", "group": ["a"], "alpha": [0.3]}), ax=given)
+    plots.agreement(
+        pd.DataFrame({"dimension": "t", "group": ["a"], "krippendorff_alpha": [0.3]}), ax=given
+    )
     assert given.spines["top"].get_visible() == spines  # a user's axes keep the user's style
     assert plots.savefig(ax.figure, tmp_path / "a", formats=("png",))[0].stat().st_size > 0
 

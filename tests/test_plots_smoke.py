@@ -92,5 +92,5 @@ def test_forest_from_mixed_model(small_study):
         )
     ax = plots.forest(eff)
     assert next(t.get_text() for t in ax.get_yticklabels()).startswith("gender (vs ")
-    table = plots.adjusted_intervals(eff, "link")
+    table = plots.adjusted_intervals(eff, scale="link")
     assert (table["adj_high"] - table["adj_low"] >= table["ci_high"] - table["ci_low"] - 1e-9).all()

@@ -16,10 +16,9 @@ from pluralign.power import (
     group_difference_se,
     power_analysis,
 )
-from pluralign.power._fitters import bayes_available, mixed_available
 
-#: The mixed model once it is available; the exact rater-means test before that.
-MODEL = "mixed" if mixed_available() else "rater_means"
+#: The crossed linear mixed model.
+MODEL = "mixed"
 
 
 def small_normal(n=(40, 40), m=3, effect=0.0, **kw) -> StudyDesign:
@@ -192,7 +191,7 @@ def test_failed_fits_are_counted_not_hidden():
         res = power_analysis(d, n_sims=30, model=flaky, seed=2, progress=False)
     n_failed = int(res.summary["n_failed"].iloc[0])
     assert 0 < n_failed < 30
-    assert res.summary["n_sims"].iloc[0] + n_failed == 30
+    assert res.summary["n_sims"].iloc[0] == 30
     assert res.table.loc[res.table["error"] != "", "error"].str.contains("did not converge").all()
 
 
@@ -204,7 +203,6 @@ def test_bad_arguments():
         power_analysis(d, alpha=1.5, n_sims=2, progress=False)
 
 
-@pytest.mark.skipif(not mixed_available(), reason="fit_mixed is not available yet")
 def test_mixed_on_ordinal_design_recovers_point_effect():
     d = StudyDesign(
         {"gender": {"she/her": 150, "he/him": 150}},
@@ -219,7 +217,6 @@ def test_mixed_on_ordinal_design_recovers_point_effect():
     assert row["power"] > 0.9
 
 
-@pytest.mark.skipif(not mixed_available(), reason="fit_mixed is not available yet")
 def test_design_from_pilot_study_recovers_the_simulator_truth():
     from pluralign.data._simulate import simulate_study
     from pluralign.power import design_from_study
@@ -243,11 +240,10 @@ def test_design_from_pilot_study_recovers_the_simulator_truth():
     res = power_analysis(
         d.replace(n_prompts=50), n_sims=8, model="rater_means", seed=1, progress=False
     )
-    assert len(res.summary) == len(d.levels) - 1
+    assert res.summary["level"].isin(d.levels[1:]).sum() == len(d.levels) - 1
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not bayes_available(), reason="fit_bayes is not available")
 def test_bayes_power_uses_hdi_detection_and_latent_truth():
     d = StudyDesign(
         {"gender": {"she/her": 30, "he/him": 30}}, effects={"he/him": -1.0}, n_prompts=10

@@ -15,7 +15,6 @@ from pluralign.power import (
     analytic_power,
     label_precision,
     plan_study,
-    plot_power_curve,
     power_curve,
 )
 from pluralign.power._precision import comparison_variance, raters_needed
@@ -50,9 +49,13 @@ def test_power_curve_table_and_plot():
     assert list(curve.columns) == list(CURVE_COLUMNS)
     assert curve["n_raters"].tolist() == [20, 60, 160]
     exact = [analytic_power(normal_design(n)) for n in (20, 60, 160)]
-    assert np.all((curve["ci_low"] - 0.06 <= exact) & (np.array(exact) <= curve["ci_high"] + 0.06))
+    assert np.all(
+        (curve["power_ci_low"] - 0.06 <= exact) & (np.array(exact) <= curve["power_ci_high"] + 0.06)
+    )
     assert curve["power"].is_monotonic_increasing
-    ax = plot_power_curve(curve, target=0.8)
+    from pluralign import plots
+
+    ax = plots.power_curve(curve, target=0.8)
     assert ax.get_ylabel() or ax.get_lines()
     by_items = power_curve(
         normal_design(),

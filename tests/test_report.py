@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pluralign.data import Scale, Study
-from pluralign.report import analyse, report
+from pluralign.report import ReportOptions, analyse, write_report
 from pluralign.report._render import (
     Figure,
     Note,
@@ -85,7 +85,7 @@ def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     study = _study()
     with _no_failures():
-        path = report(study, out=out, demographics=["gender"], seed=3)
+        path = write_report(study, out=out, demographics=["gender"], seed=3, n_boot=100)
     return study, out, path
 
 
@@ -163,7 +163,7 @@ def test_effects_recover_the_simulated_shift(written):
 
 
 def test_missing_stage_becomes_a_note_not_a_crash(tmp_path):
-    a = analyse(_study(), demographics=["gender"], models=(), labels=False)
+    a = analyse(_study(), demographics=["gender"], models=(), labels=False, n_boot=20)
     titles = [s.title for s in a.sections]
     assert titles[:2] == ["Data", "Descriptive differences"]
     assert "Preference labels" not in titles
@@ -174,15 +174,61 @@ def test_unknown_demographic_is_an_error():
         analyse(_study(), demographics=["income"])
 
 
-def test_label_flips_counts_disagreeing_pairs():
-    from pluralign.report._report import label_flips
+def test_write_report_is_the_function_and_report_the_subpackage():
+    import types
 
-    fl = label_flips(_study(), "gender", ["toxicity", "helpfulness"], min_raters=5)
-    race = label_flips(_study(), "race", ["toxicity", "helpfulness"], min_raters=5)
-    assert "Asian" in set(race["group"]) and "Multiracial" not in set(race["group"])
-    assert set(fl["group"]) == {"she/her", "he/him"}
-    assert (fl["flips"] <= fl["pairs"]).all() and (fl["pairs"] > 0).all()
-    assert fl["flip_pct"].between(0, 100).all()
+    import pluralign
+
+    assert isinstance(pluralign.report, types.ModuleType)
+    assert pluralign.write_report is write_report
+    assert pluralign.ReportOptions is ReportOptions
+
+
+def test_report_options_validate_and_shortcuts_override():
+    with pytest.raises(ValueError, match="unknown \\['glm'\\]"):
+        ReportOptions(models=("mixed", "glm"))
+    with pytest.raises(ValueError, match="draws must be a positive integer"):
+        ReportOptions(draws=0)
+    with pytest.raises(TypeError, match="unknown report option"):
+        ReportOptions().replace(bogus=1)
+    assert ReportOptions(models="bayes").models == ("bayes",)
+    with pytest.raises(TypeError, match="unknown report option"):
+        analyse(_study(), draw=10)
+    base = ReportOptions(demographics=["gender"], labels=False, models=(), n_boot=20, seed=5)
+    a = analyse(_study(), settings=base, dimensions=["toxicity"])
+    assert a.dimensions == ["toxicity"] and a.seed == 5 and a.settings.n_boot == 20
+    assert a.results["describe"]["dimension"].unique().tolist() == ["toxicity"]
+
+
+def test_bayesian_settings_reach_fit_bayes(monkeypatch):
+    import pluralign.models
+
+    seen = {}
+
+    def fake_fit_bayes(study, formula, dimension, **kwargs):
+        seen.update(formula=formula, dimension=dimension, **kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(pluralign.models, "fit_bayes", fake_fit_bayes)
+    opts = ReportOptions(
+        demographics=["gender"], models=("bayes",), labels=False, n_boot=20, seed=7,
+        bayes_dimension="helpfulness", family="gaussian", sampler="pymc", draws=50, tune=60,
+        chains=3,
+    )  # fmt: skip
+    with pytest.warns(Warning, match="stop here"):
+        a = analyse(_study(), settings=opts)
+    assert seen == {
+        "formula": "rating ~ gender",
+        "dimension": "helpfulness",
+        "family": "gaussian",
+        "sampler": "pymc",
+        "draws": 50,
+        "tune": 60,
+        "chains": 3,
+        "seed": 7,
+        "progressbar": False,
+    }
+    assert any("Bayesian model failed" in p for p in a.problems)
 
 
 @pytest.mark.slow
@@ -237,3 +283,13 @@ def test_analysis_scripts_write_figures_and_tables(tmp_path, monkeypatch):
     } <= tabs
     log = pd.read_csv(tmp_path / "tabs" / "data_log.csv")
     assert log.loc[log["step"] == "drop_invalid", "n_rows"].sum() == 3
+
+
+@pytest.mark.parametrize("module", ["_options", "_report"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"pluralign.report.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -8,9 +8,10 @@ import pytest
 
 pytest.importorskip("trl")
 
-from pluralign.data._simulate import simulate_study
+from pluralign.data import EVERYONE, Population, simulate_study
 from pluralign.train import run_grid
 from pluralign.train._evaluate import bootstrap_change, judge_scores
+from pluralign.train._grid import _groups
 
 INSULTS = ("idiot", "stupid", "pathetic", "dumb", "fool", "worthless", "loser", "whining", "silly")
 TINY = {
@@ -81,8 +82,8 @@ def test_grid_table_is_tidy_and_resumes(small_study, tmp_path, monkeypatch):
     assert len(table) == 2
     assert set(table["aggregation"]) == {"majority", "reward"}
     assert (table["n_seeds"] == 2).all() and (table["n_generations"] == 3 * 2).all()
-    assert (table["change_lo"] <= table["change"] + 1e-12).all()
-    assert (table["change"] <= table["change_hi"] + 1e-12).all()
+    assert (table["change_ci_low"] <= table["change"] + 1e-12).all()
+    assert (table["change"] <= table["change_ci_high"] + 1e-12).all()
     assert np.allclose(table["change"], table["trained"] - table["baseline"])
     assert len(list((tmp_path / "runs").glob("*.parquet"))) == 4
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "summary.parquet"), table)
@@ -102,13 +103,34 @@ def test_grid_table_is_tidy_and_resumes(small_study, tmp_path, monkeypatch):
 
 def test_grid_with_study_labels_and_judge(small_study):
     """Default labeller, rescaling and judge (pluralign.labels), a group, binary scale."""
-    table = run_grid(small_study, groups={"all": None, "women": {"gender": "she/her"}},
+    table = run_grid(small_study, groups=[None, {"gender": "she/her"}],
                      scales=["binary"], optimizers=["dpo_soft"], seeds=[0], config=TINY,
                      progress=False)  # fmt: skip
-    assert set(table["train_group"]) == {"all", "women"}
-    assert set(table["group"]) == {"all", "women"}  # every model judged by every group
+    # groups are spelled as Population.label in every column
+    assert set(table["train_group"]) == {EVERYONE, "gender=she/her"}
+    assert set(table["group"]) == {EVERYONE, "gender=she/her"}  # every model judged by every group
     assert set(small_study.dimensions) <= set(table["dimension"])
     assert table[["baseline", "trained"]].notna().all().all()
+
+
+def test_group_labels_and_forms():
+    margins = {"gender": {"she/her": 0.5, "he/him": 0.5}}
+    assert list(_groups(None)) == [EVERYONE]
+    assert list(_groups(margins)) == ["poststratified[gender]"]  # margins, not a label map
+    assert _groups(margins)["poststratified[gender]"].kind == "poststratified"
+    named = _groups({"women": {"gender": "she/her"}, "mix": margins, "all raters": None})
+    assert {k: v.label for k, v in named.items()} == {
+        "women": "gender=she/her",
+        "mix": "poststratified[gender]",
+        "all raters": EVERYONE,
+    }
+    assert list(_groups([None, Population.group(gender="she/her")])) == [
+        EVERYONE,
+        "gender=she/her",
+    ]
+    other = {"gender": {"she/her": 0.7, "he/him": 0.3}}
+    with pytest.raises(ValueError, match="both labelled 'poststratified"):
+        _groups([margins, other])
 
 
 def test_bootstrap_and_judge_shapes():
@@ -116,7 +138,9 @@ def test_bootstrap_and_judge_shapes():
     base = rng.normal(2.0, 0.5, size=(3, 40))
     out = bootstrap_change(base, base - 0.5, n_boot=300, ci_prob=0.9, rng=rng)
     assert out["change"] == pytest.approx(-0.5)
-    assert out["change_lo"] == pytest.approx(-0.5) and out["change_hi"] == pytest.approx(-0.5)
+    assert out["change_ci_low"] == pytest.approx(-0.5) and out["change_ci_high"] == pytest.approx(
+        -0.5
+    )
     assert out["reduction_pct"] == pytest.approx(100 * 0.5 / base.mean())
     long = judge_scores(
         lambda t, group=None: pd.DataFrame(
@@ -148,4 +172,4 @@ def test_soft_dpo_moves_judged_toxicity_beyond_ci():
         progress=False,
     )
     row = table.iloc[0]
-    assert row["change_hi"] < 0, row.to_dict()  # toxicity fell, CI excludes 0
+    assert row["change_ci_high"] < 0, row.to_dict()  # toxicity fell, CI excludes 0

@@ -28,7 +28,13 @@ def vowels(prompts, completions, **kwargs):
 def test_grpo_with_two_rewards_logs_each(aggregation, trl_name):
     model, tok = tiny_model(seed=0)
     result = train_grpo(
-        PROMPTS, [brevity, vowels], [1.0, 3.0], model, tok, config=SMALL, aggregation=aggregation
+        PROMPTS,
+        [brevity, vowels],
+        model=model,
+        tokenizer=tok,
+        weights=[1.0, 3.0],
+        config=SMALL,
+        aggregation=aggregation,
     )
     assert result.steps == 2
     assert result.config.multi_objective_aggregation == trl_name
@@ -49,16 +55,17 @@ def test_named_rewards_kl_reference_and_errors():
     result = train_grpo(
         PROMPTS,
         {"short": brevity, "lively": vowels},
-        None,
-        model,
-        tok,
+        model=model,
+        tokenizer=tok,
         config={**SMALL, "max_steps": 1, "beta": 0.05},
     )
     assert {"rewards/short/mean", "rewards/lively/mean", "kl"} <= set(result.history)
     with pytest.raises(ValueError, match="one weight per function"):
-        train_grpo(PROMPTS, [brevity, vowels], [1.0], model, tok, config=SMALL)
+        train_grpo(
+            PROMPTS, [brevity, vowels], model=model, tokenizer=tok, weights=[1.0], config=SMALL
+        )
     with pytest.raises(ValueError, match="aggregation"):
-        train_grpo(PROMPTS, [brevity], None, model, tok, config=SMALL, aggregation="max")
+        train_grpo(PROMPTS, [brevity], model=model, tokenizer=tok, config=SMALL, aggregation="max")
 
 
 def test_named_reward_reads_chat_messages_as_text():

@@ -11,7 +11,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pluralign._settings import options
-from pluralign.data import Study
+from pluralign.data import EVERYONE, Study
 from pluralign.labels._kernels import (
     LEVELS_OF_MEASUREMENT,
     alpha_from_coincidences,
@@ -20,8 +20,10 @@ from pluralign.labels._kernels import (
     weighted_counts,
 )
 
+#: Columns of :func:`agreement`'s table.
 AGREEMENT_COLUMNS = (
-    "dimension", "by", "kind", "group", "alpha", "ci_low", "ci_high",
+    "dimension", "by", "kind", "group", "krippendorff_alpha", "krippendorff_alpha_ci_low",
+    "krippendorff_alpha_ci_high",
     "n_raters", "n_items", "n_ratings", "level", "cluster",
 )  # fmt: skip
 
@@ -57,9 +59,9 @@ def _alpha_reference(W: np.ndarray, levels: np.ndarray, level: str) -> float:
 def agreement(
     study: Study,
     by: str | None = None,
+    *,
     level: Literal["nominal", "ordinal", "interval", "ratio"] = "ordinal",
     dimension: str | list[str] | None = None,
-    *,
     between: bool = True,
     cluster: Literal["item", "rater", "both"] = "item",
     n_boot: int | None = None,
@@ -110,8 +112,9 @@ def agreement(
     -------
     DataFrame
         One row per dimension × (overall | group | pair of groups): ``dimension, by, kind``
-        ("overall" / "within" / "between"), ``group`` ("all", a level, or "A | B"), ``alpha,
-        ci_low, ci_high, n_raters, n_items`` (pairable items), ``n_ratings, level, cluster``.
+        ("overall" / "within" / "between"), ``group`` ("everyone", a level, or "A | B"),
+        ``krippendorff_alpha, krippendorff_alpha_ci_low, krippendorff_alpha_ci_high, n_raters,
+        n_items`` (pairable items), ``n_ratings, level, cluster`` (:data:`AGREEMENT_COLUMNS`).
 
     References
     ----------
@@ -129,7 +132,7 @@ def agreement(
     ...     "item": ["i1", "i1", "i2", "i2", "i3", "i3"], "dimension": "toxicity",
     ...     "rating": [1, 1, 1, 2, 2, 2]})
     >>> study = Study.from_frames(ratings, scales=[Scale("toxicity", 1, 2)])
-    >>> round(agreement(study, level="nominal", n_boot=0)["alpha"].item(), 4)
+    >>> round(agreement(study, level="nominal", n_boot=0)["krippendorff_alpha"].item(), 4)
     0.4444
     """
     if level not in LEVELS_OF_MEASUREMENT:
@@ -168,7 +171,7 @@ def agreement(
         g_rating = g[rater_idx]
 
         # ---- row definitions: (kind, label, mask of ratings or pair of masks)
-        specs: list[tuple[str, str, object]] = [("overall", "all", np.ones(len(u), bool))]
+        specs: list[tuple[str, str, object]] = [("overall", EVERYONE, np.ones(len(u), bool))]
         for k, name in enumerate(groups):
             specs.append(("within", name, g_rating == k))
         if between:
@@ -230,7 +233,8 @@ def agreement(
             ci = np.quantile(col, [lo_q, hi_q]) if len(col) else (np.nan, np.nan)
             rows.append({
                 "dimension": dim, "by": by or "", "kind": kind, "group": label,
-                "alpha": point[i], "ci_low": float(ci[0]), "ci_high": float(ci[1]),
+                "krippendorff_alpha": point[i], "krippendorff_alpha_ci_low": float(ci[0]),
+                "krippendorff_alpha_ci_high": float(ci[1]),
                 "n_raters": int(np.unique(rater_idx[in_pairable]).size),
                 "n_items": int(pairable.sum()), "n_ratings": int(in_pairable.sum()),
                 "level": level, "cluster": cluster if n_boot else "",

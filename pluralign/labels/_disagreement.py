@@ -8,13 +8,31 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import entropy
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign._settings import options
-from pluralign.data import Study
+from pluralign.data import Population, Study
 from pluralign.labels._agreement import rating_codes
-from pluralign.labels._kernels import entropy_bits, js_divergence
-from pluralign.labels._target import GroupSpec, resolve_target
+from pluralign.labels._preference import PopulationSpec
+
+#: Columns of :func:`item_disagreement`'s table.
+ITEM_DISAGREEMENT_COLUMNS = (
+    "dimension", "item", "prompt_id", "group", "n", "mean", "variance", "entropy",
+    "entropy_norm", "modal", "n_modes", "share_modal",
+)  # fmt: skip
+
+#: Columns of :func:`group_divergence`'s table (``ci_low, ci_high``: interval of ``jsd``).
+DIVERGENCE_COLUMNS = (
+    "dimension", "by", "group_a", "group_b", "item", "prompt_id", "n_a", "n_b",
+    "mean_a", "mean_b", "difference", "jsd", "jsd_se", "ci_low", "ci_high",
+)  # fmt: skip
+
+
+def _jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen–Shannon divergence (base 2, in [0, 1]) between matching rows (last axis)."""
+    return jensenshannon(p, q, base=2, axis=-1) ** 2
 
 
 def _dims(study: Study, dimension: str | Sequence[str] | None) -> list[str]:
@@ -33,7 +51,7 @@ def _count_matrix(codes: pd.DataFrame, n_values: int, keys: list[str]) -> pd.Dat
 
 
 def item_disagreement(
-    study: Study, dimension: str | Sequence[str] | None = None, group: GroupSpec = None
+    study: Study, *, dimension: str | Sequence[str] | None = None, group: PopulationSpec = None
 ) -> pd.DataFrame:
     """Spread of the ratings of each item: entropy, variance and share at the modal category.
 
@@ -42,7 +60,7 @@ def item_disagreement(
     study : Study
     dimension : str or list of str, optional
         Dimensions (default: all).
-    group : mapping, optional
+    group : mapping or Population, optional
         Only ratings by this group (``{"gender": "she/her"}``); None for everyone.
 
     Returns
@@ -64,16 +82,17 @@ def item_disagreement(
     >>> item_disagreement(s)[["n", "modal", "share_modal", "entropy"]].values.tolist()
     [[4.0, 1.0, 0.5, 1.5]]
     """
-    target = resolve_target(study, group)
+    target = Population.parse(group)
     if target.kind == "poststratified":
         raise ValueError(
             "item_disagreement takes one group (a mapping), not a post-stratification frame"
         )
+    members = target.members(study)
     frames = []
     for dim in _dims(study, dimension):
         scale = study.scale(dim)
         codes = rating_codes(study, dim)
-        codes = codes[codes["rater"].isin(target.cell_of.index)]
+        codes = codes[codes["rater"].isin(members.index)]
         if codes.empty:
             continue
         counts = _count_matrix(codes, scale.n_levels, ["item"])
@@ -88,24 +107,22 @@ def item_disagreement(
         top = c.max(axis=1)
         frames.append(pd.DataFrame({
             "dimension": dim, "item": counts.index.to_numpy(), "group": target.label, "n": n,
-            "mean": mean, "variance": var, "entropy": entropy_bits(p),
-            "entropy_norm": entropy_bits(p) / np.log2(scale.n_levels),
+            "mean": mean, "variance": var, "entropy": entropy(p, base=2, axis=1),
+            "entropy_norm": entropy(p, base=2, axis=1) / np.log2(scale.n_levels),
             "modal": levels[c.argmax(axis=1)], "n_modes": (c == top[:, None]).sum(axis=1),
             "share_modal": top / n,
         }))  # fmt: skip
     out = pd.concat(frames, ignore_index=True)
     out = out.merge(study.items[["item", "prompt_id"]], on="item", how="left")
-    cols = ["dimension", "item", "prompt_id", "group", "n", "mean", "variance", "entropy",
-            "entropy_norm", "modal", "n_modes", "share_modal"]  # fmt: skip
-    return out[cols]
+    return out[list(ITEM_DISAGREEMENT_COLUMNS)]
 
 
 def group_divergence(
     study: Study,
     by: str = "gender",
+    *,
     dimension: str | Sequence[str] | None = None,
     groups: tuple[str, str] | Sequence[tuple[str, str]] | None = None,
-    *,
     min_ratings: int = 1,
     n_boot: int | None = None,
     ci_prob: float | None = None,
@@ -189,14 +206,14 @@ def group_divergence(
             row = pd.DataFrame({
                 "dimension": dim, "by": by, "group_a": a, "group_b": b, "item": items,
                 "n_a": na.astype(int), "n_b": nb.astype(int),
-                "mean_a": pa_ @ lv, "mean_b": pb_ @ lv, "jsd": js_divergence(pa_, pb_),
+                "mean_a": pa_ @ lv, "mean_b": pb_ @ lv, "jsd": _jsd(pa_, pb_),
             })  # fmt: skip
             row["difference"] = row["mean_a"] - row["mean_b"]
             if n_boot and len(items):
                 size = (n_boot, len(items))
                 ba = rng.multinomial(na.astype(np.int64), pa_, size=size) / na[None, :, None]
                 bb = rng.multinomial(nb.astype(np.int64), pb_, size=size) / nb[None, :, None]
-                j = js_divergence(ba, bb)
+                j = _jsd(ba, bb)
                 q = np.quantile(j, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2], axis=0)
                 row["jsd_se"], row["ci_low"], row["ci_high"] = j.std(axis=0, ddof=1), q[0], q[1]
             else:
@@ -204,9 +221,7 @@ def group_divergence(
             frames.append(row)
     out = pd.concat(frames, ignore_index=True)
     out = out.merge(study.items[["item", "prompt_id"]], on="item", how="left")
-    cols = ["dimension", "by", "group_a", "group_b", "item", "prompt_id", "n_a", "n_b",
-            "mean_a", "mean_b", "difference", "jsd", "jsd_se", "ci_low", "ci_high"]  # fmt: skip
-    out = out[cols]
+    out = out[list(DIVERGENCE_COLUMNS)]
     out.attrs["dropped"] = dropped
     if dropped:
         warnings.warn(
@@ -221,10 +236,10 @@ def group_divergence(
 def most_contested(
     study: Study,
     by: str = "gender",
+    *,
     n: int = 10,
     dimension: str | Sequence[str] | None = None,
     groups: tuple[str, str] | Sequence[tuple[str, str]] | None = None,
-    *,
     rank_by: str = "jsd",
     min_ratings: int = 2,
     n_boot: int | None = 0,
@@ -264,7 +279,13 @@ def most_contested(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DroppedRowsWarning)
         div = group_divergence(
-            study, by, dimension, groups, min_ratings=min_ratings, n_boot=n_boot, seed=seed
+            study,
+            by,
+            dimension=dimension,
+            groups=groups,
+            min_ratings=min_ratings,
+            n_boot=n_boot,
+            seed=seed,
         )
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)

@@ -1,4 +1,6 @@
-"""Numeric kernels on NumPy arrays: coincidence matrices, Krippendorff's alpha, divergences.
+"""Numeric kernels on NumPy arrays: coincidence matrices, Krippendorff's alpha, pair counts.
+
+Divergences and entropies come from SciPy (``jensenshannon``, ``stats.entropy``).
 
 Nothing here knows about pandas or studies; the user-facing functions build the arrays.
 """
@@ -114,23 +116,6 @@ def alpha_from_coincidences(coinc: np.ndarray, levels: np.ndarray, level: str) -
     if expected <= 0:
         return float("nan")
     return float(1.0 - (n - 1) * (coinc * d).sum() / expected)
-
-
-def entropy_bits(p: np.ndarray) -> np.ndarray:
-    """Shannon entropy (bits) of each row of a probability matrix."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
-    return -t.sum(axis=-1)
-
-
-def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen–Shannon divergence (base 2, in [0, 1]) between matching rows of ``p`` and ``q``.
-
-    Vectorised over leading axes (bootstrap draws × items); equals
-    ``scipy.spatial.distance.jensenshannon(p, q, base=2) ** 2`` row by row.
-    """
-    m = (p + q) / 2
-    return entropy_bits(m) - (entropy_bits(p) + entropy_bits(q)) / 2
 
 
 def pair_probability(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:

@@ -26,60 +26,29 @@ intercept cancels) and ``p = Φ((μ_A − μ_B) / (√2 σ_residual))``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
 from pluralign._errors import PluralignWarning
-from pluralign.models import _bayes_kernels as K
-from pluralign.models._targets import target_cells
+from pluralign.data import Population
+from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec
+from pluralign.models import cumulative_probs, gauss_hermite, preference_from_probs
 
 #: Upper bound on the number of floats held at once (draws × patterns × pairs × categories²).
 _CHUNK_ELEMENTS = 4_000_000
 
 
-def _resolve_weights(fit, dimensions, weights) -> tuple[list[str], np.ndarray]:
-    """Dimensions and signed coefficients ``w_d · desirability_d / (max_d − min_d)``."""
-    if dimensions is None and isinstance(weights, Mapping):
-        dimensions = list(weights)
-    if dimensions is None:
-        dims = [d for d in fit.dimensions if fit.fits[d].scale.desirability != 0]
-        if not dims:
-            if len(fit.dimensions) == 1:
-                dims = list(fit.dimensions)
-            else:
-                raise ValueError(
-                    "no fitted dimension has a declared direction (Scale.more_is_better); pass "
-                    "dimensions= and weights= (a positive weight: higher ratings are better)"
-                )
-    else:
+def _fit_spec(fit, dimensions: Dimensions, weights: Weights) -> ScoreSpec:
+    """The combined score on the fitted scales (the same rule as every labels function)."""
+    scales = {d: fit.fits[d].scale for d in fit.dimensions}
+    if dimensions is not None:
         dims = [dimensions] if isinstance(dimensions, str) else list(dimensions)
-    unknown = [d for d in dims if d not in fit.fits]
-    if unknown:
-        raise KeyError(f"dimensions {unknown} were not fitted; fitted: {fit.dimensions}")
-    if weights is None:
-        w = np.full(len(dims), 1.0 / len(dims))
-    elif isinstance(weights, Mapping):
-        missing = [d for d in dims if d not in weights]
-        if missing:
-            raise ValueError(f"weights lacks the dimensions {missing}; give one for each of {dims}")
-        w = np.array([float(weights[d]) for d in dims])
-    else:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (len(dims),):
-            raise ValueError(f"{len(w)} weights given for {len(dims)} dimensions {dims}")
-    coef = []
-    for d, wd in zip(dims, w, strict=True):
-        scale = fit.fits[d].scale
-        # With no declared direction, the weight's sign says which way is better (as in
-        # preference_labels); a single undirected dimension counts higher as better.
-        des = scale.desirability or 1
-        coef.append(wd * des / (scale.max - scale.min))
-    if not np.any(coef):
-        raise ValueError("every weight is zero")
-    return dims, np.asarray(coef)
+        unknown = [d for d in dims if d not in fit.fits]
+        if unknown:
+            raise KeyError(f"dimensions {unknown} were not fitted; fitted: {fit.dimensions}")
+    return score_spec(scales, dimensions, weights)
 
 
 def _item_index(fit_d, items: pd.Series, column: str) -> np.ndarray:
@@ -96,10 +65,19 @@ def _item_index(fit_d, items: pd.Series, column: str) -> np.ndarray:
     return idx.to_numpy(dtype=int)
 
 
+def _known_levels(design) -> dict[str, list[str] | None]:
+    """Levels of each demographic of a fitted design (None for a numeric variable)."""
+    return {**design.levels, **dict.fromkeys(design.numeric)}
+
+
 def _patterns(fit, dims, target) -> tuple[pd.DataFrame, np.ndarray]:
     """Demographic patterns of a rater of the target and their probabilities ``π_j``."""
     base = fit.fits[dims[0]]
-    cells = target_cells(target, base.design)
+    population = Population.parse(target).check(_known_levels(base.design))
+    cells = population.cells.copy()
+    for c in population.columns:
+        if c not in base.design.numeric:
+            cells[c] = cells[c].astype(str)
     frame = base.rater_frame()
     parts, probs = [], []
     for _, cell in cells.iterrows():
@@ -141,9 +119,9 @@ def _prepare(fit_d, pats: pd.DataFrame, idx: np.ndarray, pairs: pd.DataFrame) ->
         "group": None,
     }
     if fit_d.group_item:
-        from pluralign.models._bayes import _codes
-
-        prep["group"] = _codes(pats[fit_d.group_item], fit_d.group_levels, fit_d.group_item)
+        # every pattern's level is a fitted level (Population.check in _patterns)
+        codes = pd.Categorical(pats[fit_d.group_item].astype(str), categories=fit_d.group_levels)
+        prep["group"] = codes.codes.astype(np.int64)
     return prep
 
 
@@ -171,10 +149,10 @@ def _diff_support(levels: np.ndarray, coef: float) -> tuple[np.ndarray, np.ndarr
 def posterior_pair_probabilities(
     fit,
     pairs: pd.DataFrame,
-    target=None,
-    dimensions: str | Sequence[str] | None = None,
-    weights: Mapping[str, float] | Sequence[float] | None = None,
     *,
+    target=None,
+    dimensions: Dimensions = None,
+    weights: Weights = None,
     n_draws: int | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
@@ -188,13 +166,15 @@ def posterior_pair_probabilities(
     pairs : DataFrame
         Columns ``item_a, item_b``; a pair with an item not fitted on a dimension used gets
         NaN (with a warning).
-    target : None, mapping or DataFrame
+    target : None, mapping, DataFrame or Population
         The rater population: None (the fitted raters), a group ``{"gender": "she/her"}``,
         margins, or a post-stratification frame with ``share`` (see
-        :func:`~pluralign.models._targets.target_cells`).
+        :class:`~pluralign.data.Population`); its levels must be levels of the model.
     dimensions, weights
         Dimensions of the combined score and their weights (default: every fitted dimension
-        with a declared direction, equal weights); signs come from ``Scale.desirability``.
+        with a declared direction, equal weights); signs come from ``Scale.desirability``,
+        by the rule of :func:`~pluralign.labels.preference_labels` (an undirected dimension
+        needs an explicit weight).
     n_draws : int, optional
         Posterior draws used (a random subset, without replacement); default all.
     seed : int, optional
@@ -218,7 +198,8 @@ def posterior_pair_probabilities(
     for col in ("item_a", "item_b"):
         if col not in pairs.columns:
             raise KeyError(f"pairs needs columns item_a and item_b; it has {list(pairs.columns)}")
-    dims, coef = _resolve_weights(fit, dimensions, weights)
+    spec = _fit_spec(fit, dimensions, weights)
+    dims, coef = list(spec.dimensions), spec.slopes
     pairs = pairs[["item_a", "item_b"]].reset_index(drop=True)
     all_pairs = pairs
     known = np.ones(len(pairs), dtype=bool)
@@ -252,7 +233,7 @@ def posterior_pair_probabilities(
     per_pair = max(1, len(idx) * len(pats) * k_max * k_max * 2)
     step = max(1, _CHUNK_ELEMENTS // per_pair)
     p_draws = np.empty((len(idx), n_pairs))
-    x, w = K.gauss_hermite()
+    x, w = gauss_hermite()
     preps = {dn: _prepare(fit.fits[dn], pats, idx, pairs) for dn in dims}
     for start in range(0, n_pairs, step):
         sl = slice(start, min(n_pairs, start + step))
@@ -271,9 +252,9 @@ def posterior_pair_probabilities(
             if len(dims) == 1:
                 pref = np.zeros(eta_a.shape)
                 for xj, wj in zip(x, w, strict=True):
-                    pa = K.cumulative_probs(eta_a + sd * xj, cut)
-                    pb = K.cumulative_probs(eta_b + sd * xj, cut)
-                    pref += wj * K.preference_from_probs(pa, pb)
+                    pa = cumulative_probs(eta_a + sd * xj, cut)
+                    pb = cumulative_probs(eta_b + sd * xj, cut)
+                    pref += wj * preference_from_probs(pa, pb)
                 if c < 0:
                     pref = 1.0 - pref
                 p_draws[:, sl] = np.einsum("sjp,j->sp", pref, pi)
@@ -283,8 +264,8 @@ def posterior_pair_probabilities(
             scatter = np.zeros((len(slot), len(support)))
             scatter[np.arange(len(slot)), slot] = 1.0
             for xj, wj in zip(x, w, strict=True):
-                pa = K.cumulative_probs(eta_a + sd * xj, cut)
-                pb = K.cumulative_probs(eta_b + sd * xj, cut)
+                pa = cumulative_probs(eta_a + sd * xj, cut)
+                pb = cumulative_probs(eta_b + sd * xj, cut)
                 joint = (pa[..., :, None] * pb[..., None, :]).reshape((*pa.shape[:-1], -1))
                 dist += wj * (joint @ scatter)
             if probs is None:
@@ -294,8 +275,9 @@ def posterior_pair_probabilities(
                 key = np.round(sums / 1e-9).astype(np.int64)
                 uniq, inverse = np.unique(key, return_inverse=True)
                 comb = (probs[..., :, None] * dist[..., None, :]).reshape((*probs.shape[:-1], -1))
-                new = np.zeros((*comb.shape[:-1], len(uniq)))
-                K._scatter(new, comb, inverse)
+                onto = np.zeros((len(inverse), len(uniq)))
+                onto[np.arange(len(inverse)), inverse] = 1.0
+                new = comb @ onto  # sums the probabilities of equal values of S_A − S_B
                 values, probs = uniq * 1e-9, new
         else:
             h = np.where(values > 1e-9, 1.0, np.where(values < -1e-9, 0.0, 0.5))

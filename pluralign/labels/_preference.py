@@ -2,11 +2,9 @@
 
 Definitions (used throughout; see :func:`preference_labels`).
 
-*Score.* For chosen dimensions ``d`` with weights ``w_d``, a rater's score of an item is
-``S = Σ_d w_d · desirability_d · (r_d − min_d) / (max_d − min_d)``, where ``desirability_d`` is
-``Scale.desirability`` (+1 when a higher rating is better, e.g. helpfulness; −1 when worse, e.g.
-toxicity). Higher ``S`` is better. A (rater, item) missing one of the dimensions has no score
-(counted in ``.dropped``).
+*Score.* The combined score ``S`` of :mod:`pluralign.labels._score` (weighted, signed,
+range-normalised ratings; higher is better). A (rater, item) missing one of the dimensions has
+no score (counted in ``.dropped``).
 
 *Comparisons.* For a pair (A, B) of items sharing a prompt, when at least ``min_same_rater``
 raters of the target group rated both, the comparisons are those raters' own pairs
@@ -16,9 +14,10 @@ raters of the target group rated both, the comparisons are those raters' own pai
 
 from __future__ import annotations
 
+import html
 import itertools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,123 +26,34 @@ import pandas as pd
 
 from pluralign._compat import require
 from pluralign._errors import DroppedRowsWarning
-from pluralign.data import Study, check_pairs
+from pluralign.data import Population, Study, check_pairs
 from pluralign.labels._kernels import pair_probability
-from pluralign.labels._target import GroupSpec, Target, resolve_target
+from pluralign.labels._posterior import posterior_pair_probabilities
+from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec, score_table
 
 Method = Literal["majority", "distribution", "posterior"]
 
+#: What a ``group=`` argument may be (see :class:`~pluralign.data.Population`).
+PopulationSpec = Population | Mapping | pd.DataFrame | None
+
+#: Columns of :attr:`PreferenceLabels.table`.
 PREFERENCE_COLUMNS = (
     "prompt_id", "item_a", "item_b", "p_a", "p_sd", "n_comparisons", "comparison", "coverage",
     "n_a", "n_b", "chosen_item", "rejected_item", "p_chosen", "prompt", "chosen", "rejected",
     "group", "dimensions", "weights", "method", "scale",
 )  # fmt: skip
 
+#: Columns of :attr:`DesirabilityLabels.table`.
+DESIRABILITY_COLUMNS = (
+    "prompt_id", "item", "prompt", "completion", "score", "p", "label", "n_ratings",
+    "coverage", "group", "dimensions", "weights", "method", "scale",
+)  # fmt: skip
+
+#: Columns of the ``.dropped`` table of both label types.
 DROPPED_COLUMNS = ("reason", "n", "examples")
 
-
-# ---------------------------------------------------------------------------- scores
-@dataclass(frozen=True, eq=False)
-class ScoreSpec:
-    """Dimensions and signed coefficients ``c_d = w_d · desirability_d`` of the combined score."""
-
-    dimensions: tuple[str, ...]
-    weights: tuple[float, ...]
-    coef: tuple[float, ...]
-    mins: tuple[float, ...]
-    ranges: tuple[float, ...]
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        """Smallest and largest attainable score."""
-        c = np.asarray(self.coef)
-        return float(np.minimum(c, 0).sum()), float(np.maximum(c, 0).sum())
-
-    def score(self, ratings: np.ndarray) -> np.ndarray:
-        """Score of rating vectors (rows × dimensions, on the original scales)."""
-        x = (np.asarray(ratings, dtype=float) - np.asarray(self.mins)) / np.asarray(self.ranges)
-        return x @ np.asarray(self.coef)
-
-    def normalised(self, s: np.ndarray) -> np.ndarray:
-        """Score mapped onto [0, 1] (0 = worst attainable, 1 = best)."""
-        lo, hi = self.bounds
-        return (np.asarray(s, dtype=float) - lo) / (hi - lo)
-
-    def describe_scales(self, study: Study) -> str:
-        return ";".join(f"{d}:{study.scale(d).min}..{study.scale(d).max}" for d in self.dimensions)
-
-
-def score_spec(
-    study: Study,
-    dimensions: str | Sequence[str] | None = None,
-    weights: Mapping[str, float] | Sequence[float] | None = None,
-) -> ScoreSpec:
-    """Resolve ``dimensions`` and ``weights`` into a :class:`ScoreSpec`.
-
-    Default dimensions: every dimension with a declared direction (``Scale.desirability`` ≠ 0),
-    or the keys of ``weights`` when it is a mapping. Default weights: equal, summing to 1.
-    A dimension without a declared direction needs an explicit weight; its sign is then the
-    weight's sign.
-    """
-    if dimensions is None and isinstance(weights, Mapping):
-        dimensions = list(weights)
-    if dimensions is None:
-        dims = [d for d in study.dimensions if study.scale(d).desirability != 0]
-        if not dims:
-            raise ValueError(
-                "no dimension has a declared direction (Scale.more_is_better); pass dimensions= "
-                "and weights= (a positive weight means higher ratings are better)"
-            )
-    else:
-        dims = [dimensions] if isinstance(dimensions, str) else list(dimensions)
-    for d in dims:
-        study.scale(d)
-    if weights is None:
-        w = np.full(len(dims), 1.0 / len(dims))
-    elif isinstance(weights, Mapping):
-        missing = [d for d in dims if d not in weights]
-        if missing:
-            raise ValueError(
-                f"weights lacks the dimensions {missing}; give a weight for each of {dims}"
-            )
-        w = np.array([float(weights[d]) for d in dims])
-    else:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (len(dims),):
-            raise ValueError(f"{len(w)} weights given for {len(dims)} dimensions {dims}")
-    coef = []
-    for d, wd in zip(dims, w, strict=True):
-        des = study.scale(d).desirability
-        if des == 0:
-            if weights is None:
-                raise ValueError(
-                    f"dimension {d!r} has no declared direction (Scale.more_is_better is None); "
-                    "declare it or pass an explicit weight (its sign says which way is better)"
-                )
-            des = 1
-        coef.append(wd * des)
-    if not np.any(coef):
-        raise ValueError("every weight is zero")
-    mins = tuple(float(study.scale(d).min) for d in dims)
-    ranges = tuple(float(study.scale(d).max - study.scale(d).min) for d in dims)
-    return ScoreSpec(tuple(dims), tuple(float(x) for x in w), tuple(coef), mins, ranges)
-
-
-def score_table(study: Study, spec: ScoreSpec) -> tuple[pd.DataFrame, int]:
-    """One row per (rater, item) with every dimension of ``spec`` rated: ratings and ``S``.
-
-    Returns the table and the number of (rater, item) rows left out as incomplete.
-    """
-    r = study.ratings[study.ratings["dimension"].isin(spec.dimensions)]
-    wide = r.pivot(index=["rater", "item"], columns="dimension", values="rating")
-    wide = wide.reindex(columns=list(spec.dimensions))
-    complete = wide.notna().all(axis=1)
-    n_incomplete = int((~complete).sum())
-    wide = wide[complete]
-    out = wide.reset_index()
-    # rounded so that equal scores reached by different float paths compare as ties
-    out["S"] = np.round(spec.score(wide.to_numpy()), 10)
-    return out, n_incomplete
+#: Rows shown by ``_repr_html_`` in Jupyter.
+_HTML_ROWS = 10
 
 
 # ---------------------------------------------------------------------------- results
@@ -152,24 +62,64 @@ def _dataset(frame: pd.DataFrame):
     return datasets.Dataset.from_pandas(frame.reset_index(drop=True), preserve_index=False)
 
 
+def _html(title: str, table: pd.DataFrame, dropped: pd.DataFrame) -> str:
+    out = [f"<p><b>{html.escape(title)}</b></p>", table.head(_HTML_ROWS).to_html(index=False)]
+    if len(table) > _HTML_ROWS:
+        out.append(f"<p>… {len(table) - _HTML_ROWS} more rows in <code>.table</code></p>")
+    if len(dropped):
+        out.append("<p>Left out (<code>.dropped</code>):</p>")
+        out.append(dropped.to_html(index=False))
+    return "\n".join(out)
+
+
 @dataclass(frozen=True, eq=False)
 class PreferenceLabels:
     """Preference labels for pairs of responses to the same prompt.
 
+    Built by :func:`preference_labels`; ``to_dataset()`` gives TRL's preference layout for
+    :func:`~pluralign.train.train_dpo`.
+
     Attributes
     ----------
     table : DataFrame
-        One row per labelled pair: ``prompt_id, item_a, item_b, p_a`` (probability that A is
-        preferred), ``p_sd`` (posterior SD; NaN otherwise), ``n_comparisons, comparison``
-        ("same_rater", "cross" or "model"), ``coverage`` (share of the target population with
-        comparisons of this pair), ``n_a, n_b`` (target ratings of each item), ``chosen_item,
-        rejected_item, p_chosen`` (the chosen side has ``p ≥ 0.5``), texts ``prompt, chosen,
-        rejected`` and ``group, dimensions, weights, method, scale``.
+        One row per labelled pair (columns :data:`PREFERENCE_COLUMNS`): ``prompt_id, item_a,
+        item_b, p_a`` (probability that A is preferred), ``p_sd`` (posterior SD; NaN
+        otherwise), ``n_comparisons, comparison`` ("same_rater", "cross" or "model"),
+        ``coverage`` (share of the target population with comparisons of this pair), ``n_a,
+        n_b`` (target ratings of each item), ``chosen_item, rejected_item, p_chosen`` (the
+        chosen side has ``p ≥ 0.5``), texts ``prompt, chosen, rejected`` and ``group,
+        dimensions, weights, method, scale``.
     dropped : DataFrame
         ``reason, n, examples`` for every pair or row that was left out (ties, no data...).
-    method, group : str
+    method : str
+    group : str
+        The target population's label (:attr:`Population.label`, e.g. ``"everyone"``).
     dimensions : tuple of str
     weights : tuple of float
+
+    See Also
+    --------
+    preference_labels : builds them.
+    DesirabilityLabels : the unpaired form.
+    pluralign.train.train_dpo : soft-label DPO on them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pluralign.data import Scale, Study
+    >>> r = pd.DataFrame({"rater": ["r1", "r1", "r2", "r2"], "item": ["a", "b"] * 2,
+    ...                   "dimension": "toxicity", "rating": [1, 4, 2, 3]})
+    >>> items = pd.DataFrame({"item": ["a", "b"], "prompt_id": "p", "prompt": "Q?",
+    ...                       "response": ["Kind.", "Rude."]})
+    >>> s = Study.from_frames(r, items=items,
+    ...                       scales=[Scale("toxicity", 1, 5, more_is_better=False)])
+    >>> labels = preference_labels(s)
+    >>> labels
+    <PreferenceLabels 'distribution' for 'everyone': 1 pairs, 0 dropped; dimensions ['toxicity']>
+    >>> labels.table[["chosen", "rejected", "p_chosen"]].values.tolist()
+    [['Kind.', 'Rude.', 1.0]]
+    >>> "<table" in labels._repr_html_()
+    True
     """
 
     table: pd.DataFrame
@@ -194,6 +144,9 @@ class PreferenceLabels:
             f"{self.n_dropped} dropped; dimensions {list(self.dimensions)}>"
         )
 
+    def _repr_html_(self) -> str:
+        return _html(repr(self).strip("<>"), self.table, self.dropped)
+
     def to_dataset(self):
         """A Hugging Face ``datasets.Dataset`` in TRL's preference layout.
 
@@ -209,14 +162,42 @@ class PreferenceLabels:
 class DesirabilityLabels:
     """One desirability label per response (the unpaired, KTO-like form).
 
+    Built by :func:`desirability_labels`; ``to_dataset()`` gives TRL's unpaired layout
+    (``prompt, completion, label``).
+
     Attributes
     ----------
     table : DataFrame
-        ``prompt_id, item, prompt, completion, score`` (mean normalised score in [0, 1]),
-        ``p`` (share of the target's ratings on the desirable side of the midpoint, ties
-        half), ``label`` (``p ≥ 0.5``; for ``method="majority"``, ``p`` is 0 or 1 and ties are
-        dropped), ``n_ratings, coverage, group, dimensions, weights, method, scale``.
+        Columns :data:`DESIRABILITY_COLUMNS`: ``prompt_id, item, prompt, completion, score``
+        (mean normalised score in [0, 1]), ``p`` (share of the target's ratings on the
+        desirable side of the midpoint, ties half), ``label`` (``p ≥ 0.5``; for
+        ``method="majority"``, ``p`` is 0 or 1 and ties are dropped), ``n_ratings, coverage,
+        group, dimensions, weights, method, scale``.
     dropped : DataFrame
+        ``reason, n, examples`` for every item or row left out.
+    method, group : str
+    dimensions : tuple of str
+    weights : tuple of float
+
+    See Also
+    --------
+    desirability_labels : builds them.
+    PreferenceLabels : the paired form.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pluralign.data import Scale, Study
+    >>> r = pd.DataFrame({"rater": ["r1", "r2"], "item": "a", "dimension": "toxicity",
+    ...                   "rating": [1, 2]})
+    >>> s = Study.from_frames(r, scales=[Scale("toxicity", 1, 5, more_is_better=False)])
+    >>> labels = desirability_labels(s)
+    >>> labels
+    <DesirabilityLabels 'distribution' for 'everyone': 1 responses, 0 dropped; dimensions ['toxicity']>
+    >>> labels.table[["score", "label"]].values.tolist()
+    [[0.875, True]]
+    >>> "<table" in labels._repr_html_()
+    True
     """
 
     table: pd.DataFrame
@@ -226,8 +207,23 @@ class DesirabilityLabels:
     dimensions: tuple[str, ...]
     weights: tuple[float, ...]
 
+    @property
+    def n_dropped(self) -> int:
+        """Number of responses left out (ties, no ratings from the target group)."""
+        items = self.dropped["reason"].str.startswith("items")
+        return int(self.dropped.loc[items, "n"].sum())
+
     def __len__(self) -> int:
         return len(self.table)
+
+    def __repr__(self) -> str:
+        return (
+            f"<DesirabilityLabels {self.method!r} for {self.group!r}: {len(self.table)} "
+            f"responses, {self.n_dropped} dropped; dimensions {list(self.dimensions)}>"
+        )
+
+    def _repr_html_(self) -> str:
+        return _html(repr(self).strip("<>"), self.table, self.dropped)
 
     def to_dataset(self):
         """``datasets.Dataset`` with ``prompt, completion, label`` (bool), ``p`` and metadata."""
@@ -257,9 +253,9 @@ class _ItemData:
     R: np.ndarray  # ratings (n × dimensions)
 
 
-def _item_data(scores: pd.DataFrame, target: Target, spec: ScoreSpec) -> dict[str, _ItemData]:
-    s = scores[scores["rater"].isin(target.cell_of.index)].copy()
-    s["cell"] = target.cell_of.reindex(s["rater"]).to_numpy()
+def _item_data(scores: pd.DataFrame, cell_of: pd.Series, spec: ScoreSpec) -> dict[str, _ItemData]:
+    s = scores[scores["rater"].isin(cell_of.index)].copy()
+    s["cell"] = cell_of.reindex(s["rater"]).to_numpy()
     s = s.sort_values(["item", "rater"], kind="stable")
     out = {}
     dims = list(spec.dimensions)
@@ -282,7 +278,7 @@ def _modal_ratings(dist: np.ndarray, levels: np.ndarray) -> float:
 def _pair_label(
     da: _ItemData,
     db: _ItemData,
-    target: Target,
+    shares: np.ndarray,
     spec: ScoreSpec,
     method: str,
     comparison: str,
@@ -295,7 +291,6 @@ def _pair_label(
         mode = "same_rater" if len(common) >= max(1, min_same_rater) else "cross"
     else:
         mode = comparison
-    shares = target.shares
     vals, used, n_total = [], [], 0
     if mode == "same_rater":
         diff = da.S[ia] - db.S[ib]
@@ -361,12 +356,12 @@ def _candidate_pairs(study: Study) -> tuple[list[tuple[str, str, str]], list]:
 def preference_labels(
     study: Study,
     method: Method = "distribution",
-    group: GroupSpec = None,
-    dimensions: str | Sequence[str] | None = None,
-    weights: Mapping[str, float] | Sequence[float] | None = None,
+    *,
+    group: PopulationSpec = None,
+    dimensions: Dimensions = None,
+    weights: Weights = None,
     fit=None,
     seed: int | None = None,
-    *,
     comparison: Literal["auto", "same_rater", "cross"] = "auto",
     min_same_rater: int = 1,
     n_draws: int | None = None,
@@ -401,10 +396,11 @@ def preference_labels(
     study : Study
         Items must carry ``prompt_id``; pairs are all pairs of items with the same prompt.
     method : {"majority", "distribution", "posterior"}, default "distribution"
-    group : None, mapping or DataFrame
-        Target population (see above).
+    group : None, mapping, DataFrame or Population
+        Target population (see above and :class:`~pluralign.data.Population`).
     dimensions : str or list of str, optional
-        Dimensions combined into the score (default: those with a declared direction).
+        Dimensions combined into the score (default: those with a declared direction; a
+        dimension without one needs an explicit weight, see :func:`score_spec`).
     weights : mapping or sequence of float, optional
         Weight of each dimension (default equal, summing to 1). The sign of a dimension comes
         from ``Scale.desirability``; a negative weight reverses it.
@@ -449,22 +445,23 @@ def preference_labels(
         raise ValueError(f"comparison must be 'auto', 'same_rater' or 'cross', got {comparison!r}")
     check_pairs(study)
     spec = score_spec(study, dimensions, weights)
-    target = resolve_target(study, group)
+    target = Population.parse(group)
+    cell_of = target.members(study)
     scores, n_incomplete = score_table(study, spec)
     pairs, single = _candidate_pairs(study)
     entries: list[tuple[str, int, list]] = [
         ("rater × item rows without every chosen dimension (not scored)", n_incomplete, []),
     ]
     if target.kind == "poststratified":
-        empty = [lab for i, lab in enumerate(target.cell_labels) if i not in set(target.cell_of)]
+        empty = [lab for i, lab in enumerate(target.cell_labels) if i not in set(cell_of)]
         entries.append(("post-stratification cells without raters", len(empty), empty))
 
     rows = []
     if method == "posterior":
-        rows = _posterior_rows(fit, pairs, group, spec, weights, seed, n_draws)
+        rows = _posterior_rows(fit, pairs, target, spec.dimensions, weights, seed, n_draws)
         rows["n_comparisons"] = pd.array([pd.NA] * len(rows), dtype="Int64")
         rows["comparison"], rows["coverage"] = "model", 1.0
-        data = _item_data(scores, target, spec)
+        data = _item_data(scores, cell_of, spec)
         rows["n_a"] = [len(data[a].S) if a in data else 0 for a in rows["item_a"]]
         rows["n_b"] = [len(data[b].S) if b in data else 0 for b in rows["item_b"]]
         no_p = rows["p_a"].isna()
@@ -477,14 +474,14 @@ def preference_labels(
         )
         table = rows[~no_p]
     else:
-        data = _item_data(scores, target, spec)
+        data = _item_data(scores, cell_of, spec)
         no_data, ties = [], []
         for pid, a, b in pairs:
             if a not in data or b not in data:
                 no_data.append(f"{a}/{b}")
                 continue
             res = _pair_label(
-                data[a], data[b], target, spec, method, comparison, min_same_rater, study
+                data[a], data[b], target.shares, spec, method, comparison, min_same_rater, study
             )
             if res is None:
                 no_data.append(f"{a}/{b}")
@@ -528,39 +525,31 @@ def preference_labels(
     dropped = (
         pd.concat([dropped, entries_single], ignore_index=True) if len(entries_single) else dropped
     )
-    table = _finish_pairs(table.reset_index(drop=True), study, target, spec, method)
+    table = _finish_pairs(table.reset_index(drop=True), study, target.label, spec, method)
     return PreferenceLabels(table, dropped, method, target.label, spec.dimensions, spec.weights)
 
 
-def _posterior_rows(fit, pairs, group, spec, weights, seed, n_draws) -> pd.DataFrame:
+def _posterior_rows(fit, pairs, target, dimensions, weights, seed, n_draws) -> pd.DataFrame:
     if fit is None:
         raise ValueError("method='posterior' needs fit=fit_bayes(study, ...)")
-    try:
-        from pluralign.labels._posterior import posterior_pair_probabilities
-    except ImportError as exc:
-        raise ImportError(
-            "method='posterior' needs pluralign.labels.posterior_pair_probabilities, which is "
-            f"not available in this installation ({exc}); use method='distribution' instead"
-        ) from exc
     frame = pd.DataFrame(pairs, columns=["prompt_id", "item_a", "item_b"])
-    w = dict(zip(spec.dimensions, spec.weights, strict=True)) if weights is not None else None
     res = posterior_pair_probabilities(
         fit,
         frame[["item_a", "item_b"]],
-        group,
-        list(spec.dimensions),
-        w,
+        target=target,
+        dimensions=list(dimensions),
+        weights=weights,
         n_draws=n_draws,
         seed=seed,
     )
-    res = res.rename(columns={"p": "p_a", "p_sd": "p_sd"})
+    res = res.rename(columns={"p": "p_a"})
     return frame.merge(
         res[["item_a", "item_b", "p_a", "p_sd"]], on=["item_a", "item_b"], how="left"
     )
 
 
 def _finish_pairs(
-    table: pd.DataFrame, study: Study, target: Target, spec: ScoreSpec, method: str
+    table: pd.DataFrame, study: Study, label: str, spec: ScoreSpec, method: str
 ) -> pd.DataFrame:
     a_wins = table["p_a"] >= 0.5
     table["chosen_item"] = np.where(a_wins, table["item_a"], table["item_b"])
@@ -570,11 +559,11 @@ def _finish_pairs(
     table["prompt"] = texts["prompt"].reindex(table["item_a"]).to_numpy()
     table["chosen"] = texts["response"].reindex(table["chosen_item"]).to_numpy()
     table["rejected"] = texts["response"].reindex(table["rejected_item"]).to_numpy()
-    table["group"] = target.label
+    table["group"] = label
     table["dimensions"] = ",".join(spec.dimensions)
     table["weights"] = ",".join(f"{w:g}" for w in spec.weights)
     table["method"] = method
-    table["scale"] = spec.describe_scales(study)
+    table["scale"] = spec.describe_scales()
     table["p_a"] = table["p_a"].astype(float)
     return table[list(PREFERENCE_COLUMNS)]
 
@@ -582,9 +571,10 @@ def _finish_pairs(
 def desirability_labels(
     study: Study,
     method: Literal["distribution", "majority"] = "distribution",
-    group: GroupSpec = None,
-    dimensions: str | Sequence[str] | None = None,
-    weights: Mapping[str, float] | Sequence[float] | None = None,
+    *,
+    group: PopulationSpec = None,
+    dimensions: Dimensions = None,
+    weights: Weights = None,
 ) -> DesirabilityLabels:
     """One desirability label per response, for unpaired (KTO-like) training.
 
@@ -619,9 +609,9 @@ def desirability_labels(
     if method not in ("distribution", "majority"):
         raise ValueError(f"method must be 'distribution' or 'majority', got {method!r}")
     spec = score_spec(study, dimensions, weights)
-    target = resolve_target(study, group)
+    target = Population.parse(group)
     scores, n_incomplete = score_table(study, spec)
-    data = _item_data(scores, target, spec)
+    data = _item_data(scores, target.members(study), spec)
     rows, no_data, ties = [], [], []
     for item in study.items["item"]:
         d = data.get(item)
@@ -671,9 +661,12 @@ def desirability_labels(
     table["dimensions"] = ",".join(spec.dimensions)
     table["weights"] = ",".join(f"{w:g}" for w in spec.weights)
     table["method"] = method
-    table["scale"] = spec.describe_scales(study)
-    cols = ["prompt_id", "item", "prompt", "completion", "score", "p", "label", "n_ratings",
-            "coverage", "group", "dimensions", "weights", "method", "scale"]  # fmt: skip
+    table["scale"] = spec.describe_scales()
     return DesirabilityLabels(
-        table[cols], dropped, method, target.label, spec.dimensions, spec.weights
+        table[list(DESIRABILITY_COLUMNS)],
+        dropped,
+        method,
+        target.label,
+        spec.dimensions,
+        spec.weights,
     )

@@ -36,6 +36,7 @@ def _mapping(scale: Scale, to: str, neutral: str | None, threshold: float | None
 def rescale(
     study: Study,
     to: Literal["binary", "3-point"] = "binary",
+    *,
     neutral: Neutral | None = None,
     threshold: float | None = None,
     dimensions: str | Sequence[str] | None = None,

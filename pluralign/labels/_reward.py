@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -13,10 +14,12 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from pluralign._settings import options
-from pluralign.data import Study
-from pluralign.labels._preference import ScoreSpec, score_spec
-from pluralign.labels._target import GroupSpec, Target, resolve_target
+from pluralign.data import EVERYONE, Population, Study
+from pluralign.labels._posterior import _patterns
+from pluralign.labels._preference import PopulationSpec
+from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec
 
+#: Columns of :attr:`RatingReward.heldout_`.
 HELDOUT_COLUMNS = (
     "group", "dimension", "n_train", "n_test", "pearson", "spearman", "rmse", "rmse_constant",
     "r2",
@@ -27,7 +30,7 @@ def _slug(text: str) -> str:
     out = "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")
     while "__" in out:
         out = out.replace("__", "_")
-    return out or "all"
+    return out or EVERYONE
 
 
 def completion_text(completion) -> str:
@@ -62,8 +65,8 @@ def _content(content) -> str:
     return str(content)
 
 
-#: Ridge penalties searched by efficient leave-one-out cross-validation when ``alpha=None``.
-ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+#: Ridge penalties searched by efficient leave-one-out cross-validation when ``ridge=None``.
+RIDGE_PENALTIES = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 def _features():
@@ -74,11 +77,11 @@ def _features():
     ])  # fmt: skip
 
 
-def _ridge(alpha: float | None):
-    return RidgeCV(alphas=ALPHAS) if alpha is None else Ridge(alpha=alpha)
+def _ridge(ridge: float | None):
+    return RidgeCV(alphas=RIDGE_PENALTIES) if ridge is None else Ridge(alpha=ridge)
 
 
-def _fit(means: pd.DataFrame, dimensions: Sequence[str], alpha: float | None):
+def _fit(means: pd.DataFrame, dimensions: Sequence[str], ridge: float | None):
     """TF-IDF features fitted once on the distinct texts, then one ridge per dimension."""
     unique = means.drop_duplicates("item")
     features = _features()
@@ -87,22 +90,23 @@ def _fit(means: pd.DataFrame, dimensions: Sequence[str], alpha: float | None):
     models = {}
     for d in dimensions:
         m = means[means["dimension"] == d]
-        ridge = _ridge(alpha).fit(
+        regression = _ridge(ridge).fit(
             X[row.loc[m["item"]].to_numpy()], m["mean"], sample_weight=m["n"].to_numpy(float)
         )
-        models[d] = Pipeline([("features", features), ("ridge", ridge)])
+        models[d] = Pipeline([("features", features), ("ridge", regression)])
     return models
 
 
-def item_means(study: Study, target: Target, dimensions: Sequence[str]) -> pd.DataFrame:
+def item_means(study: Study, target: Population, dimensions: Sequence[str]) -> pd.DataFrame:
     """Target group's mean rating of each item per dimension (post-stratified for frames).
 
     Returns ``item, dimension, mean, n``: for a frame, the share-weighted mix of the cells'
     item means over the cells that rated the item (shares renormalised).
     """
     r = study.ratings[study.ratings["dimension"].isin(dimensions)]
-    r = r[r["rater"].isin(target.cell_of.index)].copy()
-    r["cell"] = target.cell_of.reindex(r["rater"]).to_numpy()
+    cell_of = target.members(study)
+    r = r[r["rater"].isin(cell_of.index)].copy()
+    r["cell"] = cell_of.reindex(r["rater"]).to_numpy()
     cell = r.groupby(["dimension", "item", "cell"], sort=False)["rating"].agg(["mean", "size"])
     cell = cell.reset_index()
     cell["share"] = target.shares[cell["cell"].to_numpy(dtype=int)]
@@ -115,7 +119,7 @@ def item_means(study: Study, target: Target, dimensions: Sequence[str]) -> pd.Da
 
 
 def model_item_means(
-    fit, study: Study, group: GroupSpec, dimensions: Sequence[str]
+    fit, study: Study, target: Population, dimensions: Sequence[str]
 ) -> pd.DataFrame:
     """Expected rating of each item for a random rater of the target, from a Bayesian fit.
 
@@ -125,12 +129,10 @@ def model_item_means(
     effect integrated out), mixed by pattern probability. Returns ``item, dimension, mean, n``
     (``n`` = the item's number of observed ratings, used as regression weight).
     """
-    from pluralign.labels._posterior import _patterns
-
     missing = [d for d in dimensions if d not in getattr(fit, "fits", {})]
     if missing:
         raise KeyError(f"dimensions {missing} were not fitted; fitted: {list(fit.fits)}")
-    pats, pi = _patterns(fit, list(dimensions), group)
+    pats, pi = _patterns(fit, list(dimensions), target)
     frames = []
     for d in dimensions:
         items = pd.Series(fit.fits[d].design.item_levels.astype(str), name="item")
@@ -163,25 +165,47 @@ class RatingReward:
     ----------
     __name__ : str
         Name shown in TRL's logs (``rating_reward_<group>``).
+    target : Population
+        Whose ratings the predictors learned.
     heldout_ : DataFrame
-        Held-out accuracy per group × dimension (see :func:`reward_function`).
+        Held-out accuracy per group × dimension (columns :data:`HELDOUT_COLUMNS`; see
+        :func:`reward_function`).
     models_ : dict
         Fitted scikit-learn pipeline per dimension.
     spec : ScoreSpec
         Dimensions, weights and signs of the combination.
     fit : BayesResult or None
         The model whose expected ratings were the training targets, if any.
+
+    See Also
+    --------
+    reward_function : builds it.
+    pluralign.train.train_grpo : GRPO with it as a reward function.
+
+    Examples
+    --------
+    >>> from pluralign.data import simulate_study
+    >>> study = simulate_study(n_raters=100, n_prompts=30, seed=1,
+    ...                        dimensions=["toxicity"]).study
+    >>> reward = reward_function(study, group={"gender": "she/her"}, heldout=0.0)
+    >>> reward
+    <RatingReward for 'gender=she/her': dimensions ['toxicity']>
+    >>> reward.__name__
+    'rating_reward_gender_she_her'
+    >>> list(reward.score(["Thanks, here is a plan."]).columns)
+    ['toxicity', 'reward']
+    >>> "<table" in reward._repr_html_()
+    True
     """
 
     def __init__(
         self,
         study: Study,
-        target: Target,
+        target: Population,
         spec: ScoreSpec,
         models: dict,
         heldout: pd.DataFrame,
-        group_spec: GroupSpec,
-        alpha: float | None,
+        ridge: float | None,
         seed: int,
         fit=None,
     ):
@@ -191,14 +215,27 @@ class RatingReward:
         self.spec = spec
         self.models_ = models
         self.heldout_ = heldout
-        self.alpha = alpha
+        self.ridge = ridge
         self.seed = seed
-        self._group_spec = group_spec
         self._other: dict[str, RatingReward] = {}
         self.__name__ = f"rating_reward_{_slug(target.label)}"
 
     def __repr__(self) -> str:
         return f"<RatingReward for {self.target.label!r}: dimensions {list(self.spec.dimensions)}>"
+
+    def _repr_html_(self) -> str:
+        weights = pd.DataFrame(
+            {"dimension": self.spec.dimensions, "weight": self.spec.weights,
+             "coefficient": self.spec.coef}
+        )  # fmt: skip
+        parts = [
+            f"<p><b>{html.escape(repr(self).strip('<>'))}</b></p>",
+            weights.to_html(index=False),
+        ]
+        if len(self.heldout_):
+            parts += ["<p>Held-out accuracy (<code>.heldout_</code>):</p>",
+                      self.heldout_.to_html(index=False)]  # fmt: skip
+        return "\n".join(parts)
 
     def predict(self, texts: Sequence) -> pd.DataFrame:
         """Predicted mean rating per dimension (clipped to each scale)."""
@@ -209,22 +246,23 @@ class RatingReward:
             out[d] = np.clip(self.models_[d].named_steps["ridge"].predict(X), lo, lo + rng)
         return pd.DataFrame(out)
 
-    def score(self, texts: Sequence, group: GroupSpec = None) -> pd.DataFrame:
+    def score(self, texts: Sequence, group: PopulationSpec = None) -> pd.DataFrame:
         """Predicted ratings per dimension and the combined ``reward`` for each text.
 
         ``group=None`` uses this reward's target; another group fits (once) a predictor for it.
         """
         if group is not None:
-            key = repr(group) if not isinstance(group, pd.DataFrame) else group.to_json()
+            population = Population.parse(group)
+            key = population.cells.to_json()
             if key not in self._other:
                 self._other[key] = reward_function(
                     self.study if self.fit is None else self.fit,
-                    group,
-                    list(self.spec.dimensions),
-                    dict(zip(self.spec.dimensions, self.spec.weights, strict=True)),
+                    group=population,
+                    dimensions=list(self.spec.dimensions),
+                    weights=dict(zip(self.spec.dimensions, self.spec.weights, strict=True)),
                     seed=self.seed,
                     heldout=0.0,
-                    alpha=self.alpha,
+                    ridge=self.ridge,
                     study=self.study,
                 )
             return self._other[key].score(texts)
@@ -240,13 +278,13 @@ class RatingReward:
 
 def reward_function(
     study_or_fit,
-    group: GroupSpec = None,
-    dimensions: str | Sequence[str] | None = None,
-    weights: Mapping[str, float] | Sequence[float] | None = None,
+    *,
+    group: PopulationSpec = None,
+    dimensions: Dimensions = None,
+    weights: Weights = None,
     seed: int | None = None,
     heldout: float = 0.2,
-    *,
-    alpha: float | None = None,
+    ridge: float | None = None,
     study: Study | None = None,
 ) -> RatingReward:
     """A reward for new text: predicted ratings of a target group, combined with weights.
@@ -270,18 +308,18 @@ def reward_function(
         :func:`~pluralign.models.fit_bayes` (targets: the model's expected rating of each item
         for a random rater of the target, which shrinks the noise of few ratings per item;
         pass the fitted study as ``study=`` for the texts).
-    group : None, mapping or DataFrame
+    group : None, mapping, DataFrame or Population
         Target population (post-stratified item means for a frame).
     dimensions, weights
         As in :func:`preference_labels`.
     seed : int, optional
-        Seed of the held-out split.
+        Seed of the held-out split (default ``options.seed``).
     heldout : float, default 0.2
         Share of prompts held out for the accuracy table (0 to skip).
     study : Study, optional
         The study a fitted model was fitted to (needed with a fit).
-    alpha : float, optional
-        Ridge penalty; by default chosen per dimension from ``ALPHAS`` by leave-one-out
+    ridge : float, optional
+        Ridge penalty; by default chosen per dimension from ``RIDGE_PENALTIES`` by leave-one-out
         cross-validation on the training items (noisier targets, e.g. small groups, get more
         shrinkage).
 
@@ -289,12 +327,17 @@ def reward_function(
     -------
     RatingReward
 
+    See Also
+    --------
+    RatingReward : the returned reward and its accuracy table.
+    preference_labels : the same combined score on observed ratings.
+
     Examples
     --------
     >>> from pluralign.data import simulate_study
     >>> study = simulate_study(n_raters=150, n_prompts=40, seed=1,
     ...                        dimensions=["toxicity", "helpfulness"]).study
-    >>> reward = reward_function(study, {"gender": "she/her"}, seed=1)
+    >>> reward = reward_function(study, group={"gender": "she/her"}, seed=1)
     >>> len(reward(prompts=["Hi"] * 2, completions=["Thanks, here is a plan.", "Idiot."]))
     2
     """
@@ -303,7 +346,6 @@ def reward_function(
         study = study_or_fit
     else:
         fit = study_or_fit
-        study = study if study is not None else getattr(fit, "study", None)
         if not isinstance(study, Study):
             raise TypeError(
                 "reward_function needs a Study, or a fitted model together with the study it was "
@@ -311,11 +353,11 @@ def reward_function(
             )
     seed = options.seed if seed is None else int(seed)
     spec = score_spec(study, dimensions, weights)
-    target = resolve_target(study, group)
+    target = Population.parse(group)
     if fit is None:
         means = item_means(study, target, spec.dimensions)
     else:
-        means = model_item_means(fit, study, group, spec.dimensions)
+        means = model_item_means(fit, study, target, spec.dimensions)
     texts = study.items.set_index("item")
     means["text"] = texts["response"].reindex(means["item"]).to_numpy()
     means["prompt_id"] = texts["prompt_id"].reindex(means["item"]).to_numpy()
@@ -331,7 +373,7 @@ def reward_function(
         split = GroupShuffleSplit(n_splits=1, test_size=heldout, random_state=seed)
         tr, te = next(split.split(means, groups=means["prompt_id"]))
         train, test = means.iloc[tr], means.iloc[te]
-        fitted = _fit(train, spec.dimensions, alpha)
+        fitted = _fit(train, spec.dimensions, ridge)
         for d in spec.dimensions:
             m_tr, m_te = train[train["dimension"] == d], test[test["dimension"] == d]
             pred = fitted[d].predict(m_te["text"])
@@ -345,6 +387,6 @@ def reward_function(
                 "rmse": float(np.sqrt(sse / len(y))), "rmse_constant": float(np.sqrt(sse0 / len(y))),
                 "r2": float(1 - sse / sse0),
             })  # fmt: skip
-    models = _fit(means, spec.dimensions, alpha)
+    models = _fit(means, spec.dimensions, ridge)
     heldout_table = pd.DataFrame(rows, columns=list(HELDOUT_COLUMNS))
-    return RatingReward(study, target, spec, models, heldout_table, group, alpha, seed, fit)
+    return RatingReward(study, target, spec, models, heldout_table, ridge, seed, fit)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 
 import matplotlib.pyplot as plt
@@ -211,8 +211,3 @@ def plain_log_axis(ax: Axes, axis: str = "x", max_ticks: int = 7) -> None:
     target.set_major_locator(mticker.FixedLocator(chosen))
     target.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_formatter(mticker.NullFormatter())
-
-
-def color_lookup(keys: Iterable[object], mapping: Mapping[object, str]) -> list[str]:
-    """Colours for ``keys`` from ``mapping``."""
-    return [mapping[k] for k in keys]

@@ -181,7 +181,7 @@ def agreement(
     df: pd.DataFrame,
     *,
     group: str = "group",
-    value: str = "alpha",
+    value: str = "krippendorff_alpha",
     dimensions: Sequence[str] | None = None,
     order: Sequence[object] | None = None,
     colors: Mapping[object, str] | None = None,
@@ -203,12 +203,14 @@ def agreement(
     ----------
     df : DataFrame
         Output of ``pluralign.labels.agreement``: columns ``dimension``, ``group`` (missing =
-        all raters), ``alpha``, optionally ``ci_low``, ``ci_high``, ``kind``, ``by`` (with
+        all raters), ``krippendorff_alpha``, optionally its ``krippendorff_alpha_ci_low``,
+        ``krippendorff_alpha_ci_high`` (or ``ci_low``, ``ci_high``), ``kind``, ``by`` (with
         several demographics, labels read ``"by: group"``).
     group : str, default "group"
         Column naming the group.
-    value : str, default "alpha"
-        Column with the agreement coefficient.
+    value : str, default "krippendorff_alpha"
+        Column with the agreement coefficient; its interval is ``<value>_ci_low`` /
+        ``<value>_ci_high`` (or ``ci_low`` / ``ci_high``).
     dimensions : sequence of str, optional
         Subset and order of dimensions.
     order : sequence, optional
@@ -234,7 +236,8 @@ def agreement(
     >>> import pandas as pd
     >>> from pluralign import plots
     >>> df = pd.DataFrame({"dimension": ["toxicity"] * 3, "group": [None, "she/her", "he/him"],
-    ...     "alpha": [0.31, 0.35, 0.27], "ci_low": [0.28, 0.30, 0.22], "ci_high": [0.34, 0.40, 0.32]})
+    ...     "krippendorff_alpha": [0.31, 0.35, 0.27], "ci_low": [0.28, 0.30, 0.22],
+    ...     "ci_high": [0.34, 0.40, 0.32]})
     >>> ax = plots.agreement(df)
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['all raters', 'she/her', 'he/him']
@@ -271,7 +274,10 @@ def agreement(
             keys.append((sec, g))
             labels.append(f"{g} (n/a)" if missing else str(g))
     data["_key"] = list(zip(data["_section"], data["_group"], strict=True))
-    has_ci = {"ci_low", "ci_high"} <= set(data.columns)
+    lo_col, hi_col = f"{value}_ci_low", f"{value}_ci_high"
+    if lo_col not in data.columns:
+        lo_col, hi_col = "ci_low", "ci_high"
+    has_ci = {lo_col, hi_col} <= set(data.columns)
     colour = color_map(dims, colors) if len(dims) > 1 or colors else {dims[0]: INK}
     marker = marker_map(dims)
     prob = C.ci_prob_of(df, ci_prob)
@@ -286,8 +292,8 @@ def agreement(
                 ax,
                 np.array([where[k] for k in sub["_key"]], dtype=float) - off,
                 sub[value].to_numpy(),
-                sub["ci_low"].to_numpy() if has_ci else None,
-                sub["ci_high"].to_numpy() if has_ci else None,
+                sub[lo_col].to_numpy() if has_ci else None,
+                sub[hi_col].to_numpy() if has_ci else None,
                 color=colour[dim],
                 marker=marker[dim],
             )
@@ -315,7 +321,7 @@ def agreement(
                 fontsize="small",
                 color=GUIDE,
             )
-        name = "Krippendorff's α" if value == "alpha" else C.nice(value)
+        name = "Krippendorff's α" if value in ("alpha", "krippendorff_alpha") else C.nice(value)
         ax.set_xlabel(f"{name} ({C.pct(prob)} CI)" if has_ci else name)
         ax.set_ylabel("" if sectioned else C.nice(group))
         ax.grid(axis="x")

@@ -44,8 +44,8 @@ _SCALES: dict[str, tuple[str, str, str, float, str]] = {
 
 def adjusted_intervals(
     effects: pd.DataFrame,
-    scale: Scale = "relative",
     *,
+    scale: Scale = "relative",
     ci_prob: float | None = None,
 ) -> pd.DataFrame:
     """Estimates with unadjusted and multiplicity-adjusted intervals on one scale.
@@ -84,7 +84,7 @@ def adjusted_intervals(
     >>> eff = pd.DataFrame({"dimension": ["toxicity"], "term": ["gender"], "level": ["he/him"],
     ...     "reference": ["she/her"], "estimate": [0.3], "ci_low": [0.104], "ci_high": [0.496],
     ...     "p_value": [0.0027], "p_adjusted": [0.0135]})
-    >>> out = adjusted_intervals(eff, "link")
+    >>> out = adjusted_intervals(eff, scale="link")
     >>> round(float(out["k"].iloc[0]), 6), bool(out["significant_adjusted"].iloc[0])
     (5.0, True)
     """
@@ -129,9 +129,9 @@ def adjusted_intervals(
 
 def forest(
     effects: pd.DataFrame,
+    *,
     scale: Scale = "relative",
     adjusted: bool = True,
-    *,
     dimensions: Sequence[str] | None = None,
     terms: Sequence[str] | None = None,
     colors: Mapping[object, str] | None = None,
@@ -194,7 +194,7 @@ def forest(
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['gender (vs she/her)', 'he/him', 'they/them']
     """
-    table = adjusted_intervals(effects, scale, ci_prob=ci_prob)
+    table = adjusted_intervals(effects, scale=scale, ci_prob=ci_prob)
     _, _, _, null, xlabel = _SCALES[scale]
     prob = C.ci_prob_of(effects, ci_prob)
     if adjusted and table["k"].isna().any():
@@ -368,8 +368,8 @@ def _draws_from(obj: Any, var_names: Sequence[str] | None) -> dict[str, np.ndarr
 
 def posterior_contrasts(
     fit: Any,
-    var_names: Sequence[str] | None = None,
     *,
+    var_names: Sequence[str] | None = None,
     ref_val: float = 0.0,
     hdi_prob: float | None = None,
     max_contrasts: int = 30,

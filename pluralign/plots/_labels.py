@@ -33,8 +33,8 @@ def _as_table(labels: Any) -> pd.DataFrame:
 
 def soft_labels(
     labels: Any,
-    value: str | None = None,
     *,
+    value: str | None = None,
     kind: Literal["hist", "violin"] = "hist",
     bins: int = 20,
     methods: Sequence[str] | None = None,

@@ -83,8 +83,8 @@ def _n_label(sub: pd.DataFrame) -> str:
 
 def group_means(
     df: pd.DataFrame,
-    by: str | Sequence[str] | None = None,
     *,
+    by: str | Sequence[str] | None = None,
     value: str = "mean",
     hue: str | None = None,
     dimensions: Sequence[str] | None = None,

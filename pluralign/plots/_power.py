@@ -11,11 +11,14 @@ from matplotlib.patches import Patch
 from pluralign.plots import _common as C
 from pluralign.plots._style import color_map, marker_map
 
+#: Columns of the Monte-Carlo band of power drawn around each curve.
+BAND_COLUMNS = ("power_ci_low", "power_ci_high")
+
 
 def power_curve(
     df: pd.DataFrame,
-    x: str | None = None,
     *,
+    x: str | None = None,
     hue: str | None = None,
     target: float | None = 0.8,
     logx: bool | None = None,
@@ -31,8 +34,9 @@ def power_curve(
     ----------
     df : DataFrame
         Columns: the varied parameter (e.g. ``n_raters``; or long form ``vary`` naming it and
-        ``value`` holding it), ``power``, optionally ``ci_low``, ``ci_high`` (drawn as a band)
-        and a column distinguishing curves (``hue``).
+        ``value`` holding it, as :func:`pluralign.power.power_curve` returns), ``power``,
+        optionally ``power_ci_low``, ``power_ci_high`` (drawn as a band) and a column
+        distinguishing curves (``hue``).
     x : str, optional
         Column on the horizontal axis (default: ``value`` in long form, else the first numeric
         column that is not ``power``/``ci_*``/a count of simulations).
@@ -58,12 +62,18 @@ def power_curve(
     -------
     matplotlib.axes.Axes
 
+    See Also
+    --------
+    pluralign.power.power_curve : Simulates the table this draws.
+    pluralign.power.StudyPlan.plot : The curve of a study plan, drawn with this function.
+
     Examples
     --------
     >>> import pandas as pd
     >>> from pluralign import plots
     >>> df = pd.DataFrame({"n_raters": [100, 200, 400, 800], "power": [0.3, 0.55, 0.82, 0.97],
-    ...     "ci_low": [0.24, 0.48, 0.76, 0.94], "ci_high": [0.36, 0.62, 0.87, 0.99]})
+    ...     "power_ci_low": [0.24, 0.48, 0.76, 0.94],
+    ...     "power_ci_high": [0.36, 0.62, 0.87, 0.99]})
     >>> ax = plots.power_curve(df)
     >>> ax.get_xlabel(), ax.get_ylabel()
     ('Number of raters', 'Power')
@@ -74,7 +84,7 @@ def power_curve(
     if long_form:
         x = "value"
     if x is None:
-        skip = {"power", "ci_low", "ci_high", "n_sims", "n_simulations", "n_rejected", "mcse"}
+        skip = {"power", *BAND_COLUMNS, "power_excluding_failures", "n_sims", "n_failed", "truth"}
         numeric = [
             c
             for c in data.columns
@@ -110,7 +120,7 @@ def power_curve(
         data[hue] = data[hue].astype("object").fillna("all")
     colour = color_map(curves, colors)
     marker = marker_map(curves)
-    has_ci = {"ci_low", "ci_high"} <= set(data.columns)
+    has_ci = set(BAND_COLUMNS) <= set(data.columns)
     prob = C.ci_prob_of(df, ci_prob)
     xs = pd.to_numeric(data[x], errors="coerce")
     if logx is None:
@@ -123,7 +133,12 @@ def power_curve(
             label = None if c is None else str(c)
             if has_ci:
                 ax.fill_between(
-                    sub[x], sub["ci_low"], sub["ci_high"], color=colour[c], alpha=0.2, linewidth=0
+                    sub[x],
+                    sub["power_ci_low"],
+                    sub["power_ci_high"],
+                    color=colour[c],
+                    alpha=0.2,
+                    linewidth=0,
                 )
             ax.plot(
                 sub[x], sub["power"], color=colour[c], marker=marker[c], markersize=4, label=label

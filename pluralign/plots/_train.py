@@ -62,8 +62,8 @@ def _conditions(df: pd.DataFrame, condition: str | Sequence[str] | None) -> list
 
 def training_results(
     df: pd.DataFrame,
-    value: str = "change",
     *,
+    value: str = "change",
     condition: str | Sequence[str] | None = None,
     dimensions: Sequence[str] | None = None,
     groups: Sequence[object] | None = None,

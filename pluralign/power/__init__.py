@@ -5,7 +5,14 @@ rates, bias and coverage are counted (:func:`power_analysis`, :func:`power_curve
 :func:`plan_study`); :func:`label_precision` sizes preference-label precision in closed form.
 """
 
-from pluralign.power._analysis import SIM_COLUMNS, SUMMARY_COLUMNS, PowerResult, power_analysis
+from pluralign.power._analysis import (
+    ALL_LEVELS,
+    ANY_LEVEL,
+    SIM_COLUMNS,
+    SUMMARY_COLUMNS,
+    PowerResult,
+    power_analysis,
+)
 from pluralign.power._analytic import analytic_power, group_difference_se
 from pluralign.power._cli import cli_plan, cli_power, power_app
 from pluralign.power._design import StudyDesign, design_from_study
@@ -19,12 +26,13 @@ from pluralign.power._planning import (
     CURVE_COLUMNS,
     StudyPlan,
     plan_study,
-    plot_power_curve,
     power_curve,
 )
 from pluralign.power._precision import PRECISION_COLUMNS, label_precision
 
 __all__ = [
+    "ALL_LEVELS",
+    "ANY_LEVEL",
     "CURVE_COLUMNS",
     "FIT_COLUMNS",
     "PRECISION_COLUMNS",
@@ -43,7 +51,6 @@ __all__ = [
     "group_difference_se",
     "label_precision",
     "plan_study",
-    "plot_power_curve",
     "power_analysis",
     "power_app",
     "power_curve",

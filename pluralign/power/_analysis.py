@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,14 @@ SIM_COLUMNS = (
     "fit_s",
 )
 
-#: Columns of :attr:`PowerResult.summary` (one row per contrast).
+#: ``level`` of the family-wise rows of :attr:`PowerResult.summary`: the share of simulations
+#: detecting at least one level of the factor, and every level of it.
+ANY_LEVEL, ALL_LEVELS = "any level", "all levels"
+
+#: How failed fits enter ``power``: as non-detections (``"miss"``) or left out (``"exclude"``).
+FAILED_FITS = ("miss", "exclude")
+
+#: Columns of :attr:`PowerResult.summary` (one row per contrast, then the family-wise rows).
 SUMMARY_COLUMNS = (
     "term",
     "level",
@@ -51,6 +58,7 @@ SUMMARY_COLUMNS = (
     "power",
     "power_ci_low",
     "power_ci_high",
+    "power_excluding_failures",
     "mean_estimate",
     "bias",
     "bias_se",
@@ -64,7 +72,7 @@ SUMMARY_COLUMNS = (
 
 @dataclass(frozen=True)
 class PowerResult:
-    """Outcome of :func:`power_analysis`.
+    """Outcome of :func:`power_analysis`: simulated detection rates of a design's contrasts.
 
     Attributes
     ----------
@@ -76,13 +84,39 @@ class PowerResult:
         Test level; detection is ``p_value < alpha`` (mixed) or ``1 - alpha`` HDI excluding 0
         (Bayes).
     summary : DataFrame
-        One row per contrast with SUMMARY_COLUMNS: detection rate (``power``) with its
-        Monte-Carlo interval, bias, RMSE and interval coverage of the estimate.
+        SUMMARY_COLUMNS: one row per contrast (level vs reference) with the detection rate
+        ``power`` and its Monte-Carlo interval ``power_ci_low, power_ci_high``,
+        ``power_excluding_failures``, ``n_failed``, bias, RMSE and interval coverage of the
+        estimate; then, for a factor with several non-reference levels, two family-wise rows
+        (``level`` = ``"any level"`` / ``"all levels"``): the share of simulations detecting
+        at least one / every level.
     table : DataFrame
         One row per simulation × contrast with SIM_COLUMNS.
     timing : dict
         Seconds spent simulating, fitting and in total (wall clock), and the number of
         simulations taken from the cache.
+    mc_method : str
+        Method of the Monte-Carlo intervals (statsmodels' ``proportion_confint``).
+    failed_fits : {"miss", "exclude"}
+        How failed fits entered ``power``: as non-detections, or left out.
+
+    See Also
+    --------
+    power_analysis : Produces it.
+    power_curve : Power over a range of one design quantity.
+    plan_study : The smallest design reaching a target power.
+
+    Examples
+    --------
+    >>> from pluralign.power import StudyDesign, power_analysis
+    >>> d = StudyDesign({"gender": {"she/her": 20, "he/him": 20}}, scale="normal",
+    ...                 intercept=3, item_sd=0, n_prompts=5, responses_per_prompt=2)
+    >>> res = power_analysis(d, effect=0.5, n_sims=40, model="rater_means", progress=False)
+    >>> lo, hi = res.power_ci
+    >>> bool(lo <= res.power <= hi)
+    True
+    >>> "<table" in res._repr_html_()
+    True
     """
 
     design: StudyDesign
@@ -92,6 +126,7 @@ class PowerResult:
     table: pd.DataFrame
     timing: Mapping[str, float] = field(default_factory=dict)
     mc_method: str = "wilson"
+    failed_fits: str = "miss"
 
     @property
     def power(self) -> float:
@@ -104,13 +139,26 @@ class PowerResult:
         row = self.summary.iloc[0]
         return float(row["power_ci_low"]), float(row["power_ci_high"])
 
-    def __repr__(self) -> str:
+    def _headline(self) -> str:
         r = self.summary.iloc[0]
         return (
-            f"<PowerResult {self.model}: power {r['power']:.3f} "
+            f"{self.model}: power {r['power']:.3f} "
             f"[{r['power_ci_low']:.3f}, {r['power_ci_high']:.3f}] for {r['level']} vs "
             f"{r['reference']} (true {r['truth']:+.3f}); bias {r['bias']:+.4f}, coverage "
-            f"{r['coverage']:.3f}; {int(r['n_sims'])} simulations, {self.design.n_raters} raters>"
+            f"{r['coverage']:.3f}; {int(r['n_sims'])} simulations ({int(r['n_failed'])} failed), "
+            f"{self.design.n_raters} raters"
+        )
+
+    def __repr__(self) -> str:
+        return f"<PowerResult {self._headline()}>"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        shown = self.summary.round(4).to_html(index=False, na_rep="", border=0)
+        return (
+            f"<div><p><b>PowerResult</b> {escape(self._headline())}; test level "
+            f"{self.alpha:g}, Monte-Carlo intervals: {escape(self.mc_method)}.</p>{shown}</div>"
         )
 
 
@@ -222,55 +270,80 @@ def _cache_dir(
     return path
 
 
-def _summarise(table: pd.DataFrame, alpha: float, mc_method: str) -> pd.DataFrame:
+def _rate(k: int, n: int, method: str) -> tuple[float, float, float]:
+    """Share ``k / n`` with its Monte-Carlo interval at ``options.ci_prob`` (NaN when n = 0)."""
+    if not n:
+        return np.nan, np.nan, np.nan
+    lo, hi = proportion_confint(k, n, alpha=1 - options.ci_prob, method=method)
+    return k / n, float(lo), float(hi)
+
+
+def _summarise(table: pd.DataFrame, mc_method: str, failed_fits: str) -> pd.DataFrame:
     rows = []
     for (term, level, ref), g in table.groupby(["term", "level", "reference"], sort=False):
         ok = g[g["error"] == ""]
-        n, n_failed = len(ok), len(g) - len(ok)
+        n_ok, n_failed = len(ok), len(g) - len(ok)
         k = int(ok["detected"].sum())
-        lo, hi = (
-            proportion_confint(k, n, alpha=1 - options.ci_prob, method=mc_method)
-            if n
-            else (np.nan, np.nan)
-        )
+        power, lo, hi = _rate(k, len(g) if failed_fits == "miss" else n_ok, mc_method)
         truth = float(g["truth"].iloc[0])
         err = ok["estimate"] - truth
         cov = ok["covered"].dropna()
-        clo, chi = (
-            proportion_confint(
-                int(cov.sum()), len(cov), alpha=1 - options.ci_prob, method=mc_method
-            )
-            if len(cov)
-            else (np.nan, np.nan)
-        )
+        coverage, clo, chi = _rate(int(cov.sum()), len(cov), mc_method)
         rows.append(
             {
                 "term": term,
                 "level": level,
                 "reference": ref,
                 "truth": truth,
-                "n_sims": n,
+                "n_sims": len(g),
                 "n_failed": n_failed,
-                "power": k / n if n else np.nan,
+                "power": power,
                 "power_ci_low": lo,
                 "power_ci_high": hi,
+                "power_excluding_failures": k / n_ok if n_ok else np.nan,
                 "mean_estimate": ok["estimate"].mean(),
                 "bias": err.mean(),
-                "bias_se": ok["estimate"].std(ddof=1) / np.sqrt(n) if n > 1 else np.nan,
-                "rmse": float(np.sqrt((err**2).mean())) if n else np.nan,
-                "sd_estimate": ok["estimate"].std(ddof=1) if n > 1 else np.nan,
-                "coverage": cov.mean() if len(cov) else np.nan,
+                "bias_se": ok["estimate"].std(ddof=1) / np.sqrt(n_ok) if n_ok > 1 else np.nan,
+                "rmse": float(np.sqrt((err**2).mean())) if n_ok else np.nan,
+                "sd_estimate": ok["estimate"].std(ddof=1) if n_ok > 1 else np.nan,
+                "coverage": coverage,
                 "coverage_ci_low": clo,
                 "coverage_ci_high": chi,
             }
         )
+    for (term, ref), g in table.groupby(["term", "reference"], sort=False):
+        if g["level"].nunique() < 2:
+            continue  # one contrast: the family-wise rates are its own
+        per_sim = g.groupby("sim")
+        failed = per_sim["error"].agg(lambda e: bool((e != "").any()))
+        for name, hits in (
+            (ANY_LEVEL, per_sim["detected"].any()),
+            (ALL_LEVELS, per_sim["detected"].all()),
+        ):
+            n, n_failed = len(hits), int(failed.sum())
+            k = int((hits & ~failed).sum())
+            power, lo, hi = _rate(k, n if failed_fits == "miss" else n - n_failed, mc_method)
+            rows.append(
+                {
+                    "term": term,
+                    "level": name,
+                    "reference": ref,
+                    "truth": np.nan,
+                    "n_sims": n,
+                    "n_failed": n_failed,
+                    "power": power,
+                    "power_ci_low": lo,
+                    "power_ci_high": hi,
+                    "power_excluding_failures": k / (n - n_failed) if n > n_failed else np.nan,
+                }
+            )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
 def power_analysis(
     design: StudyDesign,
-    effect: float | Mapping[str, float] | None = None,
     *,
+    effect: float | Mapping[str, float] | None = None,
     alpha: float = 0.05,
     n_sims: int = 500,
     model: str | Fitter = "mixed",
@@ -280,6 +353,7 @@ def power_analysis(
     progress: bool = True,
     cache: str | Path | None = None,
     mc_method: str = "wilson",
+    failed_fits: Literal["miss", "exclude"] = "miss",
 ) -> PowerResult:
     """Estimate power by simulation: draw studies from ``design``, fit ``model``, count detections.
 
@@ -321,17 +395,35 @@ def power_analysis(
     mc_method : {"wilson", "beta", ...}
         Method of :func:`statsmodels.stats.proportion.proportion_confint` for the
         Monte-Carlo interval of power and coverage (``"beta"`` = Clopper–Pearson).
+    failed_fits : {"miss", "exclude"}, default "miss"
+        How a simulation whose fit failed enters ``power``: as a non-detection (a study whose
+        analysis fails detects nothing), or left out of the denominator. Both rates are
+        reported (``power_excluding_failures``); bias, RMSE and coverage always use the
+        successful fits only.
 
     Returns
     -------
     PowerResult
-        ``.power``, ``.power_ci``, ``.summary`` (per contrast) and ``.table`` (per simulation).
+        ``.power``, ``.power_ci``, ``.summary`` (per contrast, then family-wise) and ``.table``
+        (per simulation).
+
+    See Also
+    --------
+    power_curve : Power over a range of one design quantity.
+    plan_study : The smallest design reaching a target power.
+    analytic_power : Closed-form power of the rater-means t test.
 
     Notes
     -----
-    Failed fits are counted in ``n_failed`` and left out of the rates (a
-    :class:`~pluralign.PluralignWarning` says how many). Warnings raised by fits (e.g.
-    convergence) are counted per simulation in ``n_warnings``.
+    Failed fits are counted in ``n_failed`` (a :class:`~pluralign.PluralignWarning` says how
+    many). Leaving them out of the denominator, as ``failed_fits="exclude"`` does, overstates
+    power when fits fail more often in small or low-signal studies. Warnings raised by fits
+    (e.g. convergence) are counted per simulation in ``n_warnings``.
+
+    For a factor with several non-reference levels the summary ends with two family-wise
+    rows: ``"any level"`` (at least one level detected in a simulation) and ``"all levels"``
+    (every level detected), each contrast tested at ``alpha`` without a multiplicity
+    correction.
 
     Examples
     --------
@@ -343,6 +435,8 @@ def power_analysis(
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if failed_fits not in FAILED_FITS:
+        raise ValueError(f"failed_fits must be one of {FAILED_FITS}, got {failed_fits!r}")
     if int(n_sims) != n_sims or n_sims < 1:
         raise ValueError(f"n_sims must be a positive integer, got {n_sims}")
     if effect is not None:
@@ -402,8 +496,13 @@ def power_analysis(
     n_failed = int(table.loc[table["error"] != "", "sim"].nunique())
     if n_failed:
         warnings.warn(
-            f"{n_failed} of {n_sims} simulated fits failed and are left out of the rates; "
-            f"see result.table['error'] (first: {table.loc[table['error'] != '', 'error'].iloc[0]})",
+            f"{n_failed} of {n_sims} simulated fits failed; "
+            + (
+                "they count as non-detections in power (power_excluding_failures leaves them out); "
+                if failed_fits == "miss"
+                else "they are left out of power; "
+            )
+            + f"see result.table['error'] (first: {table.loc[table['error'] != '', 'error'].iloc[0]})",
             PluralignWarning,
             stacklevel=2,
         )
@@ -416,6 +515,5 @@ def power_analysis(
         "n_run": len(todo),
         "n_jobs": n_jobs,
     }
-    return PowerResult(
-        design, model_name, alpha, _summarise(table, alpha, mc_method), table, timing, mc_method
-    )
+    summary = _summarise(table, mc_method, failed_fits)
+    return PowerResult(design, model_name, alpha, summary, table, timing, mc_method, failed_fits)

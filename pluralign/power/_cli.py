@@ -71,6 +71,12 @@ NJobs = Annotated[int, typer.Option(help="Worker processes (-1: all cores).")]
 Cache = Annotated[
     Path | None, typer.Option(help="Folder of finished simulations (resumable runs).")
 ]
+FailedFits = Annotated[
+    str,
+    typer.Option(
+        help="'miss': a failed fit counts as a non-detection; 'exclude': left out of power."
+    ),
+]
 
 
 @power_app.command("run")
@@ -90,6 +96,7 @@ def cli_power(
     seed: Seed = None,
     n_jobs: NJobs = 1,
     cache: Cache = None,
+    failed_fits: FailedFits = "miss",
     out: Annotated[
         Path | None, typer.Option(help="Write the summary table to this CSV file.")
     ] = None,
@@ -109,7 +116,14 @@ def cli_power(
         dimension,
     )
     res = power_analysis(
-        d, alpha=alpha, n_sims=n_sims, model=model, seed=seed, n_jobs=n_jobs, cache=cache
+        d,
+        alpha=alpha,
+        n_sims=n_sims,
+        model=model,
+        seed=seed,
+        n_jobs=n_jobs,
+        cache=cache,
+        failed_fits=failed_fits,
     )
     typer.echo(repr(res))
     typer.echo(res.summary.to_string(index=False))
@@ -144,6 +158,7 @@ def cli_plan(
     seed: Seed = None,
     n_jobs: NJobs = 1,
     cache: Cache = None,
+    failed_fits: FailedFits = "miss",
     out: Annotated[
         Path | None, typer.Option(help="Write the evaluated curve to this CSV file.")
     ] = None,
@@ -175,10 +190,13 @@ def cli_plan(
         seed=seed,
         n_jobs=n_jobs,
         cache=cache,
+        failed_fits=failed_fits,
     )
     typer.echo(repr(plan))
     typer.echo(
-        plan.curve[["value", "power", "ci_low", "ci_high", "power_monotone"]].to_string(index=False)
+        plan.curve[["value", "power", "power_ci_low", "power_ci_high", "power_monotone"]].to_string(
+            index=False
+        )
     )
     if out is not None:
         plan.curve.to_csv(out, index=False)

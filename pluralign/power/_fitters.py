@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pluralign._compat import require
 from pluralign._errors import PluralignWarning
 from pluralign.data import Study
 
@@ -29,52 +30,72 @@ FIT_COLUMNS = ("term", "level", "reference", "estimate", "ci_low", "ci_high", "p
 Fitter = Callable[[Study], pd.DataFrame]
 
 
-def mixed_available() -> bool:
-    """Whether :func:`pluralign.models.fit_mixed` is implemented in this installation."""
-    from pluralign.models import _mixed
-
-    return hasattr(_mixed.MixedResult, "effects")
-
-
-def bayes_available() -> bool:
-    """Whether :func:`pluralign.models.fit_bayes` is implemented in this installation."""
-    from pluralign.models import _bayes
-
-    return hasattr(_bayes.BayesResult, "effects")
-
-
-def _select(effects: pd.DataFrame, term: str) -> pd.DataFrame:
-    out = effects[effects["term"] == term] if "term" in effects.columns else effects
-    missing = [c for c in FIT_COLUMNS if c not in out.columns]
-    if missing:
+def _term_entries(design, term: str) -> list[tuple[str, int]]:
+    """``(level, column of X)`` of every non-reference level of ``term`` in a model's design."""
+    entries = design.terms.get(term)
+    if not entries:
         raise ValueError(
-            f"the model's effects() lacks columns {missing}; it has {list(out.columns)}"
+            f"the model has no coefficients for {term!r}; its terms are {sorted(design.terms)}"
         )
-    cols = [*FIT_COLUMNS, *(c for c in ("detected",) if c in out.columns)]
-    return out[cols].reset_index(drop=True)
+    return entries
 
 
-def coefficient_contrasts(res, term: str, reference: str, ci_prob: float) -> pd.DataFrame:
-    """Wald contrasts of ``term`` read from a MixedResult's ``summary()`` (the same estimate,
-    interval and p-value as ``effects()``, without its rating-scale simulations, which cost
-    ~5× the fit and are not needed to count detections)."""
-    tab = res.summary()
-    tab = tab[(tab["kind"] == "fixed") & tab["parameter"].str.startswith(f"{term}[T.")]
-    if tab.empty:
-        raise ValueError(f"the mixed model has no coefficients for {term!r}")
+def coefficient_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
+    """Wald contrasts of ``term`` from a fitted :class:`~pluralign.models.MixedResult`.
+
+    Read from the fit's :class:`Design` (which coefficient is which level, and the reference)
+    and its coefficients and standard errors: the same estimate, interval and p-value as
+    ``effects()`` on the link scale, without its rating-scale simulations, which cost ~5× the
+    fit and are not needed to count detections.
+    """
+    dim = res.dimensions[0]
+    design = res.design(dim)
+    fit = res.fits[dim].fit
+    entries = _term_entries(design, term)
+    cols = [c for _, c in entries]
+    est, se = np.asarray(fit.beta)[cols], np.asarray(fit.se)[cols]
     z = stats.norm.ppf(0.5 + ci_prob / 2)
-    est, se = tab["estimate"].to_numpy(), tab["std_error"].to_numpy()
     return pd.DataFrame(
         {
             "term": term,
-            "level": tab["parameter"].str.slice(len(term) + 3, -1).to_numpy(),
-            "reference": reference,
+            "level": [lv for lv, _ in entries],
+            "reference": design.references[term],
             "estimate": est,
             "ci_low": est - z * se,
             "ci_high": est + z * se,
-            "p_value": tab["p_value"].to_numpy(),
-        }
+            "p_value": 2 * stats.norm.sf(np.abs(est / se)),
+        },
+        columns=list(FIT_COLUMNS),
     )
+
+
+def hdi_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
+    """Link-scale contrasts of ``term`` from a fitted :class:`~pluralign.models.BayesResult`:
+    posterior mean and highest-density interval of each coefficient (ArviZ's ``hdi``), read
+    from the fit's :class:`Design` and its coefficient draws, without rating-scale summaries.
+    A contrast is ``detected`` when its interval excludes 0."""
+    az = require("arviz", purpose="Bayesian power analysis")
+    dim = res.dimensions[0]
+    design = res.design(dim)
+    beta = res.fits[dim].draws().beta  # (draws, columns of X without the intercept)
+    rows = []
+    for level, col in _term_entries(design, term):
+        b = beta[:, col - 1]
+        lo, hi = az.hdi(b, hdi_prob=ci_prob)
+        pos = float(np.mean(b > 0))
+        rows.append(
+            {
+                "term": term,
+                "level": level,
+                "reference": design.references[term],
+                "estimate": float(b.mean()),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "p_value": float(min(1.0, 2 * min(pos, 1 - pos))),
+                "detected": bool(lo > 0 or hi < 0),
+            }
+        )
+    return pd.DataFrame(rows, columns=[*FIT_COLUMNS, "detected"])
 
 
 @dataclass(frozen=True)
@@ -93,19 +114,16 @@ class MixedFitter:
     def __call__(self, study: Study, *, seed: int = 0) -> pd.DataFrame:
         from pluralign.models import fit_mixed
 
-        levels = study.rater_table()[self.term].dropna().astype(str)
-        reference = str(study.reference.get(self.term, levels.iloc[0]))
         res = fit_mixed(
             study,
             formula=f"rating ~ {self.term}",
             dimension=self.dimension,
             family=self.family,
             reml=self.reml,
-            reference={self.term: reference},
             n_draws=1,
             progressbar=False,
         )
-        return coefficient_contrasts(res, self.term, reference, self.ci_prob)
+        return coefficient_contrasts(res, self.term, self.ci_prob)
 
     def truth(self, design: StudyDesign) -> dict[str, float]:
         """True value of each contrast on the scale of ``estimate``."""
@@ -136,8 +154,6 @@ class BayesFitter:
     def __call__(self, study: Study, *, seed: int = 0) -> pd.DataFrame:
         from pluralign.models import fit_bayes
 
-        levels = study.rater_table()[self.term].dropna().astype(str)
-        reference = str(study.reference.get(self.term, levels.iloc[0]))
         res = fit_bayes(
             study,
             formula=f"rating ~ {self.term}",
@@ -148,12 +164,9 @@ class BayesFitter:
             tune=self.tune,
             chains=self.chains,
             seed=int(seed),
-            reference={self.term: reference},
             progressbar=False,
         )
-        out = _select(res.effects(ci_prob=self.ci_prob), self.term)
-        out["detected"] = (out["ci_low"] > 0) | (out["ci_high"] < 0)
-        return out
+        return hdi_contrasts(res, self.term, self.ci_prob)
 
     def truth(self, design: StudyDesign) -> dict[str, float]:
         """True contrast on the model's scale: rating points (gaussian) or the latent logit shift
@@ -262,14 +275,7 @@ def resolve_fitter(
             f"model must be one of {sorted(_BUILTIN)} or a callable fit(study) -> DataFrame; got {model!r}"
         )
     opts = dict(options or {})
-    if model == "mixed" and not mixed_available():
-        raise NotImplementedError(
-            "fit_mixed is not available in this installation; use model='rater_means' "
-            "(exact for designs without item effects) or pass a callable"
-        )
     if model == "bayes":
-        if not bayes_available():
-            raise NotImplementedError("fit_bayes is not available in this installation")
         opts.setdefault(
             "family",
             "gaussian"

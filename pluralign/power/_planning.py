@@ -26,8 +26,9 @@ CURVE_COLUMNS = (
     "n_sims",
     "n_failed",
     "power",
-    "ci_low",
-    "ci_high",
+    "power_ci_low",
+    "power_ci_high",
+    "power_excluding_failures",
     "bias",
     "rmse",
     "coverage",
@@ -72,8 +73,9 @@ def _curve_row(vary: str, value: Any, res: PowerResult) -> list[dict]:
                 "n_sims": r["n_sims"],
                 "n_failed": r["n_failed"],
                 "power": r["power"],
-                "ci_low": r["power_ci_low"],
-                "ci_high": r["power_ci_high"],
+                "power_ci_low": r["power_ci_low"],
+                "power_ci_high": r["power_ci_high"],
+                "power_excluding_failures": r["power_excluding_failures"],
                 "bias": r["bias"],
                 "rmse": r["rmse"],
                 "coverage": r["coverage"],
@@ -99,6 +101,7 @@ def power_curve(
     n_jobs: int = 1,
     progress: bool = True,
     cache: str | Path | None = None,
+    failed_fits: Literal["miss", "exclude"] = "miss",
 ) -> pd.DataFrame:
     """Power over a range of one design quantity.
 
@@ -114,14 +117,21 @@ def power_curve(
         ``"n_prompts"``, ``"effect"`` or another numeric field of :class:`StudyDesign`.
     values : sequence
         Values of ``vary``.
-    effect, alpha, n_sims, model, model_options, seed, n_jobs, progress, cache
+    effect, alpha, n_sims, model, model_options, seed, n_jobs, progress, cache, failed_fits
         As in :func:`power_analysis`.
 
     Returns
     -------
     DataFrame
-        One row per value and contrast with CURVE_COLUMNS (``power`` with its Monte-Carlo
-        interval ``ci_low, ci_high``, ``bias``, ``coverage`` ...).
+        One row per value and summary row of :func:`power_analysis` (contrasts, then the
+        family-wise rows) with CURVE_COLUMNS (``power`` with its Monte-Carlo interval
+        ``power_ci_low, power_ci_high``, ``bias``, ``coverage`` ...).
+
+    See Also
+    --------
+    power_analysis : One design point.
+    plan_study : Searches for the smallest design reaching a target.
+    pluralign.plots.power_curve : Draws this table.
 
     Examples
     --------
@@ -129,61 +139,23 @@ def power_curve(
     ...                 scale="normal", intercept=3, item_sd=0)
     >>> curve = power_curve(d, "n_raters", [20, 80], n_sims=40, model="rater_means",
     ...                     progress=False)
-    >>> curve[["value", "power"]].shape
-    (2, 2)
+    >>> curve[["value", "power", "power_ci_low", "power_ci_high"]].shape
+    (2, 4)
     """
     if effect is not None:
         design = design.with_effect(effect)
     options = dict(alpha=alpha, n_sims=n_sims, model=model, model_options=model_options,
-                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache)  # fmt: skip
+                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache,
+                   failed_fits=failed_fits)  # fmt: skip
     rows = []
     for value in values:
         rows += _curve_row(vary, value, power_analysis(vary_design(design, vary, value), **options))
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
-def plot_power_curve(curve: pd.DataFrame, ax=None, *, target: float | None = None):
-    """Plot a :func:`power_curve` table: power with its Monte-Carlo band against the varied value.
-
-    Uses :func:`pluralign.plots.power_curve` when that plot exists, else draws it here.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"vary": "n_raters", "value": [10, 20], "level": "b", "power": [.3, .6],
-    ...                    "ci_low": [.2, .5], "ci_high": [.4, .7]})
-    >>> ax = plot_power_curve(df, target=0.8)
-    """
-    try:
-        from pluralign.plots import power_curve as _shared_plot
-    except ImportError:
-        _shared_plot = None
-    if _shared_plot is not None:
-        cols = [c for c in curve.columns if c not in ("power_monotone", "ci_low_monotone")]
-        return _shared_plot(curve[cols], ax=ax, target=target)
-    else:
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.5))
-        by = curve["level"] if "level" in curve.columns else pd.Series("power", index=curve.index)
-        for level, g in curve.groupby(by, sort=False):
-            g = g.sort_values("value")
-            ax.plot(g["value"], g["power"], marker="o", label=str(level))
-            ax.fill_between(g["value"], g["ci_low"], g["ci_high"], alpha=0.2)
-        ax.set_xlabel(str(curve["vary"].iloc[0]) if "vary" in curve.columns else "value")
-        ax.set_ylabel("power (detection rate)")
-        ax.set_ylim(0, 1.02)
-        if by.nunique() > 1:
-            ax.legend(title="level")
-    if target is not None:
-        ax.axhline(target, color="grey", linestyle="--", linewidth=1)
-    return ax
-
-
 @dataclass(frozen=True)
 class StudyPlan:
-    """Outcome of :func:`plan_study`.
+    """Outcome of :func:`plan_study`: the smallest design found to reach a target power.
 
     Attributes
     ----------
@@ -197,10 +169,32 @@ class StudyPlan:
         Simulated power of the chosen design with its Monte-Carlo interval.
     target_power : float
     curve : DataFrame
-        Every evaluated point (CURVE_COLUMNS plus ``power_monotone``, the isotonic fit).
+        Every evaluated point of the first contrast (CURVE_COLUMNS plus ``power_monotone``,
+        the isotonic fit, and ``power_ci_low_monotone``, its shifted lower bound).
     reached : bool
         False when even the largest allowed value misses the target (``design`` is then
         the largest one).
+    criterion : {"estimate", "lower"}
+        What had to reach the target: the monotone power estimate or its Monte-Carlo lower end.
+
+    See Also
+    --------
+    plan_study : Produces it.
+    power_curve : Power over a range of one design quantity.
+    pluralign.plots.power_curve : The plot behind :meth:`plot`.
+
+    Examples
+    --------
+    >>> from pluralign.power import StudyDesign, plan_study
+    >>> d = StudyDesign({"gender": {"she/her": 20, "he/him": 20}}, scale="normal",
+    ...                 intercept=3, item_sd=0)
+    >>> plan = plan_study(d, effect=0.5, n_sims=40, model="rater_means", progress=False,
+    ...                   lower=10, upper=200)
+    >>> plan.reached, plan.design.n_raters == plan.value
+    (True, True)
+    >>> ax = plan.plot()
+    >>> "<table" in plan._repr_html_()
+    True
     """
 
     design: StudyDesign
@@ -214,25 +208,41 @@ class StudyPlan:
     reached: bool
     criterion: str = "estimate"
 
-    def plot(self, ax=None):
-        """The evaluated curve with the target line and the chosen value marked."""
-        ax = plot_power_curve(self.curve, ax=ax, target=self.target_power)
+    def plot(self, *, ax=None, **kwargs):
+        """The evaluated curve (first contrast) with the target line and the chosen value marked.
+
+        Drawn by :func:`pluralign.plots.power_curve`; ``kwargs`` go to it.
+        """
+        from pluralign.plots import power_curve as draw
+
+        first = self.curve[self.curve["level"] == self.curve["level"].iloc[0]]
+        ax = draw(first, ax=ax, target=self.target_power, **kwargs)
         ax.axvline(self.value, color="grey", linestyle=":", linewidth=1)
         return ax
 
-    def __repr__(self) -> str:
+    def _headline(self) -> str:
         status = "reaches" if self.reached else "does NOT reach"
         return (
-            f"<StudyPlan: {self.vary}={self.value} {status} power {self.target_power:.2f} "
+            f"{self.vary}={self.value} {status} power {self.target_power:.2f} "
             f"(simulated {self.power:.3f} [{self.power_ci_low:.3f}, {self.power_ci_high:.3f}]; "
-            f"{len(self.curve)} points evaluated)>"
+            f"{len(self.curve)} points evaluated)"
         )
+
+    def __repr__(self) -> str:
+        return f"<StudyPlan: {self._headline()}>"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        cols = ["value", "power", "power_ci_low", "power_ci_high", "power_monotone"]
+        shown = self.curve[cols].round(4).to_html(index=False, border=0)
+        return f"<div><p><b>StudyPlan</b> {escape(self._headline())}.</p>{shown}</div>"
 
 
 def plan_study(
     design: StudyDesign | None = None,
-    effect: float | Mapping[str, float] | None = None,
     *,
+    effect: float | Mapping[str, float] | None = None,
     target_power: float = 0.8,
     vary: Literal["n_raters", "items_per_rater", "n_prompts"] | str = "n_raters",
     lower: int | None = None,
@@ -247,6 +257,7 @@ def plan_study(
     n_jobs: int = 1,
     progress: bool = True,
     cache: str | Path | None = None,
+    failed_fits: Literal["miss", "exclude"] = "miss",
 ) -> StudyPlan:
     """The smallest design (in ``vary``) whose simulated power reaches ``target_power``.
 
@@ -279,13 +290,18 @@ def plan_study(
     n_grid : int, default 5
         Points of the coarse grid.
     criterion : {"estimate", "lower"}
-    alpha, n_sims, model, model_options, seed, n_jobs, progress, cache
+    alpha, n_sims, model, model_options, seed, n_jobs, progress, cache, failed_fits
         As in :func:`power_analysis`.
 
     Returns
     -------
     StudyPlan
         ``.design``, ``.value``, ``.power`` (+ interval), ``.curve``; ``.plot()`` draws the curve.
+
+    See Also
+    --------
+    power_curve : Power over a fixed grid of values.
+    power_analysis : One design point.
 
     Examples
     --------
@@ -319,7 +335,8 @@ def plan_study(
 
     evaluated: dict[int, dict] = {}
     options = dict(alpha=alpha, n_sims=n_sims, model=model, model_options=model_options,
-                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache)  # fmt: skip
+                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache,
+                   failed_fits=failed_fits)  # fmt: skip
 
     def evaluate(v: int) -> None:
         if v in evaluated:
@@ -334,11 +351,13 @@ def plan_study(
             df["value"], df["power"], sample_weight=df["n_sims"]
         )
         # shift the Monte-Carlo band with the monotone fit (same width as the raw interval)
-        df["ci_low_monotone"] = np.clip(df["ci_low"] + df["power_monotone"] - df["power"], 0, 1)
+        df["power_ci_low_monotone"] = np.clip(
+            df["power_ci_low"] + df["power_monotone"] - df["power"], 0, 1
+        )
         return df
 
     def reaches(row: pd.Series) -> bool:
-        value = row["ci_low_monotone"] if criterion == "lower" else row["power_monotone"]
+        value = row["power_ci_low_monotone"] if criterion == "lower" else row["power_monotone"]
         return bool(value >= target_power)
 
     grid = np.unique(np.round(np.geomspace(lo, hi, max(n_grid, 2))).astype(int))
@@ -353,8 +372,8 @@ def plan_study(
             vary,
             int(best["value"]),
             float(best["power"]),
-            float(best["ci_low"]),
-            float(best["ci_high"]),
+            float(best["power_ci_low"]),
+            float(best["power_ci_high"]),
             target_power,
             df,
             False,
@@ -376,8 +395,8 @@ def plan_study(
         vary,
         first_ok,
         float(best["power"]),
-        float(best["ci_low"]),
-        float(best["ci_high"]),
+        float(best["power_ci_low"]),
+        float(best["power_ci_high"]),
         target_power,
         df,
         True,

@@ -300,8 +300,9 @@ def _posterior_precision(design, target_sd, group, n_values, n_sims, seed, fit_o
             items = study.items
             pairs = items.merge(items, on="prompt_id", suffixes=("_a", "_b"))
             pairs = pairs[pairs["item_a"] < pairs["item_b"]][["item_a", "item_b"]]
+            # the posterior SD does not depend on which way is better: weight +1
             post = posterior_pair_probabilities(
-                fit, pairs, {d.term: level}, [d.dimension], None, seed=j
+                fit, pairs, target={d.term: level}, dimensions=[d.dimension], weights=[1.0], seed=j
             )
             sds.append(post["p_sd"].to_numpy())
         sd = np.concatenate(sds)

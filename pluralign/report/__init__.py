@@ -1,23 +1,24 @@
-"""Report layer: the HTML / markdown study report, the end-to-end demo and label flips."""
+"""Report layer: the HTML / markdown study report and the end-to-end demo."""
 
 from pluralign.report._demo import run_demo
+from pluralign.report._options import REPORT_MODELS, ReportOptions
 from pluralign.report._report import (
     Analysis,
     analyse,
-    label_flips,
-    report,
     save_figures,
     save_tables,
     write,
+    write_report,
 )
 
 __all__ = [
+    "REPORT_MODELS",
     "Analysis",
+    "ReportOptions",
     "analyse",
-    "label_flips",
-    "report",
     "run_demo",
     "save_figures",
     "save_tables",
     "write",
+    "write_report",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pluralign.report._options import ReportOptions
 from pluralign.report._render import Table, Text
 from pluralign.report._report import (
     Analysis,
@@ -33,16 +34,18 @@ BAYES_FORMULA = "rating ~ gender + ideology"
 SETTINGS = {
     False: {
         "design": {},  # the simulator's default: 1,095 raters x 5 items x 5 dimensions
-        "bayes": {
-            "dimension": "toxicity",
-            "formula": BAYES_FORMULA,
-            "draws": 500,
-            "tune": 500,
-            "chains": 2,
-        },
-        "n_boot": 200,
-        "posterior_draws": 100,
-        "posterior_prompts": 60,
+        "report": ReportOptions(
+            models=("mixed", "bayes"),
+            bayes_dimension="toxicity",
+            bayes_formula=BAYES_FORMULA,
+            draws=500,
+            tune=500,
+            chains=2,
+            n_boot=200,
+            posterior_draws=100,
+            posterior_prompts=60,
+            title="pluralign demo: a simulated rating study",
+        ),
         "grid": {
             "groups": [None],
             "aggregations": ("majority", "distribution"),
@@ -55,16 +58,18 @@ SETTINGS = {
     },
     True: {
         "design": {"n_raters": 200, "n_prompts": 40},
-        "bayes": {
-            "dimension": "toxicity",
-            "formula": BAYES_FORMULA,
-            "draws": 100,
-            "tune": 100,
-            "chains": 2,
-        },
-        "n_boot": 50,
-        "posterior_draws": 20,
-        "posterior_prompts": 10,
+        "report": ReportOptions(
+            models=("mixed", "bayes"),
+            bayes_dimension="toxicity",
+            bayes_formula=BAYES_FORMULA,
+            draws=100,
+            tune=100,
+            chains=2,
+            n_boot=50,
+            posterior_draws=20,
+            posterior_prompts=10,
+            title="pluralign demo: a simulated rating study",
+        ),
         "grid": {
             "groups": [None],
             "aggregations": ("distribution",),
@@ -126,21 +131,17 @@ def run_demo(out: str | Path, *, seed: int = 0, fast: bool = False) -> Path:
                 study = sim.study
                 study.to_parquet(out / "study")
                 demos = [d for d in DEMO_DEMOGRAPHICS if d in study.demographics]
-                a = Analysis(study, study.dimensions, demos, seed)
+                a = Analysis(study, study.dimensions, demos, seed, cfg["report"].replace(seed=seed))
                 stage_data(a)
             elif stage == "describe":
-                stage_describe(a, n_boot=cfg["n_boot"])
+                stage_describe(a)
             elif stage == "models":
-                stage_models(a, ("mixed", "bayes"), cfg["bayes"])
+                stage_models(a)
                 _recovery(a, sim)
             elif stage == "agreement":
-                stage_agreement(a, n_boot=cfg["n_boot"])
+                stage_agreement(a)
             elif stage == "labels":
-                stage_labels(
-                    a,
-                    posterior_draws=cfg["posterior_draws"],
-                    posterior_prompts=cfg["posterior_prompts"],
-                )
+                stage_labels(a)
             elif stage == "training":
                 stage_training(a, None, runner=partial(_train, a, out, cfg["grid"]))
             elif stage == "report":
@@ -161,7 +162,7 @@ def run_demo(out: str | Path, *, seed: int = 0, fast: bool = False) -> Path:
                         name="run_timings",
                     )
                 )
-                path = write(a, out, title="pluralign demo: a simulated rating study")
+                path = write(a, out)
             if stage != "report":
                 timings[stage] = time.perf_counter() - t0
             bar.update()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,8 @@ import pandas as pd
 from pluralign._errors import ConvergenceWarning, DroppedRowsWarning, PluralignWarning
 from pluralign._settings import options
 from pluralign.data import Study
+from pluralign.labels import label_flips
+from pluralign.report._options import ReportOptions
 from pluralign.report._render import (
     Figure,
     Note,
@@ -38,7 +40,6 @@ MAX_BETWEEN = 4
 #: Fewest raters of a group drawn in figures (smaller groups stay in the tables).
 MIN_GROUP = 10
 
-
 @dataclass
 class Analysis:
     """What the stages computed, passed from stage to stage and kept for the caller.
@@ -49,6 +50,9 @@ class Analysis:
     dimensions, demographics : list of str
         What was analysed.
     seed : int
+        Seed of every random step.
+    settings : ReportOptions
+        The settings the stages read (models, bootstrap size, Bayesian sampling, labels).
     sections : list of Section
         Rendered report parts, in order.
     results : dict
@@ -63,6 +67,7 @@ class Analysis:
     dimensions: list[str]
     demographics: list[str]
     seed: int
+    settings: ReportOptions = field(default_factory=ReportOptions)
     sections: list[Section] = field(default_factory=list)
     results: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -126,16 +131,6 @@ def _as_study(study: Study | str | Path) -> Study:
     from pluralign.data import read_study
 
     return read_study(study)
-
-
-def _reference(a: Analysis, formula: str) -> dict | None:
-    """Reference levels declared by the study (``Study.reference``) for the formula's terms."""
-    terms = {
-        t.strip() for t in formula.split("~", 1)[-1].replace("*", "+").replace(":", "+").split("+")
-    }
-    ref = dict(a.study.reference)
-    ref = {k: v for k, v in ref.items() if k in terms}
-    return ref or None
 
 
 def wide_intervals(
@@ -275,8 +270,9 @@ def stage_data(a: Analysis) -> None:
         )
 
 
-def stage_describe(a: Analysis, n_boot: int = 200) -> None:
+def stage_describe(a: Analysis) -> None:
     """Relative differences of mean ratings between demographic groups."""
+    n_boot = a.settings.resolved_n_boot
     s = a.section("Descriptive differences", "describe")
     s.add(
         Text(
@@ -288,6 +284,7 @@ def stage_describe(a: Analysis, n_boot: int = 200) -> None:
     )
 
     def run():
+        from pluralign import plots
         from pluralign.describe import relative_difference
 
         frames = [
@@ -320,9 +317,8 @@ def stage_describe(a: Analysis, n_boot: int = 200) -> None:
             s,
             "Descriptive figure",
             lambda: _plot(
-                a,
                 s,
-                "group_means",
+                plots.group_means,
                 fig_data,
                 "Group means relative to the reference group (percent), with bootstrap intervals",
                 "relative_difference",
@@ -337,9 +333,8 @@ def stage_describe(a: Analysis, n_boot: int = 200) -> None:
 
 
 def _plot(
-    a: Analysis,
     s: Section,
-    plot_name: str,
+    draw: Callable,
     data,
     caption: str,
     fig_name: str,
@@ -347,24 +342,22 @@ def _plot(
     clear_ylabel: bool = False,
     **kw,
 ) -> None:
-    """Draw with ``pluralign.plots.<plot_name>`` when it exists and add the figure to ``s``."""
-    from pluralign import plots
+    """Draw ``data`` with the :mod:`pluralign.plots` function ``draw`` and add the figure to ``s``."""
+    from matplotlib.axes import Axes
 
-    fn = getattr(plots, plot_name, None)
-    if fn is None:
-        raise ImportError(f"pluralign.plots.{plot_name} is not available")
-    out = fn(data, **kw)
-    fig = getattr(out, "figure", out)
-    if hasattr(fig, "get_figure") and fig.get_figure() is not None:
-        fig = fig.get_figure()
+    out = draw(data, **kw)
+    fig = out.figure if isinstance(out, Axes) else out  # plots return an Axes or a Figure
     if clear_ylabel:
         for ax in fig.axes:
             ax.set_ylabel("")
     s.add(_figure(fig, caption, fig_name))
 
 
-def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | None = None) -> None:
-    """Mixed-model (and optionally Bayesian ordinal) effects of the demographics."""
+def stage_models(a: Analysis) -> None:
+    """Mixed-model (and optionally Bayesian) effects of the demographics."""
+    from pluralign import plots
+
+    models = a.settings.models
     s = a.section("Model effects", "models")
     formula = "rating ~ " + " + ".join(a.demographics) if a.demographics else "rating ~ 1"
     s.add(
@@ -374,10 +367,6 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
             f"intervals are {options.ci_prob:.0%}; p-values are Holm-adjusted within each model."
         )
     )
-    unknown = set(models) - {"mixed", "bayes"}
-    if unknown:
-        raise ValueError(f"models: unknown {sorted(unknown)}; choose from 'mixed' and 'bayes'")
-
     if "mixed" in models:
 
         def mixed():
@@ -385,7 +374,7 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
 
             fits, effects, diags = {}, [], []
             for dim in a.dimensions:
-                fit = fit_mixed(a.study, formula, dimension=dim, reference=_reference(a, formula))
+                fit = fit_mixed(a.study, formula, dimension=dim, seed=a.seed)
                 fits[dim] = fit
                 effects.append(fit.effects())
                 diags.append(fit.diagnostics())
@@ -429,9 +418,8 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 )
             )
             _plot(
-                a,
                 s,
-                "forest",
+                plots.forest,
                 eff,
                 "Linear mixed model effects in percent of the reference mean: thick lines are "
                 f"{options.ci_prob:.0%} CIs, thin lines multiplicity-adjusted",
@@ -455,19 +443,17 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
         def bayes():
             from pluralign.models import fit_bayes
 
+            cfg = a.settings
             opts = {
-                "family": "ordinal",
-                "draws": 300,
-                "tune": 300,
-                "chains": 2,
-                "seed": a.seed,
-                "progressbar": False,
+                "family": cfg.family,
+                "sampler": cfg.sampler,
+                "draws": cfg.draws,
+                "tune": cfg.tune,
+                "chains": cfg.chains,
             }
-            opts.update(bayes_options or {})
-            dim = opts.pop("dimension", a.dimensions[0])
-            bayes_formula = opts.pop("formula", formula)
-            opts.setdefault("reference", _reference(a, bayes_formula))
-            fit = fit_bayes(a.study, bayes_formula, dim, **opts)
+            dim = cfg.bayes_dimension or a.dimensions[0]
+            bayes_formula = cfg.bayes_formula or formula
+            fit = fit_bayes(a.study, bayes_formula, dim, seed=a.seed, progressbar=False, **opts)
             a.results["bayes"] = fit
             eff = fit.effects()
             a.results["bayes_effects"] = eff
@@ -505,9 +491,8 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 )
             )
             _plot(
-                a,
                 s,
-                "forest",
+                plots.forest,
                 eff,
                 f"Bayesian {opts['family']} model of {dim}: cumulative odds ratios with "
                 f"{options.ci_prob:.0%} HDIs",
@@ -525,11 +510,12 @@ def stage_models(a: Analysis, models: Sequence[str], bayes_options: Mapping | No
                 )
             )
 
-        a.run(s, "Bayesian ordinal model", bayes)
+        a.run(s, "Bayesian model", bayes)
 
 
-def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
+def stage_agreement(a: Analysis) -> None:
     """Krippendorff's alpha overall, within and between the groups of each demographic."""
+    n_boot = a.settings.resolved_n_boot
     s = a.section("Agreement", "agreement")
     s.add(
         Text(
@@ -542,6 +528,7 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
     )
 
     def run():
+        from pluralign import plots
         from pluralign.labels import agreement
 
         levels = a.study.rater_table("collapsed")
@@ -564,7 +551,13 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
             ignore_index=True,
         )
         a.results["agreement"] = ag
-        table = wide_intervals(ag, "alpha", "ci_low", "ci_high", ["by", "kind", "group"])
+        table = wide_intervals(
+            ag,
+            "krippendorff_alpha",
+            "krippendorff_alpha_ci_low",
+            "krippendorff_alpha_ci_high",
+            ["by", "kind", "group"],
+        )
         n = ag.groupby(["by", "kind", "group"], sort=False)["n_raters"].max().reset_index()
         table = table.merge(n, on=["by", "kind", "group"], how="left")
         s.add(
@@ -583,9 +576,8 @@ def stage_agreement(a: Analysis, n_boot: int = 200) -> None:
             s,
             "Agreement figure",
             lambda: _plot(
-                a,
                 s,
-                "agreement",
+                plots.agreement,
                 fig_data,
                 f"Krippendorff's alpha overall and within groups of at least {MIN_GROUP} raters",
                 "agreement",
@@ -600,18 +592,14 @@ def _label_dimensions(a: Analysis) -> list[str]:
     return [d for d in a.dimensions if a.study.scale(d).desirability != 0]
 
 
-def stage_labels(
-    a: Analysis,
-    methods: Sequence[str] = LABEL_METHODS,
-    *,
-    posterior_draws: int | None = 200,
-    posterior_prompts: int | None = None,
-) -> None:
+def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
     """Preference labels built from ratings by each method, and how they flip between groups.
 
-    ``posterior_draws`` and ``posterior_prompts`` bound the cost of posterior labels (posterior
-    draws used; number of prompts labelled, None for all).
+    ``a.settings.posterior_draws`` and ``posterior_prompts`` bound the cost of posterior labels
+    (posterior draws used; number of prompts labelled, None for all).
     """
+    posterior_draws = a.settings.posterior_draws
+    posterior_prompts = a.settings.posterior_prompts
     s = a.section("Preference labels", "labels")
     s.add(
         Text(
@@ -634,6 +622,7 @@ def stage_labels(
     s.add(Text(f"Dimensions combined into the score: {', '.join(f'`{d}`' for d in dims)}."))
 
     def run():
+        from pluralign import plots
         from pluralign.labels import preference_labels
 
         rows, tables = [], {}
@@ -706,9 +695,8 @@ def stage_labels(
             s,
             "Label figure",
             lambda: _plot(
-                a,
                 s,
-                "soft_labels",
+                plots.soft_labels,
                 list(tables.values()),
                 "Confidence of the labels: probability that the chosen response is preferred",
                 "soft_labels",
@@ -741,88 +729,10 @@ def stage_labels(
         a.run(s, "Label flips", lambda: _flips(a, s, dims))
 
 
-def label_flips(
-    study: Study,
-    by: str,
-    dimensions: Sequence[str] | None = None,
-    *,
-    method: str = "distribution",
-    min_raters: int = 10,
-) -> pd.DataFrame:
-    """How often a group's preference label differs from everyone's.
-
-    For each level of ``by`` with at least ``min_raters`` raters, labels are built from that
-    group's ratings only and compared with the labels of all raters, pair by pair. For a
-    multi-select demographic a group is every rater who chose the value. A pair
-    flips when the group and everyone prefer different responses; exact ties (``p_a = 0.5``)
-    on either side are not counted as flips.
-
-    Parameters
-    ----------
-    study : Study
-    by : str
-        Demographic column whose groups are compared with everyone.
-    dimensions : sequence of str, optional
-        Dimensions combined into the preference score (see
-        :func:`pluralign.labels.preference_labels`).
-    method : {"distribution", "majority"}
-        Label method used for both sides.
-    min_raters : int
-        Smallest group compared.
-
-    Returns
-    -------
-    DataFrame
-        ``by, group, n_raters, pairs`` (pairs labelled by both), ``flips, flip_pct,
-        mean_abs_diff`` (mean absolute difference of ``p_a``).
-
-    Examples
-    --------
-    >>> from pluralign.data import simulate_study
-    >>> study = simulate_study(n_raters=200, n_prompts=30, seed=1).study
-    >>> flips = label_flips(study, "gender", ["toxicity", "helpfulness"])
-    >>> bool((flips["flips"] <= flips["pairs"]).all())
-    True
-    """
-    from pluralign.labels import preference_labels
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DroppedRowsWarning)
-        everyone = preference_labels(study, method=method, dimensions=dimensions).table
-        active = study.raters["rater"].isin(study.ratings["rater"]).to_numpy()
-        if by in study.multiselect:  # a group is everyone who chose the value
-            chosen = study.raters.loc[active, by]
-            counts = pd.Series([v for t in chosen for v in t]).value_counts()
-        else:
-            counts = study.raters.loc[active, by].value_counts()
-        rows = []
-        for level, n in counts.items():
-            if n < min_raters:
-                continue
-            grp = preference_labels(study, method=method, dimensions=dimensions, group={by: level})
-            both = everyone.merge(
-                grp.table, on=["prompt_id", "item_a", "item_b"], suffixes=("", "_g")
-            )
-            decided = (both["p_a"] != 0.5) & (both["p_a_g"] != 0.5)
-            flipped = decided & ((both["p_a"] > 0.5) != (both["p_a_g"] > 0.5))
-            rows.append(
-                {
-                    "by": by,
-                    "group": str(level),
-                    "n_raters": int(n),
-                    "pairs": len(both),
-                    "flips": int(flipped.sum()),
-                    "flip_pct": 100 * flipped.mean() if len(both) else float("nan"),
-                    "mean_abs_diff": (both["p_a"] - both["p_a_g"]).abs().mean(),
-                }
-            )
-    return pd.DataFrame(
-        rows, columns=["by", "group", "n_raters", "pairs", "flips", "flip_pct", "mean_abs_diff"]
-    )
-
-
 def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
-    fl = pd.concat([label_flips(a.study, demo, dims) for demo in a.demographics], ignore_index=True)
+    fl = pd.concat(
+        [label_flips(a.study, demo, dimensions=dims) for demo in a.demographics], ignore_index=True
+    )
     a.results["flips"] = fl
     s.add(
         Text(
@@ -853,6 +763,10 @@ def stage_training(
     if training is None:
         s.add(Note("No training results were given (pass `training=run_grid(...)`).", "skipped"))
         return
+    # the interval of the change is change_ci_low / change_ci_high in every table
+    training = training.rename(
+        columns={"change_lo": "change_ci_low", "change_hi": "change_ci_high"}
+    )
     a.results["training"] = training
     s.add(
         Text(
@@ -875,8 +789,8 @@ def stage_training(
             "baseline",
             "trained",
             "change",
-            "change_lo",
-            "change_hi",
+            "change_ci_low",
+            "change_ci_high",
             "n_seeds",
             "n_generations",
         )
@@ -890,17 +804,15 @@ def stage_training(
             name="training_grid",
         )
     )
-    fig_data = training.rename(
-        columns={"change_lo": "change_ci_low", "change_hi": "change_ci_high"}
-    )
+    from pluralign import plots
+
     a.run(
         s,
         "Training figure",
         lambda: _plot(
-            a,
             s,
-            "training_results",
-            fig_data,
+            plots.training_results,
+            training,
             "Change of the judged rating after training, by training condition and judging group",
             "training",
         ),
@@ -908,44 +820,79 @@ def stage_training(
 
 
 # ---------------------------------------------------------------- entry point
+def _settings(settings: ReportOptions | None, shortcuts: dict) -> ReportOptions:
+    base = ReportOptions() if settings is None else settings
+    if not isinstance(base, ReportOptions):
+        raise TypeError(f"settings must be a ReportOptions, got {type(base).__name__}")
+    return base.replace(**shortcuts) if shortcuts else base
+
+
 def analyse(
-    study: Study,
+    study: Study | str | Path,
     *,
-    dimensions: Sequence[str] | None = None,
-    demographics: Sequence[str] | None = None,
-    models: Sequence[str] = ("mixed",),
-    labels: bool = True,
+    settings: ReportOptions | None = None,
     training: pd.DataFrame | None = None,
-    seed: int | None = None,
-    bayes_options: Mapping | None = None,
+    **shortcuts,
 ) -> Analysis:
-    """Run every report stage and return what they computed (without writing files)."""
+    """Run every report stage and return what they computed, without writing files.
+
+    Parameters
+    ----------
+    study : Study or path
+        The study, or a path that :func:`pluralign.read_study` reads.
+    settings : ReportOptions, optional
+        What to analyse and how (default ``ReportOptions()``).
+    training : DataFrame, optional
+        Output of :func:`pluralign.train.run_grid`, shown as the training section.
+    **shortcuts
+        Fields of :class:`ReportOptions` overriding ``settings`` (e.g. ``models=("mixed",)``).
+
+    Returns
+    -------
+    Analysis
+        The sections, named results, problems and timings; :func:`write` renders it.
+
+    See Also
+    --------
+    write_report : Runs this and writes the report.
+    save_tables, save_figures : Write its tables and figures one file each.
+
+    Examples
+    --------
+    >>> from pluralign.data import simulate_study
+    >>> study = simulate_study(n_raters=60, seed=1).study
+    >>> a = analyse(study, dimensions=["toxicity"], labels=False, n_boot=20)
+    >>> [s.anchor for s in a.sections]
+    ['data', 'describe', 'models', 'agreement', 'training']
+    """
+    cfg = _settings(settings, shortcuts)
     study = _as_study(study)
-    dims = list(dimensions) if dimensions else study.dimensions
+    dims = list(cfg.dimensions) if cfg.dimensions else study.dimensions
     for d in dims:
         study.scale(d)
-    demos = list(demographics) if demographics is not None else _default_demographics(study)
+    demos = list(cfg.demographics) if cfg.demographics is not None else _default_demographics(study)
     for d in demos:
         if d not in study.demographics:
             raise KeyError(f"unknown demographic {d!r}; the raters table has {study.demographics}")
-    if isinstance(models, str):
-        models = (models,)
-    a = Analysis(study, dims, demos, options.seed if seed is None else int(seed))
+    a = Analysis(study, dims, demos, cfg.resolved_seed, cfg)
     stage_data(a)
     stage_describe(a)
-    stage_models(a, models, bayes_options)
+    stage_models(a)
     stage_agreement(a)
-    if labels:
+    if cfg.labels:
         stage_labels(a)
     stage_training(a, training)
     return a
 
 
 def write(a: Analysis, out: str | Path, *, title: str | None = None) -> Path:
-    """Write ``report.html`` (self-contained) and ``report.md`` (+ ``figures/``) into ``out``."""
+    """Write ``report.html`` (self-contained) and ``report.md`` (+ ``figures/``) into ``out``.
+
+    ``title`` defaults to ``a.settings.title``, else ``"pluralign report: <study name>"``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    title = title or f"pluralign report: {a.study.name}"
+    title = title or a.settings.title or f"pluralign report: {a.study.name}"
     st = a.study
     subtitle = (
         f"{st.n_ratings:,} ratings by {st.n_raters:,} raters of {st.n_items:,} items; "
@@ -1012,16 +959,13 @@ def save_tables(a: Analysis, out: str | Path) -> list[Path]:
     return paths
 
 
-def report(
+def write_report(
     study: Study | str | Path,
     *,
     out: str | Path,
-    dimensions: Sequence[str] | None = None,
-    demographics: Sequence[str] | None = None,
-    models: Sequence[str] = ("mixed",),
-    labels: bool = True,
+    settings: ReportOptions | None = None,
     training: pd.DataFrame | None = None,
-    seed: int | None = None,
+    **shortcuts,
 ) -> Path:
     """Write a self-contained HTML report of a study, and a markdown twin.
 
@@ -1037,41 +981,35 @@ def report(
         The study, or a path that :func:`pluralign.read_study` reads.
     out : str or Path
         Folder to write ``report.html``, ``report.md``, ``figures/*.png`` and result CSVs into.
-    dimensions : sequence of str, optional
-        Dimensions to analyse (default: all).
-    demographics : sequence of str, optional
-        Demographics entering the models (default: every demographic with 2 to 12 levels).
-    models : sequence of {"mixed", "bayes"}
-        Models to fit. ``"bayes"`` fits an ordinal model of the first dimension (needs the
-        ``bayes`` extra) and enables posterior labels.
-    labels : bool, default True
-        Whether to build preference labels.
+    settings : ReportOptions, optional
+        What to analyse and how: dimensions, demographics, models, labels, bootstrap size,
+        seed and the Bayesian model's sampling (default ``ReportOptions()``).
     training : DataFrame, optional
         Output of :func:`pluralign.train.run_grid`, shown as the training section.
-    seed : int, optional
-        Seed of every random step (default ``options.seed``).
+    **shortcuts
+        Fields of :class:`ReportOptions` overriding ``settings``, e.g.
+        ``dimensions=["toxicity"]``, ``models=("mixed", "bayes")``, ``draws=500``.
 
     Returns
     -------
     Path
         The HTML report.
 
+    See Also
+    --------
+    ReportOptions : Every setting, documented.
+    analyse : The same stages without writing files.
+    run_demo : The whole pipeline on a simulated study.
+
     Examples
     --------
     >>> import tempfile
     >>> from pluralign.data import simulate_study
     >>> study = simulate_study(n_raters=60, seed=1).study
-    >>> path = report(study, out=tempfile.mkdtemp(), dimensions=["toxicity"], labels=False)
+    >>> path = write_report(study, out=tempfile.mkdtemp(), dimensions=["toxicity"],
+    ...                     labels=False, n_boot=20)
     >>> path.name
     'report.html'
     """
-    a = analyse(
-        study,
-        dimensions=dimensions,
-        demographics=demographics,
-        models=models,
-        labels=labels,
-        training=training,
-        seed=seed,
-    )
+    a = analyse(study, settings=settings, training=training, **shortcuts)
     return write(a, out)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pluralign.train._config import TrainResult
 from pluralign.train._dpo import DPO_DEFAULTS, as_preference_dataset, train_dpo
-from pluralign.train._grid import GRID_DEFAULTS, run_grid
+from pluralign.train._grid import GRID_COLUMNS, GRID_DEFAULTS, run_grid
 from pluralign.train._grpo import GRPO_DEFAULTS, train_grpo
 from pluralign.train._kernels import sigmoid_dpo_loss, soft_dpo_loss, soft_dpo_metrics
 from pluralign.train._models import load_model, load_smollm2, smollm2_gguf_path, tiny_model
@@ -20,6 +20,7 @@ _LAZY = {"SoftDPOTrainer", "SoftPreferenceCollator", "check_trl_internals"}
 
 __all__ = [
     "DPO_DEFAULTS",
+    "GRID_COLUMNS",
     "GRID_DEFAULTS",
     "GRPO_DEFAULTS",
     "SoftDPOTrainer",

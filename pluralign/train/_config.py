@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from pluralign._settings import options
 class TrainResult:
     """A trained model and what happened while training it.
 
+    Returned by :func:`~pluralign.train.train_dpo` and :func:`~pluralign.train.train_grpo`.
+
     Attributes
     ----------
     model : transformers.PreTrainedModel
@@ -30,6 +33,25 @@ class TrainResult:
         Final ``Trainer.train`` metrics (``train_runtime``, ``train_loss``...).
     config : TrainingArguments
         The TRL configuration used.
+
+    See Also
+    --------
+    pluralign.train.train_dpo : soft-label DPO.
+    pluralign.train.train_grpo : multi-reward GRPO.
+    pluralign.train.run_grid : many trainings, judged per group.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> result = TrainResult(model=None, tokenizer=None,
+    ...                      history=pd.DataFrame({"step": [1, 2], "loss": [0.69, 0.52]}),
+    ...                      metrics={"train_loss": 0.6})
+    >>> result
+    <TrainResult: 2 steps, final loss 0.52>
+    >>> result.steps
+    2
+    >>> "<table" in result._repr_html_()
+    True
     """
 
     model: Any
@@ -42,6 +64,23 @@ class TrainResult:
     def steps(self) -> int:
         """Number of optimiser steps taken."""
         return int(self.history["step"].max()) if "step" in self.history else 0
+
+    def __repr__(self) -> str:
+        loss = ""
+        if "loss" in self.history and self.history["loss"].notna().any():
+            loss = f", final loss {self.history['loss'].dropna().iloc[-1]:.4g}"
+        return f"<TrainResult: {self.steps} steps{loss}>"
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(repr(self).strip('<>'))}</b></p>"]
+        if self.metrics:
+            metrics = pd.DataFrame(
+                {"metric": list(self.metrics), "value": list(self.metrics.values())}
+            )
+            parts.append(metrics.to_html(index=False))
+        parts.append("<p>Last logged steps (<code>.history</code>):</p>")
+        parts.append(self.history.tail(5).to_html(index=False))
+        return "\n".join(parts)
 
 
 def default_device_options() -> dict[str, Any]:

@@ -11,6 +11,13 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._settings import options
 
+#: Measurement columns of :func:`summarise_runs` (after the condition columns).
+SUMMARY_COLUMNS = (
+    "dimension", "group", "baseline", "trained", "change", "change_ci_low", "change_ci_high",
+    "reduction_pct", "reduction_pct_ci_low", "reduction_pct_ci_high", "n_seeds",
+    "n_generations", "ci_prob",
+)  # fmt: skip
+
 
 def generate(
     model: Any,
@@ -152,8 +159,8 @@ def bootstrap_change(
     Returns
     -------
     dict
-        ``baseline, trained, change, change_lo, change_hi, reduction_pct, reduction_lo,
-        reduction_hi``; reduction % is ``-100 · change / |baseline|`` (positive = the score fell).
+        ``baseline, trained, change, change_ci_low, change_ci_high, reduction_pct,
+        reduction_pct_ci_low, reduction_pct_ci_high``; reduction % is ``-100 · change / |baseline|`` (positive = the score fell).
         Seeds are resampled, then rows within each seed (both sources of variation).
 
     Examples
@@ -161,7 +168,7 @@ def bootstrap_change(
     >>> rng = np.random.default_rng(0)
     >>> b = np.ones((2, 50)); t = b - 0.5 + rng.normal(0, 0.1, (2, 50))
     >>> out = bootstrap_change(b, t, n_boot=200, ci_prob=0.95, rng=rng)
-    >>> bool(45 < out["reduction_pct"] < 55), bool(out["change_hi"] < 0)
+    >>> bool(45 < out["reduction_pct"] < 55), bool(out["change_ci_high"] < 0)
     (True, True)
     """
     b = np.asarray(baseline, dtype=float)
@@ -174,8 +181,8 @@ def bootstrap_change(
     change = boot_t - boot_b
     with np.errstate(divide="ignore", invalid="ignore"):
         reduction = -100.0 * change / np.abs(boot_b)
-    alpha = (1.0 - ci_prob) / 2.0
-    lo, hi = alpha, 1.0 - alpha
+    tail = (1.0 - ci_prob) / 2.0
+    lo, hi = tail, 1.0 - tail
     mb, mt = b.mean(), t.mean()
     finite = reduction[np.isfinite(reduction)]  # a zero baseline has no relative change
     red_lo, red_hi = np.quantile(finite, [lo, hi]) if finite.size else (np.nan, np.nan)
@@ -183,11 +190,11 @@ def bootstrap_change(
         "baseline": mb,
         "trained": mt,
         "change": mt - mb,
-        "change_lo": float(np.quantile(change, lo)),
-        "change_hi": float(np.quantile(change, hi)),
+        "change_ci_low": float(np.quantile(change, lo)),
+        "change_ci_high": float(np.quantile(change, hi)),
         "reduction_pct": float(-100.0 * (mt - mb) / abs(mb)) if mb != 0 else np.nan,
-        "reduction_lo": float(red_lo),
-        "reduction_hi": float(red_hi),
+        "reduction_pct_ci_low": float(red_lo),
+        "reduction_pct_ci_high": float(red_hi),
     }
 
 
@@ -225,6 +232,6 @@ def summarise_runs(
         row["n_seeds"] = wide_b.shape[0]
         row["n_generations"] = wide_b.shape[1]
         out.append(row)
-    table = pd.DataFrame(out)
+    table = pd.DataFrame(out, columns=[*keys, *SUMMARY_COLUMNS[2:-1]])
     table["ci_prob"] = ci_prob
     return table

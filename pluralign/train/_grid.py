@@ -21,9 +21,10 @@ from tqdm.auto import tqdm
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign._settings import options
-from pluralign.data import Study
+from pluralign.data import Population, Study
+from pluralign.labels import preference_labels, rescale, reward_function
 from pluralign.train._dpo import train_dpo
-from pluralign.train._evaluate import generate, judge_scores, summarise_runs
+from pluralign.train._evaluate import SUMMARY_COLUMNS, generate, judge_scores, summarise_runs
 from pluralign.train._grpo import train_grpo
 
 #: Budgets of :func:`run_grid` (override per key through ``config``). Sized for the tiny model on
@@ -50,43 +51,56 @@ GRID_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "summary": {"n_boot": 1000},
 }
 
+#: Columns naming a condition of :func:`run_grid`.
 CONDITION_COLUMNS = ("train_group", "scale", "aggregation", "optimizer")
+
+#: Columns of :func:`run_grid`'s table.
+GRID_COLUMNS = (*CONDITION_COLUMNS, *SUMMARY_COLUMNS)
 SCALES = ("5-point", "binary", "3-point")
 AGGREGATIONS = ("majority", "distribution", "posterior")
 OPTIMIZERS = ("dpo_soft", "dpo_hard", "grpo")
 
 
-def group_label(group: Any) -> str:
-    """Readable label of a group spec: None → ``everyone``, ``{"gender": "she/her"}`` → ``gender=she/her``.
-
-    Examples
-    --------
-    >>> group_label({"gender": "she/her", "race": "Black"})
-    'gender=she/her & race=Black'
-    """
-    if group is None:
-        return "everyone"
-    if isinstance(group, Mapping):
-        return " & ".join(f"{k}={v}" for k, v in group.items())
-    if isinstance(group, pd.DataFrame):
-        digest = hashlib.sha1(pd.util.hash_pandas_object(group).values.tobytes()).hexdigest()
-        return f"poststratified:{digest[:8]}"
-    return str(group)
-
-
-def _groups(groups: Any) -> dict[str, Any]:
-    if groups is None or (isinstance(groups, Mapping | pd.DataFrame) and not _is_label_map(groups)):
-        groups = [groups]
-    if _is_label_map(groups):
-        return {str(k): v for k, v in groups.items()}
-    return {group_label(g): g for g in groups}
+def _is_margins(value: Any) -> bool:
+    """``{"she/her": 0.5, "he/him": 0.5}``: the shares of one margin of a population."""
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())
+    )
 
 
 def _is_label_map(groups: Any) -> bool:
-    """A dict label → group spec (values are None, mappings or frames), as opposed to a group spec."""
+    """A dict label → population (values None, Populations, frames or group mappings).
+
+    A population given as margins (``{"gender": {"she/her": 0.5, ...}}``) is not a label map.
+    """
     return isinstance(groups, Mapping) and all(
-        v is None or isinstance(v, Mapping | pd.DataFrame) for v in groups.values()
+        v is None
+        or isinstance(v, Population | pd.DataFrame)
+        or (isinstance(v, Mapping) and not _is_margins(v))
+        for v in groups.values()
     )
+
+
+def _groups(groups: Any) -> dict[str, Population]:
+    """Label → Population of each training / judging group (labels: ``Population.label``)."""
+    if groups is None or isinstance(groups, Population | pd.DataFrame):
+        groups = [groups]
+    elif isinstance(groups, Mapping) and not _is_label_map(groups):
+        groups = [groups]
+    if _is_label_map(groups):
+        return {str(k): Population.parse(v) for k, v in groups.items()}
+    out: dict[str, Population] = {}
+    for g in groups:
+        population = Population.parse(g)
+        if population.label in out:
+            raise ValueError(
+                f"two groups are both labelled {population.label!r}; pass groups as a dict "
+                "label -> population to tell them apart"
+            )
+        out[population.label] = population
+    return out
 
 
 def _merge_config(config: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -159,19 +173,6 @@ def _hard(dataset: Any) -> Any:
     return type(dataset).from_pandas(frame[~ties].reset_index(drop=True), preserve_index=False)
 
 
-def _labels_function(name: str) -> Callable[..., Any]:
-    """``pluralign.labels.<name>``, imported when first needed."""
-    from pluralign import labels
-
-    fn = getattr(labels, name, None)
-    if fn is None:
-        raise ImportError(
-            f"pluralign.labels.{name} is not available in this installation; pass labeller=, "
-            "rewarder= and judge= to run_grid, or use scales=('5-point',)"
-        )
-    return fn
-
-
 @contextlib.contextmanager
 def _quiet_datasets() -> Iterator[None]:
     """Hide ``datasets``' per-map progress bars under the grid's own bar (restored afterwards)."""
@@ -199,6 +200,7 @@ def _slug(values: Sequence[Any]) -> str:
 
 def run_grid(
     study: Any,
+    *,
     groups: Any = None,
     scales: Sequence[str] = ("5-point",),
     aggregations: Sequence[str] = ("distribution",),
@@ -209,7 +211,6 @@ def run_grid(
     seeds: Sequence[int] = (0, 1),
     out: str | Path | None = None,
     config: Mapping[str, Mapping[str, Any]] | None = None,
-    *,
     dimensions: Sequence[str] | None = None,
     weights: Mapping[str, float] | None = None,
     fit: Any = None,
@@ -234,9 +235,12 @@ def run_grid(
     Parameters
     ----------
     study : Study or SimulatedStudy
-    groups : group spec, list of group specs, or dict label → group spec
-        ``None`` (everyone), ``{"gender": "she/her"}`` (a group or intersection) or a
-        post-stratification frame. Trained models are judged for every group listed.
+    groups : population, list of populations, or dict label → population
+        Anything :meth:`Population.parse <pluralign.data.Population.parse>` accepts: ``None``
+        (everyone), ``{"gender": "she/her"}`` (a group or intersection), margins or a
+        post-stratification frame. Tables name each by :attr:`Population.label` (``"everyone"``
+        for the whole population) unless a dict gives the labels. Trained models are judged
+        for every group listed.
     scales, aggregations, optimizers : sequence of str
     model : "tiny", a path / Hugging Face id in the local cache, or callable ``seed -> (model, tokenizer)``
     eval_prompts : list of str, optional
@@ -270,14 +274,20 @@ def run_grid(
     Returns
     -------
     DataFrame
-        ``train_group, scale, aggregation, optimizer, dimension, group, baseline, trained, change,
-        change_lo, change_hi, reduction_pct, reduction_lo, reduction_hi, n_seeds, n_generations,
-        ci_prob``. ``group`` is the judge's group; ``reduction_pct = -100 · change / |baseline|``;
-        CIs come from a bootstrap over seeds and, within seeds, over generations.
+        Columns :data:`GRID_COLUMNS`: ``train_group, scale, aggregation, optimizer, dimension,
+        group, baseline, trained, change, change_ci_low, change_ci_high, reduction_pct,
+        reduction_pct_ci_low, reduction_pct_ci_high, n_seeds, n_generations, ci_prob``.
+        ``group`` is the judge's group; ``reduction_pct = -100 · change / |baseline|``; CIs come
+        from a bootstrap over seeds and, within seeds, over generations.
+
+    See Also
+    --------
+    pluralign.labels.preference_labels, pluralign.labels.reward_function : the training signals.
+    pluralign.plots.training_results : plots the table.
 
     Examples
     --------
-    >>> from pluralign.data._simulate import simulate_study
+    >>> from pluralign.data import simulate_study
     >>> study = simulate_study(seed=1, n_raters=200, n_prompts=30).study  # doctest: +SKIP
     >>> table = run_grid(study, groups=[None, {"gender": "she/her"}],
     ...                  optimizers=["dpo_soft", "dpo_hard"], seeds=[0, 1])  # doctest: +SKIP
@@ -298,8 +308,8 @@ def run_grid(
         raise ValueError("aggregation 'posterior' needs fit= (a pluralign.models.fit_bayes result)")
     group_map = _groups(groups)
 
-    labeller = labeller or (lambda *a, **k: _labels_function("preference_labels")(*a, **k))
-    rewarder = rewarder or (lambda *a, **k: _labels_function("reward_function")(*a, **k))
+    labeller = labeller or preference_labels
+    rewarder = rewarder or reward_function
 
     if eval_prompts is None:
         train_study, eval_prompts = _held_out(study, int(cfg["eval"]["n_prompts"]))
@@ -384,7 +394,7 @@ def run_grid(
         spec = group_map[cond["train_group"]]
         data_study = train_study
         if cond["scale"] != "5-point":
-            data_study = _labels_function("rescale")(train_study, to=cond["scale"], seed=seed)
+            data_study = rescale(train_study, to=cond["scale"], seed=seed)
         policy, tok = factory(seed)
         if cond["optimizer"] == "grpo":
             source = fit if cond["aggregation"] == "posterior" else data_study
@@ -394,7 +404,11 @@ def run_grid(
             )
             prompts = data_study.items.drop_duplicates("prompt_id")["prompt"].tolist()
             result = train_grpo(
-                prompts, {"rating": reward}, None, policy, tok, config={**cfg["grpo"], "seed": seed}
+                prompts,
+                {"rating": reward},
+                model=policy,
+                tokenizer=tok,
+                config={**cfg["grpo"], "seed": seed},
             )
         else:
             labels = labeller(
@@ -422,6 +436,7 @@ def run_grid(
         runs = _loop(seeds, conditions, out_dir, baseline_for, train_one, progress)
     scores = pd.concat(runs, ignore_index=True)
     table = summarise_runs(scores, CONDITION_COLUMNS, n_boot=int(cfg["summary"]["n_boot"]))
+    table = table[list(GRID_COLUMNS)]
     if out_dir is not None:
         table.to_parquet(out_dir / "summary.parquet", index=False)
     return table

@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
 from pluralign._compat import require
 from pluralign.train._config import (
     TrainResult,
@@ -110,7 +112,6 @@ def as_prompt_dataset(prompts: Any, tokenizer: Any) -> Any:
     [{'role': 'user', 'content': 'Say hi.'}]
     """
     datasets = require("datasets", "GRPO prompts")
-    pd = require("pandas")
     if isinstance(prompts, pd.DataFrame):
         prompts = datasets.Dataset.from_pandas(prompts, preserve_index=False)
     if isinstance(prompts, datasets.Dataset):
@@ -146,12 +147,12 @@ def _loadable_from_path(model: Any, needed: bool) -> Iterator[None]:
 def train_grpo(
     prompts: Any,
     reward_funcs: Any,
-    weights: Sequence[float] | None,
+    *,
     model: Any,
     tokenizer: Any,
+    weights: Sequence[float] | None = None,
     config: Any = None,
     aggregation: str = "weighted_sum",
-    *,
     as_text: bool = True,
     peft_config: Any = None,
     callbacks: list[Any] | None = None,
@@ -167,11 +168,11 @@ def train_grpo(
         Each ``(prompts, completions, **kwargs) -> list[float]`` (TRL's signature), one per value
         dimension and/or rater group. Names (dict keys or ``__name__``) label the logged metrics
         ``rewards/<name>/mean`` and ``rewards/<name>/std``.
-    weights : list of float, optional
-        One weight per reward function (``GRPOConfig.reward_weights``); None = all 1.
     model : transformers.PreTrainedModel
         Policy to train (trained in place).
     tokenizer : transformers.PreTrainedTokenizerBase
+    weights : list of float, optional
+        One weight per reward function (``GRPOConfig.reward_weights``); None = all 1.
     config : dict or trl.GRPOConfig, optional
         A ``GRPOConfig`` is used as is (``weights`` and ``aggregation`` are then written into it);
         a dict overrides :data:`GRPO_DEFAULTS` and the device defaults.
@@ -198,8 +199,8 @@ def train_grpo(
     ...     return [-len(c) / 10 for c in completions]
     >>> def polite(prompts, completions, **kw):
     ...     return [float("thank" in c) for c in completions]
-    >>> result = train_grpo(["Say hi."] * 4, [short, polite], [1.0, 2.0], model, tok,
-    ...                     config={"max_steps": 1, "max_completion_length": 8})
+    >>> result = train_grpo(["Say hi."] * 4, [short, polite], model=model, tokenizer=tok,
+    ...                     weights=[1.0, 2.0], config={"max_steps": 1, "max_completion_length": 8})
     >>> sorted(c for c in result.history if c.startswith("rewards/") and c.endswith("/mean"))
     ['rewards/polite/mean', 'rewards/short/mean']
     """

@@ -1,0 +1,126 @@
+"""Power analysis: failed fits in the denominator, family-wise power, fitters read the design."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pluralign._errors import PluralignWarning
+from pluralign.power import (
+    ALL_LEVELS,
+    ANY_LEVEL,
+    SUMMARY_COLUMNS,
+    MixedFitter,
+    RaterMeansFitter,
+    StudyDesign,
+    plan_study,
+    power_analysis,
+)
+
+
+def three_groups(effects: dict[str, float], n: int = 30) -> StudyDesign:
+    return StudyDesign(
+        {"g": {"a": n, "b": n, "c": n}},
+        effects=effects,
+        scale="normal",
+        intercept=3.0,
+        item_sd=0.0,
+        group_item_sd=0.0,
+        rater_sd=0.5,
+        residual_sd=1.0,
+        n_prompts=6,
+        responses_per_prompt=2,
+        items_per_rater=3,
+    )
+
+
+def test_failed_fits_count_as_non_detections_unless_excluded():
+    d = three_groups({"b": 3.0, "c": 3.0})  # a huge effect: every successful fit detects it
+
+    def flaky(study, *, seed):
+        if seed % 4 == 0:
+            raise RuntimeError("singular fit")
+        return RaterMeansFitter("g")(study)
+
+    with pytest.warns(PluralignWarning, match="non-detections"):
+        res = power_analysis(d, n_sims=40, model=flaky, seed=3, progress=False)
+    n_failed = res.table.loc[res.table["error"] != "", "sim"].nunique()
+    assert 0 < n_failed < 40
+    row = res.summary.iloc[0]
+    assert row["n_sims"] == 40 and row["n_failed"] == n_failed
+    assert row["power"] == pytest.approx((40 - n_failed) / 40)
+    assert row["power_excluding_failures"] == 1.0
+    assert row["power_ci_low"] < row["power"] < row["power_ci_high"] < 1.0
+    with pytest.warns(PluralignWarning, match="left out of power"):
+        kept = power_analysis(
+            d, n_sims=40, model=flaky, seed=3, progress=False, failed_fits="exclude"
+        )
+    assert kept.summary.iloc[0]["power"] == 1.0
+    assert kept.summary.iloc[0]["n_failed"] == n_failed
+    with pytest.raises(ValueError, match="failed_fits"):
+        power_analysis(d, n_sims=2, model=flaky, progress=False, failed_fits="drop")
+
+
+def test_family_wise_rows_count_simulations_detecting_any_or_all_levels():
+    d = three_groups({"b": 0.3, "c": 0.0})
+    res = power_analysis(d, n_sims=200, model="rater_means", seed=1, progress=False)
+    s = res.summary.set_index("level")
+    assert list(res.summary.columns) == list(SUMMARY_COLUMNS)
+    assert list(s.index) == ["b", "c", ANY_LEVEL, ALL_LEVELS]
+    hits = res.table.pivot(index="sim", columns="level", values="detected").astype(bool)
+    assert s.loc[ANY_LEVEL, "power"] == pytest.approx(hits.any(axis=1).mean())
+    assert s.loc[ALL_LEVELS, "power"] == pytest.approx(hits.all(axis=1).mean())
+    # any level: at least the best single contrast; all levels: at most the worst one
+    assert s.loc[ANY_LEVEL, "power"] >= s.loc[["b", "c"], "power"].max()
+    assert s.loc[ALL_LEVELS, "power"] <= s.loc[["b", "c"], "power"].min()
+    # with c null, "any level" exceeds the power of b by about the false-positive rate of c
+    assert s.loc[ANY_LEVEL, "power"] > s.loc["b", "power"]
+    assert s.loc[ANY_LEVEL, "power_ci_low"] <= s.loc[ANY_LEVEL, "power"]
+    two = power_analysis(
+        three_groups({"b": 0.3}).replace(groups={"g": {"a": 30, "b": 30}}),
+        n_sims=5,
+        model="rater_means",
+        progress=False,
+    )
+    assert list(two.summary["level"]) == ["b"]  # one contrast: no family-wise rows
+
+
+def test_mixed_fitter_reads_the_model_design():
+    from pluralign.models import fit_mixed
+
+    d = three_groups({"b": 0.5, "c": -0.2}, n=20)
+    study = d.simulate(np.random.default_rng(4))
+    out = MixedFitter("g", ci_prob=0.9)(study)
+    eff = fit_mixed(study, "rating ~ g", n_draws=10).effects(ci_prob=0.9)
+    assert list(out["level"]) == list(eff["level"]) == ["b", "c"]
+    assert (out["reference"] == "a").all()
+    np.testing.assert_allclose(out["estimate"], eff["estimate"], rtol=1e-10)
+    np.testing.assert_allclose(out["ci_low"], eff["ci_low"], rtol=1e-8)
+    np.testing.assert_allclose(out["p_value"], eff["p_value"], rtol=1e-8)
+
+
+def test_results_render_in_jupyter_and_the_plan_plots_through_plots():
+    d = three_groups({"b": 0.5}).replace(groups={"g": {"a": 20, "b": 20}})
+    res = power_analysis(d, n_sims=20, model="rater_means", seed=2, progress=False)
+    html = res._repr_html_()
+    assert "<table" in html and "power_excluding_failures" in html
+    plan = plan_study(
+        d, n_sims=30, model="rater_means", progress=False, lower=10, upper=200, seed=2
+    )
+    assert "power_monotone" in plan._repr_html_()
+    ax = plan.plot()
+    flat = [ln for ln in ax.get_lines() if np.ptp(ln.get_ydata()) == 0]
+    assert any(np.allclose(ln.get_ydata(), plan.target_power) for ln in flat)  # the target line
+    assert ax.get_ylabel() == "Power"
+    assert isinstance(plan.curve, pd.DataFrame)
+
+
+@pytest.mark.parametrize("module", ["_analysis", "_planning"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"pluralign.power.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
