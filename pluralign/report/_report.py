@@ -40,6 +40,7 @@ MAX_BETWEEN = 4
 #: Fewest raters of a group drawn in figures (smaller groups stay in the tables).
 MIN_GROUP = 10
 
+
 @dataclass
 class Analysis:
     """What the stages computed, passed from stage to stage and kept for the caller.
