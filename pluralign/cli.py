@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -442,5 +443,33 @@ def _mount_power() -> None:
 _mount_power()
 
 
+def main(args: list[str] | None = None) -> int:
+    """Run the command line; a usage error (unknown option, missing argument) is one line too.
+
+    Returns the exit code: 0 on success, 2 for a user error.
+    """
+    # typer ships its own copy of click: take its exception classes from typer's public ones
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    no_args = getattr(sys.modules[usage_error.__module__], "NoArgsIsHelpError", ())
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="pluralign", standalone_mode=False)
+    except no_args as err:
+        typer.echo(err.ctx.get_help() if err.ctx else str(err))
+        return 0
+    except usage_error as err:
+        where = err.ctx.command_path if err.ctx else "pluralign"
+        typer.echo(
+            f"Error: {' '.join(err.format_message().split())} (see '{where} --help')", err=True
+        )
+        return 2
+    except typer.Exit as err:
+        return err.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    raise SystemExit(main())

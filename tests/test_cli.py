@@ -153,3 +153,19 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path):
         # one line: in particular the unwritable --out fails before the study is read (which
         # would print its summary first)
         assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], lines
+
+
+def test_usage_errors_are_one_line_too(tmp_path, capsys):
+    from pluralign.cli import main
+
+    for args, fragment in (
+        (["report", str(tmp_path)], "Missing option '--out'"),
+        (["describe"], "Missing argument 'data'"),
+        (["describe", str(tmp_path), "--bogus", "1"], "No such option: --bogus"),
+    ):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], err
+    assert main(["describe", str(tmp_path / "nope.csv")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
