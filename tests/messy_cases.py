@@ -209,6 +209,9 @@ case("multi-select placeholder", T, '"White;Prefer not to say"',
 case("column name with space", T, 'raters column "gender "',
      lambda t: build(ra=raters().rename(columns={"gender": "gender "})), "repair",
      "column names", "'gender '", n_in=6, check=lambda s: "gender" in s.demographics)
+case("rating column with space", T, 'ratings column "rating "',
+     lambda t: build(r=ratings().rename(columns={"rating": "rating "})), "repair",
+     "column names", "'rating '", n_in=6)
 case("unknown reference level", T, 'reference {"gender": "she/hr"}',
      lambda t: build(reference={"gender": "she/hr"}), "error",
      "reference['gender'] = 'she/hr'", "did you mean 'she/her'", error=SVE)

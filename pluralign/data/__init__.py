@@ -15,13 +15,14 @@ from pluralign.data._simulate import (
     ordinal_mean,
     simulate_study,
 )
-from pluralign.data._study import LogEntry, Study, slug
+from pluralign.data._study import DROP_STEPS, LogEntry, Study, slug
 
 __all__ = [
     "AGREEMENT_3",
     "AGREEMENT_5",
     "BINARY",
     "DIMENSIONS",
+    "DROP_STEPS",
     "EVERYONE",
     "PUBLISHED_EFFECTS",
     "LogEntry",

@@ -23,7 +23,7 @@ from pluralign.data._validate import (
 
 def wide_to_long(
     frame: pd.DataFrame,
-    dimensions: Sequence[str],
+    dimensions: str | Sequence[str],
     *,
     rater: str = "rater",
     item: str = "item",
@@ -52,6 +52,8 @@ def wide_to_long(
     >>> wide_to_long(wide, ["toxicity", "helpfulness"])[["dimension", "rating"]].values.tolist()
     [['toxicity', 2], ['helpfulness', 5]]
     """
+    if isinstance(dimensions, str):
+        dimensions = [dimensions]
     check_columns(frame, "wide table", [rater, item, *dimensions, *keep])
     long = frame.melt(
         id_vars=[rater, item, *keep],
@@ -485,10 +487,11 @@ def _rater_columns(flat: pd.DataFrame, candidates: list[str]) -> list[str]:
     out = []
     keyed = flat[flat["rater"].notna()]
     for col in candidates:
-        values = keyed[col]
+        pairs = keyed[["rater", col]].drop_duplicates()  # small: one row per rater and value
+        values = pairs[col]
         if is_text(values.dtype):
             values = values.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
-        if values.groupby(keyed["rater"], sort=False).nunique(dropna=False).le(1).all():
+        if values.groupby(pairs["rater"], sort=False).nunique(dropna=False).le(1).all():
             out.append(col)
     return out
 

@@ -211,6 +211,21 @@ class Study:
         reference = {str(k).strip(): str(v).strip() for k, v in (reference or {}).items()}
 
         # ---- ratings: structure, identifiers as text, dimension names
+        if isinstance(ratings, pd.DataFrame):
+            renamed = {
+                c: c.strip() for c in ratings.columns if isinstance(c, str) and c != c.strip()
+            }
+            if renamed:
+                ratings = ratings.rename(columns=renamed)
+                log.append(
+                    LogEntry(
+                        "strip_whitespace",
+                        "ratings",
+                        0,
+                        "surrounding whitespace removed from column names",
+                        _examples(renamed),
+                    )
+                )
         V.check_columns(
             ratings,
             "ratings",
