@@ -136,7 +136,7 @@ def load_popquorn(path: str | Path | None = None) -> Study:
     (13036, 262, 1500)
     """
     file = find_data(POPQUORN_FILE, path)
-    raw = pd.read_csv(file)
+    raw = pd.read_csv(file, dtype={"user_id": str, "instance_id": str})  # ids are text
     expected = [
         "instance_id",
         "user_id",
