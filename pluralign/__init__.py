@@ -56,7 +56,6 @@ from pluralign.models import (
     compare_groups,
     fit_bayes,
     fit_mixed,
-    target_cells,
 )
 from pluralign.power import (
     PowerResult,
@@ -140,7 +139,6 @@ __all__ = [
     "run_demo",
     "run_grid",
     "simulate_study",
-    "target_cells",
     "tiny_model",
     "train_dpo",
     "train_grpo",
