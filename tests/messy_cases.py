@@ -110,13 +110,13 @@ def tiny(**kw) -> Study:
 def fit_mixed(study, formula="rating ~ gender", **kw):
     from pluralign.models import fit_mixed as fit
 
-    return fit(study, formula, "toxicity", progressbar=False, **kw)
+    return fit(study, formula, dimension="toxicity", progressbar=False, **kw)
 
 
 def fit_bayes(study, formula="rating ~ gender"):
     from pluralign.models import fit_bayes as fit
 
-    return fit(study, formula, "toxicity", progressbar=False)
+    return fit(study, formula, dimension="toxicity", progressbar=False)
 
 
 def cli(*args: str) -> Callable[[Path], object]:
