@@ -11,6 +11,7 @@ models (``pluralign[bayes]``) and training (``pluralign[train]``) import their e
 from pluralign import plots
 from pluralign._errors import (
     ConvergenceWarning,
+    DesignError,
     DroppedRowsWarning,
     PluralignWarning,
     StudyValidationError,
@@ -86,6 +87,7 @@ __all__ = [
     "EVERYONE",
     "BayesResult",
     "ConvergenceWarning",
+    "DesignError",
     "DroppedRowsWarning",
     "LogEntry",
     "MixedResult",

@@ -1021,8 +1021,8 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     study = Study.from_frames(
         ratings,
         raters,
-        items,
-        scales,
+        items=items,
+        scales=scales,
         multiselect=["race"],
         continuous=d.family == "gaussian",
         name=f"simulated (seed {seed})",

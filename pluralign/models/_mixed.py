@@ -689,6 +689,9 @@ def fit_mixed(
     """
     from tqdm.auto import tqdm
 
+    from pluralign.data import check_design
+
+    check_design(study, formula, dimension)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     dims = (
