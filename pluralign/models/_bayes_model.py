@@ -294,9 +294,7 @@ def parameter_draws(ds, md: ModelData) -> ParameterDraws:
     group_item = None if z_gi is None else get("sigma_group_item")[:, None, None] * z_gi
     cut = get("cutpoints")
     intercept = get("intercept")
-    if md.family == "ordinal":
-        cut = np.sort(cut, axis=-1)  # prior draws ignore the ordered transform: sort them
-    elif md.family == "bernoulli":
+    if md.family == "bernoulli":
         cut = -intercept[:, None]
     return ParameterDraws(rater, item, group_item, cut, intercept, get("sigma_residual"))
 

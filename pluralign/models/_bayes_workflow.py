@@ -159,7 +159,8 @@ def compare_bayes(fits: Mapping[str, BayesResult], *, dimension: str | None = No
             stacklevel=2,
         )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", UserWarning)  # Pareto k: warned above
+        warnings.filterwarnings("ignore", message=".*inplace.*")  # arviz on newer pandas
         table = az.compare(loos)
     table["n_pareto_k_high"] = [high[n] for n in table.index]
     table.index.name = "model"
@@ -234,7 +235,17 @@ def prior_predictive(
     with warnings.catch_warnings():
         # the likelihood is a Potential, which prior sampling rightly ignores
         warnings.filterwarnings("ignore", message=".*Potential.*", category=UserWarning)
-        idata = pm.sample_prior_predictive(draws=int(draws), model=model, random_seed=seed)
+        idata = pm.sample_prior_predictive(
+            draws=int(draws),
+            model=model,
+            random_seed=seed,
+            compile_kwargs={"mode": "FAST_COMPILE"},  # a few draws: compiling costs more
+        )
+    if "cutpoints" in idata.prior:
+        # forward sampling ignores the ordered transform; the ordered prior (a normal density
+        # restricted to increasing vectors) is the distribution of the sorted draws
+        cut = idata.prior["cutpoints"]
+        idata.prior["cutpoints"] = cut.copy(data=np.sort(cut.values, axis=-1))
     return attach_predictive(
         idata,
         md,
