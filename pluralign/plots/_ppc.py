@@ -55,7 +55,7 @@ def predictive_shares(
     >>> cats, obs, labels, sim = predictive_shares(
     ...     np.array([1, 2, 2, 1]), np.array([[1, 1, 2, 2]]), np.array(["a", "a", "b", "b"]))
     >>> obs.tolist(), sim[0].tolist()
-    ([[0.5, 0.5], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
+    ([[0.5, 0.5], [0.5, 0.5]], [[1.0, 0.0], [0.0, 1.0]])
     """
     cats = np.unique(observed)
     k = len(cats)
@@ -131,12 +131,15 @@ def ppc(
     --------
     >>> from pluralign.data import simulate_study
     >>> from pluralign.models import prior_predictive
+    >>> import matplotlib.pyplot as plt
     >>> from pluralign import plots
     >>> study = simulate_study(n_raters=40, seed=1, dimensions=["toxicity"]).study
     >>> idata = prior_predictive(study, "rating ~ gender", draws=50)
     >>> ax = plots.ppc(idata, by="gender", group="prior")
-    >>> len(ax.containers)
-    4
+    >>> n_groups = len(set(idata.observed_data["gender"].values))
+    >>> len(ax.containers) == 2 * n_groups  # bars and dot-intervals per group
+    True
+    >>> plt.close(ax.figure)
     """
     if group not in ("posterior", "prior"):
         raise ValueError(f"group must be 'posterior' or 'prior', got {group!r}")
