@@ -132,7 +132,8 @@ def test_log_likelihood_kernel_matches_scipy(family):
         cdf = np.hstack([np.zeros((len(n), 1)), cdf, np.ones((len(n), 1))])
         k = md.y[n].astype(int)
         want = np.log(cdf[np.arange(len(n)), k + 1] - cdf[np.arange(len(n)), k])
-    np.testing.assert_allclose(ll[s, n], want, rtol=1e-8)
+    assert ll.shape == (len(md.y), 20)  # ratings × draws
+    np.testing.assert_allclose(ll[n, s], want, rtol=1e-5, atol=1e-5)  # float32
 
 
 def test_predictive_draws_follow_the_category_probabilities():
@@ -148,8 +149,8 @@ def test_predictive_draws_follow_the_category_probabilities():
         n_items=1,
         n_categories=4,
     )
-    cut = np.array([[-1.0, 0.2, 1.5]])
-    d = ParameterDraws(np.array([[0.4]]), np.array([[0.3]]), None, cut, None, None)
+    cut = np.array([-1.0, 0.2, 1.5])
+    d = ParameterDraws(np.array([[0.4]]), np.array([[0.3]]), None, cut[:, None], None, None)
     codes = predictive_draws(d, md, slice(None), np.random.default_rng(0))
     share = np.bincount(codes.ravel(), minlength=4) / n
     np.testing.assert_allclose(share, K.cumulative_probs(np.array([0.7]), cut)[0], atol=0.01)

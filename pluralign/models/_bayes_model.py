@@ -256,11 +256,15 @@ BLOCK_VALUES = 2**22
 
 @dataclass(frozen=True)
 class ParameterDraws:
-    """The draws that the likelihood needs, chains stacked (draws first).
+    """The draws that the likelihood needs, chains stacked, **draws last** (S columns), float32.
 
-    ``rater`` is ``x_r' β + σ_rater z_r`` (S × R), ``item`` ``σ_item z_i`` (S × I),
-    ``group_item`` ``σ_gi w`` (S × G × I) or None, ``cutpoints`` (S × K−1; ``−α`` for bernoulli),
-    ``intercept`` and ``sigma_residual`` (S,) for the gaussian family.
+    Draws last makes gathering the effects of a block of ratings a copy of whole rows; single
+    precision halves the memory traffic and runs the exponentials vectorised (the results are
+    stored as float32 anyway: ~1e-6 absolute error on log-likelihoods of order 1).
+    ``rater`` is ``x_r' β + σ_rater z_r`` (R × S), ``item`` ``σ_item z_i`` (I × S),
+    ``group_item`` ``σ_gi w[g, i]`` flattened to row ``g · I + i`` (G·I × S) or None,
+    ``cutpoints`` (K−1 × S; ``−α`` for bernoulli), ``intercept`` and ``sigma_residual`` (S,)
+    for the gaussian family.
     """
 
     rater: np.ndarray
@@ -272,7 +276,7 @@ class ParameterDraws:
 
     @property
     def n(self) -> int:
-        return self.rater.shape[0]
+        return self.rater.shape[1]
 
 
 def parameter_draws(ds, md: ModelData) -> ParameterDraws:
@@ -291,65 +295,106 @@ def parameter_draws(ds, md: ModelData) -> ParameterDraws:
         rater = rater + beta @ md.X_rater.T
     item = get("sigma_item")[:, None] * get("z_item")
     z_gi = get("z_group_item")
-    group_item = None if z_gi is None else get("sigma_group_item")[:, None, None] * z_gi
+    group_item = None
+    if z_gi is not None:
+        group_item = (get("sigma_group_item")[:, None, None] * z_gi).reshape(len(s_r), -1)
+        group_item = group_item.T
     cut = get("cutpoints")
     intercept = get("intercept")
     if md.family == "bernoulli":
         cut = -intercept[:, None]
-    return ParameterDraws(rater, item, group_item, cut, intercept, get("sigma_residual"))
+
+    def rows(arr: np.ndarray | None) -> np.ndarray | None:
+        return None if arr is None else np.ascontiguousarray(arr.T, dtype=np.float32)
+
+    def vec(arr: np.ndarray | None) -> np.ndarray | None:
+        return None if arr is None else arr.astype(np.float32)
+
+    return ParameterDraws(
+        rows(rater),
+        rows(item),
+        None if group_item is None else group_item.astype(np.float32),
+        rows(cut),
+        vec(intercept),
+        vec(get("sigma_residual")),
+    )
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """``log σ(x) = min(x, 0) − log1p(exp(−|x|))``, stable for any ``x``.
+
+    Examples
+    --------
+    >>> log_sigmoid(np.array([-800.0, 0.0, 800.0])).tolist()
+    [-800.0, -0.6931471805599453, 0.0]
+    """
+    out = np.minimum(x, 0)
+    out -= np.log1p(np.exp(-np.abs(x)))
+    return out
 
 
 def linear_predictor(d: ParameterDraws, md: ModelData, rows: slice | np.ndarray) -> np.ndarray:
-    """``η`` of the ratings ``rows`` for every draw: (S × n)."""
+    """``η`` of the ratings ``rows`` under every draw: (n × S)."""
     r = md.rater_codes[rows]
     i = md.item_codes[rows]
-    eta = d.rater[:, r] + d.item[:, i]
+    eta = d.rater[r] + d.item[i]
     if d.group_item is not None:
-        eta += d.group_item[:, md.group_codes[r], i]
+        eta += d.group_item[md.group_codes[r] * md.n_items + i]
     return eta
 
 
 def pointwise_log_likelihood(
     d: ParameterDraws, md: ModelData, rows: slice | np.ndarray
 ) -> np.ndarray:
-    """Log-likelihood of each rating in ``rows`` under each draw: (S × n), float64.
+    """Log-likelihood of each rating in ``rows`` under each draw: (n × S), float32.
 
-    Ordinal and bernoulli: ``log[σ(c_k − η) − σ(c_{k−1} − η)]``, evaluated as
-    ``−softplus(η − c_k) − softplus(c_{k−1} − η) + log(1 − exp(c_{k−1} − c_k))`` with
-    ``c_{−1} = −∞``, ``c_{K−1} = +∞`` (exact, no ±50 stand-ins); gaussian: the normal log density.
+    Ordinal and bernoulli: ``log[σ(c_k − η) − σ(c_{k−1} − η)]``, evaluated stably as
+    ``log σ(c_k − η) + log σ(η − c_{k−1}) + log(1 − exp(c_{k−1} − c_k))`` (the first term drops
+    for the top category, the second for the bottom one, the third for both); gaussian: the
+    normal log density.
     """
     eta = linear_predictor(d, md, rows)
     y = md.y[rows]
     if md.family == "gaussian":
-        sd = d.sigma_residual[:, None]
-        z = (y[None, :] - d.intercept[:, None] - eta) / sd
-        return -0.5 * z**2 - np.log(sd) - 0.5 * math.log(2 * math.pi)
+        sd = d.sigma_residual[None, :]
+        z = (y.astype(np.float32)[:, None] - d.intercept[None, :] - eta) / sd
+        return -0.5 * z**2 - np.log(sd) - np.float32(0.5 * math.log(2 * math.pi))
     y = y.astype(np.int64)
-    inf = np.full((d.n, 1), np.inf)
-    upper = np.concatenate([d.cutpoints, inf], axis=1)[:, y]
-    lower = np.concatenate([-inf, d.cutpoints], axis=1)[:, y]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.log(-np.expm1(lower - upper))
-    return -np.logaddexp(0.0, eta - upper) - np.logaddexp(0.0, lower - eta) + gap
+    cut = d.cutpoints
+    top = cut.shape[0]
+    out = np.empty_like(eta)
+    for k in range(top + 1):
+        sel = np.flatnonzero(y == k)
+        if not sel.size:
+            continue
+        e = eta[sel]
+        if k == 0:
+            out[sel] = log_sigmoid(cut[0] - e)
+        elif k == top:
+            out[sel] = log_sigmoid(e - cut[top - 1])
+        else:
+            gap = np.log(-np.expm1(cut[k - 1] - cut[k]))
+            out[sel] = log_sigmoid(cut[k] - e) + log_sigmoid(e - cut[k - 1]) + gap
+    return out
 
 
 def predictive_draws(
     d: ParameterDraws, md: ModelData, rows: slice | np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """One simulated rating per draw for each rating in ``rows``: (S × n).
+    """One simulated rating per draw for each rating in ``rows``: (n × S).
 
     Category codes ``0..K−1`` (ordinal, bernoulli: the number of cutpoints below
     ``η + logistic noise``) or ratings (gaussian).
     """
     eta = linear_predictor(d, md, rows)
     if md.family == "gaussian":
-        return (
-            d.intercept[:, None] + eta + d.sigma_residual[:, None] * rng.standard_normal(eta.shape)
-        )
-    latent = eta + rng.logistic(size=eta.shape)
-    codes = np.zeros(eta.shape, dtype=np.int16)
-    for k in range(d.cutpoints.shape[1]):
-        codes += latent > d.cutpoints[:, k, None]
+        noise = rng.standard_normal(eta.shape, dtype=np.float32)
+        return d.intercept[None, :] + eta + d.sigma_residual[None, :] * noise
+    u = np.maximum(rng.random(eta.shape, dtype=np.float32), np.float32(1e-30))
+    eta += np.log(u) - np.log1p(-u)  # standard logistic noise (inverse CDF)
+    codes = np.zeros(eta.shape, dtype=np.int8)
+    for k in range(d.cutpoints.shape[0]):
+        codes += eta > d.cutpoints[k]
     return codes
 
 
@@ -423,28 +468,25 @@ def attach_predictive(
         add["observed_data"] = xr.Dataset(
             {"rating": ("obs", observed.astype(dtype))}, coords=coords
         )
+    # filled ratings-first (n × S, contiguous blocks of rows), exposed as (chain, draw, obs) views
     want_ll = log_likelihood and group == "posterior"
-    ll = np.empty((d.n, n), dtype=np.float32) if want_ll else None
-    pp = np.empty((d.n, n), dtype=dtype) if predictive else None
+    ll = np.empty((n, d.n), dtype=np.float32) if want_ll else None
+    pp = np.empty((n, d.n), dtype=dtype) if predictive else None
     rng = np.random.default_rng(options.seed if seed is None else seed)
     step = max(1, BLOCK_VALUES // d.n)
     for start in range(0, n, step):
         rows = slice(start, min(n, start + step))
         if ll is not None:
-            ll[:, rows] = pointwise_log_likelihood(d, md, rows)
+            ll[rows] = pointwise_log_likelihood(d, md, rows)
         if pp is not None:
             sim = predictive_draws(d, md, rows, rng)
-            pp[:, rows] = sim if gaussian else levels[sim]
+            pp[rows] = sim if gaussian else levels[sim]
     dims = ("chain", "draw", "obs")
     coords = {**chain_draw, **obs_coords}
-    if ll is not None:
-        add["log_likelihood"] = xr.Dataset(
-            {"rating": (dims, ll.reshape(n_chain, n_draw, n))}, coords=coords
-        )
-    if pp is not None:
-        add[f"{group}_predictive"] = xr.Dataset(
-            {"rating": (dims, pp.reshape(n_chain, n_draw, n))}, coords=coords
-        )
+    for name, arr in (("log_likelihood", ll), (f"{group}_predictive", pp)):
+        if arr is not None:
+            view = arr.reshape(n, n_chain, n_draw).transpose(1, 2, 0)
+            add[name] = xr.Dataset({"rating": (dims, view)}, coords=coords)
     for name in add:
         if hasattr(idata, name):
             del idata[name]
