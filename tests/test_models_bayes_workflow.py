@@ -22,6 +22,7 @@ from pluralign._errors import ConvergenceWarning, PluralignWarning  # noqa: E402
 from pluralign.data import simulate_study  # noqa: E402
 from pluralign.models import (  # noqa: E402
     SENSITIVITY_COLUMNS,
+    BayesResult,
     Priors,
     compare_bayes,
     fit_bayes,
@@ -230,6 +231,9 @@ def test_compare_bayes_checks_its_input():
         compare_bayes({})
     with pytest.raises(TypeError, match="BayesResult"):
         compare_bayes({"a": 1, "b": 2})
+    mixed = {f: BayesResult([], "rating ~ 1", f, "nutpie", {}) for f in ("gaussian", "ordinal")}
+    with pytest.raises(ValueError, match="not on one scale"):
+        compare_bayes(mixed)
 
 
 # ------------------------------------------------------------------ PPC plot

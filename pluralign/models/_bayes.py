@@ -683,12 +683,13 @@ def fit_bayes(
         Prior scales (default :class:`~pluralign.models.Priors`, weakly informative); recorded
         in ``result.settings["priors"]``.
     log_likelihood : bool, default True
-        Add the pointwise log-likelihood of every rating and draw (``idata.log_likelihood``,
-        float32, computed from the draws after sampling) for ``arviz.loo`` and
-        :func:`~pluralign.models.compare_bayes`.
+        Add the pointwise log-likelihood of every rating and draw (group ``log_likelihood`` of
+        each dimension's ``result.fits[dim].idata``, float32, computed from the draws after
+        sampling) for ``arviz.loo`` and :func:`~pluralign.models.compare_bayes`.
     posterior_predictive : bool, default True
-        Add one simulated rating per draw and rating (``idata.posterior_predictive``) for
-        :func:`pluralign.plots.ppc` and ``arviz.plot_ppc``.
+        Add one simulated rating per draw and rating (group ``posterior_predictive``, with the
+        ratings and raters' demographics in ``observed_data``) for :func:`pluralign.plots.ppc`
+        and ``arviz.plot_ppc``.
 
     Returns
     -------

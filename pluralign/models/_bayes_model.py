@@ -445,7 +445,6 @@ def attach_predictive(
     ds = getattr(idata, group)
     n_chain, n_draw = ds.sizes["chain"], ds.sizes["draw"]
     chain_draw = {"chain": ds["chain"].values, "draw": ds["draw"].values}
-    d = parameter_draws(ds, md)
     n = len(md.y)
     gaussian = md.family == "gaussian"
     levels = np.asarray(levels, dtype=float)
@@ -470,11 +469,12 @@ def attach_predictive(
         )
     # filled ratings-first (n × S, contiguous blocks of rows), exposed as (chain, draw, obs) views
     want_ll = log_likelihood and group == "posterior"
+    d = parameter_draws(ds, md) if want_ll or predictive else None
     ll = np.empty((n, d.n), dtype=np.float32) if want_ll else None
     pp = np.empty((n, d.n), dtype=dtype) if predictive else None
     rng = np.random.default_rng(options.seed if seed is None else seed)
-    step = max(1, BLOCK_VALUES // d.n)
-    for start in range(0, n, step):
+    step = max(1, BLOCK_VALUES // (d.n if d is not None else 1))
+    for start in range(0, n if d is not None else 0, step):
         rows = slice(start, min(n, start + step))
         if ll is not None:
             ll[rows] = pointwise_log_likelihood(d, md, rows)

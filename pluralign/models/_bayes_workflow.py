@@ -121,6 +121,13 @@ def compare_bayes(fits: Mapping[str, BayesResult], *, dimension: str | None = No
     loos = {}
     high = {}
     first = None
+    kinds = {n: f.family == "gaussian" for n, f in fits.items() if isinstance(f, BayesResult)}
+    if len(set(kinds.values())) > 1:
+        raise ValueError(
+            f"compare_bayes: families { ({n: f.family for n, f in fits.items()}) } mix a density "
+            "(gaussian) with category probabilities (ordinal, bernoulli); their log predictive "
+            "densities are not on one scale. Compare fits of the same kind."
+        )
     for name, fit in fits.items():
         dfit = _dimension_fit(fit, dimension, f"compare_bayes[{name!r}]")
         idata = dfit.idata

@@ -98,6 +98,8 @@ def ppc(
     group's ratings in that category; a dot and line show the mean and central interval of the
     same share over predictive draws (one simulated rating per draw for every observed rating,
     same raters and items). Bars outside their interval point to a misfit for that group.
+    Continuous simulated ratings (``family="gaussian"``) count towards the nearest observed
+    rating value.
 
     Parameters
     ----------
