@@ -82,8 +82,9 @@ def test_group_divergence_hand_values(two_group_study):
     assert out.loc["i1", "p_adjusted"] == pytest.approx(min(1, 2 * out.loc["i1", "p_value"]))
     # resampling within item × group: disjoint one-point groups stay disjoint (plug-in JSD 1)
     assert out.loc["i1", "ci_low"] == pytest.approx(1 - out.loc["i1", "jsd_null_mean"])
-    assert out.loc["i2", "ci_low"] == pytest.approx(-out.loc["i2", "jsd_null_mean"])
-    assert out.loc["i2", "ci_low"] <= out.loc["i2", "jsd"] < out.loc["i2", "ci_high"]
+    # i2's resampled JSDs exceed its plug-in 0, which moves the interval down further
+    assert out.loc["i2", "ci_low"] < -out.loc["i2", "jsd_null_mean"]
+    assert out.loc["i2", "ci_low"] < out.loc["i2", "jsd"] < out.loc["i2", "ci_high"]
 
 
 def test_permutation_null_exact_values():

@@ -214,8 +214,12 @@ def group_divergence(
     n_boot : int, optional
         Bootstrap resamples (default ``options.n_boot``; 0 for none). Ratings are resampled
         with replacement within item × group (each group's counts redrawn from a multinomial
-        with the observed shares); the interval of ``jsd`` is the percentile interval of the
-        resampled plug-in JSD minus ``jsd_null_mean``.
+        with the observed shares). The interval of ``jsd`` is the percentile interval of the
+        resampled plug-in JSD moved down by its two biases: ``jsd_null_mean`` (the bias of the
+        plug-in estimate) and the mean excess of the resampled JSDs over the plug-in one (the
+        bias the resampling adds again). On simulated 5-point studies with 10 ratings per group
+        it covers the true JSD 97–98 % of the time when groups agree or differ by up to one
+        logit, and about 94 % when they differ by two (see docs/validity.md).
     ci_prob, seed : optional
         Interval probability and seed (defaults from ``options``).
 
@@ -301,8 +305,11 @@ def group_divergence(
                 bb = rng.multinomial(nb, cb / nb[:, None], size=size)
                 j = jsd_counts(ba, bb)
                 q = np.quantile(j, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2], axis=0)
+                # resampled plug-in JSDs are biased twice: as the estimate (null_mean) and
+                # again by the resampling itself (their mean's excess over the plug-in)
+                shift = null_mean + (j.mean(axis=0) - plugin)
                 row["jsd_se"] = j.std(axis=0, ddof=1)
-                row["ci_low"], row["ci_high"] = q[0] - null_mean, q[1] - null_mean
+                row["ci_low"], row["ci_high"] = q[0] - shift, q[1] - shift
             else:
                 row["jsd_se"] = row["ci_low"] = row["ci_high"] = np.nan
             frames.append(row)
