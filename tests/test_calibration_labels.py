@@ -46,3 +46,22 @@ def test_disagreement_test_level_and_interval_coverage():
     assert 0.92 <= null["coverage"] <= 0.98, null
     alt = divergence_run(N_STUDIES, 12, shift=1.0)
     assert 0.92 <= alt["coverage"] <= 0.98, alt
+
+
+def test_independent_dimensions_make_posterior_p_too_extreme():
+    """The documented error of treating correlated dimensions as independent (module docstring of
+    pluralign.labels._posterior): errors correlated at −0.6 between toxicity and helpfulness."""
+    from calibration_parts.labels import ITEM_SD, joint_pair_probabilities
+
+    rng = np.random.default_rng(1)
+    trait = np.array([[1.0, -0.6], [-0.6, 1.0]]) * ITEM_SD**2
+    ea, eb = rng.multivariate_normal([0, 0], trait, 12), rng.multivariate_normal([0, 0], trait, 12)
+    kw = dict(n_mc=60_000, seed=5)
+    independent = joint_pair_probabilities(ea, eb, rho_error=0.0, **kw)
+    joint = joint_pair_probabilities(ea, eb, rho_error=-0.6, **kw)
+    rater_only = joint_pair_probabilities(ea, eb, rho_error=0.0, rho_rater=-0.6, **kw)
+    clear = np.abs(independent - 0.5) > 0.05
+    assert (np.abs(independent - 0.5) > np.abs(joint - 0.5))[clear].all()
+    assert 0.015 < np.abs(joint - independent).mean() < 0.045
+    assert np.abs(rater_only - independent).max() < 0.01  # rater correlation cancels
+    assert ((joint > 0.5) == (independent > 0.5)).all()
