@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import jensenshannon
 
 from pluralign.data import Scale, Study
 from pluralign.labels import group_divergence
-from pluralign.labels._kernels import jsd_counts
 from pluralign.models import cumulative_probs, gauss_hermite
 
 CUTPOINTS = np.array([-1.5, -0.5, 0.5, 1.5])
@@ -66,7 +66,7 @@ def marginal_probs(eta: np.ndarray) -> np.ndarray:
 
 def true_jsd(eta: np.ndarray, shift: float) -> np.ndarray:
     """JSD between the two groups' marginal rating distributions of each item (he/him, she/her)."""
-    return jsd_counts(marginal_probs(eta), marginal_probs(eta + shift))
+    return jensenshannon(marginal_probs(eta), marginal_probs(eta + shift), base=2, axis=-1) ** 2
 
 
 def divergence_run(
