@@ -216,3 +216,25 @@ def test_group_divergence_on_simulated_study(small_study):
     assert (out["ci_low"] <= out["ci_high"]).all()
     assert out["p_value"].between(1 / 100_000, 1).all()
     assert (out["p_adjusted"] >= out["p_value"]).all()
+
+
+def test_multiplicity_families(small_study):
+    from statsmodels.stats.multitest import multipletests
+
+    kw = dict(dimension=["toxicity", "helpfulness"], n_perm=199, n_boot=0, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedRowsWarning)
+        pair = group_divergence(small_study.study, "gender", **kw)
+        every = group_divergence(
+            small_study.study, "gender", correction="holm", multiplicity="all", **kw
+        )
+        raw = group_divergence(small_study.study, "gender", correction="none", **kw)
+    np.testing.assert_allclose(
+        every["p_adjusted"], multipletests(every["p_value"], method="holm")[1]
+    )
+    np.testing.assert_allclose(raw["p_adjusted"], raw["p_value"])
+    for _, rows in pair.groupby(["dimension", "group_a", "group_b"]):
+        expected = multipletests(rows["p_value"], method="fdr_bh")[1]
+        np.testing.assert_allclose(rows["p_adjusted"], expected)
+    with pytest.raises(ValueError, match="multiplicity"):
+        group_divergence(small_study.study, "gender", multiplicity="item", **kw)
