@@ -331,6 +331,16 @@ def test_cohens_d_hand_computed():
     assert "var_group + var_reference" in rd.attrs["cohens_d_definition"]
 
 
+def test_group_rated_on_one_item_gets_no_interval():
+    s = tiny_study()
+    ratings = s.ratings[s.ratings["item"] == "a"]  # every man rated item a only
+    ratings = pd.concat([ratings, s.ratings[s.ratings["rater"].str.startswith("w")]])
+    one = Study.from_frames(ratings.drop_duplicates(), s.raters, scales=[Scale("toxicity", 1, 5)])
+    with pytest.warns(PluralignWarning, match="rated one item get no interval"):
+        gm = group_means(one, by="gender").set_index("group")
+    assert np.isnan(gm.loc["he/him", "ci_low"]) and np.isfinite(gm.loc["she/her", "ci_low"])
+
+
 def test_bootstrap_counts_and_warns_about_dropped_resamples():
     """A 2-rater group among 40 raters is absent from (38/40)^40 ≈ 12.9 % of resamples."""
     study = crossed_study(seed=4, n_raters=40, small=2)

@@ -300,7 +300,8 @@ def _twoway_intervals(y, r, i, mk, mean, var, ref, origin, span, ci_prob):
     member = np.hstack([mk] + [part] * (len(names) - 1))
     v, _, _ = twoway_variance(u, r, i, member=member)
     # degrees of freedom: the thinner clustering of the thinner group taking part
-    thin = np.minimum(cluster_counts(mk, r), cluster_counts(mk, i))
+    n_items = cluster_counts(mk, i)
+    thin = np.minimum(cluster_counts(mk, r), n_items)
     df_mean = thin - 1.0
     df_contrast = np.minimum(thin, thin[ref]) - 1.0
     out = {}
@@ -310,7 +311,7 @@ def _twoway_intervals(y, r, i, mk, mean, var, ref, origin, span, ci_prob):
         with np.errstate(invalid="ignore"):
             q = np.where(df >= 1, stats.t.ppf(0.5 + ci_prob / 2, np.maximum(df, 1)), np.nan)
         out[name] = (se, q * se)
-    return out, df_mean, df_contrast
+    return out, n_items
 
 
 def _compute(
@@ -369,6 +370,7 @@ def _compute(
     rows = []
     excluded: dict[str, dict[str, int]] = {}
     many_dropped: list[str] = []
+    one_item: list[str] = []
     miss_by_var = _missing_by_var(study, missing)
     for k, (dim, mask) in enumerate(zip(dims, masks, strict=True)):
         scale = study.scale(dim)
@@ -390,7 +392,12 @@ def _compute(
         used = np.zeros(G, dtype=int)
         used_contrast = np.zeros(G, dtype=int)
         if not bootstrap:
-            iv, _, _ = _twoway_intervals(y, r, i, mk, mean, var, ref, o, span, ci_prob)
+            iv, n_items = _twoway_intervals(y, r, i, mk, mean, var, ref, o, span, ci_prob)
+            one_item += [
+                f"{dim} / {g.by} / {g.label}"
+                for j, g in enumerate(groups)
+                if g.output and n_items[j] == 1 and r_g[j] >= 2
+            ]
             se = iv["mean"][0]
             for name in stat:
                 lo[name] = stat[name] - iv[name][1]
@@ -454,6 +461,13 @@ def _compute(
             row["n_boot_used"] = n_used if bootstrap else 0
             rows.append(row)
     out = _withhold_thin(pd.DataFrame(rows))
+    if one_item:
+        warnings.warn(
+            "group(s) whose raters all rated one item get no interval (NaN): nothing shows how "
+            f"the mean would change with other items: {one_item[:10]}",
+            PluralignWarning,
+            stacklevel=3,
+        )
     if many_dropped:
         warnings.warn(
             f"more than {1 - DROPPED_WARNING:.0%} of the bootstrap resamples left a group or its "
