@@ -297,8 +297,8 @@ def _twoway_intervals(y, r, i, mk, mean, var, ref, origin, span, ci_prob):
     u = np.nan_to_num(np.hstack([influence[k] for k in names]), nan=0.0, posinf=0.0, neginf=0.0)
     G = mk.shape[1]
     part = np.maximum(mk, mk[:, ref])  # ratings of the group or its reference
-    member = np.hstack([mk] + [part] * (len(names) - 1))
-    v, _, _ = twoway_variance(u, r, i, member=member)
+    member_of = np.concatenate([np.arange(G)] + [np.arange(G, 2 * G)] * (len(names) - 1))
+    v, _, _ = twoway_variance(u, r, i, member=np.hstack([mk, part]), member_of=member_of)
     # degrees of freedom: the thinner clustering of the thinner group taking part
     n_items = cluster_counts(mk, i)
     thin = np.minimum(cluster_counts(mk, r), n_items)

@@ -61,6 +61,7 @@ def twoway_variance(
     items: np.ndarray,
     *,
     member: np.ndarray | None = None,
+    member_of: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two-way cluster-robust variance of statistics with the given influence values.
 
@@ -72,10 +73,13 @@ def twoway_variance(
         its column.
     raters, items : array, shape (n_ratings,)
         Rater and item codes of each rating.
-    member : array, shape (n_ratings, n_statistics), optional
+    member : array, shape (n_ratings, n_statistics) or (n_ratings, n_sets), optional
         Nonzero where a rating takes part in a statistic (e.g. belongs to the group); it
         decides the numbers of clusters ``G`` (default: every rating takes part in every
         statistic).
+    member_of : array of int, shape (n_statistics,), optional
+        Column of ``member`` of each statistic, when several statistics share one set of
+        ratings (default: column ``j`` for statistic ``j``).
 
     Returns
     -------
@@ -100,24 +104,29 @@ def twoway_variance(
     u = np.asarray(influence, dtype=float)
     if u.ndim == 1:
         u = u[:, None]
-    nz = (
-        np.ones_like(u)
-        if member is None
-        else (np.asarray(member).reshape(u.shape) != 0).astype(float)
-    )
+    n_stats = u.shape[1]
+    if member is None:
+        nz, member_of = np.ones((u.shape[0], 1)), np.zeros(n_stats, dtype=int)
+    else:
+        nz = (np.asarray(member).reshape(u.shape[0], -1) != 0).astype(float)
+        member_of = np.arange(n_stats) if member_of is None else np.asarray(member_of)
     rater_codes = np.unique(np.asarray(raters), return_inverse=True)[1].ravel()
     item_codes = np.unique(np.asarray(items), return_inverse=True)[1].ravel()
     pairs = rater_codes.astype(np.int64) * (int(item_codes.max(initial=0)) + 1) + item_codes
-    v_rater, n_raters = _clustered(u, nz, rater_codes)
-    v_item, n_items = _clustered(u, nz, item_codes)
-    v_pair, _ = _clustered(u, nz, pairs)
+    v_rater, n_raters = _clustered(u, nz, member_of, rater_codes)
+    v_item, n_items = _clustered(u, nz, member_of, item_codes)
+    v_pair, _ = _clustered(u, nz, member_of, pairs)
     v = v_rater + v_item - v_pair
-    return np.where(v > 0, v, np.fmax(v_rater, v_item)), n_raters, n_items
+    v = np.where(v > 0, v, np.fmax(v_rater, v_item))
+    v[np.minimum(n_raters, n_items) < 2] = np.nan
+    return v, n_raters, n_items
 
 
-def _clustered(u: np.ndarray, nz: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _clustered(
+    u: np.ndarray, nz: np.ndarray, member_of: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``G / (G - 1) · Σ_c (Σ_{k ∈ c} u_k)²`` per column, and ``G`` (clusters taking part)."""
     a = _cluster_matrix(codes)
-    g = np.asarray(((a @ nz) > 0).sum(axis=0)).ravel().astype(int)
+    g = np.asarray(((a @ nz) > 0).sum(axis=0)).ravel().astype(int)[member_of]
     factor = np.where(g > 1, g / np.maximum(g - 1, 1), np.nan)
     return factor * (np.asarray(a @ u) ** 2).sum(axis=0), g
