@@ -1,6 +1,7 @@
 """Model layer: crossed mixed-effects and Bayesian ordinal models with one result protocol."""
 
 from pluralign.models._bayes import BayesResult, fit_bayes
+from pluralign.models._clmm import OrdinalMixedResult
 from pluralign.models._design import Design, build_design
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
@@ -22,6 +23,7 @@ __all__ = [
     "Design",
     "MixedResult",
     "ModelResult",
+    "OrdinalMixedResult",
     "adjust_pvalues",
     "build_design",
     "compare_groups",
