@@ -307,7 +307,7 @@ class _Laplace:
         gb, gs = self.g[big], self.g[1 - big]
         sb, ss = float(sigma[big]), float(sigma[1 - big])
         # columns of A⁻¹ for the small factor: (A⁻¹)_{big,small} and (A⁻¹)_{small,small}
-        inv_bs, inv_ss = f.solve(np.zeros((qb, qs)), np.eye(qs))
+        inv_bs, inv_ss = _small_columns(f, qb, qs)
         # (A⁻¹)_{bb} = (I − (A⁻¹)_{bs} B') D⁻¹ with B = σ_b σ_s N, D = σ_b² D_b + 1
         Db = np.bincount(gb, weights=w, minlength=qb)
         d1 = sb * sb * Db + 1.0
@@ -366,6 +366,22 @@ class _Laplace:
                 -2.0 * float(o.g @ uk[gk]) + float(r @ uk[gk]) + float(s[k][gk] @ o.g) + trace
             )
         return np.concatenate([g_alpha, g_beta, g_sigma])
+
+
+def _small_columns(f, qb, qs):
+    """``(A⁻¹)_{big,small}`` and ``(A⁻¹)_{small,small}`` of a factored system.
+
+    With a dense Cholesky factor ``L`` of the Schur complement (``CrossedSystem``'s), the small
+    block is ``S⁻¹`` by LAPACK's ``potri`` (a third of the work of solving for the identity) and
+    ``(A⁻¹)_{big,small} = −σ_bσ_s D⁻¹ N S⁻¹``; otherwise both come from ``solve``.
+    """
+    L = getattr(f, "L", None)
+    if isinstance(L, np.ndarray) and L.shape == (qs, qs):
+        inv, info = sla.lapack.dpotri(L, lower=1)
+        if info == 0:
+            inv = np.tril(inv) + np.tril(inv, -1).T
+            return -(f.tb * f.ts) * (f.system.N @ inv) / f.d1[:, None], inv
+    return f.solve(np.zeros((qb, qs)), np.eye(qs))
 
 
 def _start(X, y, K, link):
@@ -437,14 +453,30 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
     p, K1 = lap.p, K - 1
     start = _start(lap.X, y, K, link)
     bounds = [(None, None)] * (K1 + p) + [(0.0, None)] * 2
-    res = sopt.minimize(
-        lap.value_and_gradient,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
-    )
+    def minimise(x0):
+        return sopt.minimize(
+            lap.value_and_gradient,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
+        )
+
+    res = minimise(start)
+    # σ = 0 is a stationary point of the deviance (it is even in σ): a projected step can stop
+    # there although a positive σ fits better; restart from a positive σ when one does
+    for _ in range(2):
+        zero = np.flatnonzero(res.x[-2:] < SINGULAR_TOL)
+        trials = []
+        for k, value in ((k, v) for k in zero for v in (0.05, 0.3, 1.0)):
+            x = np.array(res.x, dtype=float)
+            x[K1 + p + k] = value
+            trials.append((lap.deviance(x), k, x))
+        better = [t for t in trials if t[0] < res.fun - 1e-8 * abs(res.fun)]
+        if not better:
+            break
+        res = minimise(min(better, key=lambda t: t[0])[2])
     par = np.asarray(res.x, dtype=float)
     par[-2:] = np.where(par[-2:] < 1e-8, 0.0, par[-2:])
     msg = f"L-BFGS-B: {res.message}"
@@ -454,17 +486,17 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
 
     free = np.ones(len(par), dtype=bool)
     free[-2:] = par[-2:] > SINGULAR_TOL
-    # one Newton polish on the free parameters (L-BFGS-B stops at ~1e-8 of the deviance)
+    # one Newton polish on the free parameters (L-BFGS-B stops at ~1e-8 of the deviance); the
+    # Hessian is not recomputed after this small step
     H = _hessian(grad_fun, par, free)
     dev, grad = lap.value_and_gradient(par)
     try:
         step = np.linalg.solve(H, grad[free])
         trial = par.copy()
         trial[free] -= step
-        if lap.deviance(trial) <= dev:
-            par = trial
-            dev, grad = lap.value_and_gradient(par)
-            H = _hessian(grad_fun, par, free)
+        trial_dev, trial_grad = lap.value_and_gradient(trial)
+        if trial_dev <= dev:
+            par, dev, grad = trial, trial_dev, trial_grad
     except np.linalg.LinAlgError:
         pass
     alpha, beta, sigma = lap.split(par)
