@@ -108,8 +108,8 @@ out <- function(m, name) {
             file.path(dir, paste0(name, "_stats.csv")), row.names = FALSE)
 }
 p <- prep(read.csv(file.path(dir, "popquorn.csv"), stringsAsFactors = FALSE),
-          list(gender = "Woman", education = "College degree"))
-f <- rating ~ gender + education + (1 | rater) + (1 | item)
+          list(gender = "Woman"))
+f <- rating ~ gender + (1 | rater) + (1 | item)
 out(clmm(f, data = p, link = "logit"), "popquorn_logit")
 out(clmm(f, data = p, link = "probit"), "popquorn_probit")
 m <- prep(read.csv(file.path(dir, "multipico.csv"), stringsAsFactors = FALSE),
@@ -120,7 +120,8 @@ out(clmm(fm, data = m), "multipico")
 m$y <- as.numeric(as.character(m$rating))
 g <- glmer(y ~ gender + age + (1 | rater) + (1 | item), data = m, family = binomial)
 se <- sqrt(diag(as.matrix(vcov(g))))
-write.csv(data.frame(name = names(fixef(g)), estimate = unname(fixef(g)), se = unname(se)),
+write.csv(data.frame(name = c(names(fixef(g)), "loglik"),
+                     estimate = c(unname(fixef(g)), logLik(g)), se = c(unname(se), NA)),
           file.path(dir, "glmer_coef.csv"), row.names = FALSE)
 """
 
@@ -143,13 +144,16 @@ def _real_data():
 
 
 def popquorn_subset():
-    """POPQUORN offensiveness, the first 300 items (about 2,600 ratings, all 262 raters)."""
+    """POPQUORN offensiveness, the first 150 items (1,296 ratings by 260 raters).
+
+    ``clmm`` needs about 10 s of CPU for it (5 categories; longer with more coefficients).
+    """
     study = load_popquorn()
-    return study.subset(items=sorted(study.items["item"].astype(str))[:300])
+    return study.subset(items=sorted(study.items["item"].astype(str))[:150])
 
 
 def multipico_subset():
-    """MultiPICo irony (0/1), the first 400 items (about 2,000 ratings)."""
+    """MultiPICo irony (0/1), the first 400 items (2,118 ratings by 218 raters)."""
     study = load_multipico()
     return study.subset(items=sorted(study.items["item"].astype(str))[:400])
 
@@ -163,21 +167,19 @@ def clmm_results(tmp_path_factory):
     _real_data()
     tmp = tmp_path_factory.mktemp("clmm")
     pop, pico = popquorn_subset(), multipico_subset()
-    ref = {"gender": "Woman", "education": "College degree"}
+    ref = {"gender": "Woman"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DroppedRowsWarning)
         fits = {
-            "popquorn_logit": fit_mixed(
-                pop, "rating ~ gender + education", family="ordinal", reference=ref
-            ),
+            "popquorn_logit": fit_mixed(pop, "rating ~ gender", family="ordinal", reference=ref),
             "popquorn_probit": fit_mixed(
-                pop, "rating ~ gender + education", family="ordinal", link="probit", reference=ref
+                pop, "rating ~ gender", family="ordinal", link="probit", reference=ref
             ),
             "multipico": fit_mixed(
                 pico, "rating ~ gender + age", family="ordinal", reference={"gender": "Male"}
             ),
         }
-    cols = ["rater", "item", "gender", "education", "rating"]
+    cols = ["rater", "item", "gender", "rating"]
     fits["popquorn_logit"].design("offensiveness").data[cols].to_csv(
         tmp / "popquorn.csv", index=False
     )
@@ -227,10 +229,15 @@ def test_binary_multipico_matches_glmer(clmm_results):
     ours = np.concatenate([-f.fit.cutpoints, f.fit.beta])
     ours_se = np.concatenate([f.fit.cutpoint_se, f.fit.se])
     theirs = r.loc[["(Intercept)", *names]]
-    # glmer's optimiser stops at ~1e-4 relative (see test_models_mixed)
+    # glmer's BOBYQA stops earlier (~5e-3 of an SE here); both maximise the same Laplace
+    # likelihood, and ours is at least as high
     scale = np.maximum(np.abs(theirs["estimate"]), theirs["se"])
-    assert np.max(np.abs(ours - theirs["estimate"]) / scale) < 5e-3
-    assert _rel(ours_se, theirs["se"]) < 2e-2
+    assert np.max(np.abs(ours - theirs["estimate"]) / scale) < 1e-2
+    # glmer's SEs come from a finite-difference Hessian of its deviance, 2% from clmm's and ours
+    # here (ours agree with clmm to 1e-2, test above)
+    assert _rel(ours_se, theirs["se"]) < 3e-2
+    loglik = r.loc["loglik", "estimate"]
+    assert loglik - 1e-6 * abs(loglik) <= f.fit.loglik < loglik + 1e-3
 
 
 # --------------------------------------------------------------------------------- simulation
