@@ -97,15 +97,20 @@ def compare(label, study, formula, reference, repeats, *, run_r=True):
     }
     if not run_r or shutil.which("Rscript") is None:
         return row
-    variables = [v for v in f.design.variables]
+    variables = list(f.design.variables)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         f.design.data[["rater", "item", *variables, "rating"]].to_csv(tmp / "d.csv", index=False)
         (tmp / "fit.R").write_text(R_CLMM)
         refs = ";".join(f"{k}={v}" for k, v in f.design.references.items())
         proc = subprocess.run(
-            ["Rscript", str(tmp / "fit.R"), str(tmp / "d.csv"), str(tmp / "out.csv"), refs]
-            + [formula, str(repeats)],
+            [
+                "Rscript",
+                *(str(tmp / name) for name in ("fit.R", "d.csv", "out.csv")),
+                refs,
+                formula,
+                str(repeats),
+            ],
             capture_output=True,
             text=True,
         )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ class OrdinalDimensionFit(DimensionFit):
     def cutpoint_names(self) -> list[str]:
         """clmm's names of the cutpoints: ``"1|2"``, ``"2|3"``, …"""
         v = [f"{x:g}" for x in self.values]
-        return [f"{a}|{b}" for a, b in zip(v[:-1], v[1:], strict=True)]
+        return [f"{a}|{b}" for a, b in pairwise(v)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,7 +113,9 @@ class OrdinalMixedResult(MixedResult):
         fit = f.fit
         p = len(fit.beta)
         if B.shape[1] == p:
-            B = np.column_stack([B, np.broadcast_to(fit.cutpoints, (B.shape[0], len(fit.cutpoints)))])
+            B = np.column_stack(
+                [B, np.broadcast_to(fit.cutpoints, (B.shape[0], len(fit.cutpoints)))]
+            )
         Xb = np.asarray(X)[:, 1:]
         s = np.sqrt(f.var_rater + f.var_item)
         out = np.empty((B.shape[0], W.shape[0]))
@@ -403,4 +406,3 @@ def fit_ordinal_mixed(
         attrs={"references": first.references},
         link=link,
     )
-

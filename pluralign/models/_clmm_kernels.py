@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 import scipy.optimize as sopt
-from scipy.special import expit, ndtr
+from scipy.special import expit, ndtr, ndtri
 
 from pluralign.models._lmm import GRADIENT_TOL, SINGULAR_TOL, CrossedSystem, scaled_gradient
 
@@ -145,6 +145,8 @@ class CLMMFit:
     ``beta``/``vcov`` follow the columns of ``X``; ``cutpoints`` and their covariance are
     separate; ``params_vcov`` is the covariance of ``(cutpoints, beta)`` jointly. ``theta`` holds
     the random-intercept standard deviations (latent scale) of factor 1 and factor 2.
+    ``gradient`` is the deviance gradient at the optimum in the fitting parametrisation
+    (cutpoints, coefficients of the centred and scaled columns, standard deviations).
     """
 
     beta: np.ndarray
@@ -242,7 +244,9 @@ class _Laplace:
         u = (u0[0].copy(), u0[1].copy())
 
         def pdev(u_):
-            o = _observations(self._eta(offset, sigma, u_), upper, lower, self.link, derivatives=False)
+            o = _observations(
+                self._eta(offset, sigma, u_), upper, lower, self.link, derivatives=False
+            )
             if o is None:
                 return np.inf, None
             return -2.0 * float(np.sum(o.loglik)) + float(u_[0] @ u_[0] + u_[1] @ u_[1]), o
@@ -261,20 +265,25 @@ class _Laplace:
             f = self._factor(sigma, obs.w)
             db, ds = f.solve(*self._bs(grad))
             du = self._pair(db, ds)
+            # Newton decrement: the predicted decrease of the penalised deviance is about 2·gᵀA⁻¹g
+            decrement = float(grad[0] @ du[0] + grad[1] @ du[1])
+            if decrement < 1e-13 * (abs(old) + 1.0):
+                # below rounding of the deviance: take the (tiny) step and stop
+                new_u = (u[0] + du[0], u[1] + du[1])
+                new, new_obs = pdev(new_u)
+                if new_obs is not None:
+                    u, obs, old = new_u, new_obs, new
+                break
             step = 1.0
             while True:
                 new_u = (u[0] + step * du[0], u[1] + step * du[1])
                 new, new_obs = pdev(new_u)
-                if new <= old + 1e-12 * abs(old) or step < 1e-6:
+                if new <= old + 1e-12 * abs(old) or step < 1e-4:
                     break
                 step /= 2.0
             if not np.isfinite(new):
                 break
-            u, obs = new_u, new_obs
-            done = old - new < 1e-14 * (abs(new) + 1.0)
-            old = new
-            if done and step == 1.0:
-                break
+            u, obs, old = new_u, new_obs, new
         eta = self._eta(offset, sigma, u)
         obs = _observations(eta, upper, lower, self.link)
         f = self._factor(sigma, obs.w)
@@ -379,7 +388,10 @@ def _small_columns(f, qb, qs):
     if isinstance(L, np.ndarray) and L.shape == (qs, qs):
         inv, info = sla.lapack.dpotri(L, lower=1)
         if info == 0:
-            inv = np.tril(inv) + np.tril(inv, -1).T
+            inv = np.tril(inv)  # potri fills the lower triangle only
+            diag = np.diag(inv).copy()
+            inv += inv.T
+            np.fill_diagonal(inv, diag)
             return -(f.tb * f.ts) * (f.system.N @ inv) / f.d1[:, None], inv
     return f.solve(np.zeros((qb, qs)), np.eye(qs))
 
@@ -388,14 +400,8 @@ def _start(X, y, K, link):
     """Cutpoints from the cumulative proportions, β = 0, σ = 1 (as clmm's default ST)."""
     counts = np.bincount(y, minlength=K).astype(float)
     cum = np.clip(np.cumsum(counts)[:-1] / counts.sum(), 1e-4, 1 - 1e-4)
-    cut = np.log(cum / (1 - cum)) if link == "logit" else sla_ppf(cum)
+    cut = np.log(cum / (1 - cum)) if link == "logit" else ndtri(cum)
     return np.concatenate([cut, np.zeros(X.shape[1]), np.ones(2)])
-
-
-def sla_ppf(p):
-    from scipy.special import ndtri
-
-    return ndtri(p)
 
 
 def _hessian(grad_fun, x, free, h=1e-4):
@@ -449,10 +455,17 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
         raise ValueError(
             f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
         )
-    lap = _Laplace(X, y, g1, g2, K, link)
+    # fit on centred and scaled columns (a well-conditioned problem: a numeric covariate such as
+    # age far from 0 otherwise makes trial points extreme); transformed back below
+    X = np.asarray(X, dtype=float)
+    centre = X.mean(axis=0)
+    spread = X.std(axis=0)
+    spread[spread == 0] = 1.0
+    lap = _Laplace((X - centre) / spread, y, g1, g2, K, link)
     p, K1 = lap.p, K - 1
     start = _start(lap.X, y, K, link)
     bounds = [(None, None)] * (K1 + p) + [(0.0, None)] * 2
+
     def minimise(x0):
         return sopt.minimize(
             lap.value_and_gradient,
@@ -499,9 +512,9 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
             par, dev, grad = trial, trial_dev, trial_grad
     except np.linalg.LinAlgError:
         pass
-    alpha, beta, sigma = lap.split(par)
-    u, o, f, _ = lap.mode(alpha, beta, sigma, lap.u)
-    scaled = scaled_gradient(grad, H_full(H, free), free)
+    alpha_s, beta_s, sigma = lap.split(par)
+    u = lap.mode(alpha_s, beta_s, sigma, lap.u)[0]
+    scaled = scaled_gradient(grad, _embed(H, free), free)
     grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
         np.all(grad[~free] > -GRADIENT_TOL)
     )
@@ -510,7 +523,12 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
     cov_free = (cov_free + cov_free.T) / 2.0
     cov = np.full((len(par), len(par)), np.nan)
     cov[np.ix_(free, free)] = cov_free
-    params_vcov = cov[: K1 + p, : K1 + p]
+    # back to the columns of X: β = β_s / s, α = α_s + (m / s)·β_s
+    J = np.eye(K1 + p)
+    J[:K1, K1:] = centre / spread
+    J[K1:, K1:] = np.diag(1.0 / spread)
+    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
+    params_vcov = J @ cov[: K1 + p, : K1 + p] @ J.T
     n = lap.n
     k = K1 + p + 2
     if not grad_ok:
@@ -539,7 +557,7 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
     )
 
 
-def H_full(H, free):
+def _embed(H, free):
     """Embed the free-parameter Hessian in a full matrix (identity elsewhere)."""
     full = np.eye(len(free))
     full[np.ix_(free, free)] = H
