@@ -10,7 +10,8 @@ relative differences of coefficients and cutpoints, standard errors and variance
 Data: POPQUORN offensiveness (60 raters, about 3,000 ratings) and MultiPICo irony (0/1, 400
 items) when the real data are found (``PLURALIGN_DATA``), and one simulated dimension at paper
 scale (5,475 ratings, 1,095 raters, 1,000 items; ``simulate_study(seed=1)``), fitted by
-pluralign alone unless ``--paper-clmm`` (clmm needs 5-10 minutes there).
+pluralign alone unless ``--paper-clmm`` (clmm needs 5-10 minutes there), and the paper's
+27,375 ratings as one dimension (25 items per rater), pluralign alone.
 """
 
 from __future__ import annotations
@@ -176,6 +177,17 @@ def main(argv=None):
             {"gender": "she/her", "ideology": "liberal"},
             args.repeats,
             run_r=args.paper_clmm,
+        )
+    )
+    dense = simulate_study(seed=1, items_per_rater=25, dimensions=["toxicity"]).study
+    rows.append(
+        compare(
+            "simulated, one dimension, 25 items per rater",
+            dense,
+            "rating ~ gender + ideology",
+            {"gender": "she/her", "ideology": "liberal"},
+            args.repeats,
+            run_r=False,
         )
     )
     table = pd.DataFrame(rows)
