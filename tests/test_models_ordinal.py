@@ -336,3 +336,14 @@ def test_wald_interval_coverage_over_simulated_studies():
         est, se = f.fit.beta[col], f.fit.se[col]
         hits.append(abs(est + 0.6) < 1.645 * se)
     assert 0.8 <= np.mean(hits) <= 0.98, np.mean(hits)
+
+
+@pytest.mark.parametrize("name", ["pluralign.models._clmm_kernels", "pluralign.models._clmm"])
+def test_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(
+        importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE
+    )
+    assert result.attempted > 0 and result.failed == 0
