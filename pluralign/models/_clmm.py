@@ -282,6 +282,25 @@ class OrdinalMixedResult(MixedResult):
             raise ValueError(f"no row of data has a fitted dimension {self.dimensions}")
         return pd.concat(out, ignore_index=True)
 
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence (scaled gradient, positive-definite Hessian), singular-fit and dropped-row checks.
+
+        As :meth:`MixedResult.diagnostics`; the gradient is the exact gradient of the Laplace
+        deviance and the singular-fit value is the random-intercept SD itself.
+        """
+        out = super().diagnostics()
+        grad = out["check"] == "gradient"
+        out.loc[grad, "parameter"] = "all"
+        out.loc[grad, "note"] = [
+            f"exact gradient of the Laplace deviance at the optimum "
+            f"({self._fit(d).fit.n_evals} evaluations)"
+            for d in out.loc[grad, "dimension"]
+        ]
+        sing = out["check"] == "singular_fit"
+        out.loc[sing & out["ok"], "note"] = "random-intercept SD > 1e-4"
+        out.loc[sing & ~out["ok"], "note"] = "SD at the boundary (≈0): variance not identified"
+        return out
+
     def summary(self) -> pd.DataFrame:
         """Coefficients and cutpoints (Wald), variance components and fit statistics.
 

@@ -382,7 +382,8 @@ def _small_columns(f, qb, qs):
 
     With a dense Cholesky factor ``L`` of the Schur complement (``CrossedSystem``'s), the small
     block is ``S⁻¹`` by LAPACK's ``potri`` (a third of the work of solving for the identity) and
-    ``(A⁻¹)_{big,small} = −σ_bσ_s D⁻¹ N S⁻¹``; otherwise both come from ``solve``.
+    ``(A⁻¹)_{big,small} = −σ_bσ_s D⁻¹ N S⁻¹``; the first column is checked against ``solve``,
+    which gives both blocks otherwise.
     """
     L = getattr(f, "L", None)
     if isinstance(L, np.ndarray) and L.shape == (qs, qs):
@@ -392,7 +393,14 @@ def _small_columns(f, qb, qs):
             diag = np.diag(inv).copy()
             inv += inv.T
             np.fill_diagonal(inv, diag)
-            return -(f.tb * f.ts) * (f.system.N @ inv) / f.d1[:, None], inv
+            inv_bs = -(f.tb * f.ts) * (f.system.N @ inv) / f.d1[:, None]
+            e = np.zeros((qs, 1))
+            e[0] = 1.0
+            check_bs, check_ss = f.solve(np.zeros((qb, 1)), e)
+            if np.allclose(check_ss[:, 0], inv[:, 0], rtol=1e-8, atol=1e-12) and np.allclose(
+                check_bs[:, 0], inv_bs[:, 0], rtol=1e-8, atol=1e-12
+            ):
+                return inv_bs, inv
     return f.solve(np.zeros((qb, qs)), np.eye(qs))
 
 
@@ -519,7 +527,8 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
         np.all(grad[~free] > -GRADIENT_TOL)
     )
     # covariance of the free parameters: inverse Hessian of the negative log-likelihood D/2
-    cov_free = np.linalg.inv(H / 2.0)
+    hess_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
+    cov_free = np.linalg.pinv(H / 2.0)
     cov_free = (cov_free + cov_free.T) / 2.0
     cov = np.full((len(par), len(par)), np.nan)
     cov[np.ix_(free, free)] = cov_free
@@ -533,6 +542,8 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
     k = K1 + p + 2
     if not grad_ok:
         msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
+    if not hess_ok:
+        msg += "; Hessian not positive definite: standard errors unreliable"
     return CLMMFit(
         beta=beta,
         vcov=params_vcov[K1:, K1:],
@@ -546,7 +557,7 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
         loglik=float(-dev / 2.0),
         aic=float(dev + 2 * k),
         bic=float(dev + k * np.log(n)),
-        converged=bool(res.success or grad_ok) and grad_ok,
+        converged=grad_ok and hess_ok,
         message=msg,
         singular=(bool(sigma[0] < SINGULAR_TOL), bool(sigma[1] < SINGULAR_TOL)),
         gradient=grad,
