@@ -85,6 +85,8 @@ def test_bad_ratings_are_named():
             fit_mixed(bad, "rating ~ gender", family="ordinal")
         with pytest.raises(ValueError, match="link"):
             fit_mixed(study, "rating ~ gender", family="ordinal", link="cloglog")
+        with pytest.raises(ValueError, match="family='ordinal' only"):
+            fit_mixed(study, "rating ~ gender", link="probit")
 
 
 # --------------------------------------------------------------------------------- R (clmm)

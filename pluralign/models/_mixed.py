@@ -562,7 +562,8 @@ def fit_mixed(
       (as ``lme4::glmer`` with ``nAGQ = 1``); ``reml`` is ignored.
     * ``family="ordinal"``: cumulative-link mixed model (``link="logit"`` or ``"probit"``) for
       ordered ratings by the Laplace approximation, as ``ordinal::clmm``; returns an
-      :class:`~pluralign.models.OrdinalMixedResult` (see :mod:`pluralign.models._clmm`).
+      :class:`~pluralign.models.OrdinalMixedResult` (see :mod:`pluralign.models._clmm`);
+      ``reml`` is ignored.
 
     Parameters
     ----------
@@ -574,7 +575,7 @@ def fit_mixed(
         Dimensions to fit (default: all).
     family : {"gaussian", "binomial", "ordinal"}
     link : {"logit", "probit"}, default "logit"
-        Link of the ordinal family (ignored otherwise).
+        Link of the ordinal family (the other families take only their default link).
     reml : bool, default True
     reference : mapping, optional
         Reference level per demographic, e.g. ``{"gender": "she/her"}`` (default: the most
@@ -629,6 +630,8 @@ def fit_mixed(
         if dimension is None
         else ([dimension] if isinstance(dimension, str) else list(dimension))
     )
+    if link != "logit" and family != "ordinal":
+        raise ValueError(f"link={link!r} is available for family='ordinal' only")
     if family == "ordinal":
         from pluralign.models._clmm import fit_ordinal_mixed  # its result extends MixedResult
 
