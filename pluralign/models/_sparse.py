@@ -64,8 +64,8 @@ SPARSE_FILL = 0.15
 #: Relative residual at which the conjugate-gradient solves stop.
 CG_TOL = 1e-11
 #: Rademacher probes and Lanczos steps of the stochastic log-determinant.
-SLQ_PROBES = 32
-SLQ_STEPS = 30
+SLQ_PROBES = 8
+SLQ_STEPS = 20
 SLQ_SEED = 20151
 
 
