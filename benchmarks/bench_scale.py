@@ -7,7 +7,8 @@ rater-level group with three levels and a rating-level covariate), fits it with
 :func:`pluralign.models._lmm.fit_lmm` and, up to ``--lmer-max`` ratings, with ``lmer`` on the
 same rows, and prints the wall times, their ratio and the largest difference of the estimates
 (fixed effects in standard errors, variance components relative). The lmer time is that of the
-``lmer`` call (R's model set-up included, reading the data and starting R not). The scenarios:
+``lmer`` call (R's model set-up included, reading the data and starting R not); CPU
+seconds are printed beside wall seconds, as the machine may be shared. The scenarios:
 
 - ``multipico``: MultiPICo's shape (5,959 ratings, 815 raters, 1,344 items), raters and items in
   nine language blocks (each rater rates items of one language);
@@ -53,13 +54,15 @@ d$group <- factor(d$group)
 d$rater <- factor(d$rater)
 d$item <- factor(d$item)
 t0 <- proc.time()[["elapsed"]]
+cpu0 <- sum(proc.time()[c("user.self", "sys.self")])
 m <- lmer(rating ~ group + x + (1 | rater) + (1 | item), d, REML = TRUE)
 seconds <- proc.time()[["elapsed"]] - t0
+cpu <- sum(proc.time()[c("user.self", "sys.self")]) - cpu0
 vc <- as.data.frame(VarCorr(m))
 out <- rbind(
   data.frame(name = paste0("beta", seq_along(fixef(m))), value = unname(fixef(m))),
   data.frame(name = paste0("var:", vc$grp), value = vc$vcov),
-  data.frame(name = "seconds", value = seconds)
+  data.frame(name = c("seconds", "cpu"), value = c(seconds, cpu))
 )
 write.csv(out, args[2], row.names = FALSE)
 """
@@ -104,9 +107,9 @@ def _design(d: pd.DataFrame) -> np.ndarray:
 
 def _ours(d: pd.DataFrame, method: str = "auto"):
     X, y = _design(d), d["rating"].to_numpy()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fit = fit_lmm(X, y, d["rater"].to_numpy(), d["item"].to_numpy(), method=method)
-    return time.perf_counter() - t0, fit
+    return time.perf_counter() - t0, time.process_time() - c0, fit
 
 
 def _lmer(d: pd.DataFrame, timeout: float) -> pd.Series | None:
@@ -141,7 +144,7 @@ def run(name: str, *, lmer_max: int, timeout: float, compare_exact: bool) -> dic
     n, nr, ni, blocks = SCENARIOS[name]
     d = simulate_crossed(n, nr, ni, blocks=blocks, seed=1)
     method = CrossedSystem(d["rater"].to_numpy(), d["item"].to_numpy()).method
-    ours_s, fit = _ours(d)
+    ours_s, ours_cpu, fit = _ours(d)
     row = {
         "scenario": name,
         "ratings": len(d),
@@ -149,6 +152,7 @@ def run(name: str, *, lmer_max: int, timeout: float, compare_exact: bool) -> dic
         "items": int(d["item"].nunique()),
         "method": method,
         "ours_s": ours_s,
+        "ours_cpu_s": ours_cpu,
         "lmer_s": np.nan,
         "ratio": np.nan,
         "beta_diff_se": np.nan,
@@ -156,7 +160,7 @@ def run(name: str, *, lmer_max: int, timeout: float, compare_exact: bool) -> dic
         "converged": fit.converged,
     }
     if compare_exact and method == "iterative":
-        exact_s, exact = _ours(d, "exact")
+        exact_s, _, exact = _ours(d, "exact")
         b, v = _diff(fit, exact.beta, np.array([exact.var1, exact.var2, exact.sigma2]), exact.se)
         row.update(exact_s=exact_s, exact_beta_diff_se=b, exact_var_rel_diff=v)
     if len(d) <= lmer_max and shutil.which("Rscript"):
@@ -168,6 +172,7 @@ def run(name: str, *, lmer_max: int, timeout: float, compare_exact: bool) -> dic
             ref_var = np.array([r["var:rater"], r["var:item"], r["var:Residual"]])
             row["beta_diff_se"], row["var_rel_diff"] = _diff(fit, ref_beta, ref_var, fit.se)
             row["lmer_s"] = float(r["seconds"])
+            row["lmer_cpu_s"] = float(r["cpu"])
             row["ratio"] = ours_s / row["lmer_s"]
     return row
 

@@ -42,7 +42,7 @@ def _direct(g1, g2, w, theta):
     return Z.T @ (Z * w[:, None]) + np.eye(Z.shape[1])
 
 
-@pytest.mark.parametrize("method", ["dense", "sparse", "iterative"])
+@pytest.mark.parametrize("method", ["dense", "blocks", "sparse", "iterative"])
 def test_factor_matches_direct_algebra(method):
     X, _, g1, g2 = _crossed(600, 40, 70, seed=1)
     w = np.random.default_rng(2).uniform(0.2, 1.0, size=len(g1))  # IRLS-like weights
@@ -72,12 +72,24 @@ def test_factor_matches_direct_algebra(method):
         )
 
 
-def test_auto_picks_sparse_for_block_designs_and_dense_when_crossed():
+def test_auto_picks_blocks_for_block_designs_and_dense_when_crossed():
     _, _, g1, g2 = _crossed(3000, 400, 600, blocks=9)
-    assert CrossedSystem(g1, g2).method == "sparse"
+    assert CrossedSystem(g1, g2).method == "blocks"
     _, _, g1, g2 = _crossed(3000, 400, 600, blocks=1)
     assert CrossedSystem(g1, g2).method == "dense"
     assert CrossedSystem(g1, g2, method="exact").method == "dense"
+
+
+def _assert_same(fit, ref):
+    for a, b in [
+        (fit.theta, ref.theta),
+        (fit.beta, ref.beta),
+        (fit.se, ref.se),
+        (fit.b1, ref.b1),
+        (fit.b2, ref.b2),
+        ([fit.sigma2, fit.deviance], [ref.sigma2, ref.deviance]),
+    ]:
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6 * np.max(np.abs(b)))
 
 
 @pytest.mark.parametrize("blocks", [1, 5])
@@ -85,16 +97,8 @@ def test_fast_paths_give_the_dense_estimates(blocks):
     X, y, g1, g2 = _crossed(1500, 220, 300, blocks=blocks, seed=4)
     ref = fit_lmm(X, y, g1, g2, method="dense")
     assert ref.converged
-    sparse = fit_lmm(X, y, g1, g2, method="sparse")
-    for a, b in [
-        (sparse.theta, ref.theta),
-        (sparse.beta, ref.beta),
-        (sparse.se, ref.se),
-        (sparse.b1, ref.b1),
-        (sparse.b2, ref.b2),
-        ([sparse.sigma2, sparse.deviance], [ref.sigma2, ref.deviance]),
-    ]:
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6 * np.max(np.abs(b)))
+    for method in ("sparse", "blocks"):
+        _assert_same(fit_lmm(X, y, g1, g2, method=method), ref)
     # the stochastic log-determinant moves the estimates by far less than their uncertainty
     it = fit_lmm(X, y, g1, g2, method="iterative")
     np.testing.assert_allclose(it.theta, ref.theta, rtol=2e-3)

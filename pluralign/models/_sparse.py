@@ -54,11 +54,11 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-Method = Literal["auto", "exact", "dense", "sparse", "iterative"]
-METHODS = ("auto", "exact", "dense", "sparse", "iterative")
+Method = Literal["auto", "exact", "dense", "blocks", "sparse", "iterative"]
+METHODS = ("auto", "exact", "dense", "blocks", "sparse", "iterative")
 
 #: Largest small factor that ``method="auto"`` factors densely (above: sparse or iterative).
-DENSE_MAX = 3000
+DENSE_MAX = 2000
 #: A sparse factor is used when it holds less than this share of a dense factor's entries.
 SPARSE_FILL = 0.15
 #: Relative residual at which the conjugate-gradient solves stop.
@@ -151,10 +151,10 @@ class CrossedSystem:
         return self._triples
 
     def _choose(self, method: str) -> str:
-        if method in ("dense", "sparse", "iterative"):
+        if method in ("dense", "blocks", "sparse", "iterative"):
             return method
         if self._block_fill() < SPARSE_FILL:
-            return "sparse"
+            return "blocks"
         if self.qs <= DENSE_MAX or method == "exact":
             return "dense"
         return "iterative"
@@ -172,8 +172,35 @@ class CrossedSystem:
             (np.ones(self._n_pairs), (self._rows, qb + self._cols)), shape=(qb + qs, qb + qs)
         )
         _, labels = sp.csgraph.connected_components(graph, directed=False)
-        sizes = np.bincount(labels[qb:]).astype(float)
+        _, self._labels = np.unique(labels[qb:], return_inverse=True)
+        sizes = np.bincount(self._labels).astype(float)
         return float(np.sum(sizes**2) / float(qs) ** 2)
+
+    def _block_layout(self):
+        """Where each entry of ``S`` goes when its diagonal blocks are stored one after another.
+
+        Returns the levels of each block, the offset of each block in one flat buffer, and the
+        buffer position of every coded entry and of every diagonal entry.
+        """
+        if getattr(self, "_layout", None) is None:
+            if getattr(self, "_labels", None) is None:
+                self._block_fill()
+            labels = self._labels
+            order = np.argsort(labels, kind="stable")
+            sizes = np.bincount(labels)
+            starts = np.concatenate([[0], np.cumsum(sizes)])
+            local = np.empty(self.qs, dtype=np.int64)
+            local[order] = np.arange(self.qs) - starts[labels[order]]
+            offsets = np.concatenate([[0], np.cumsum(sizes.astype(np.int64) ** 2)])
+            upos = self._schur_pattern()[3]
+            i, j = upos // self.qs, upos % self.qs
+            k = labels[i]
+            pos = offsets[k] + local[i] * sizes[k] + local[j]
+            lv = np.arange(self.qs)
+            diag = offsets[labels] + local * sizes[labels] + local
+            blocks = [order[starts[b] : starts[b + 1]] for b in range(len(sizes))]
+            self._layout = (blocks, offsets, pos, diag[lv])
+        return self._layout
 
     def set_weights(self, w: np.ndarray | None) -> None:
         """Set the observation weights (IRLS working weights), keeping the coded pattern."""
@@ -239,6 +266,20 @@ class CrossedSystem:
             S[np.diag_indices_from(S)] += ts * ts * self.Ds + 1.0
             L = sla.cholesky(S, lower=True, check_finite=False)
             return _DenseFactor(self, tb, ts, d1, L)
+        if self.method == "blocks":
+            blocks, offsets, pos, diag = self._block_layout()
+            buf = np.zeros(offsets[-1])
+            buf[pos] = self._schur_values(tb, ts, d1)
+            buf[diag] += ts * ts * self.Ds + 1.0
+            Ls = [
+                sla.cholesky(
+                    buf[offsets[b] : offsets[b + 1]].reshape(len(idx), len(idx)),
+                    lower=True,
+                    check_finite=False,
+                )
+                for b, idx in enumerate(blocks)
+            ]
+            return _BlockFactor(self, tb, ts, d1, Ls)
         if self.method == "sparse":
             lu = _splu(self._schur_sparse(tb, ts, d1))
             return _SparseFactor(self, tb, ts, d1, lu)
@@ -326,6 +367,21 @@ class _DenseFactor(Factor):
         V = sla.solve_triangular(self.L, w, lower=True, check_finite=False)
         a = c1 / np.sqrt(self.d1)[:, None]
         return a.T @ a + V.T @ V
+
+
+@dataclass
+class _BlockFactor(Factor):
+    Ls: list = None
+
+    def _logdet_s(self) -> float:
+        return 2.0 * float(sum(np.sum(np.log(np.diag(L))) for L in self.Ls))
+
+    def _solve_s(self, W):
+        W = np.asarray(W, dtype=float)
+        out = np.empty_like(W)
+        for idx, L in zip(self.system._block_layout()[0], self.Ls, strict=True):
+            out[idx] = sla.cho_solve((L, True), W[idx], check_finite=False)
+        return out
 
 
 @dataclass
