@@ -196,7 +196,10 @@ def main(argv=None) -> pd.DataFrame:
             compare_exact=args.compare_exact,
         )
         print(
-            "  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+            "  "
+            + ", ".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+            ),
             flush=True,
         )
         rows.append(row)

@@ -44,7 +44,7 @@ def _direct(g1, g2, w, theta):
 
 @pytest.mark.parametrize("method", ["dense", "blocks", "sparse", "iterative"])
 def test_factor_matches_direct_algebra(method):
-    X, _, g1, g2 = _crossed(600, 40, 70, seed=1)
+    _, _, g1, g2 = _crossed(600, 40, 70, seed=1)
     w = np.random.default_rng(2).uniform(0.2, 1.0, size=len(g1))  # IRLS-like weights
     theta = np.array([0.7, 1.3])
     system = CrossedSystem(g1, g2, w, method=method)
@@ -109,3 +109,13 @@ def test_fast_paths_give_the_dense_estimates(blocks):
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="method must be one of"):
         CrossedSystem(np.array([0, 1]), np.array([0, 0]), method="cholmod")
+
+
+def test_examples_run():
+    import doctest
+
+    import pluralign.models._sparse as module
+
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0

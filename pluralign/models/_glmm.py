@@ -260,4 +260,5 @@ def fit_glmm_logit(X, y, g1, g2) -> LMMFit:
         n_evals=lap.n_evals,
         n=n,
         p=p,
+        method=lap.sys.method,
     )

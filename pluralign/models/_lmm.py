@@ -58,6 +58,7 @@ class LMMFit:
     n_evals: int
     n: int
     p: int
+    method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
 
     @property
     def var1(self) -> float:
@@ -273,4 +274,5 @@ def fit_lmm(
         n_evals=prof.n_evals,
         n=n,
         p=p,
+        method=sysm.method,
     )
