@@ -74,7 +74,7 @@ SPARSE_FILL = 0.15
 CG_TOL = 1e-11
 #: Rademacher probes and Lanczos steps of the stochastic log-determinant.
 SLQ_PROBES = 8
-SLQ_STEPS = 20
+SLQ_STEPS = 15
 SLQ_SEED = 20151
 
 
@@ -429,11 +429,17 @@ class _IterativeFactor(Factor):
     def _offdiag_sq(self) -> float:
         """``Σ_{i≠j} S_ij² / (S_ii S_jj)`` = ``tr (B - I)²``, exactly (from the coded pattern)."""
         s = self.system
-        upos = s._schur_pattern()[3]
-        vals = s._schur_values(self.tb, self.ts, self.d1)
-        i, j = upos // s.qs, upos % s.qs
-        off = i != j
-        return float(np.sum(vals[off] ** 2 / (self.diag[i[off]] * self.diag[j[off]])))
+        if getattr(s, "_offdiag", None) is None:
+            upos = s._schur_pattern()[3]
+            i, j = upos // s.qs, upos % s.qs
+            off = np.flatnonzero(i != j)
+            s._offdiag = (off, i[off], j[off])
+        off, i, j = s._offdiag
+        vals = s._schur_values(self.tb, self.ts, self.d1)[off]
+        r = 1.0 / np.sqrt(self.diag)
+        vals *= r[i]
+        vals *= r[j]
+        return float(vals @ vals)
 
     def _logdet_s(self) -> float:
         qs = self.system.qs
