@@ -42,9 +42,13 @@ def _direct(g1, g2, w, theta):
     return Z.T @ (Z * w[:, None]) + np.eye(Z.shape[1])
 
 
-@pytest.mark.parametrize("method", ["dense", "blocks", "sparse", "iterative"])
-def test_factor_matches_direct_algebra(method):
-    _, _, g1, g2 = _crossed(600, 40, 70, seed=1)
+@pytest.mark.parametrize(
+    ("method", "blocks"),
+    [("dense", 1), ("blocks", 1), ("blocks", 30), ("sparse", 1), ("iterative", 1)],
+)
+def test_factor_matches_direct_algebra(method, blocks):
+    # blocks=30: 40 raters in 30 groups, so blocks of one and of two raters
+    _, _, g1, g2 = _crossed(600, 40, 70, blocks=blocks, seed=1)
     w = np.random.default_rng(2).uniform(0.2, 1.0, size=len(g1))  # IRLS-like weights
     theta = np.array([0.7, 1.3])
     system = CrossedSystem(g1, g2, w, method=method)

@@ -205,8 +205,11 @@ class CrossedSystem:
             pos = offsets[k] + local[i] * sizes[k] + local[j]
             lv = np.arange(self.qs)
             diag = offsets[labels] + local * sizes[labels] + local
-            blocks = [order[starts[b] : starts[b + 1]] for b in range(len(sizes))]
-            self._layout = (blocks, offsets, pos, diag[lv])
+            # blocks of one level are a diagonal: handled together, without a loop
+            multi = np.flatnonzero(sizes > 1)
+            blocks = [(b, order[starts[b] : starts[b + 1]]) for b in multi]
+            single = np.flatnonzero(sizes[labels] == 1)
+            self._layout = (blocks, offsets, pos, diag[lv], single)
         return self._layout
 
     def set_weights(self, w: np.ndarray | None) -> None:
@@ -272,7 +275,7 @@ class CrossedSystem:
             L = sla.cholesky(S, lower=True, check_finite=False)
             return _DenseFactor(self, tb, ts, d1, L)
         if self.method == "blocks":
-            blocks, offsets, pos, diag = self._block_layout()
+            blocks, offsets, pos, diag, single = self._block_layout()
             buf = np.zeros(offsets[-1])
             buf[pos] = self._schur_values(tb, ts, d1)
             buf[diag] += ts * ts * self.Ds + 1.0
@@ -282,9 +285,12 @@ class CrossedSystem:
                     lower=True,
                     check_finite=False,
                 )
-                for b, idx in enumerate(blocks)
+                for b, idx in blocks
             ]
-            return _BlockFactor(self, tb, ts, d1, Ls)
+            s_single = buf[diag[single]]
+            if np.any(s_single <= 0):
+                raise np.linalg.LinAlgError("Schur complement is not positive definite")
+            return _BlockFactor(self, tb, ts, d1, Ls, s_single)
         if self.method == "sparse":
             lu = _splu(self._schur_sparse(tb, ts, d1))
             return _SparseFactor(self, tb, ts, d1, lu)
@@ -377,15 +383,21 @@ class _DenseFactor(Factor):
 @dataclass
 class _BlockFactor(Factor):
     Ls: list = None
+    single: np.ndarray = None  # S's entries for the levels that form blocks of their own
 
     def _logdet_s(self) -> float:
-        return 2.0 * float(sum(np.sum(np.log(np.diag(L))) for L in self.Ls))
+        blocks = 2.0 * float(sum(np.sum(np.log(np.diag(L))) for L in self.Ls))
+        return blocks + float(np.sum(np.log(self.single)))
 
     def _solve_s(self, W):
         W = np.asarray(W, dtype=float)
         out = np.empty_like(W)
-        for idx, L in zip(self.system._block_layout()[0], self.Ls, strict=True):
+        layout = self.system._block_layout()
+        for (_, idx), L in zip(layout[0], self.Ls, strict=True):
             out[idx] = sla.cho_solve((L, True), W[idx], check_finite=False)
+        single = layout[4]
+        s = self.single if W.ndim == 1 else self.single[:, None]
+        out[single] = W[single] / s
         return out
 
 
