@@ -114,12 +114,3 @@ def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="method must be one of"):
         CrossedSystem(np.array([0, 1]), np.array([0, 0]), method="cholmod")
 
-
-def test_examples_run():
-    import doctest
-
-    import pluralign.models._sparse as module
-
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
