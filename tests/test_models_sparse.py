@@ -113,4 +113,3 @@ def test_fast_paths_give_the_dense_estimates(blocks):
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="method must be one of"):
         CrossedSystem(np.array([0, 1]), np.array([0, 0]), method="cholmod")
-
