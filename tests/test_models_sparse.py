@@ -76,11 +76,14 @@ def test_factor_matches_direct_algebra(method, blocks):
         )
 
 
-def test_auto_picks_blocks_for_block_designs_and_dense_when_crossed():
+def test_auto_picks_blocks_for_block_designs_then_dense_then_iterative_by_size():
     _, _, g1, g2 = _crossed(3000, 400, 600, blocks=9)
     assert CrossedSystem(g1, g2).method == "blocks"
     _, _, g1, g2 = _crossed(3000, 400, 600, blocks=1)
     assert CrossedSystem(g1, g2).method == "dense"
+    assert CrossedSystem(g1, g2, method="exact").method == "dense"
+    _, _, g1, g2 = _crossed(8000, 2100, 2500, blocks=1)
+    assert CrossedSystem(g1, g2).method == "iterative"
     assert CrossedSystem(g1, g2, method="exact").method == "dense"
 
 
