@@ -221,7 +221,7 @@ def fit_lmm(
         REML (default) or maximum likelihood.
     start : ndarray, optional
         Starting relative SDs (default ``(1, 1)`` as lme4).
-    method : {"auto", "exact", "dense", "sparse", "iterative"}
+    method : {"auto", "exact", "dense", "blocks", "sparse", "iterative"}
         How ``A``'s Schur complement is factored (:class:`~pluralign.models._sparse.CrossedSystem`);
         "auto" picks by size, "exact" never uses the stochastic log-determinant.
 

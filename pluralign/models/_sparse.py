@@ -34,7 +34,7 @@ analytically; what is left is the Schur complement ``S`` of the smaller one ("sm
     estimates differ from the exact ones by about 3 × 10⁻⁶ relative (benchmarks/bench_scale.py).
 
 ``method="auto"`` picks by structure and size: blocks when the diagonal blocks hold under
-:data:`SPARSE_FILL` of a dense factor's entries, dense up to :data:`DENSE_MAX` levels of the
+:data:`BLOCK_FILL` of a dense factor's entries, dense up to :data:`DENSE_MAX` levels of the
 small factor, iterative beyond. ``method="exact"`` never picks the iterative method; the
 logistic model asks for it, as its gradient needs entries of ``A⁻¹``
 (:meth:`Factor.inverse_parts`).
@@ -69,7 +69,7 @@ METHODS = ("auto", "exact", "dense", "blocks", "sparse", "iterative")
 #: Largest small factor that ``method="auto"`` factors densely (above: sparse or iterative).
 DENSE_MAX = 2000
 #: Block factors are used when the blocks hold less than this share of a dense factor's entries.
-SPARSE_FILL = 0.15
+BLOCK_FILL = 0.15
 #: Relative residual at which the conjugate-gradient solves stop.
 CG_TOL = 1e-11
 #: Rademacher probes and Lanczos steps of the stochastic log-determinant.
@@ -88,7 +88,7 @@ class CrossedSystem:
     w : ndarray, optional
         Observation weights (IRLS working weights); default 1. Change them with
         :meth:`set_weights`, which keeps the coded pattern.
-    method : {"auto", "exact", "dense", "sparse", "iterative"}
+    method : {"auto", "exact", "dense", "blocks", "sparse", "iterative"}
         How the Schur complement of the smaller factor is factored (see the module notes).
 
     Attributes
@@ -96,7 +96,7 @@ class CrossedSystem:
     big : int
         Which factor (0 for ``g1``, 1 for ``g2``) has more levels and is eliminated.
     method : str
-        The method in use ("dense", "sparse" or "iterative").
+        The method in use ("dense", "blocks", "sparse" or "iterative").
 
     Examples
     --------
@@ -160,7 +160,7 @@ class CrossedSystem:
     def _choose(self, method: str) -> str:
         if method in ("dense", "blocks", "sparse", "iterative"):
             return method
-        if self._block_fill() < SPARSE_FILL:
+        if self._block_fill() < BLOCK_FILL:
             return "blocks"
         if self.qs <= DENSE_MAX or method == "exact":
             return "dense"
