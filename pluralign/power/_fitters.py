@@ -288,7 +288,7 @@ def resolve_fitter(
             "its estimand is the difference in the proportion of 1s "
             "(model_options={'family': 'binomial'} fits a logistic mixed model)",
             PluralignWarning,
-            stacklevel=3,
+            stacklevel=4,  # resolve_fitter <- _prepare <- power_analysis etc. <- the caller
         )
     return _BUILTIN[model](term=design.term, dimension=design.dimension, ci_prob=1 - alpha, **opts)
 
