@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -163,6 +164,9 @@ class PowerResult:
         )
 
 
+_WARNINGS_LOCK = threading.Lock()
+
+
 def _takes_seed(fitter: Any) -> bool:
     """Whether a fitter accepts ``seed=`` (the simulation's own seed, for sampling fitters)."""
     try:
@@ -196,7 +200,10 @@ def _run_one(
     sim_seed = int(ss.generate_state(1)[0])
     t1 = time.perf_counter()
     error = ""
-    with warnings.catch_warnings(record=True) as caught:
+    # catch_warnings swaps process-wide state: fits in threads of one process (a threaded
+    # backend, a Dask worker with several threads) take turns, so no warning is lost or
+    # counted twice; process workers never wait here
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             fit = fitter(study, seed=sim_seed) if _takes_seed(fitter) else fitter(study)
