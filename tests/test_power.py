@@ -123,6 +123,20 @@ def test_simulated_power_matches_closed_form():
     assert row["sd_estimate"] == pytest.approx(group_difference_se(d), rel=0.12)
 
 
+def test_group_item_deviations_undercover_as_documented():
+    """The omitted group × item term adds about 2 group_item_sd² / n_items to the contrast's
+    variance, so nominal 95 % intervals cover at 2 Φ(1.96 SE / sqrt(SE² + that)) − 1."""
+    d = small_normal(n=(100, 100), m=4, n_prompts=5, responses_per_prompt=4, group_item_sd=0.4)
+    res = power_analysis(d, n_sims=200, model="rater_means", seed=3, progress=False)
+    tab, row = res.table, res.summary.iloc[0]
+    se = float(((tab["ci_high"] - tab["ci_low"]) / (2 * stats.t.ppf(0.975, 198))).mean())
+    extra = 2 * 0.4**2 / d.n_items
+    predicted = 2 * stats.norm.cdf(1.959964 * se / np.sqrt(se**2 + extra)) - 1
+    assert predicted < 0.8
+    assert within_mc(int(tab["covered"].sum()), 200, predicted)
+    assert row["sd_estimate"] == pytest.approx(np.sqrt(se**2 + extra), rel=0.15)
+
+
 def test_analytic_power_hand_values():
     d = small_normal(n=(50, 50), m=4)
     # Var = (0.25 + 1/4)(2/50) = 0.02 -> SE = 0.1414
@@ -218,7 +232,7 @@ def test_mixed_on_ordinal_design_recovers_point_effect():
 
 
 def test_design_from_pilot_study_recovers_the_simulator_truth():
-    from pluralign.data._simulate import simulate_study
+    from pluralign.data import simulate_study
     from pluralign.power import design_from_study
 
     sim = simulate_study(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,13 +166,18 @@ def test_label_precision_from_design_and_study():
     ).all()
     # the design-based Var(s) agrees with simulated raters comparing the same kind of pairs
     study = d.simulate(seed=4)
-    with pytest.warns(DroppedRowsWarning, match="fewer than 2 raters"):
+    with warnings.catch_warnings():  # pairs seen by fewer than 2 she/her raters are dropped
+        warnings.simplefilter("ignore", DroppedRowsWarning)
         emp = label_precision(study, target_sd=0.05, group={"gender": "she/her"})
     assert emp["group"].iloc[0] == "gender=she/her"
     assert emp["current_raters_median"].iloc[0] == pytest.approx(4, abs=2)
     # coarse agreement of the typical per-rater variance (pairs in a prompt share a prompt effect
     # only through item draws here, so the two should be close)
     assert emp["var_s_median"].iloc[0] == pytest.approx(tab["var_s_median"].iloc[0], abs=0.08)
+    # about one she/her rater per prompt: many pairs are compared by fewer than 2 and dropped
+    sparse = d.replace(groups={"gender": {"she/her": 60, "he/him": 100}}).simulate(seed=4)
+    with pytest.warns(DroppedRowsWarning, match="fewer than 2 raters"):
+        label_precision(sparse, target_sd=0.05, group={"gender": "she/her"})
     one = label_precision(d, target_sd=0.1, group="he/him", seed=1)
     assert len(one) == 1 and one["raters_needed_worst"].iloc[0] == 25
     with pytest.raises(ValueError, match="group must be a level"):

@@ -15,7 +15,7 @@ from pluralign.data import (
     ordinal_mean,
     simulate_study,
 )
-from pluralign.data._simulate import AGES, GENDERS, IDEOLOGIES, PARTIES, RACES
+from pluralign.data._simulate import AGES, GENDERS, IDEOLOGIES, PARTIES, RACES, SOURCE_MODELS
 
 TARGETS = {
     ("toxicity", "gender", "he/him"): -18.0,
@@ -177,7 +177,16 @@ def test_effect_overrides_and_latent_effects():
     row = lat.truth.effect("toxicity", "gender", "he/him")
     assert row["beta_latent"] == 0.5 and row["relative_pct"] > 0 and np.isnan(row["target_pct"])
     none = simulate_study(seed=1, n_raters=50, base_effects="none")
-    assert np.allclose(none.truth.fixed_effects["beta_latent"], 0)
+    assert np.allclose(none.truth.fixed_effects["relative_pct"], 0, atol=1e-8)
+    # without item-covariate interactions no group needs a latent shift to stay at no difference
+    plain = simulate_study(
+        seed=1,
+        n_raters=50,
+        base_effects="none",
+        source_model_interactions={},
+        length_interactions={},
+    )
+    assert np.allclose(plain.truth.fixed_effects["beta_latent"], 0)
 
 
 @pytest.mark.parametrize(
@@ -194,6 +203,14 @@ def test_effect_overrides_and_latent_effects():
         ({"family": "poisson"}, "family must be"),
         ({"n_raters": 0}, "positive integer"),
         ({"group_item": ["race"]}, "group_item variables"),
+        ({"source_model_effects": {"toxicity": {"model_a": 0.1}}}, "reference 'model_a'"),
+        ({"source_model_effects": {"toxic": {"model_b": 0.1}}}, "dimension 'toxic'"),
+        (
+            {"source_model_interactions": {"toxicity": {"gender": {"she/her": {"model_b": 1}}}}},
+            "non-reference levels",
+        ),
+        ({"length_interactions": {"toxicity": {"race": {"Black": 0.1}}}}, "variable 'race'"),
+        ({"source_models": ["a", "a"]}, "distinct names"),
         ({"rater_sd": -1.0}, "rater_sd for 'toxicity' must be >= 0"),
         ({"item_sd": {"helpfulness": float("nan")}}, "item_sd for 'helpfulness'"),
         (
@@ -238,3 +255,68 @@ def test_single_country_and_custom_dimensions():
     assert set(s.raters["party"]) <= set(PARTIES["Germany"])
     assert s.dimensions == ["toxicity", "helpfulness", "humour"]
     assert "country" not in set(sim.truth.fixed_effects["term"])
+
+
+def test_item_covariates_and_their_truth(small_study):
+    items = small_study.study.items
+    assert set(items["source_model"]) == set(SOURCE_MODELS)
+    assert items["length"].min() >= 10 and 100 < items["length"].mean() < 200
+    eff = small_study.truth.item_effects
+    assert list(eff.columns) == ["dimension", "term", "level", "source_model", "effect"]
+    tox = eff[eff["dimension"] == "toxicity"].set_index(["term", "level", "source_model"])["effect"]
+    assert tox[("source_model", np.nan, "model_b")] == pytest.approx(0.15)
+    assert tox[("gender:source_model", "he/him", "model_c")] == pytest.approx(-0.15)
+    assert tox[("ideology:length", "conservative", np.nan)] == pytest.approx(-0.1)
+    # interacting groups without a target are calibrated to no difference averaged over items
+    fe = small_study.truth.fixed_effects.set_index(["dimension", "term", "level"])
+    assert fe.loc[("helpfulness", "gender", "he/him"), "relative_pct"] == pytest.approx(0, abs=1e-8)
+    assert fe.loc[("helpfulness", "gender", "he/him"), "target_pct"] == 0
+    assert fe.loc[("helpfulness", "gender", "they/them"), "beta_latent"] == 0
+
+
+def test_item_covariate_interactions_are_recovered():
+    """Per-level differences in the data recover the interactions within Monte-Carlo error.
+
+    Gaussian ratings without random effects, so ratings are independent given the covariates
+    and the standard errors of the cell means are exact; main effects of the covariates and of
+    the other demographics cancel from both contrasts.
+    """
+    theta, kappa = 0.4, -0.3
+    sim = simulate_study(
+        seed=8,
+        n_raters=4000,
+        dimensions=["helpfulness"],
+        family="gaussian",
+        rater_sd=0.0,
+        item_sd=0.0,
+        group_item_sd=0.0,
+        source_model_interactions={"helpfulness": {"gender": {"he/him": {"model_b": theta}}}},
+        length_interactions={"helpfulness": {"ideology": {"conservative": kappa}}},
+    )
+    s = sim.study
+    items = s.items.assign(x=lambda f: (f["length"] - f["length"].mean()) / f["length"].std(ddof=0))
+    d = s.ratings.merge(items[["item", "source_model", "x"]]).merge(
+        sim.study.raters[["rater", "gender", "ideology"]]
+    )
+    # gender x source model: (he/him - she/her) on model_b minus the same on model_a
+    cells = d[
+        d["source_model"].isin(["model_a", "model_b"]) & d["gender"].isin(["she/her", "he/him"])
+    ]
+    g = cells.groupby(["gender", "source_model"])["rating"].agg(["mean", "var", "size"])
+    did = (g.loc[("he/him", "model_b"), "mean"] - g.loc[("she/her", "model_b"), "mean"]) - (
+        g.loc[("he/him", "model_a"), "mean"] - g.loc[("she/her", "model_a"), "mean"]
+    )
+    se = float(np.sqrt((g["var"] / g["size"]).sum()))
+    assert abs(did - theta) < 4 * se and se < theta / 8
+    # ideology x length: conservative minus liberal slope of rating on standardised length
+    slopes, ses = {}, {}
+    for level in ("liberal", "conservative"):
+        part = d[d["ideology"] == level]
+        fit = np.polyfit(part["x"], part["rating"], 1, cov=True)
+        slopes[level], ses[level] = fit[0][0], np.sqrt(fit[1][0, 0])
+    diff = slopes["conservative"] - slopes["liberal"]
+    se = float(np.hypot(ses["conservative"], ses["liberal"]))
+    assert abs(diff - kappa) < 4 * se and se < abs(kappa) / 6
+    truth = sim.truth.item_effects.set_index(["term", "level"])["effect"]
+    assert truth[("gender:source_model", "he/him")] == theta
+    assert truth[("ideology:length", "conservative")] == kappa

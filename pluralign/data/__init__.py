@@ -1,17 +1,28 @@
 """Data layer: the Study model, validation, readers, public-data loaders and the simulator."""
 
+from pluralign._numeric import ordinal_mean
+from pluralign.data._generate import (
+    LatentRatings,
+    assign_items,
+    draw_ratings,
+    entity_ids,
+    simulate_ratings,
+)
 from pluralign.data._io import read_study, split_flat, wide_to_long
 from pluralign.data._loaders import data_roots, find_data, load_multipico, load_popquorn
 from pluralign.data._population import EVERYONE, Population
 from pluralign.data._scale import AGREEMENT_3, AGREEMENT_5, BINARY, Scale
 from pluralign.data._simulate import (
+    CUTPOINTS_2,
+    CUTPOINTS_5,
     DIMENSIONS,
+    GAUSSIAN_MEAN,
+    LOCATION,
     PUBLISHED_EFFECTS,
+    SOURCE_MODELS,
     SimulatedStudy,
     SimulationDesign,
     SimulationTruth,
-    draw_ratings,
-    ordinal_mean,
     simulate_study,
 )
 from pluralign.data._study import LogEntry, Study, slug
@@ -20,9 +31,15 @@ __all__ = [
     "AGREEMENT_3",
     "AGREEMENT_5",
     "BINARY",
+    "CUTPOINTS_2",
+    "CUTPOINTS_5",
     "DIMENSIONS",
     "EVERYONE",
+    "GAUSSIAN_MEAN",
+    "LOCATION",
     "PUBLISHED_EFFECTS",
+    "SOURCE_MODELS",
+    "LatentRatings",
     "LogEntry",
     "Population",
     "Scale",
@@ -30,13 +47,16 @@ __all__ = [
     "SimulationDesign",
     "SimulationTruth",
     "Study",
+    "assign_items",
     "data_roots",
     "draw_ratings",
+    "entity_ids",
     "find_data",
     "load_multipico",
     "load_popquorn",
     "ordinal_mean",
     "read_study",
+    "simulate_ratings",
     "simulate_study",
     "slug",
     "split_flat",

@@ -4,14 +4,22 @@ The default design mirrors a published study of how rater demographics change ra
 responses: 1,095 raters from the US and Germany each rate 5 responses on 5 dimensions
 (27,375 ratings) on a 5-point agreement scale.
 
-Generative model (one dimension ``d``; rater ``r``; item ``i``)::
+Generative model (one dimension ``d``; rater ``r``; item ``i``), drawn by the one kernel
+:func:`pluralign.data.simulate_ratings`::
 
     eta[r, i, d] = sum_v beta[d, v, level_v(r)]          # demographic fixed effects
                    + u[r, d]                               # rater random effect
                    + v[i, d]                               # item latent trait (effect)
+                   + gamma[d, model(i)] + delta[d] * x[i]  # item covariates (source model, length)
+                   + theta[d, level_g(r), model(i)]        # demographic x source model
+                   + kappa[d, level_h(r)] * x[i]           # demographic x length
                    + sum_g w[d, g, level_g(r), i]          # group x item deviations
     ordinal:   P(rating <= k) = logistic(c[d, k] - eta)   # cumulative logit, cutpoints c
     gaussian:  rating = mu[d] + eta + e,  e ~ N(0, residual_sd)
+
+``model(i)`` is the item's ``source_model`` (which LLM wrote the response; equal shares, the
+first is the reference) and ``x[i]`` its ``length`` standardised over the items table
+(``(length - mean) / std``, population SD).
 
 Race is multi-select: its effect is the *sum* of the effects of the chosen values (indicator
 coding, White = 0), so a single-race Black rater differs from a single-race White rater by
@@ -23,11 +31,14 @@ standardised marginal mean is
 
     M_l = mean over a reference population of raters of  E[rating | V := l, other covariates]
 
-where the expectation integrates the random effects (normal with total variance
-``rater_sd**2 + item_sd**2 + n_groups * group_item_sd**2``) by Gauss-Hermite quadrature and the
-reference population is a large, fixed-seed draw of the design's demographics. ``beta[d, V, l]``
-is solved with Brent's method so that ``(M_l - M_ref) / M_ref`` equals the target; because the
-other variables' effects enter ``M``, the solves are repeated until the betas stop changing.
+where the expectation is over items and random effects: the source models are a mixture with
+equal shares, and the normal parts (random effects with variance ``rater_sd**2 + item_sd**2 +
+n_groups * group_item_sd**2``, plus the rater's length slope squared) are integrated by
+Gauss-Hermite quadrature; the reference population is a large, fixed-seed draw of the design's
+demographics. ``beta[d, V, l]`` is solved with Brent's method so that ``(M_l - M_ref) / M_ref``
+equals the target; because the other variables' effects (and the item-covariate interactions)
+enter ``M``, the solves are repeated until the betas stop changing. So the published relative
+differences hold for group means averaged over items whatever the item-covariate effects.
 With demographics drawn independently of each other (except race ↔ country and party ↔
 ideology, which carry no effect by default) raw group means estimate these standardised means,
 so describe's :func:`relative_difference` recovers the targets.
@@ -36,16 +47,16 @@ so describe's :func:`relative_difference` recovers the targets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from itertools import combinations
-from math import comb
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import optimize
 
+from pluralign._numeric import expected_ordinal_rating
 from pluralign._settings import options
+from pluralign.data._generate import Family, simulate_ratings
 from pluralign.data._scale import AGREEMENT_5, BINARY, Scale
 from pluralign.data._study import Study
 from pluralign.data._text import prompt_texts, response_texts
@@ -156,10 +167,18 @@ _FAMILY_SD = {
 }
 _N_REFERENCE = 40_000  # size of the fixed-seed reference population used for calibration
 _REFERENCE_SEED = 8_675_309
-_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
-_GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
 
-Family = Literal["ordinal", "gaussian"]
+# Item covariates. Responses come from one of these LLMs (equal shares; the first is the
+# reference) and have a nominal length in words, N(LENGTH_MEAN, LENGTH_SD²) rounded (at least
+# 10), drawn independently of the text. Default effects are latent shifts, the same on every
+# dimension: small but non-zero.
+SOURCE_MODELS = ("model_a", "model_b", "model_c")
+LENGTH_MEAN, LENGTH_SD = 150.0, 50.0
+SOURCE_MODEL_SHIFT = 0.15  # model_b +0.15, model_c −0.15 (alternating signs)
+LENGTH_EFFECT = 0.1  # per SD of length
+INTERACTION_SHIFT = 0.15  # he/him raters: model_b +0.15, model_c −0.15 beyond she/her raters
+LENGTH_INTERACTION = -0.1  # conservative raters' length slope minus liberal raters'
+
 PerDimension = float | Mapping[str, float]
 
 
@@ -189,11 +208,19 @@ class SimulationDesign:
     scale_points: int = 5
     family: Family = "ordinal"
     missing_share: float = 0.03
+    source_models: tuple[str, ...] = SOURCE_MODELS
+    source_model_effects: Mapping[str, Mapping[str, float]] | None = None
+    length_effects: PerDimension | None = None
+    source_model_interactions: (
+        Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]] | None
+    ) = None
+    length_interactions: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dimensions", tuple(self.dimensions))
         object.__setattr__(self, "countries", tuple(self.countries))
         object.__setattr__(self, "group_item", tuple(self.group_item))
+        object.__setattr__(self, "source_models", tuple(str(m) for m in self.source_models))
         if self.responses_per_visit is None:
             object.__setattr__(self, "responses_per_visit", min(2, int(self.responses_per_prompt)))
         for name in (
@@ -268,7 +295,7 @@ class SimulationDesign:
                             f"{spec_name}[{dim!r}] sets a country effect, but only "
                             f"{list(self.countries)} is simulated"
                         )
-                    known = _levels(var, self.countries)
+                    known = _levels(var)
                     if known is None:
                         raise ValueError(
                             f"{spec_name}[{dim!r}] names variable {var!r}; use one of {list(REFERENCE)}"
@@ -280,6 +307,63 @@ class SimulationDesign:
                                 f"levels are {[k for k in known if k != REFERENCE[var]]} "
                                 f"(reference {REFERENCE[var]!r})"
                             )
+        self._check_item_covariates()
+
+    def _check_item_covariates(self) -> None:
+        models = self.source_models
+        if not models or len(set(models)) != len(models):
+            raise ValueError(f"source_models must be distinct names, got {list(models)}")
+        specs = {
+            "source_model_effects": self.source_model_effects,
+            "length_effects": self.length_effects
+            if isinstance(self.length_effects, Mapping)
+            else None,
+            "source_model_interactions": self.source_model_interactions,
+            "length_interactions": self.length_interactions,
+        }
+        for spec_name, spec in specs.items():
+            for dim, value in (spec or {}).items():
+                if dim not in self.dimensions:
+                    raise ValueError(
+                        f"{spec_name} names dimension {dim!r}, which is not simulated; "
+                        f"dimensions are {list(self.dimensions)}"
+                    )
+                if spec_name == "source_model_effects":
+                    self._check_models(spec_name, dim, value)
+                elif spec_name in ("source_model_interactions", "length_interactions"):
+                    for var, levels in value.items():
+                        known = _levels(var)
+                        if (
+                            known is None
+                            or var == "race"
+                            or (var == "country" and len(self.countries) < 2)
+                        ):
+                            raise ValueError(
+                                f"{spec_name}[{dim!r}] names variable {var!r}; use one of "
+                                f"{[v for v in REFERENCE if v != 'race']}"
+                            )
+                        for lev, val in levels.items():
+                            if lev not in known or lev == REFERENCE[var]:
+                                raise ValueError(
+                                    f"{spec_name}[{dim!r}][{var!r}] names level {lev!r}; "
+                                    f"non-reference levels are "
+                                    f"{[k for k in known if k != REFERENCE[var]]}"
+                                )
+                            if spec_name == "source_model_interactions":
+                                self._check_models(f"{spec_name}[{dim!r}][{var!r}]", lev, val)
+        if self.length_effects is not None and not isinstance(self.length_effects, Mapping):
+            if not np.isfinite(float(self.length_effects)):
+                raise ValueError(f"length_effects must be finite, got {self.length_effects!r}")
+
+    def _check_models(self, where: str, key: str, shifts: Mapping[str, float]) -> None:
+        for m, val in shifts.items():
+            if m not in self.source_models[1:]:
+                raise ValueError(
+                    f"{where}[{key!r}] names source model {m!r}; non-reference models are "
+                    f"{list(self.source_models[1:])} (reference {self.source_models[0]!r})"
+                )
+            if not np.isfinite(float(val)):
+                raise ValueError(f"{where}[{key!r}][{m!r}] must be finite, got {val!r}")
 
     @property
     def n_items(self) -> int:
@@ -299,12 +383,78 @@ class SimulationDesign:
             value = value.get(dimension, _FAMILY_SD[self.family][idx])
         return 0.0 if value is None else float(value)
 
+    def item_terms(
+        self, dimension: str
+    ) -> tuple[np.ndarray, float, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Item-covariate effects of one dimension on the latent scale (defaults filled in).
 
-#: Alias kept for code that imported the design class under its first name.
-StudyDesign = SimulationDesign
+        Returns
+        -------
+        gamma : ndarray, shape (n_source_models,)
+            Shift of each source model (the first is 0).
+        delta : float
+            Shift per SD of length.
+        theta : dict of str to ndarray, shape (n_levels, n_source_models)
+            Demographic × source-model interactions (reference level and model 0).
+        kappa : dict of str to ndarray, shape (n_levels,)
+            Demographic × length interactions (change of the length slope; reference 0).
+
+        Examples
+        --------
+        >>> gamma, delta, theta, kappa = SimulationDesign().item_terms("toxicity")
+        >>> gamma.tolist(), delta, theta["gender"][1].tolist(), float(kappa["ideology"][2])
+        ([0.0, 0.15, -0.15], 0.1, [0.0, 0.15, -0.15], -0.1)
+        """
+        models = self.source_models
+
+        def alternating(size: float) -> dict[str, float]:
+            return {m: size * (1 if k % 2 == 0 else -1) for k, m in enumerate(models[1:])}
+
+        def shifts(spec: Mapping[str, float]) -> np.ndarray:
+            out = np.zeros(len(models))
+            for m, val in spec.items():
+                out[models.index(m)] = float(val)
+            return out
+
+        gamma = shifts(
+            alternating(SOURCE_MODEL_SHIFT)
+            if self.source_model_effects is None
+            else self.source_model_effects.get(dimension, {})
+        )
+        if self.length_effects is None:
+            delta = LENGTH_EFFECT
+        elif isinstance(self.length_effects, Mapping):
+            delta = float(self.length_effects.get(dimension, 0.0))
+        else:
+            delta = float(self.length_effects)
+        sm = (
+            {"gender": {"he/him": alternating(INTERACTION_SHIFT)}}
+            if self.source_model_interactions is None
+            else self.source_model_interactions.get(dimension, {})
+        )
+        theta = {}
+        for var, levels in sm.items():
+            known = _levels(var)
+            tab = np.zeros((len(known), len(models)))
+            for lev, spec in levels.items():
+                tab[known.index(lev)] = shifts(spec)
+            theta[var] = tab
+        li = (
+            {"ideology": {"conservative": LENGTH_INTERACTION}}
+            if self.length_interactions is None
+            else self.length_interactions.get(dimension, {})
+        )
+        kappa = {}
+        for var, levels in li.items():
+            known = _levels(var)
+            k = np.zeros(len(known))
+            for lev, val in levels.items():
+                k[known.index(lev)] = float(val)
+            kappa[var] = k
+        return gamma, delta, theta, kappa
 
 
-def _levels(var: str, countries: Sequence[str]) -> tuple[str, ...] | None:
+def _levels(var: str) -> tuple[str, ...] | None:
     if var == "party":
         out: list[str] = []
         for c in ("US", "Germany"):
@@ -329,7 +479,9 @@ class SimulationTruth:
     fixed_effects : DataFrame
         ``dimension, term, level, reference, beta_latent, target_pct, relative_pct, mean_level,
         mean_reference``: latent effect and the implied relative difference (percent) of
-        standardised marginal mean ratings, for every non-reference level.
+        standardised marginal mean ratings (averaged over items), for every non-reference
+        level; ``target_pct`` is 0 for levels held at no difference because of an
+        item-covariate interaction.
     random_sd : DataFrame
         ``dimension, component, sd`` (components rater, item, group_item:<var>, residual).
     item_traits : DataFrame
@@ -345,6 +497,13 @@ class SimulationTruth:
         ``rater, dimension, effect``.
     intercepts : DataFrame
         ``dimension, intercept`` (gaussian: mean rating of a reference rater; ordinal: 0).
+    item_effects : DataFrame
+        ``dimension, term, level, source_model, effect``: latent effects of the item covariates.
+        ``term`` is ``"source_model"`` (shift of ``source_model`` against the first model),
+        ``"length"`` (shift per SD of the items' ``length``), ``"<demographic>:source_model"``
+        (extra shift of ``source_model`` for raters of ``level``, against the reference level)
+        or ``"<demographic>:length"`` (extra length slope for raters of ``level``). Only
+        non-zero effects are listed.
     """
 
     fixed_effects: pd.DataFrame
@@ -354,6 +513,7 @@ class SimulationTruth:
     group_item: pd.DataFrame
     rater_effects: pd.DataFrame
     intercepts: pd.DataFrame
+    item_effects: pd.DataFrame
 
     def effect(self, dimension: str, term: str, level: str) -> pd.Series:
         """One row of :attr:`fixed_effects`."""
@@ -372,67 +532,6 @@ class SimulatedStudy:
     truth: SimulationTruth
     design: SimulationDesign
     seed: int | None = None
-    metadata: Mapping[str, object] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------------- kernels
-def ordinal_mean(eta: np.ndarray, cutpoints: np.ndarray, minimum: float = 1.0) -> np.ndarray:
-    """Expected rating under a cumulative-logit model: ``min + sum_k logistic(eta - c_k)``."""
-    eta = np.asarray(eta, dtype=float)
-    return minimum + special.expit(eta[..., None] - np.asarray(cutpoints)).sum(-1)
-
-
-def draw_ratings(
-    eta: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    family: Family = "ordinal",
-    cutpoints: np.ndarray | None = None,
-    minimum: float = 1.0,
-    residual_sd: float | np.ndarray = 1.0,
-) -> np.ndarray:
-    """Draw ratings given latent linear predictors (vectorised).
-
-    Parameters
-    ----------
-    eta : array
-        Latent linear predictor of each rating.
-    rng : numpy.random.Generator
-    family : {"ordinal", "gaussian"}
-        ``"ordinal"``: cumulative logit, ``P(rating <= minimum + k) = logistic(c_k - eta)``;
-        ``"gaussian"``: ``rating = eta + N(0, residual_sd)`` (continuous).
-    cutpoints : array, shape (n_thresholds,) or (len(eta), n_thresholds)
-        Increasing cutpoints (ordinal only).
-    minimum : float
-        Lowest scale point (ordinal only).
-    residual_sd : float or array
-        Residual standard deviation (gaussian only).
-
-    Returns
-    -------
-    ndarray of float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> r = draw_ratings(np.zeros(5), rng, cutpoints=np.array([-1.0, 0.0, 1.0]))
-    >>> bool(np.isin(r, [1, 2, 3, 4]).all())
-    True
-    """
-    eta = np.asarray(eta, dtype=float)
-    if family == "gaussian":
-        return eta + rng.normal(0.0, 1.0, size=eta.shape) * residual_sd
-    if family != "ordinal":
-        raise ValueError(f"family must be 'ordinal' or 'gaussian', got {family!r}")
-    if cutpoints is None:
-        raise ValueError("the ordinal family needs cutpoints")
-    c = np.asarray(cutpoints, dtype=float)
-    if np.any(np.diff(c, axis=-1) <= 0):
-        raise ValueError("cutpoints must be strictly increasing")
-    p_le = special.expit(c - eta[..., None])  # P(Y <= min + k)
-    u = rng.random(eta.shape)
-    return minimum + (u[..., None] > p_le).sum(-1).astype(float)
 
 
 # ---------------------------------------------------------------------------------- raters
@@ -452,7 +551,7 @@ def _draw_rater_codes(
     gender = rng.choice(len(GENDERS), size=n, p=_norm(GENDER_SHARES))
     age = rng.choice(len(AGES), size=n, p=_norm(AGE_SHARES))
     ideology = rng.choice(len(IDEOLOGIES), size=n, p=_norm(IDEOLOGY_SHARES))
-    party_levels = _levels("party", ())
+    party_levels = _levels("party")
     party = np.zeros(n, dtype=int)
     race = np.zeros((n, len(RACES)), dtype=bool)
     for ci, cname in enumerate(country_levels):
@@ -519,22 +618,27 @@ def _contribution(codes: dict[str, np.ndarray], var: str, b: np.ndarray) -> np.n
 
 # ---------------------------------------------------------------------------------- calibration
 def _mean_fn(design: SimulationDesign, dim: str, cut: np.ndarray, minimum: float):
+    """``m(eta, shift, slope)``: expected rating of raters with latent fixed part ``eta``, source
+    model shifts ``shift`` (one column per model) and length slope ``slope``, averaged over the
+    source models (equal shares), the items' length and every normal random effect."""
+    share = np.full(len(design.source_models), 1 / len(design.source_models))
     if design.family == "gaussian":
         mu = GAUSSIAN_MEAN.get(dim, 3.0) if design.scale_points == 5 else 0.5
 
-        def m(eta):
-            return mu + np.asarray(eta, dtype=float)
+        def m(eta, shift, slope):
+            return mu + np.asarray(eta, dtype=float) + shift @ share
 
         return m
-    tau = np.sqrt(
+    tau2 = (
         design.sd("rater", dim) ** 2
         + design.sd("item", dim) ** 2
         + len(design.group_item) * design.sd("group_item", dim) ** 2
     )
 
-    def m(eta):
+    def m(eta, shift, slope):
+        sd = np.sqrt(tau2 + np.asarray(slope) ** 2)
         eta = np.asarray(eta, dtype=float)
-        return ordinal_mean(eta[..., None] + tau * _GH_NODES, cut, minimum) @ _GH_WEIGHTS
+        return expected_ordinal_rating(eta[:, None] + shift, sd[:, None], cut, minimum) @ share
 
     return m
 
@@ -551,7 +655,7 @@ def _calibrate(
     if design.base_effects == "published":
         for var, levels in PUBLISHED_EFFECTS.get(dim, {}).items():
             for lev, t in levels.items():
-                if var == "party" or lev in (_levels(var, design.countries) or ()):
+                if var == "party" or lev in (_levels(var) or ()):
                     targets[(var, lev)] = float(t)
     for var, levels in (design.effects or {}).get(dim, {}).items():
         for lev, t in levels.items():
@@ -563,31 +667,54 @@ def _calibrate(
             targets.pop((var, lev), None)
 
     variables = [v for v in REFERENCE if v != "country" or len(design.countries) > 1]
-    betas = {v: np.zeros(len(_levels(v, design.countries))) for v in variables}
+    betas = {v: np.zeros(len(_levels(v))) for v in variables}
     for (var, lev), b in latent.items():
-        betas[var][_levels(var, design.countries).index(lev)] = b
+        betas[var][_levels(var).index(lev)] = b
     m = _mean_fn(design, dim, cut, minimum)
-
-    def standardised(var: str, offset: np.ndarray, b: float) -> float:
-        return float(np.mean(m(offset + b)))
-
+    gamma, delta, theta, kappa = design.item_terms(dim)
+    # item-covariate interactions are pure interactions: averaged over items, a group that has
+    # one differs from its reference only by the effect asked for (none: calibrated to 0)
+    for var, tab in (*theta.items(), *kappa.items()):
+        levels = _levels(var)
+        for k in np.flatnonzero(np.abs(tab.reshape(len(levels), -1)).sum(axis=1) > 0):
+            if (var, levels[k]) not in latent:
+                targets.setdefault((var, levels[k]), 0.0)
     weight = codes["weight"]
 
-    def offsets(var: str) -> tuple[np.ndarray, np.ndarray]:
+    interacting = sorted(set(theta) | set(kappa))
+
+    def population(var: str, lev: str) -> tuple[np.ndarray, ...]:
+        """The reference population with ``var := lev`` and ``var``'s own effect left out:
+        distinct (fixed part, source-model shifts, length slope) and their shares."""
+        k = _levels(var).index(lev)
         total = _fixed_part(codes, betas) - _contribution(codes, var, betas[var])
-        vals, inverse = np.unique(np.round(total, 12), return_inverse=True)
-        return vals, np.bincount(inverse, weights=weight)
+        _, key = np.unique(np.round(total, 12), return_inverse=True)
+        key = key.astype(np.int64)
+        for g in interacting:  # raters differ in their item terms only through these levels
+            key = key * len(_levels(g)) + (k if g == var else codes[g])
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        w = np.bincount(inverse, weights=weight)
+        shift = np.tile(gamma, (len(first), 1))
+        slope = np.full(len(first), delta)
+        for g, tab in theta.items():
+            shift += tab[k] if g == var else tab[codes[g][first]]
+        for g, kap in kappa.items():
+            slope += kap[k] if g == var else kap[codes[g][first]]
+        return total[first], shift, slope, w / w.sum()
+
+    def mean(var: str, lev: str, b: float = 0.0) -> float:
+        vals, shift, slope, w = population(var, lev)
+        return float(w @ m(vals + b, shift, slope))
 
     for _ in range(50):
         change = 0.0
         for (var, lev), t in targets.items():
-            k = _levels(var, design.countries).index(lev)
-            vals, counts = offsets(var)
-            w = counts / counts.sum()
-            m_ref = float(w @ m(vals))
+            k = _levels(var).index(lev)
+            m_ref = mean(var, REFERENCE[var])
+            vals, shift, slope, w = population(var, lev)
 
-            def f(b, vals=vals, w=w, m_ref=m_ref, t=t):
-                return (float(w @ m(vals + b)) - m_ref) / m_ref - t
+            def f(b, vals=vals, shift=shift, slope=slope, w=w, m_ref=m_ref, t=t):
+                return (float(w @ m(vals + b, shift, slope)) - m_ref) / m_ref - t
 
             lo, hi = -20.0, 20.0
             if f(lo) > 0 or f(hi) < 0:
@@ -604,15 +731,16 @@ def _calibrate(
 
     rows = []
     for var in variables:
-        levels = _levels(var, design.countries)
-        vals, counts = offsets(var)
-        w = counts / counts.sum()
-        m_ref = float(w @ m(vals))
+        levels = _levels(var)
+        m_ref = mean(var, REFERENCE[var])
         for k, lev in enumerate(levels):
             if lev == REFERENCE[var]:
                 continue
             b = betas[var][k]
-            m_lev = float(w @ m(vals + b))
+            m_lev = mean(var, lev, b)
+            relative = 100 * (m_lev - m_ref) / m_ref
+            if (var, lev) in targets and abs(relative - 100 * targets[(var, lev)]) < 1e-7:
+                relative = 100 * targets[(var, lev)]  # solved to Brent's tolerance: the target
             rows.append(
                 {
                     "dimension": dim,
@@ -621,7 +749,7 @@ def _calibrate(
                     "reference": REFERENCE[var],
                     "beta_latent": b,
                     "target_pct": 100 * targets[(var, lev)] if (var, lev) in targets else np.nan,
-                    "relative_pct": 100 * (m_lev - m_ref) / m_ref,
+                    "relative_pct": relative,
                     "mean_level": m_lev,
                     "mean_reference": m_ref,
                 }
@@ -629,82 +757,37 @@ def _calibrate(
     return betas, pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------------------------- design arrays
-def _assign_items(
-    design: SimulationDesign, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rater and item index of every rater × item pair.
+#: Design fields that do not change the calibration (sizes of the study).
+_SIZE_FIELDS = frozenset(
+    {"n_raters", "n_prompts", "responses_per_prompt", "items_per_rater", "responses_per_visit"}
+)
+_CALIBRATIONS: dict[str, tuple[dict, pd.DataFrame]] = {}
+_MAX_CALIBRATIONS = 32
 
-    Each rater visits ``ceil(items_per_rater / responses_per_visit)`` distinct prompts and rates
-    ``responses_per_visit`` distinct responses of each (the last visit takes the remainder), so
-    same-rater pairs of responses to one prompt exist. Prompts are spread evenly: visit ``j`` of
-    every rater is read from a sequence of concatenated random permutations of the prompts (so
-    each prompt is visited equally often, ±1); a rater who would see a prompt twice swaps that
-    visit with another rater's visit of the same round. Within a prompt, successive visits start
-    at successive responses of a random ordering, so every response is rated about equally often.
+
+def _calibration(
+    d: SimulationDesign, cuts: Mapping[str, np.ndarray], minimum: float
+) -> tuple[dict[str, dict[str, np.ndarray]], pd.DataFrame]:
+    """Calibrated betas of every dimension and the fixed-effects truth table.
+
+    They depend on the design but not on its sizes or the seed, so they are memoised (the
+    calibration costs more than drawing a study of the default size).
     """
-    n, P, K = design.n_raters, design.n_prompts, design.responses_per_prompt
-    per = design.responses_per_visit
-    n_vis = -(-design.items_per_rater // per)
-    counts = np.full(n_vis, per)
-    counts[-1] = design.items_per_rater - per * (n_vis - 1)
-    seq = np.concatenate([rng.permutation(P) for _ in range(-(-n * n_vis // P))])[: n * n_vis]
-    prompt = seq.reshape(n_vis, n).T.copy()  # (n, v)
-    for _ in range(200):
-        srt = np.sort(prompt, axis=1)
-        bad_rows = np.flatnonzero((np.diff(srt, axis=1) == 0).any(axis=1))
-        if bad_rows.size == 0:
-            break
-        for r in bad_rows:
-            row = prompt[r]
-            _, first = np.unique(row, return_index=True)
-            repeated = np.setdiff1d(np.arange(n_vis), first)
-            if repeated.size == 0:  # fixed by an earlier swap in this round
-                continue
-            j = int(repeated[0])
-            r2 = int(rng.integers(n))
-            prompt[r, j], prompt[r2, j] = prompt[r2, j], prompt[r, j]
-    else:  # pragma: no cover - tiny designs only: fall back to distinct random prompts
-        for r in range(n):
-            if np.unique(prompt[r]).size < n_vis:
-                prompt[r] = rng.choice(P, size=n_vis, replace=False)
-    # responses: successive visits of a prompt (with the same number of responses) take
-    # successive subsets from a shuffled list of all subsets of that size, from a random start
-    # per prompt, mapped through a random ordering of the prompt's responses; so every pair of
-    # responses (and every response) of a prompt is rated about equally often
-    resp_perm = np.argsort(rng.random((P, K)), axis=-1)
-    cols = np.concatenate([[0], np.cumsum(counts)])
-    item = np.empty((n, design.items_per_rater), dtype=np.int64)
-    for c in np.unique(counts):
-        js = np.flatnonzero(counts == c)
-        pc = prompt[:, js].ravel()  # rater-major
-        combos = _subsets(K, int(c), rng)
-        start = rng.integers(len(combos), size=P)
-        chosen = combos[(start[pc] + _visit_rank(pc)) % len(combos)]  # (m, c)
-        chosen = resp_perm[pc[:, None], chosen] + pc[:, None] * K
-        chosen = chosen.reshape(n, js.size, int(c))
-        for k, j in enumerate(js):
-            item[:, cols[j] : cols[j + 1]] = chosen[:, k]
-    rater = np.repeat(np.arange(n), design.items_per_rater)
-    return rater, item.ravel()
-
-
-def _visit_rank(prompt: np.ndarray) -> np.ndarray:
-    """How many earlier visits (in array order) went to the same prompt."""
-    by_prompt = np.argsort(prompt, kind="stable")
-    sorted_p = prompt[by_prompt]
-    first = np.searchsorted(sorted_p, sorted_p, side="left")
-    rank = np.empty_like(prompt)
-    rank[by_prompt] = np.arange(prompt.size) - first
-    return rank
-
-
-def _subsets(k: int, size: int, rng: np.random.Generator, limit: int = 5000) -> np.ndarray:
-    """All ``size``-subsets of ``range(k)`` in random order (random ones if there are too many)."""
-    if comb(k, size) <= limit:
-        out = np.array(list(combinations(range(k), size)), dtype=np.int64).reshape(-1, size)
-        return out[rng.permutation(len(out))]
-    return np.sort(np.argsort(rng.random((limit, k)), axis=1)[:, :size], axis=1)
+    key = repr([(f.name, getattr(d, f.name)) for f in fields(d) if f.name not in _SIZE_FIELDS])
+    if key not in _CALIBRATIONS:
+        ref_codes = _compress(
+            _draw_rater_codes(_N_REFERENCE, d, np.random.default_rng(_REFERENCE_SEED))
+        )
+        betas, tables = {}, []
+        for dim in d.dimensions:
+            betas[dim], table = _calibrate(d, dim, cuts[dim], minimum, ref_codes)
+            tables.append(table)
+        if len(_CALIBRATIONS) >= _MAX_CALIBRATIONS:
+            _CALIBRATIONS.pop(next(iter(_CALIBRATIONS)))
+        _CALIBRATIONS[key] = (betas, pd.concat(tables, ignore_index=True))
+    betas, table = _CALIBRATIONS[key]
+    copied = {dim: {v: b.copy() for v, b in by_var.items()} for dim, by_var in betas.items()}
+    return copied, table.copy()
 
 
 def _trait_corr(dims: Sequence[str]) -> np.ndarray:
@@ -772,6 +855,21 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
             Cumulative-logit ratings, or continuous normal ratings (for power analysis).
         missing_share : float, default 0.03
             Share of raters answering "Prefer not to say" to age and to ideology.
+        source_models : sequence of str, default ("model_a", "model_b", "model_c")
+            LLMs that wrote the responses (items table column ``source_model``, equal shares;
+            the first is the reference).
+        source_model_effects : mapping dimension → {model: shift}, optional
+            Latent shift of each non-reference model. Default: +0.15, −0.15, … on every
+            dimension; ``{}`` for none.
+        length_effects : float or mapping dimension → float, optional
+            Latent shift per SD of the items' ``length`` (default 0.1 on every dimension).
+        source_model_interactions : mapping, optional
+            ``{dimension: {demographic: {level: {model: shift}}}}``: extra shift of a model's
+            responses for raters of a level (against the reference level). Default: he/him
+            +0.15 on model_b and −0.15 on model_c, on every dimension; ``{}`` for none.
+        length_interactions : mapping, optional
+            ``{dimension: {demographic: {level: slope}}}``: extra length slope for raters of a
+            level. Default: conservative −0.1 on every dimension; ``{}`` for none.
 
     Returns
     -------
@@ -794,6 +892,13 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     the true values drive the ratings. The calibration uses a fixed-seed reference population,
     so the truth depends on the design but not on ``seed``.
 
+    Items carry two covariates: ``source_model`` and ``length`` (words, drawn independently of
+    the text). Their main effects and their interactions with demographics are in
+    ``truth.item_effects``; length effects are per SD of ``length`` over the items table. The
+    calibration integrates over them, so the requested relative differences hold for group
+    means averaged over items, and a group with an interaction but no requested effect has no
+    difference on average (``target_pct`` 0).
+
     Each rater visits ``ceil(items_per_rater / responses_per_visit)`` prompts and rates
     ``responses_per_visit`` of their responses on each visit; prompt visits and response pairs
     are spread evenly, so every item is rated once there are as many rater × item slots as
@@ -808,6 +913,8 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     >>> row = sim.truth.effect("toxicity", "gender", "he/him")
     >>> round(float(row["relative_pct"]), 1)
     -18.0
+    >>> sorted(sim.study.items["source_model"].unique())
+    ['model_a', 'model_b', 'model_c']
     """
     d = SimulationDesign(**design)
     seed = options.seed if seed is None else seed
@@ -819,73 +926,68 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     cuts = {dim: base_cut - LOCATION.get(dim, 0.0) for dim in dims}
 
     # --- fixed effects, calibrated on a fixed-seed reference population (independent of `seed`)
-    ref_codes = _compress(
-        _draw_rater_codes(_N_REFERENCE, d, np.random.default_rng(_REFERENCE_SEED))
-    )
-    beta_by_dim, fe_tables = {}, []
-    for dim in dims:
-        beta_by_dim[dim], table = _calibrate(d, dim, cuts[dim], minimum, ref_codes)
-        fe_tables.append(table)
-    fixed_effects = pd.concat(fe_tables, ignore_index=True)
+    beta_by_dim, fixed_effects = _calibration(d, cuts, minimum)
 
-    # --- raters
+    # --- raters and item covariates: the study's arrays for the generative kernel
     codes = _draw_rater_codes(d.n_raters, d, rng)
     n = d.n_raters
-    width = len(str(n))
-    rater_ids = np.array([f"r{k:0{width}d}" for k in range(1, n + 1)], dtype=object)
-    fixed = np.column_stack([_fixed_part(codes, beta_by_dim[dim]) for dim in dims])  # (n, D)
-    rsd = np.array([d.sd("rater", dim) for dim in dims])
-    R = np.full((D, D), d.rater_corr)
-    np.fill_diagonal(R, 1.0)
-    u = rng.standard_normal((n, D)) @ np.linalg.cholesky(R).T * rsd
-
-    # --- items: correlated latent traits with a prompt-level share
     P, K = d.n_prompts, d.responses_per_prompt
     n_items = P * K
-    L = np.linalg.cholesky(_trait_corr(dims))
-    z_prompt = rng.standard_normal((P, D)) @ L.T
-    z_resp = rng.standard_normal((n_items, D)) @ L.T
-    z = (
-        np.sqrt(d.prompt_share) * np.repeat(z_prompt, K, axis=0)
-        + np.sqrt(1 - d.prompt_share) * z_resp
+    fixed = np.column_stack([_fixed_part(codes, beta_by_dim[dim]) for dim in dims])  # (n, D)
+    S = len(d.source_models)
+    item_rng = rng.spawn(1)[0]  # its own stream: the other draws do not move with the covariates
+    source = item_rng.integers(S, size=n_items)
+    length = np.round(LENGTH_MEAN + LENGTH_SD * item_rng.standard_normal(n_items))
+    length = np.maximum(10.0, length)
+    x_len = (length - length.mean()) / length.std() if length.std() > 0 else 0 * length
+    features = np.column_stack([np.eye(S)[source][:, 1:], x_len])  # (items, S - 1 + 1)
+    item_fixed = np.zeros((n_items, D))
+    loadings = np.zeros((n, S, D))
+    item_rows = []
+    for j, dim in enumerate(dims):
+        gamma, delta, theta, kappa = d.item_terms(dim)
+        item_fixed[:, j] = gamma[source] + delta * x_len
+        for var, tab in theta.items():
+            loadings[:, : S - 1, j] += tab[codes[var]][:, 1:]
+        for var, kap in kappa.items():
+            loadings[:, S - 1, j] += kap[codes[var]]
+        item_rows += _item_effect_rows(dim, d, gamma, delta, theta, kappa)
+    item_effects = pd.DataFrame(
+        item_rows, columns=["dimension", "term", "level", "source_model", "effect"]
     )
-    isd = np.array([d.sd("item", dim) for dim in dims])
-    v = z * isd
-
-    # --- group × item deviations
-    gi_sd = np.array([d.sd("group_item", dim) for dim in dims])
-    w = {
-        g: rng.standard_normal((len(_levels(g, d.countries)), n_items, D)) * gi_sd
-        for g in d.group_item
-    }
-
-    # --- who rates what, and the ratings
-    r_idx, i_idx = _assign_items(d, rng)
-    eta = fixed[r_idx] + u[r_idx] + v[i_idx]  # (pairs, D)
-    for g, dev in w.items():
-        eta += dev[codes[g][r_idx], i_idx]
     if d.family == "gaussian":
         mu = np.array([GAUSSIAN_MEAN.get(dim, 3.0) if d.scale_points == 5 else 0.5 for dim in dims])
-        res = np.array([d.sd("residual", dim) for dim in dims])
-        y = draw_ratings(eta + mu, rng, family="gaussian", residual_sd=res)
-    else:
-        cut = np.stack([cuts[dim] for dim in dims])  # (D, thresholds)
-        y = draw_ratings(
-            eta, rng, cutpoints=np.broadcast_to(cut, (*eta.shape, cut.shape[1])), minimum=minimum
-        )
+        fixed = fixed + mu
+    rsd = np.array([d.sd("rater", dim) for dim in dims])
+    isd = np.array([d.sd("item", dim) for dim in dims])
+    gi_sd = np.array([d.sd("group_item", dim) for dim in dims])
+    draw = simulate_ratings(
+        fixed,
+        rng,
+        n_prompts=P,
+        responses_per_prompt=K,
+        items_per_rater=d.items_per_rater,
+        responses_per_visit=d.responses_per_visit,
+        rater_sd=rsd,
+        item_sd=isd,
+        group_item_sd=gi_sd,
+        groups={g: (codes[g], len(_levels(g))) for g in d.group_item},
+        rater_corr=d.rater_corr,
+        trait_corr=_trait_corr(dims),
+        prompt_share=d.prompt_share,
+        item_fixed=item_fixed,
+        loadings=loadings,
+        features=features,
+        family=d.family,
+        cutpoints=np.stack([cuts[dim] for dim in dims]),
+        minimum=minimum,
+        residual_sd=np.array([d.sd("residual", dim) for dim in dims]),
+    )
+    z, v, u, w = draw.item_trait, draw.item_effect, draw.rater_effect, draw.group_item
+    rater_ids, item_ids, prompt_ids = draw.rater_ids, draw.item_ids, draw.prompt_ids
 
     # --- tables
-    pairs = len(r_idx)
-    item_ids = np.array([f"i{k:0{len(str(n_items))}d}" for k in range(n_items)], dtype=object)
-    prompt_ids = np.array([f"p{k:0{len(str(P))}d}" for k in range(P)], dtype=object)
-    ratings = pd.DataFrame(
-        {
-            "rater": np.repeat(rater_ids[r_idx], D),
-            "item": np.repeat(item_ids[i_idx], D),
-            "dimension": np.tile(np.array(dims, dtype=object), pairs),
-            "rating": y.ravel(),
-        }
-    )
+    ratings = draw.ratings_frame(dims)
     raters = _rater_frame(rater_ids, codes, d, rng)
     prompts = np.asarray(prompt_texts(P, rng), dtype=object)
     items = pd.DataFrame(
@@ -894,7 +996,8 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
             "prompt_id": np.repeat(prompt_ids, K),
             "prompt": np.repeat(prompts, K),
             "response": response_texts(z, dims, rng),
-            "model": np.tile(np.array([f"model_{k + 1}" for k in range(K)], dtype=object), P),
+            "source_model": np.array(d.source_models, dtype=object)[source],
+            "length": length,
         }
     )
     if d.scale_points == 5:
@@ -954,7 +1057,7 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
         intercepts = pd.DataFrame({"dimension": list(dims), "intercept": mu})
     gi_frames = []
     for g, dev in w.items():
-        levels = _levels(g, d.countries)
+        levels = _levels(g)
         L_, I_, D_ = dev.shape
         gi_frames.append(
             pd.DataFrame(
@@ -980,9 +1083,48 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
         }
     )
     truth = SimulationTruth(
-        fixed_effects, random_sd, item_traits, cutpoints, group_item, rater_effects, intercepts
+        fixed_effects=fixed_effects,
+        random_sd=random_sd,
+        item_traits=item_traits,
+        cutpoints=cutpoints,
+        group_item=group_item,
+        rater_effects=rater_effects,
+        intercepts=intercepts,
+        item_effects=item_effects,
     )
     return SimulatedStudy(study, truth, d, seed)
+
+
+def _item_effect_rows(
+    dim: str,
+    d: SimulationDesign,
+    gamma: np.ndarray,
+    delta: float,
+    theta: Mapping[str, np.ndarray],
+    kappa: Mapping[str, np.ndarray],
+) -> list[tuple]:
+    """Rows of :attr:`SimulationTruth.item_effects` for one dimension (non-zero effects)."""
+    rows = [
+        (dim, "source_model", None, m, float(g))
+        for m, g in zip(d.source_models, gamma, strict=True)
+        if g != 0
+    ]
+    if delta != 0:
+        rows.append((dim, "length", None, None, float(delta)))
+    for var, tab in theta.items():
+        for lev, row in zip(_levels(var), tab, strict=True):
+            rows += [
+                (dim, f"{var}:source_model", lev, m, float(t))
+                for m, t in zip(d.source_models, row, strict=True)
+                if t != 0
+            ]
+    for var, kap in kappa.items():
+        rows += [
+            (dim, f"{var}:length", lev, None, float(k))
+            for lev, k in zip(_levels(var), kap, strict=True)
+            if k != 0
+        ]
+    return rows
 
 
 def _rater_frame(
@@ -990,7 +1132,7 @@ def _rater_frame(
 ) -> pd.DataFrame:
     """Reported demographics (with "Prefer not to say" for some age and ideology answers)."""
     n = len(ids)
-    party_levels = np.array(_levels("party", ()), dtype=object)
+    party_levels = np.array(_levels("party"), dtype=object)
     race_names = np.array(RACES, dtype=object)
     race = [tuple(race_names[row]) for row in codes["race"]]
     age = np.array(AGES, dtype=object)[codes["age"]]

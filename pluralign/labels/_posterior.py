@@ -32,9 +32,10 @@ import pandas as pd
 from scipy.special import ndtr
 
 from pluralign._errors import PluralignWarning
+from pluralign._numeric import gauss_hermite
 from pluralign.data import Population
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec
-from pluralign.models import cumulative_probs, gauss_hermite, preference_from_probs
+from pluralign.models import cumulative_probs, preference_from_probs
 
 #: Upper bound on the number of floats held at once (draws × patterns × pairs × categories²).
 _CHUNK_ELEMENTS = 4_000_000

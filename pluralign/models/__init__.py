@@ -1,7 +1,7 @@
 """Model layer: crossed mixed-effects and Bayesian ordinal models with one result protocol."""
 
 from pluralign.models._bayes import BayesResult, fit_bayes
-from pluralign.models._bayes_kernels import cumulative_probs, gauss_hermite, preference_from_probs
+from pluralign.models._bayes_kernels import cumulative_probs, preference_from_probs
 from pluralign.models._design import Design, build_design
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
@@ -30,7 +30,6 @@ __all__ = [
     "cumulative_probs",
     "fit_bayes",
     "fit_mixed",
-    "gauss_hermite",
     "preference_from_probs",
     "target_cells",
 ]

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._compat import require
+from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
 from pluralign.data._scale import Scale
 from pluralign.models import _bayes_kernels as K
@@ -525,7 +526,7 @@ def _predict_rows(
             ev = K.expected_value(p, fit.levels)
             probs_out[sl] = p.mean(0)
         else:
-            x, w = K.gauss_hermite()
+            x, w = gauss_hermite()
             p = np.zeros((*eta.shape, len(fit.levels)))
             sd = np.sqrt(var)
             for xj, wj in zip(x, w, strict=True):

@@ -10,22 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-#: Gauss–Hermite nodes used to integrate a normal random intercept (exact for polynomials of
-#: degree < 2*n; 20 nodes give ~1e-6 accuracy for the smooth logistic integrands here).
-N_QUADRATURE = 20
-
-
-def gauss_hermite(n: int = N_QUADRATURE) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights for E[f(Z)], Z ~ N(0, 1): ``sum(w * f(x))``.
-
-    Examples
-    --------
-    >>> x, w = gauss_hermite(10)
-    >>> round(float(np.sum(w * x**2)), 10)
-    1.0
-    """
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    return x, w / w.sum()
+from pluralign._numeric import N_QUADRATURE, gauss_hermite
 
 
 def cumulative_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:

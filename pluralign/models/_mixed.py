@@ -19,6 +19,7 @@ from scipy import stats
 from scipy.special import expit
 
 from pluralign._errors import ConvergenceWarning
+from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
 from pluralign.models._design import Design, build_design
 from pluralign.models._effects import contrast_columns, finish_effects, interval
@@ -28,8 +29,7 @@ from pluralign.models._protocol import DIAGNOSTIC_COLUMNS, MARGINAL_COLUMNS, POS
 from pluralign.models._targets import target_cells
 
 #: Gauss–Hermite nodes/weights (probabilists') for integrating normal random effects.
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(24)
-_GH_W = _GH_W / _GH_W.sum()
+_GH_X, _GH_W = gauss_hermite(24)
 #: Draws are processed in chunks of this many to bound memory of the logit integration.
 _CHUNK = 128
 

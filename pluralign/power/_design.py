@@ -7,9 +7,12 @@ The data-generating model is a crossed latent-variable model for one rated dimen
 
 Rater ``j`` belongs to group ``g(j)`` of one demographic and rates ``items_per_rater`` items.
 On the ``"normal"`` scale the rating is ``y*`` itself with ``e ~ N(0, residual_sd²)``; on an
-ordinal scale (``"5-point"``, ``"binary"``) ``e`` is standard logistic (a cumulative-logit model,
-as in :func:`pluralign.simulate_study`) and the rating is ``y*`` cut at the thresholds
-``cutpoints``. Defaults (SDs, thresholds, locations, mean ratings) are the simulator's.
+ordinal scale (``"5-point"``, ``"binary"``) ``e`` is standard logistic (a cumulative-logit model)
+and the rating is ``y*`` cut at the thresholds ``cutpoints``. A design is a thin description of
+sizes and effects: :meth:`StudyDesign.kernel_inputs` turns it into the arrays of
+:func:`pluralign.data.simulate_ratings`, the generative kernel that
+:func:`pluralign.data.simulate_study` uses too (same item assignment, ids and rating draws).
+Defaults (SDs, thresholds, locations, mean ratings) are the simulator's.
 """
 
 from __future__ import annotations
@@ -23,16 +26,20 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
+from scipy import optimize
 
-from pluralign.data import LogEntry, Scale, Study
-from pluralign.data._simulate import (
+from pluralign._numeric import expected_ordinal_rating
+from pluralign.data import (
     CUTPOINTS_2,
     CUTPOINTS_5,
     GAUSSIAN_MEAN,
     LOCATION,
+    LogEntry,
+    Scale,
+    SimulationDesign,
+    Study,
+    simulate_ratings,
 )
-from pluralign.data._simulate import StudyDesign as _SimulatorDesign
 
 ScaleKind = Literal["5-point", "binary", "normal"]
 EffectScale = Literal["latent", "relative"]
@@ -43,12 +50,10 @@ DEFAULT_CUTPOINTS: dict[str, tuple[float, ...]] = {
     "binary": tuple(CUTPOINTS_2),
 }
 _SCALE_RANGE = {"5-point": (1, 5), "binary": (0, 1)}
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(48)
-_GH_W = _GH_W / _GH_W.sum()
 
 
 def _simulator_sd(component: str, family: str, dimension: str) -> float:
-    return _SimulatorDesign(family=family).sd(component, dimension)
+    return SimulationDesign(family=family).sd(component, dimension)
 
 
 def _freeze_groups(groups: Mapping) -> dict[str, dict[str, int]]:
@@ -90,19 +95,30 @@ class StudyDesign:
     n_prompts, responses_per_prompt : int
         Items are ``n_prompts × responses_per_prompt`` responses grouped by prompt.
     items_per_rater : int
-        Ratings per rater (raters rate consecutive responses of randomly ordered prompts,
-        so that with ``items_per_rater`` a multiple of ``responses_per_prompt`` every rater
-        rates whole prompts).
+        Ratings per rater. Raters visit ``ceil(items_per_rater / responses_per_prompt)``
+        distinct prompts and rate all responses of each (the last visit takes the remainder),
+        so with ``items_per_rater`` a multiple of ``responses_per_prompt`` every rater rates
+        whole prompts; prompts and responses are rated about equally often
+        (:func:`pluralign.data.assign_items`).
     scale : {"5-point", "binary", "normal"}
         Observed rating scale.
     intercept : float, optional
         Latent mean of the reference group (default: the simulator's location of
         ``dimension`` on ordinal scales, its mean rating on the normal scale).
-    rater_sd, item_sd, group_item_sd, residual_sd : float, optional
-        Standard deviations of rater intercepts, item intercepts, group × item deviations and
-        residuals (latent units; rating points on the normal scale). Defaults: the simulator's
-        for the scale's family. ``residual_sd`` only applies to the normal scale (the ordinal
-        residual is standard logistic, SD π/√3).
+    rater_sd, item_sd, residual_sd : float, optional
+        Standard deviations of rater intercepts, item intercepts and residuals (latent units;
+        rating points on the normal scale). Defaults: the simulator's for the scale's family.
+        ``residual_sd`` only applies to the normal scale (the ordinal residual is standard
+        logistic, SD π/√3).
+    group_item_sd : float, optional
+        The misspecification the generator carries on purpose: SD of group × item deviations
+        ``w_{g,i}`` (each group rates each item a little differently), which the fitted models
+        (crossed rater and item intercepts) omit. The group contrast then contains
+        ``mean_i(w_{g,i} − w_{ref,i})``, with variance about ``2 group_item_sd² / n_items``
+        when every item is rated by both groups, which the model's standard error leaves out:
+        intervals undercover and tests are liberal when that term is not small next to the
+        model's SE², i.e. with few items (see ``docs/power.md``). Default: the simulator's
+        (0.35 latent, 0.2 rating points); 0 turns it off.
     cutpoints : tuple of float, optional
         Latent thresholds of an ordinal scale (default: :data:`DEFAULT_CUTPOINTS`).
     dimension : str
@@ -263,9 +279,9 @@ class StudyDesign:
         if self.scale == "normal":
             return float(latent_mean)
         lo = _SCALE_RANGE[self.scale][0]
-        eta = latent_mean + self.random_sd * _GH_X  # Gauss–Hermite nodes of the random effects
-        p_above = special.expit(eta[:, None] - np.asarray(self.cutpoints)[None, :])
-        return float(lo + p_above.sum(axis=1) @ _GH_W)
+        return float(
+            expected_ordinal_rating(latent_mean, self.random_sd, np.asarray(self.cutpoints), lo)
+        )
 
     def latent_effects(self) -> dict[str, float]:
         """Latent shift of every level (reference 0), converting relative effects if needed."""
@@ -338,10 +354,42 @@ class StudyDesign:
         return dataclasses.replace(self, effects=eff)
 
     # ------------------------------------------------------------------ simulation
+    def kernel_inputs(self) -> dict:
+        """The design as arguments of :func:`pluralign.data.simulate_ratings` (without ``rng``).
+
+        Raters are ordered by level (reference first); the latent fixed part is
+        ``intercept + latent effect`` of the rater's level; every level deviates from everyone
+        on each item by ``N(0, group_item_sd²)``; raters rate whole prompts.
+        """
+        counts = np.array(list(self.counts.values()))
+        group = np.repeat(np.arange(len(counts)), counts)
+        effects = self.latent_effects()
+        beta = np.array([effects[lv] for lv in self.levels])
+        inputs = {
+            "fixed": (self.intercept + beta[group])[:, None],
+            "n_prompts": self.n_prompts,
+            "responses_per_prompt": self.responses_per_prompt,
+            "items_per_rater": self.items_per_rater,
+            "responses_per_visit": min(self.items_per_rater, self.responses_per_prompt),
+            "rater_sd": self.rater_sd,
+            "item_sd": self.item_sd,
+            "group_item_sd": self.group_item_sd,
+            "groups": {self.term: (group, len(counts))},
+        }
+        if self.scale == "normal":
+            inputs.update(family="gaussian", residual_sd=self.residual_sd)
+        else:
+            inputs.update(
+                family="ordinal",
+                cutpoints=np.asarray(self.cutpoints)[None, :],
+                minimum=float(_SCALE_RANGE[self.scale][0]),
+            )
+        return inputs
+
     def simulate(
         self, seed: int | np.random.Generator | np.random.SeedSequence | None = None
     ) -> Study:
-        """Draw one study from the design.
+        """Draw one study from the design (through :func:`pluralign.data.simulate_ratings`).
 
         Examples
         --------
@@ -352,91 +400,45 @@ class StudyDesign:
         (20, 60, [1.0])
         """
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        return simulate_design(self, rng)
-
-
-def simulate_design(design: StudyDesign, rng: np.random.Generator) -> Study:
-    """Numeric kernel behind :meth:`StudyDesign.simulate` (vectorised; no validation needed
-    because the tables are valid by construction)."""
-    d = design
-    counts = np.array(list(d.counts.values()))
-    n, n_levels, k, n_items = int(counts.sum()), len(counts), d.items_per_rater, d.n_items
-    group = np.repeat(np.arange(n_levels), counts)
-    beta = np.array([d.latent_effects()[lv] for lv in d.levels])
-
-    # Assignment: items ordered by (shuffled) prompt; raters, in random order, take consecutive
-    # blocks of k items around the circle, so that every item is rated about n*k/K times.
-    prompt_order = rng.permutation(d.n_prompts)
-    item_order = (
-        prompt_order[:, None] * d.responses_per_prompt + np.arange(d.responses_per_prompt)
-    ).ravel()
-    slot = rng.permutation(n)
-    start = int(rng.integers(d.n_prompts)) * d.responses_per_prompt  # blocks start at a prompt
-    pos = (start + slot[:, None] * k + np.arange(k)[None, :]) % n_items
-    item = item_order[pos].ravel()
-    rater = np.repeat(np.arange(n), k)
-
-    u = rng.normal(0.0, d.rater_sd, n)
-    v = rng.normal(0.0, d.item_sd, n_items)
-    w = rng.normal(0.0, d.group_item_sd, (n_levels, n_items))
-    if d.scale == "normal":
-        e = rng.normal(0.0, d.residual_sd, n * k)
-    else:
-        e = rng.logistic(0.0, 1.0, n * k)
-    g = group[rater]
-    y = d.intercept + beta[g] + u[rater] + v[item] + w[g, item] + e
-
-    log: tuple[LogEntry, ...] = ()
-    if d.scale == "normal":
-        rating = y
-        scale = d.rating_scale
-        log = (
-            LogEntry(
-                "continuous",
-                "ratings",
-                0,
-                "continuous ratings: scale range and integer checks skipped",
-            ),
+        inputs = self.kernel_inputs()
+        group = inputs["groups"][self.term][0]
+        draw = simulate_ratings(rng=rng, **inputs)
+        log: tuple[LogEntry, ...] = ()
+        if self.scale == "normal":
+            log = (
+                LogEntry(
+                    "continuous",
+                    "ratings",
+                    0,
+                    "continuous ratings: scale range and integer checks skipped",
+                ),
+            )
+        raters = pd.DataFrame(
+            {"rater": draw.rater_ids, self.term: np.array(self.levels, dtype=object)[group]}
         )
-    else:
-        lo = _SCALE_RANGE[d.scale][0]
-        rating = (lo + np.searchsorted(np.asarray(d.cutpoints), y)).astype(float)
-        scale = d.rating_scale
-
-    rater_ids = np.array([f"r{j:05d}" for j in range(n)], dtype=object)
-    item_ids = np.array([f"i{i:05d}" for i in range(n_items)], dtype=object)
-    ratings = pd.DataFrame(
-        {
-            "rater": rater_ids[rater],
-            "item": item_ids[item],
-            "dimension": d.dimension,
-            "rating": rating,
-        }
-    )
-    raters = pd.DataFrame({"rater": rater_ids, d.term: np.array(d.levels, dtype=object)[group]})
-    prompt = np.arange(n_items) // d.responses_per_prompt
-    items = pd.DataFrame(
-        {
-            "item": item_ids,
-            "prompt_id": [f"p{p:04d}" for p in prompt],
-            "prompt": [f"prompt {p}" for p in prompt],
-            "response": [f"response {i}" for i in range(n_items)],
-        }
-    )
-    return Study(
-        ratings,
-        raters,
-        items,
-        {d.dimension: scale},
-        log_entries=log,
-        name="simulated design",
-        metadata={
-            "design": d.key(),
-            "simulated": True,
-            "family": "gaussian" if d.scale == "normal" else "ordinal",
-        },
-        reference={d.term: d.reference},
-    )
+        prompt = np.arange(self.n_items) // self.responses_per_prompt
+        items = pd.DataFrame(
+            {
+                "item": draw.item_ids,
+                "prompt_id": draw.prompt_ids[prompt],
+                "prompt": [f"prompt {p}" for p in prompt],
+                "response": [f"response {i}" for i in range(self.n_items)],
+            }
+        )
+        return Study(
+            draw.ratings_frame([self.dimension]),
+            raters,
+            items,
+            {self.dimension: self.rating_scale},
+            log_entries=log,
+            name="simulated design",
+            metadata={
+                "design": self.key(),
+                "simulated": True,
+                "family": "gaussian" if self.scale == "normal" else "ordinal",
+            },
+            reference={self.term: self.reference},
+        )
 
 
 def design_from_study(
@@ -481,7 +483,7 @@ def design_from_study(
 
     Examples
     --------
-    >>> from pluralign.data._simulate import simulate_study
+    >>> from pluralign.data import simulate_study
     >>> pilot = simulate_study(n_raters=200, seed=1, dimensions=["toxicity"], family="gaussian",
     ...                        missing_share=0.0).study
     >>> d = design_from_study(pilot, term="gender")

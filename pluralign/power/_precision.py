@@ -26,6 +26,8 @@ import pandas as pd
 from scipy import special, stats
 
 from pluralign._errors import DroppedRowsWarning
+from pluralign._numeric import gauss_hermite
+from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.power._design import StudyDesign
 
@@ -59,7 +61,7 @@ def comparison_variance(p_greater: np.ndarray, p_equal: np.ndarray) -> np.ndarra
 
 
 def _pair_probabilities(
-    design: StudyDesign, level: str, n_pairs: int, rng: np.random.Generator, n_nodes: int = 32
+    design: StudyDesign, level: str, n_pairs: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(r_A > r_B), P(r_A = r_B) for random pairs of responses under the design, for a random
     rater of ``level`` (rater intercept integrated out by Gauss–Hermite quadrature; the two
@@ -74,8 +76,7 @@ def _pair_probabilities(
             raise ValueError("label precision needs residual_sd > 0")
         pg = stats.norm.cdf((va - vb) / (np.sqrt(2) * d.residual_sd))
         return pg, np.zeros(n_pairs)
-    x, w = np.polynomial.hermite_e.hermegauss(n_nodes)
-    w = w / w.sum()
+    x, w = gauss_hermite(32)
     u = d.rater_sd * x  # nodes of N(0, rater_sd²)
     cuts = np.concatenate([[-np.inf], np.asarray(d.cutpoints), [np.inf]])
 
@@ -184,6 +185,15 @@ def label_precision(
     n_pairs : int
         Pairs drawn from a design.
     seed : int, optional
+        Seed of the pairs drawn from a design and of the simulated studies
+        (``options.seed`` when None).
+    n_values : sequence of int, optional
+        ``method="posterior"``: raters per item and group to try (default 5, 10, 20, 40).
+    n_sims : int, default 5
+        ``method="posterior"``: studies simulated per value of ``n_values``.
+    fit_options : mapping, optional
+        ``method="posterior"``: options of :func:`pluralign.models.fit_bayes` (default 200
+        draws and 200 tuning steps on 2 chains).
 
     Returns
     -------
@@ -207,6 +217,7 @@ def label_precision(
     """
     if not 0 < target_sd < 0.5:
         raise ValueError(f"target_sd must be in (0, 0.5), got {target_sd}")
+    seed = options.seed if seed is None else seed
     rng = np.random.default_rng(seed)
     if method == "posterior":
         if not isinstance(source, StudyDesign):
