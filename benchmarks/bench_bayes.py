@@ -139,7 +139,7 @@ def part_ours(study, draws, tune, chains):
         fit = fit_bayes(
             study,
             FORMULA,
-            dim,
+            dimension=dim,
             reference=REF,
             draws=draws,
             tune=tune,
@@ -213,8 +213,8 @@ def _naive_model(md):
 
 def _design_data(study):
     dim = study.dimensions[0]
-    design = build_design(study, FORMULA, dim, REF)
-    md, _, _ = _model_data(design, "ordinal", study.scale(dim), None)
+    design = build_design(study, FORMULA, dimension=dim, reference=REF)
+    md, _, _ = _model_data(design, "ordinal", None)
     return md
 
 

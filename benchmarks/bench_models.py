@@ -78,7 +78,9 @@ def _against_lme4(study, family, repeats, label):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ours_s, fit = _time(
-            lambda: fit_mixed(study, FORMULA, dim, family=family, reference=REF, progressbar=False),
+            lambda: fit_mixed(
+                study, FORMULA, dimension=dim, family=family, reference=REF, progressbar=False
+            ),
             repeats,
         )
     f = fit.fits[dim]

@@ -65,7 +65,6 @@ if TYPE_CHECKING:  # the public names and where each is defined; imported on fir
         compare_groups,
         fit_bayes,
         fit_mixed,
-        target_cells,
     )
     from pluralign.power import (
         PowerResult,
@@ -148,7 +147,6 @@ __all__ = [
     "run_demo",
     "run_grid",
     "simulate_study",
-    "target_cells",
     "tiny_model",
     "train_dpo",
     "train_grpo",

@@ -244,3 +244,10 @@ def test_bootstrap_intervals_cover_the_truth():
     assert sum(covered) >= 51
     err = np.array(est).reshape(20, 3)
     assert np.all(np.abs(err.mean(axis=0)) < 3 * err.std(axis=0, ddof=1) / np.sqrt(20) + 0.5)
+
+
+def test_arguments_after_by_are_keyword_only():
+    with pytest.raises(TypeError):
+        relative_difference(tiny_study(), "gender", "she/her")
+    with pytest.raises(TypeError):
+        group_means(tiny_study(), "gender", "toxicity")

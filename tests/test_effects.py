@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from pluralign._errors import DroppedRowsWarning
-from pluralign.data import Scale, Study
-from pluralign.models import adjust_pvalues, build_design, contrast_columns, target_cells
+from pluralign.data import Population, Scale, Study
+from pluralign.describe import relative_difference
+from pluralign.models import adjust_pvalues, build_design, contrast_columns
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +36,14 @@ def study():
 
 
 def test_design_contrasts_and_reference(study):
-    d = build_design(study, "rating ~ gender + (1|rater) + (1|item)", "tox")
-    assert d.references == {"gender": "she/her"}  # most frequent level by default
+    d = build_design(study, "rating ~ gender + (1|rater) + (1|item)", dimension="tox")
+    assert d.references == {"gender": "she/her"}  # the level with most raters by default
     assert d.columns == ["Intercept", "gender[T.he/him]"]
     assert d.terms == {"gender": [("he/him", 1)]}
     np.testing.assert_array_equal(d.X[:, 1], (d.data["gender"] == "he/him").astype(float))
     assert d.n_raters == 5 and d.n_items == 2
     assert list(d.rater_levels[d.rater_codes]) == list(d.data["rater"])
-    d2 = build_design(study, "rating ~ gender", "tox", reference={"gender": "he/him"})
+    d2 = build_design(study, "rating ~ gender", dimension="tox", reference={"gender": "he/him"})
     assert d2.columns == ["Intercept", "gender[T.she/her]"]
     np.testing.assert_array_equal(
         d2.transform(pd.DataFrame({"gender": ["she/her", "he/him"]})), [[1, 1], [1, 0]]
@@ -51,7 +52,7 @@ def test_design_contrasts_and_reference(study):
 
 def test_design_drops_missing_covariates_with_warning(study):
     with pytest.warns(DroppedRowsWarning, match="dropped 2 of 10"):
-        d = build_design(study, "rating ~ gender + ideology", "tox")
+        d = build_design(study, "rating ~ gender + ideology", dimension="tox")
     assert d.n_dropped == 2 and d.n == 8
     assert "e" not in set(d.data["rater"])
 
@@ -61,56 +62,72 @@ def test_design_interactions_and_indicators(study):
         d = build_design(
             study,
             "rating ~ gender * ideology",
-            "tox",
+            dimension="tox",
             reference={"gender": "she/her", "ideology": "liberal"},
         )
     assert d.terms["gender:ideology"] == [("he/him:conservative", 3)]
-    ind = build_design(study, "rating ~ race_Black", "tox", coding="indicators")
+    ind = build_design(study, "rating ~ race_Black", dimension="tox", coding="indicators")
     assert ind.references == {"race_Black": "0"}
     assert ind.terms == {"race_Black": [("1", 1)]}
     # rater b chose Black and White: counted as Black in indicator coding
     assert ind.X[(ind.data["rater"] == "b").to_numpy(), 1].tolist() == [1.0, 1.0]
-    col = build_design(study, "rating ~ race", "tox")
+    col = build_design(study, "rating ~ race", dimension="tox")
     assert "Multiracial" in col.levels["race"]
 
 
 def test_design_errors_name_the_problem(study):
     with pytest.raises(KeyError, match="religion"):
-        build_design(study, "rating ~ religion", "tox")
+        build_design(study, "rating ~ religion", dimension="tox")
     with pytest.raises(ValueError, match="reference level 'x'"):
-        build_design(study, "rating ~ gender", "tox", reference={"gender": "x"})
+        build_design(study, "rating ~ gender", dimension="tox", reference={"gender": "x"})
     with pytest.raises(ValueError, match="only \\(1\\|rater\\)"):
-        build_design(study, "rating ~ gender + (gender|item)", "tox")
-    d = build_design(study, "rating ~ gender", "tox")
+        build_design(study, "rating ~ gender + (gender|item)", dimension="tox")
+    d = build_design(study, "rating ~ gender", dimension="tox")
     with pytest.raises(ValueError, match="not in the fitted data"):
         d.transform(pd.DataFrame({"gender": ["they/them"]}))
 
 
-def test_target_cells_forms():
-    one = target_cells({"gender": "she/her", "race": "Black"})
-    assert one.to_dict("records") == [{"gender": "she/her", "race": "Black", "share": 1.0}]
-    margins = target_cells(
-        {"gender": {"she/her": 0.5, "he/him": 0.5}, "age": {"young": 0.2, "old": 0.8}}
-    )
-    assert len(margins) == 4 and margins["share"].sum() == pytest.approx(1)
-    assert margins.query("gender == 'he/him' and age == 'old'")["share"].item() == pytest.approx(
-        0.4
-    )
-    frame = pd.DataFrame({"gender": ["a", "b"], "share": [0.25, 0.75]})
-    pd.testing.assert_frame_equal(target_cells(frame), frame)
-    assert target_cells(None)["share"].tolist() == [1.0]
-
-
-def test_target_cells_validation(study):
-    with pytest.raises(ValueError, match=r"sum to 0\.9"):
-        target_cells({"gender": {"she/her": 0.5, "he/him": 0.4}})
-    with pytest.raises(ValueError, match="share"):
-        target_cells(pd.DataFrame({"gender": ["a"]}))
-    d = build_design(study, "rating ~ gender", "tox")
+def test_population_checked_against_a_design(study):
+    d = build_design(study, "rating ~ gender", dimension="tox")
+    assert d.known_levels == {"gender": ["she/her", "he/him"]}
+    ok = Population.parse({"gender": {"she/her": 0.5, "he/him": 0.5}}).check(d.known_levels)
+    assert ok.label == "poststratified[gender]"
     with pytest.raises(ValueError, match="levels \\['they/them'\\] are unknown"):
-        target_cells({"gender": "they/them"}, d)
+        Population.parse({"gender": "they/them"}).check(d.known_levels)
     with pytest.raises(KeyError, match="age"):
-        target_cells({"age": "old"}, d)
+        Population.parse({"age": "old"}).check(d.known_levels)
+
+
+def _reference_study(declared=None):
+    """he/him: 2 raters with 6 ratings each; she/her and they/them: 3 raters with 1 rating."""
+    rows = [(f"m{i}", f"i{j}") for i in range(2) for j in range(6)]
+    rows += [(f"{g}{i}", "i0") for g in ("f", "t") for i in range(3)]
+    ratings = pd.DataFrame(rows, columns=["rater", "item"]).assign(dimension="tox", rating=2.0)
+    ratings.loc[ratings["rater"].str.startswith("m"), "rating"] = 3.0
+    gender = {"m": "he/him", "f": "she/her", "t": "they/them"}
+    raters = pd.DataFrame({"rater": sorted(set(ratings["rater"]))})
+    raters["gender"] = raters["rater"].str[0].map(gender)
+    return Study.from_frames(
+        ratings, raters, scales={"tox": Scale("tox", 1, 5)}, reference=declared or {}
+    )
+
+
+def test_one_reference_rule_for_describe_and_models():
+    s = _reference_study()
+    # most raters wins (not most ratings: he/him has 12 of 18 ratings); the tie between
+    # she/her and they/them (3 raters each) goes to the alphabetically first
+    assert s.reference_level("gender") == "she/her"
+    d = build_design(s, "rating ~ gender", dimension="tox")
+    rd = relative_difference(s, "gender", n_boot=0)
+    assert d.references["gender"] == "she/her"
+    assert set(rd["reference"]) == {"she/her"}
+    # a declared reference comes first, in both
+    declared = _reference_study({"gender": "he/him"})
+    assert declared.reference_level("gender") == "he/him"
+    assert build_design(declared, "rating ~ gender").references["gender"] == "he/him"
+    assert set(relative_difference(declared, "gender", n_boot=0)["reference"]) == {"he/him"}
+    # counted among the raters given (e.g. those left in a model)
+    assert s.reference_level("gender", raters=["m0", "m1", "t0"]) == "he/him"
 
 
 def test_contrast_columns_from_draws():
@@ -127,16 +144,16 @@ def test_contrast_columns_from_draws():
     )
 
 
-def test_adjust_pvalues_families():
+def test_adjust_pvalues_multiplicity_sets():
     from statsmodels.stats.multitest import multipletests
 
     t = pd.DataFrame(
         {"dimension": ["x", "x", "y"], "term": ["g", "a", "g"], "p_value": [0.01, 0.04, 0.03]}
     )
     np.testing.assert_allclose(adjust_pvalues(t), multipletests(t["p_value"], method="holm")[1])
-    only_g = adjust_pvalues(t, family=["g"], correction="bonferroni")
+    only_g = adjust_pvalues(t, multiplicity=["g"], correction="bonferroni")
     np.testing.assert_allclose(only_g[[0, 2]], [0.02, 0.06])
     assert np.isnan(only_g[1])
     np.testing.assert_allclose(adjust_pvalues(t, correction="none"), t["p_value"])
     with pytest.raises(ValueError, match="neither terms"):
-        adjust_pvalues(t, family=["nope"])
+        adjust_pvalues(t, multiplicity=["nope"])

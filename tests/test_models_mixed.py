@@ -14,7 +14,7 @@ from scipy.special import expit
 from pluralign._errors import ConvergenceWarning, DroppedRowsWarning
 from pluralign.data import Scale, Study
 from pluralign.data._simulate import REFERENCE, simulate_study
-from pluralign.models import compare_groups, fit_mixed
+from pluralign.models import MIXED_SUMMARY_COLUMNS, compare_groups, fit_mixed
 from pluralign.models._lmm import fit_lmm
 
 REF = {"gender": "she/her", "ideology": "liberal"}
@@ -381,17 +381,45 @@ def test_predict_adds_blups(small_fit):
     assert len(out) == 2 and set(out["dimension"]) == set(fit.dimensions)
 
 
-def test_multiplicity_correction_over_declared_family(small_fit):
+def test_multiplicity_correction_over_declared_set(small_fit):
     from statsmodels.stats.multitest import multipletests
 
     eff = small_fit.effects()
     np.testing.assert_allclose(eff["p_adjusted"], multipletests(eff["p_value"], method="holm")[1])
-    only = small_fit.effects(family=["gender"], correction="fdr_bh")
+    only = small_fit.effects(multiplicity=["gender"], correction="fdr_bh")
     g = only["term"] == "gender"
     np.testing.assert_allclose(
         only.loc[g, "p_adjusted"], multipletests(only.loc[g, "p_value"], method="fdr_bh")[1]
     )
     assert only.loc[~g, "p_adjusted"].isna().all()
+
+
+def test_link_scale_effects_are_the_wald_coefficients(small_fit):
+    fit = small_fit
+    link = fit.effects(scale="link", ci_prob=0.9, correction="none")
+    summary = fit.summary()
+    assert tuple(summary.columns) == MIXED_SUMMARY_COLUMNS
+    fixed = summary.query("kind == 'fixed'").set_index(["dimension", "parameter"])
+    terms = fit.terms.set_index(["dimension", "term", "level"])
+    for _, row in link.iterrows():
+        coef = terms.loc[(row["dimension"], row["term"], row["level"]), "coefficient"]
+        ref = fixed.loc[(row["dimension"], coef)]
+        assert row["estimate"] == pytest.approx(ref["estimate"])
+        assert row["std_error"] == pytest.approx(ref["std_error"])
+        assert row["p_value"] == pytest.approx(ref["p_value"])
+        assert row["p_adjusted"] == pytest.approx(ref["p_value"])
+        half = 1.6448536 * ref["std_error"]
+        assert row["ci_high"] - row["estimate"] == pytest.approx(half, rel=1e-6)
+    with pytest.raises(ValueError, match="scale must be one of"):
+        fit.effects(scale="response")
+
+
+def test_public_functions_are_keyword_only_after_the_first_arguments(small_fit):
+    study = simulate_study(n_raters=20, n_prompts=4, seed=1, dimensions=["toxicity"]).study
+    with pytest.raises(TypeError):
+        fit_mixed(study, "rating ~ gender", "toxicity")
+    with pytest.raises(TypeError):
+        compare_groups(small_fit, {"gender": "he/him"}, None, "toxicity")
 
 
 def test_singular_fit_is_detected_and_warned():

@@ -14,6 +14,7 @@ from pluralign.models import (
     EFFECT_COLUMNS,
     MARGINAL_COLUMNS,
     POSTSTRAT_COLUMNS,
+    TERM_COLUMNS,
     ModelResult,
     compare_groups,
     fit_bayes,
@@ -122,6 +123,21 @@ def test_model_result_protocol(name, studies):
     else:
         assert eff["odds_ratio"].isna().all()
 
+    # terms, and the link-scale effects (same coefficients, nothing on the rating scale)
+    terms = fit.terms
+    assert tuple(terms.columns) == TERM_COLUMNS
+    keys = ["dimension", "term", "level", "reference"]
+    pd.testing.assert_frame_equal(eff[keys], terms[keys])
+    assert (terms["coefficient"] == "gender[T." + terms["level"] + "]").all()
+    link = fit.effects(scale="link")
+    assert tuple(link.columns[: len(EFFECT_COLUMNS)]) == EFFECT_COLUMNS
+    for col in ("estimate", "ci_low", "ci_high", "p_value", "p_adjusted", "std_error"):
+        np.testing.assert_allclose(link[col], eff[col], rtol=1e-12, err_msg=col)
+    assert link["mean_level"].isna().all() and link["difference"].isna().all()
+    assert (link["std_error"] > 0).all()
+    html = fit._repr_html_()
+    assert fit.formula in html and "he/him" in html and fit.family in html
+
     # marginal means, post-stratification, predictions
     mm = fit.marginal_means("gender")
     assert list(mm.columns) == ["gender", *MARGINAL_COLUMNS]
@@ -129,6 +145,7 @@ def test_model_result_protocol(name, studies):
     assert mm["mean"].between(lo, hi).all()
     ps = fit.poststratify({"gender": {"she/her": 0.5, "he/him": 0.5}})
     assert list(ps.columns) == list(POSTSTRAT_COLUMNS) and len(ps) == 2
+    assert (ps["population"] == "poststratified[gender]").all()
     means = mm.set_index(["dimension", "gender"])["mean"]
     for _, row in ps.iterrows():
         half = 0.5 * (means[(row["dimension"], "she/her")] + means[(row["dimension"], "he/him")])
@@ -144,6 +161,7 @@ def test_model_result_protocol(name, studies):
     cmp = compare_groups(fit, {"gender": "he/him"}, {"gender": "she/her"})
     tox = eff[(eff["dimension"] == "toxicity") & (eff["level"] == "he/him")].iloc[0]
     assert cmp.iloc[0]["difference"] == pytest.approx(tox["difference"], rel=1e-6, abs=1e-9)
+    assert cmp[["group_a", "group_b"]].iloc[0].tolist() == ["gender=he/him", "gender=she/her"]
 
     diag = fit.diagnostics()
     assert list(diag.columns) == list(DIAGNOSTIC_COLUMNS) and len(diag) > 0

@@ -446,6 +446,47 @@ class Study:
             dtype="string",
         )
 
+    def reference_level(self, column: str, *, raters: Iterable | None = None) -> str:
+        """The reference level of a demographic: the one rule every contrast follows.
+
+        The declared reference (:attr:`reference`) when it is a level of the raters counted;
+        otherwise the level with the most raters, ties broken alphabetically. Multi-select
+        columns are counted in their collapsed coding (:meth:`collapsed`).
+
+        Parameters
+        ----------
+        column : str
+            A demographic column.
+        raters : iterable, optional
+            Count only these rater ids (e.g. those with ratings left in a model); default all.
+
+        Raises
+        ------
+        ValueError
+            If no rater counted has a value of ``column``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> r = pd.DataFrame({"rater": ["a", "b", "c"], "gender": ["she/her", "he/him", "he/him"]})
+        >>> s = Study.from_frames(pd.DataFrame({"rater": ["a", "b", "c"], "item": "i",
+        ...     "dimension": "d", "rating": [1, 2, 3]}), r)
+        >>> s.reference_level("gender")
+        'he/him'
+        >>> s.replace(reference={"gender": "she/her"}).reference_level("gender")
+        'she/her'
+        """
+        values = self.collapsed(column)
+        if raters is not None:
+            values = values[values.index.astype(str).isin(pd.Index(list(raters)).astype(str))]
+        counts = values.dropna().astype(str).value_counts()
+        if counts.empty:
+            raise ValueError(f"{column!r} has no value among the raters counted; no reference")
+        declared = self.reference.get(column)
+        if declared is not None and str(declared) in counts.index:
+            return str(declared)
+        return sorted(counts.index[counts == counts.max()])[0]
+
     def rater_table(
         self, coding: Coding = "collapsed", multi_label: str | None = None
     ) -> pd.DataFrame:

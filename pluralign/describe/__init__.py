@@ -6,9 +6,16 @@ from pluralign.describe._bootstrap import (
     cluster_weights,
     percentile_interval,
 )
-from pluralign.describe._groups import group_means, relative_difference
+from pluralign.describe._groups import (
+    GROUP_MEANS_COLUMNS,
+    RELATIVE_DIFFERENCE_COLUMNS,
+    group_means,
+    relative_difference,
+)
 
 __all__ = [
+    "GROUP_MEANS_COLUMNS",
+    "RELATIVE_DIFFERENCE_COLUMNS",
     "bootstrap_group_sums",
     "bootstrap_totals",
     "cluster_weights",

@@ -20,6 +20,44 @@ GroupCoding = Literal["collapsed", "indicators"]
 CI_METHOD = "rater bootstrap (percentile)"
 CROSS = " × "
 
+#: Columns of :func:`group_means`; the ``by`` columns follow ``group``.
+GROUP_MEANS_COLUMNS = (
+    "dimension",
+    "by",  # the grouping column(s), e.g. "gender" or "gender × race"
+    "group",  # the group's level(s)
+    "n_raters",
+    "n_ratings",
+    "mean",  # mean of the group's ratings
+    "se",  # bootstrap standard error of the mean
+    "ci_low",
+    "ci_high",  # bootstrap percentile interval of the mean
+    "ci_method",
+)
+
+#: Columns of :func:`relative_difference`; the ``by`` columns follow ``group``.
+RELATIVE_DIFFERENCE_COLUMNS = (
+    "dimension",
+    "by",
+    "group",
+    "n_raters",
+    "n_ratings",
+    "mean",
+    "reference",  # the reference group (Study.reference_level unless given)
+    "is_reference",
+    "mean_reference",
+    "n_raters_reference",
+    "se",
+    "ci_low",
+    "ci_high",  # interval of the group's mean
+    "difference",  # mean - mean_reference (rating points)
+    "difference_ci_low",
+    "difference_ci_high",
+    "relative_pct",  # 100 * (mean / mean_reference - 1)
+    "relative_ci_low",
+    "relative_ci_high",
+    "ci_method",
+)
+
 
 @dataclass
 class _Group:
@@ -46,11 +84,10 @@ def _levels(values: pd.Series) -> list[str]:
 
 
 def _default_reference(study: Study, var: str, groups: list[_Group]) -> str:
-    preset = study.reference
-    if var in preset:
-        if any(g.label == preset[var] for g in groups):
-            return str(preset[var])
-    sizes = [int(g.member.sum()) for g in groups]
+    """Study.reference_level for one column; crossed cells: the one with most raters."""
+    if var in study.raters.columns:
+        return study.reference_level(var)
+    sizes = [int(g.member.sum()) for g in groups]  # sorted labels: ties go alphabetically
     return groups[int(np.argmax(sizes))].label
 
 
@@ -293,11 +330,11 @@ def _compute(
 def group_means(
     study: Study,
     by: str | Sequence[str],
+    *,
     dimension: str | Sequence[str] | None = None,
     ci_prob: float | None = None,
     n_boot: int | None = None,
     seed: int | None = None,
-    *,
     coding: GroupCoding = "collapsed",
     crossed: bool = False,
 ) -> pd.DataFrame:
@@ -331,8 +368,8 @@ def group_means(
     Returns
     -------
     DataFrame
-        ``dimension, by, group, <by columns>, n_raters, n_ratings, mean, se, ci_low, ci_high,
-        ci_method``; ``.attrs`` holds ``ci_prob``, ``n_boot``, ``seed`` and the number of raters
+        GROUP_MEANS_COLUMNS: ``dimension, by, group, <by columns>, n_raters, n_ratings, mean,
+        se, ci_low, ci_high, ci_method``; ``.attrs`` holds ``ci_prob``, ``n_boot``, ``seed`` and the number of raters
         left out per dimension because their value is missing (``excluded_raters``).
 
     See Also
@@ -353,12 +390,12 @@ def group_means(
 def relative_difference(
     study: Study,
     by: str | Sequence[str],
+    *,
     reference: str | Sequence[str] | Mapping[str, str] | None = None,
     dimension: str | Sequence[str] | None = None,
     ci_prob: float | None = None,
     n_boot: int | None = None,
     seed: int | None = None,
-    *,
     coding: GroupCoding = "collapsed",
     crossed: bool = False,
 ) -> pd.DataFrame:
@@ -376,8 +413,10 @@ def relative_difference(
         Demographic column(s), described separately (or crossed, see ``crossed``).
     reference : str, sequence or mapping, optional
         Reference group: a level (one ``by`` column), a mapping ``{column: level}``, or for
-        crossed cells a tuple of levels. Default: the study's own reference
-        (``study.reference``, set by the simulator) or else the largest group.
+        crossed cells a tuple of levels. Default:
+        :meth:`Study.reference_level <pluralign.data.Study.reference_level>` (the declared
+        ``study.reference``, else the level with the most raters, ties broken alphabetically;
+        the models follow the same rule); crossed cells: the cell with the most raters.
         For multi-select columns with ``coding="indicators"`` each value is compared with the
         raters who did not choose it (reference ``"not <value>"``) and ``reference`` is ignored.
     dimension, ci_prob, n_boot, seed, coding, crossed
@@ -386,11 +425,17 @@ def relative_difference(
     Returns
     -------
     DataFrame
-        ``dimension, by, group, <by columns>, n_raters, n_ratings, mean, reference,
+        RELATIVE_DIFFERENCE_COLUMNS: ``dimension, by, group, <by columns>, n_raters,
+        n_ratings, mean, reference,
         is_reference, mean_reference, n_raters_reference, se, ci_low, ci_high, difference,
         difference_ci_low, difference_ci_high, relative_pct, relative_ci_low,
         relative_ci_high, ci_method`` (the reference group's own row has zero difference and no
         interval).
+
+    See Also
+    --------
+    group_means : The group means alone.
+    pluralign.models.fit_mixed : The same contrasts adjusted for other demographics and items.
 
     Examples
     --------

@@ -2,23 +2,32 @@
 
 from pluralign.models._bayes import BayesResult, fit_bayes
 from pluralign.models._bayes_kernels import cumulative_probs, preference_from_probs
-from pluralign.models._design import Design, build_design
+from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
+    BAYES_SUMMARY_COLUMNS,
+    COMPARE_COLUMNS,
     DIAGNOSTIC_COLUMNS,
     EFFECT_COLUMNS,
+    EFFECT_SCALES,
     MARGINAL_COLUMNS,
+    MIXED_SUMMARY_COLUMNS,
     POSTSTRAT_COLUMNS,
+    TERM_COLUMNS,
     ModelResult,
 )
-from pluralign.models._targets import target_cells
 
 __all__ = [
+    "BAYES_SUMMARY_COLUMNS",
+    "COMPARE_COLUMNS",
     "DIAGNOSTIC_COLUMNS",
     "EFFECT_COLUMNS",
+    "EFFECT_SCALES",
     "MARGINAL_COLUMNS",
+    "MIXED_SUMMARY_COLUMNS",
     "POSTSTRAT_COLUMNS",
+    "TERM_COLUMNS",
     "BayesResult",
     "Design",
     "MixedResult",
@@ -30,6 +39,6 @@ __all__ = [
     "cumulative_probs",
     "fit_bayes",
     "fit_mixed",
+    "fixed_terms",
     "preference_from_probs",
-    "target_cells",
 ]

@@ -40,7 +40,7 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.data._scale import Scale
+from pluralign.data import Population, Scale
 from pluralign.models import _bayes_kernels as K
 from pluralign.models._bayes_model import (
     POPULATION_VARS,
@@ -51,10 +51,16 @@ from pluralign.models._bayes_model import (
     sample,
     warn_if_failed,
 )
-from pluralign.models._design import Design, build_design
+from pluralign.models._design import Design, build_design, fixed_terms, term_table
+from pluralign.models._display import html_summary
 from pluralign.models._effects import finish_effects
-from pluralign.models._protocol import DIAGNOSTIC_COLUMNS
-from pluralign.models._targets import target_cells
+from pluralign.models._protocol import (
+    BAYES_SUMMARY_COLUMNS,
+    DIAGNOSTIC_COLUMNS,
+    EFFECT_SCALES,
+    MARGINAL_COLUMNS,
+    POSTSTRAT_COLUMNS,
+)
 
 FAMILIES = ("ordinal", "bernoulli", "gaussian")
 SAMPLERS = ("nutpie", "numpyro", "pymc")
@@ -216,16 +222,41 @@ def _codes(values: pd.Series, levels: Sequence[str], name: str) -> np.ndarray:
 # ------------------------------------------------------------------------------ result
 @dataclass(frozen=True, eq=False)
 class BayesResult:
-    """A fitted Bayesian rating model (one model per dimension) — see :func:`fit_bayes`.
+    """A fitted Bayesian rating model, one model per dimension (returned by :func:`fit_bayes`).
+
+    Implements :class:`~pluralign.models.ModelResult`: every rating-scale quantity is computed
+    per posterior draw and summarised by its highest-density interval. In Jupyter the result
+    shows the formula, family, sample sizes, the sampler checks and the link-scale effects.
 
     Attributes
     ----------
     dimensions : list of str
+        The fitted dimensions.
     formula : str
         Fixed-effect formula (with interactions and the group-item variable added).
-    family, sampler : str
+    family : {"ordinal", "bernoulli", "gaussian"}
+        Distribution family of the ratings.
+    sampler : str
+        NUTS implementation used.
     fits : dict of str to DimensionFit
         Per-dimension design, data, posterior and timing.
+    settings : mapping
+        Sampler settings (draws, tune, chains, seed, low_rank, backend).
+
+    See Also
+    --------
+    fit_bayes : fits it.
+    pluralign.models.MixedResult : the frequentist counterpart, with the same methods.
+    pluralign.models.compare_groups : rating-scale comparison of any two populations.
+
+    Examples
+    --------
+    >>> from pluralign.data import simulate_study
+    >>> study = simulate_study(n_raters=40, n_prompts=6, seed=1, dimensions=["toxicity"]).study
+    >>> fit = fit_bayes(study, "rating ~ gender", draws=100, tune=100,
+    ...                 progressbar=False)  # doctest: +SKIP
+    >>> fit.terms[["term", "level", "reference"]]  # doctest: +SKIP
+    >>> fit.effects(scale="link")[["level", "estimate", "ci_low", "ci_high"]]  # doctest: +SKIP
     """
 
     dimensions: list[str]
@@ -238,11 +269,31 @@ class BayesResult:
 
     # ---------------------------------------------------------------- access
     def __repr__(self) -> str:
-        bad = int((~self._diagnostics["ok"]).sum()) if self._diagnostics is not None else 0
+        bad = int((~self._diagnostics["ok"]).sum())
         return (
             f"<BayesResult {self.family} {self.formula!r}: {self.dimensions}; sampler "
             f"{self.sampler}; {bad} failed diagnostic checks>"
         )
+
+    def _repr_html_(self) -> str:
+        first = self.fits[self.dimensions[0]].design
+        bad = int((~self._diagnostics["ok"]).sum())
+        facts = {
+            "formula": self.formula,
+            "family": self.family,
+            "dimensions": ", ".join(self.dimensions),
+            "ratings": ", ".join(str(self.fits[d].design.n) for d in self.dimensions),
+            "raters / items": f"{first.n_raters} / {first.n_items}",
+            "sampler": f"{self.sampler}: {self.settings.get('chains')} chains × "
+            f"{self.settings.get('draws')} draws",
+            "converged": "yes" if bad == 0 else f"no: {bad} failed checks (see diagnostics())",
+        }
+        return html_summary("BayesResult", facts, self.effects(scale="link"))
+
+    @property
+    def terms(self) -> pd.DataFrame:
+        """One row per coefficient of each formula term, per dimension (TERM_COLUMNS)."""
+        return term_table({dim: fit.design for dim, fit in self.fits.items()})
 
     def _fit(self, dimension: str | None) -> DimensionFit:
         if dimension is None:
@@ -329,31 +380,28 @@ class BayesResult:
             out["dimension"] = dim
             out["mean"], out["ci_low"], out["ci_high"] = draws.mean(0), lo, hi
             rows.append(out)
-        return pd.concat(rows, ignore_index=True)
+        return pd.concat(rows, ignore_index=True)[[*by, *MARGINAL_COLUMNS]]
 
     def poststratify(self, target, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Expected rating of a target population (MRP): per draw, the share-weighted mean of cells.
 
-        ``target``: a post-stratification frame (demographics + ``share``), margins
+        ``target``: anything :meth:`Population.parse <pluralign.data.Population.parse>`
+        accepts: a post-stratification frame (demographics + ``share``), margins
         ``{"gender": {"she/her": .5, "he/him": .5}}``, a group ``{"gender": "she/her"}`` or
         None (the fitted population). Rater and item random effects are integrated by
-        Gauss–Hermite quadrature.
+        Gauss–Hermite quadrature. Columns: POSTSTRAT_COLUMNS, ``population`` being the
+        target's :attr:`~pluralign.data.Population.label`.
         """
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
+        population = Population.parse(target)
         rows = []
         for dim, fit in self.fits.items():
-            cells = target_cells(target, fit.design)
-            draws = fit.cell_mean_draws(cells.drop(columns="share")) @ cells["share"].to_numpy()
-            lo, hi = K.hdi(draws[:, None], ci_prob)
-            rows.append(
-                {
-                    "dimension": dim,
-                    "estimate": float(draws.mean()),
-                    "ci_low": float(lo[0]),
-                    "ci_high": float(hi[0]),
-                }
-            )
-        return pd.DataFrame(rows)
+            population.check(fit.design.known_levels)
+            cells = population.cells.drop(columns="share")
+            draws = fit.cell_mean_draws(cells) @ population.shares
+            lo, hi = K.hdi(draws, ci_prob)
+            rows.append((dim, population.label, float(draws.mean()), float(lo), float(hi)))
+        return pd.DataFrame(rows, columns=list(POSTSTRAT_COLUMNS))
 
     def standardiser(self, dimension: str | None = None) -> np.ndarray:
         """Per-draw latent SD of one rating (Cohen's d denominator; see the module docstring)."""
@@ -365,55 +413,60 @@ class BayesResult:
     def effects(
         self,
         *,
-        family: Sequence[str] | None = None,
+        multiplicity: str | Sequence[str] | None = None,
         correction: str = "holm",
         ci_prob: float | None = None,
+        scale: str = "rating",
     ) -> pd.DataFrame:
         """One row per contrast (level vs reference of a term), with EFFECT_COLUMNS.
 
-        ``estimate`` is the posterior mean of the latent (link-scale) coefficient; ``ci_*`` its
-        HDI; rating-scale columns are computed per draw from marginal means; ``p_adjusted``
-        corrects ``p_value = 2(1 − pd)`` over the ``family`` (terms and/or dimensions; default
-        every contrast) with statsmodels' ``multipletests`` method ``correction``.
+        ``estimate`` is the posterior mean of the latent (link-scale) coefficient, ``std_error``
+        its posterior SD and ``ci_*`` its HDI; rating-scale columns are computed per draw from
+        marginal means; ``p_adjusted`` corrects ``p_value = 2(1 − pd)`` over the
+        ``multiplicity`` set (terms and/or dimensions; default every contrast) with
+        statsmodels' ``multipletests`` method ``correction``. ``scale="link"`` skips the
+        rating-scale columns (NaN), which cost a quadrature per draw.
         """
+        if scale not in EFFECT_SCALES:
+            raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
+        terms = self.terms
         rows = []
         for dim, fit in self.fits.items():
             d = fit.draws()
             std = self.standardiser(dim)
-            des = fit.design
-            for term, entries in des.terms.items():
-                main = term in des.levels
-                for level, col in entries:
-                    b = d.beta[:, col - 1]
-                    lo, hi = K.hdi(b[:, None], ci_prob)
-                    pos = float(np.mean(b > 0))
-                    pdir = max(pos, 1 - pos)
-                    row = {
-                        "dimension": dim,
-                        "term": term,
-                        "level": level,
-                        "reference": des.references.get(
-                            term, ":".join(des.references.get(v, "") for v in term.split(":"))
-                        ),
-                        "estimate": float(b.mean()),
-                        "ci_low": float(lo[0]),
-                        "ci_high": float(hi[0]),
-                        "p_value": float(min(1.0, 2 * (1 - pdir))),
-                        "p_direction": pdir,
-                        "cohens_d": float(np.mean(b / std)),
-                    }
-                    if fit.family != "gaussian":
-                        row.update(
-                            odds_ratio=float(np.exp(b).mean()),
-                            odds_ratio_ci_low=float(np.exp(lo[0])),
-                            odds_ratio_ci_high=float(np.exp(hi[0])),
-                        )
-                    if main:
-                        m = fit.cell_mean_draws(pd.DataFrame({term: [level, row["reference"]]}), d)
-                        row.update(_contrast(m[:, 0], m[:, 1], ci_prob))
-                    rows.append(row)
-        table = finish_effects(pd.DataFrame(rows), family=family, correction=correction)
+            info = terms[terms["dimension"] == dim]
+            for term, level, reference, coefficient, kind in info[
+                ["term", "level", "reference", "coefficient", "kind"]
+            ].itertuples(index=False):
+                b = d.beta[:, fit.design.columns.index(coefficient) - 1]
+                lo, hi = K.hdi(b, ci_prob)
+                pos = float(np.mean(b > 0))
+                pdir = max(pos, 1 - pos)
+                row = {
+                    "dimension": dim,
+                    "term": term,
+                    "level": level,
+                    "reference": reference,
+                    "estimate": float(b.mean()),
+                    "ci_low": float(lo),
+                    "ci_high": float(hi),
+                    "p_value": float(min(1.0, 2 * (1 - pdir))),
+                    "p_direction": pdir,
+                    "cohens_d": float(np.mean(b / std)),
+                    "std_error": float(b.std(ddof=1)),
+                }
+                if fit.family != "gaussian":
+                    row.update(
+                        odds_ratio=float(np.exp(b).mean()),
+                        odds_ratio_ci_low=float(np.exp(lo)),
+                        odds_ratio_ci_high=float(np.exp(hi)),
+                    )
+                if kind == "categorical" and scale == "rating":
+                    m = fit.cell_mean_draws(pd.DataFrame({term: [level, reference]}), d)
+                    row.update(_contrast(m[:, 0], m[:, 1], ci_prob))
+                rows.append(row)
+        table = finish_effects(pd.DataFrame(rows), multiplicity=multiplicity, correction=correction)
         table.attrs["standardiser"] = (
             "sqrt(sigma_rater^2 + sigma_item^2 + sigma_group_item^2 + pi^2/3): latent SD of one "
             "rating on the logit scale"
@@ -421,6 +474,8 @@ class BayesResult:
             else "sqrt(sigma_rater^2 + sigma_item^2 + sigma_group_item^2 + sigma_residual^2)"
         )
         table.attrs["interval"] = f"{ci_prob:.0%} HDI"
+        table.attrs["ci_prob"] = ci_prob
+        table.attrs["scale"] = scale
         return table
 
     def predict(
@@ -451,7 +506,10 @@ class BayesResult:
         return self._diagnostics[list(DIAGNOSTIC_COLUMNS)].copy()
 
     def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
-        """Population-level parameters per dimension: mean, sd, HDI, ESS, R-hat."""
+        """Population-level parameters per dimension: mean, sd, HDI, ESS, R-hat.
+
+        Columns: BAYES_SUMMARY_COLUMNS (``arviz.summary``'s, the HDI as ``ci_low, ci_high``).
+        """
         az = require("arviz")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
         frames = []
@@ -462,24 +520,24 @@ class BayesResult:
             s.insert(0, "parameter", s.index)
             s.insert(0, "dimension", dim)
             frames.append(s.reset_index(drop=True))
-        return pd.concat(frames, ignore_index=True)
+        return pd.concat(frames, ignore_index=True)[list(BAYES_SUMMARY_COLUMNS)]
 
 
 def _contrast(lev: np.ndarray, ref: np.ndarray, ci_prob: float) -> dict:
     diff = lev - ref
     rel = 100 * diff / ref
-    d_lo, d_hi = K.hdi(diff[:, None], ci_prob)
-    r_lo, r_hi = K.hdi(rel[:, None], ci_prob)
+    d_lo, d_hi = K.hdi(diff, ci_prob)
+    r_lo, r_hi = K.hdi(rel, ci_prob)
     return {
         "mean_level": float(lev.mean()),
         "mean_reference": float(ref.mean()),
         "difference": float(diff.mean()),
-        "difference_ci_low": float(d_lo[0]),
-        "difference_ci_high": float(d_hi[0]),
+        "difference_ci_low": float(d_lo),
+        "difference_ci_high": float(d_hi),
         # point value as EFFECT_COLUMNS defines it (ratio of posterior means); HDI from the draws
         "relative_pct": float(100 * diff.mean() / ref.mean()),
-        "relative_ci_low": float(r_lo[0]),
-        "relative_ci_high": float(r_hi[0]),
+        "relative_ci_low": float(r_lo),
+        "relative_ci_high": float(r_hi),
     }
 
 
@@ -555,15 +613,12 @@ def _formula_with(formula: str, interactions, group_item: str | None) -> str:
                 "('gender', 'race') or strings such as 'gender:race'"
             )
         add.append(term)
-    if "~" not in formula:
-        raise ValueError(f"formula {formula!r} needs a response: write e.g. 'rating ~ gender'")
-    rhs = formula.split("~", 1)[1]
-    if group_item and not any(group_item == t.strip() for t in rhs.replace("*", "+").split("+")):
+    if group_item and group_item not in fixed_terms(formula):
         add.append(group_item)
     return formula + "".join(f" + {a}" for a in add)
 
 
-def _model_data(design: Design, family: str, scale: Scale, group_item: str | None):
+def _model_data(design: Design, family: str, group_item: str | None):
     y = design.y
     first = np.unique(design.rater_codes, return_index=True)[1]
     X_rater = design.X[first, 1:]
@@ -622,8 +677,8 @@ def _model_data(design: Design, family: str, scale: Scale, group_item: str | Non
 def fit_bayes(
     study,
     formula: str = "rating ~ gender",
-    dimension: str | Sequence[str] | None = None,
     *,
+    dimension: str | Sequence[str] | None = None,
     family: str = "ordinal",
     sampler: str = "nutpie",
     draws: int = 1000,
@@ -658,7 +713,9 @@ def fit_bayes(
     seed : int, optional
         Sampler seed (``options.seed`` when None); dimension ``j`` uses ``seed + j``.
     reference : mapping, optional
-        Reference level per demographic (default: the most frequent level).
+        Reference level per demographic (default:
+        :meth:`Study.reference_level <pluralign.data.Study.reference_level>`: the declared
+        ``study.reference``, else the level with the most raters).
     interactions : list, optional
         Demographic × demographic interactions, e.g. ``[("gender", "race")]`` or
         ``["gender:race"]``.
@@ -685,7 +742,8 @@ def fit_bayes(
 
     See Also
     --------
-    fit_mixed : frequentist crossed mixed model (faster, no posterior).
+    BayesResult : the result and its methods.
+    pluralign.models.fit_mixed : frequentist crossed mixed model (faster, no posterior).
 
     Examples
     --------
@@ -718,9 +776,9 @@ def fit_bayes(
         bar = tqdm(total=len(dims), desc="fit_bayes dimensions", unit="dim")
     for j, dim in enumerate(dims):
         t0 = time.perf_counter()
-        design = build_design(study, full, dim, reference)
+        design = build_design(study, full, dimension=dim, reference=reference)
         scale = study.scale(dim)
-        md, levels, group_names = _model_data(design, family, scale, group_item)
+        md, levels, group_names = _model_data(design, family, group_item)
         model = build_model(md)
         idata = sample(
             model,

@@ -2,7 +2,8 @@
 
 Everything here works on posterior draws already pulled out of an ``InferenceData``:
 category probabilities of the cumulative-logit model, Gauss–Hermite integration of a normal
-random intercept, expected ratings and the pairwise preference probability.
+random intercept, expected ratings and the pairwise preference probability; highest-density
+intervals come from ``arviz.hdi`` (imported when first used).
 """
 
 from __future__ import annotations
@@ -130,24 +131,21 @@ def _scatter(out: np.ndarray, src: np.ndarray, index: np.ndarray) -> None:
 
 
 def hdi(draws: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Highest-density interval of each column of ``draws`` (first axis = draws).
+    """Highest-density interval of each column of ``draws`` (first axis = draws), by ``arviz.hdi``.
 
-    Shortest interval spanning ``floor(prob * S)`` sorted-draw gaps (ArviZ's definition, so the
-    numbers match ``arviz.hdi``), vectorised over the remaining axes.
+    Returns ``(low, high)``, each shaped like one draw (``draws.shape[1:]``).
 
     Examples
     --------
     >>> lo, hi = hdi(np.arange(100.0)[:, None], 0.9)
     >>> float(hi[0] - lo[0])
     90.0
+    >>> [float(v) for v in hdi(np.arange(100.0), 0.5)]
+    [0.0, 50.0]
     """
-    x = np.sort(np.asarray(draws, dtype=float), axis=0)
-    n = x.shape[0]
-    m = int(np.floor(prob * n))
-    if m >= n:
-        return x[0], x[-1]
-    widths = x[m:] - x[: n - m]
-    start = np.argmin(widths, axis=0)
-    lo = np.take_along_axis(x, start[None], axis=0)[0]
-    hi = np.take_along_axis(x, (start + m)[None], axis=0)[0]
-    return lo, hi
+    import arviz as az
+
+    x = np.asarray(draws, dtype=float)
+    # a vector is one quantity's draws; more axes are read as (1 chain, draws, ...)
+    out = np.asarray(az.hdi(x if x.ndim == 1 else x[None], hdi_prob=prob))
+    return out[..., 0], out[..., 1]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import DroppedRowsWarning
+from pluralign.models._protocol import TERM_COLUMNS
 
 #: Random-effect terms that may be written in a formula; the random structure is always crossed
 #: rater and item intercepts, so these are accepted (lme4 style) and removed before formulaic.
@@ -88,6 +89,20 @@ class Design:
     _spec: Any = field(default=None, repr=False, compare=False)
 
     @property
+    def known_levels(self) -> dict[str, list[str] | None]:
+        """Levels of each variable (``None`` for numeric ones), as :meth:`Population.check
+        <pluralign.data.Population.check>` takes them.
+
+        Examples
+        --------
+        >>> build_design(_example_study(), "rating ~ gender").known_levels
+        {'gender': ['she/her', 'he/him']}
+        """
+        out: dict[str, list[str] | None] = dict(self.levels)
+        out.update({v: None for v in self.numeric})
+        return out
+
+    @property
     def n(self) -> int:
         """Number of rows used."""
         return len(self.y)
@@ -139,7 +154,7 @@ class Design:
         Examples
         --------
         >>> import pandas as pd
-        >>> d = build_design(_example_study(), "rating ~ gender", "toxicity")
+        >>> d = build_design(_example_study(), "rating ~ gender", dimension="toxicity")
         >>> d.transform(pd.DataFrame({"gender": ["he/him", "she/her"]})).tolist()
         [[1.0, 1.0], [1.0, 0.0]]
         """
@@ -164,15 +179,24 @@ def _parse(formula: str) -> tuple[str, str]:
     return fixed, lhs.strip()
 
 
-def _default_reference(values: pd.Series) -> str:
-    counts = values.value_counts()
-    top = counts[counts == counts.max()].index
-    return str(sorted(map(str, top))[0])
+def fixed_terms(formula: str) -> list[str]:
+    """The fixed-effect terms of a formula as formulaic reads it (no intercept, no random terms).
+
+    Examples
+    --------
+    >>> fixed_terms("rating ~ gender * race + age + (1|rater)")
+    ['gender', 'race', 'age', 'gender:race']
+    """
+    from formulaic import Formula
+
+    fixed, _ = _parse(formula)
+    return [str(t) for t in Formula(fixed).rhs if str(t) != "1"]
 
 
 def build_design(
     study,
     formula: str = "rating ~ gender",
+    *,
     dimension: str | None = None,
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
@@ -191,10 +215,11 @@ def build_design(
     dimension : str, optional
         Dimension to code; may be omitted when the study has only one.
     reference : mapping, optional
-        Reference level per demographic, e.g. ``{"gender": "she/her"}``. Default: the study's
-        declared reference (``study.reference``, as :func:`pluralign.describe.group_means`
-        uses), otherwise the most frequent level among the rows used (ties: the first in sorted
-        order).
+        Reference level per demographic, e.g. ``{"gender": "she/her"}``. Default:
+        :meth:`Study.reference_level <pluralign.data.Study.reference_level>` among the raters
+        of the rows used (the declared ``study.reference``, else the level with the most
+        raters, ties broken alphabetically), the same rule as
+        :func:`pluralign.describe.relative_difference`.
     coding : {"collapsed", "indicators"}
         How multi-select demographics enter: one collapsed category per rater (several values
         become ``options.multi_label``), or 0/1 indicator columns named ``{column}_{value}``
@@ -212,7 +237,7 @@ def build_design(
 
     Examples
     --------
-    >>> d = build_design(_example_study(), "rating ~ gender", "toxicity",
+    >>> d = build_design(_example_study(), "rating ~ gender", dimension="toxicity",
     ...                  reference={"gender": "she/her"})
     >>> d.columns, d.references
     (['Intercept', 'gender[T.he/him]'], {'gender': 'she/her'})
@@ -263,14 +288,6 @@ def build_design(
     unknown_ref = sorted(set(reference) - set(variables))
     if unknown_ref:
         raise KeyError(f"reference names {unknown_ref}, which are not in the formula {fixed!r}")
-    declared = study.reference
-    for v in variables:
-        if (
-            v not in reference
-            and v in declared
-            and (data[v].astype("string") == str(declared[v])).any()
-        ):
-            reference[v] = declared[v]
     references: dict[str, str] = {}
     levels: dict[str, list[str]] = {}
     numeric: list[str] = []
@@ -290,8 +307,10 @@ def build_design(
                 raise ValueError(
                     f"reference level {ref!r} of {v!r} is not among its levels {found}"
                 )
+        elif is_indicator:
+            ref = "0"
         else:
-            ref = "0" if is_indicator else _default_reference(values)
+            ref = study.reference_level(v, raters=pd.unique(data["rater"]))
         levels[v] = [ref] + [x for x in found if x != ref]
         references[v] = ref
         frame[v] = pd.Categorical(values.astype(object), categories=levels[v])
@@ -341,6 +360,31 @@ def build_design(
         numeric=numeric,
         _spec=rhs.model_spec,
     )
+
+
+def term_table(designs: Mapping[str, Design]) -> pd.DataFrame:
+    """One row per coefficient of each formula term of each dimension's design (TERM_COLUMNS).
+
+    Examples
+    --------
+    >>> d = build_design(_example_study(), "rating ~ gender", reference={"gender": "she/her"})
+    >>> term_table({"toxicity": d}).iloc[0].tolist()
+    ['toxicity', 'gender', 'he/him', 'she/her', 'gender[T.he/him]', 'categorical']
+    """
+    rows = []
+    for dim, d in designs.items():
+        for term, entries in d.terms.items():
+            parts = term.split(":")
+            if len(parts) > 1:
+                kind = "interaction"
+                reference = ":".join(d.references.get(v, "") for v in parts)
+            elif term in d.numeric:
+                kind, reference = "numeric", ""
+            else:
+                kind, reference = "categorical", d.references.get(term, "")
+            for level, idx in entries:
+                rows.append((dim, term, level, reference, d.columns[idx], kind))
+    return pd.DataFrame(rows, columns=list(TERM_COLUMNS))
 
 
 def _example_study():

@@ -17,14 +17,14 @@ Definitions used throughout
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from pluralign._settings import options
-from pluralign.models._protocol import EFFECT_COLUMNS
-from pluralign.models._targets import target_cells
+from pluralign.data import Population
+from pluralign.models._protocol import COMPARE_COLUMNS, EFFECT_COLUMNS
 
 #: Corrections accepted by :func:`adjust_pvalues` (those of statsmodels' ``multipletests``).
 CORRECTIONS = (
@@ -131,7 +131,7 @@ def contrast_columns(
 def adjust_pvalues(
     table: pd.DataFrame,
     *,
-    family: Sequence[str] | None = None,
+    multiplicity: str | Sequence[str] | None = None,
     correction: str = "holm",
 ) -> pd.Series:
     """Multiplicity-adjusted p-values over a declared family of contrasts.
@@ -140,10 +140,10 @@ def adjust_pvalues(
     ----------
     table : DataFrame
         Effects with ``dimension, term, p_value``.
-    family : sequence of str, optional
-        Terms (e.g. ``["gender"]``) and/or dimensions whose contrasts form the family; the
-        family is the rows whose term **or** dimension is listed. Default: every row (all
-        contrasts of all terms and dimensions). Rows outside the family get NaN.
+    multiplicity : str or sequence of str, optional
+        Terms (e.g. ``["gender"]``) and/or dimensions whose contrasts are adjusted together:
+        the rows whose term **or** dimension is listed. Default: every row (all contrasts of
+        all terms and dimensions). Rows outside the set get NaN.
     correction : str
         A method of :func:`statsmodels.stats.multitest.multipletests` (``"holm"``,
         ``"fdr_bh"``, ``"bonferroni"``, ...) or ``"none"``.
@@ -164,14 +164,14 @@ def adjust_pvalues(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
     out = pd.Series(np.nan, index=table.index, dtype=float)
-    if family is None:
+    if multiplicity is None:
         mask = pd.Series(True, index=table.index)
     else:
-        names = {family} if isinstance(family, str) else set(family)
+        names = {multiplicity} if isinstance(multiplicity, str) else set(multiplicity)
         unknown = names - set(table["term"]) - set(table["dimension"])
         if unknown:
             raise ValueError(
-                f"family names {sorted(unknown)}, which are neither terms "
+                f"multiplicity names {sorted(unknown)}, which are neither terms "
                 f"{sorted(set(table['term']))} nor dimensions {sorted(set(table['dimension']))}"
             )
         mask = table["term"].isin(names) | table["dimension"].isin(names)
@@ -188,36 +188,33 @@ def adjust_pvalues(
 
 
 def finish_effects(
-    table: pd.DataFrame, *, family: Sequence[str] | None, correction: str
+    table: pd.DataFrame, *, multiplicity: str | Sequence[str] | None, correction: str
 ) -> pd.DataFrame:
     """Add ``p_adjusted``, order columns as EFFECT_COLUMNS (extra columns after)."""
     table = table.reset_index(drop=True)
     for col in EFFECT_COLUMNS:
         if col not in table.columns:
             table[col] = np.nan
-    table["p_adjusted"] = adjust_pvalues(table, family=family, correction=correction)
+    table["p_adjusted"] = adjust_pvalues(table, multiplicity=multiplicity, correction=correction)
+    table.attrs["correction"] = correction
     extra = [c for c in table.columns if c not in EFFECT_COLUMNS]
     return table[list(EFFECT_COLUMNS) + extra]
 
 
-def _label(group: Mapping | pd.DataFrame | None) -> str:
-    if group is None:
-        return "everyone"
-    if isinstance(group, pd.DataFrame):
-        return f"target frame ({len(group)} cells)"
-    return ", ".join(f"{k}={v}" for k, v in group.items())
-
-
 def group_mean_draws(fit, group, dimension: str) -> tuple[np.ndarray, float]:
-    """Draws and point estimate of a group's expected rating (share-weighted over its cells).
+    """Draws and point estimate of a population's expected rating (share-weighted over its cells).
 
+    ``group`` is anything :meth:`Population.parse <pluralign.data.Population.parse>` accepts.
     ``fit`` must implement ``cell_mean_draws(cells, dimension)`` (see
     :class:`~pluralign.models.ModelResult`) and may implement ``cell_means(cells, dimension)``
-    for point estimates (default: mean of the draws).
+    for point estimates (default: mean of the draws) and ``design(dimension)`` (to check the
+    population's levels).
     """
-    cells = target_cells(group, fit.design(dimension) if hasattr(fit, "design") else None)
-    share = cells["share"].to_numpy()
-    demo = cells.drop(columns="share")
+    population = Population.parse(group)
+    if hasattr(fit, "design"):
+        population.check(fit.design(dimension).known_levels)
+    share = population.shares
+    demo = population.cells.drop(columns="share")
     draws = np.asarray(fit.cell_mean_draws(demo, dimension)) @ share
     if hasattr(fit, "cell_means"):
         point = float(np.asarray(fit.cell_means(demo, dimension)) @ share)
@@ -228,21 +225,22 @@ def group_mean_draws(fit, group, dimension: str) -> tuple[np.ndarray, float]:
 
 def compare_groups(
     fit,
-    a: Mapping,
-    b: Mapping,
-    dimension: str | Sequence[str] | None = None,
+    a,
+    b,
     *,
+    dimension: str | Sequence[str] | None = None,
     ci_prob: float | None = None,
 ) -> pd.DataFrame:
-    """Compare the expected rating of two groups (any demographics, intersections included).
+    """Compare the expected rating of two populations (groups, intersections or mixtures).
 
     Parameters
     ----------
     fit : ModelResult
         A fitted model implementing ``cell_mean_draws`` (``fit_mixed`` or ``fit_bayes``).
-    a, b : mapping
-        Groups, e.g. ``{"gender": "she/her", "race": "Black"}``; a demographic left out is
-        averaged over the fitted data; a mapping of levels to shares is a mixture.
+    a, b : Population, mapping, DataFrame or None
+        Anything :meth:`Population.parse <pluralign.data.Population.parse>` accepts, e.g.
+        ``{"gender": "she/her", "race": "Black"}``; a demographic left out is averaged over the
+        fitted data; margins or a frame with ``share`` is a mixture; None is everyone.
     dimension : str or list of str, optional
         Default: every dimension of the fit.
     ci_prob : float, optional
@@ -251,10 +249,16 @@ def compare_groups(
     Returns
     -------
     DataFrame
-        ``dimension, group_a, group_b, mean_a, mean_b, difference, difference_ci_low,
-        difference_ci_high, relative_pct, relative_ci_low, relative_ci_high, p_value``;
-        ``relative_pct = 100 (mean_a - mean_b) / mean_b`` and ``p_value = 2 (1 - pd)`` from the
-        draws (pd: probability of direction of the difference).
+        COMPARE_COLUMNS: ``dimension, group_a, group_b, mean_a, mean_b, difference,
+        difference_ci_low, difference_ci_high, relative_pct, relative_ci_low,
+        relative_ci_high, p_value``; ``group_a``/``group_b`` are the populations'
+        :attr:`~pluralign.data.Population.label`; ``relative_pct = 100 (mean_a - mean_b) /
+        mean_b`` and ``p_value = 2 (1 - pd)`` from the draws (pd: probability of direction of
+        the difference).
+
+    See Also
+    --------
+    pluralign.models.MixedResult.poststratify : the expected rating of one population.
 
     Examples
     --------
@@ -263,30 +267,31 @@ def compare_groups(
     >>> fit = fit_mixed(_example_study(), "rating ~ gender + ideology")
     >>> out = compare_groups(fit, {"gender": "he/him", "ideology": "conservative"},
     ...                      {"gender": "she/her", "ideology": "liberal"})
-    >>> list(out.columns[:3])
-    ['dimension', 'group_a', 'group_b']
+    >>> out[["group_a", "group_b"]].iloc[0].tolist()
+    ['gender=he/him & ideology=conservative', 'gender=she/her & ideology=liberal']
     """
     ci_prob = options.ci_prob if ci_prob is None else ci_prob
+    pop_a, pop_b = Population.parse(a), Population.parse(b)
     if dimension is None:
         dims = list(fit.dimensions)
     else:
         dims = [dimension] if isinstance(dimension, str) else list(dimension)
     rows = []
     for dim in dims:
-        da, pa = group_mean_draws(fit, a, dim)
-        db, pb = group_mean_draws(fit, b, dim)
+        da, pa = group_mean_draws(fit, pop_a, dim)
+        db, pb = group_mean_draws(fit, pop_b, dim)
         cols = contrast_columns(da, db, ci_prob=ci_prob, level_point=[pa], reference_point=[pb])
         _, p = draw_p_value(da - db)
         row = cols.iloc[0].to_dict()
         rows.append(
             {
                 "dimension": dim,
-                "group_a": _label(a),
-                "group_b": _label(b),
+                "group_a": pop_a.label,
+                "group_b": pop_b.label,
                 "mean_a": row["mean_level"],
                 "mean_b": row["mean_reference"],
                 **{k: row[k] for k in cols.columns if k.startswith(("difference", "relative"))},
                 "p_value": float(p),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(COMPARE_COLUMNS))

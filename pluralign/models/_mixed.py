@@ -21,12 +21,19 @@ from scipy.special import expit
 from pluralign._errors import ConvergenceWarning
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.models._design import Design, build_design
+from pluralign.data import Population
+from pluralign.models._design import Design, build_design, term_table
+from pluralign.models._display import html_summary
 from pluralign.models._effects import contrast_columns, finish_effects, interval
 from pluralign.models._glmm import fit_glmm_logit
 from pluralign.models._lmm import LMMFit, fit_lmm
-from pluralign.models._protocol import DIAGNOSTIC_COLUMNS, MARGINAL_COLUMNS, POSTSTRAT_COLUMNS
-from pluralign.models._targets import target_cells
+from pluralign.models._protocol import (
+    DIAGNOSTIC_COLUMNS,
+    EFFECT_SCALES,
+    MARGINAL_COLUMNS,
+    MIXED_SUMMARY_COLUMNS,
+    POSTSTRAT_COLUMNS,
+)
 
 #: Gauss–Hermite nodes/weights (probabilists') for integrating normal random effects.
 _GH_X, _GH_W = gauss_hermite(24)
@@ -59,17 +66,43 @@ class MixedResult:
     Implements :class:`~pluralign.models.ModelResult`. Rating-scale quantities (marginal means,
     differences, post-stratified estimates) get intervals by simulating ``n_draws`` coefficient
     vectors from ``N(β̂, V̂)`` (variance components held at their estimates; seeded, so repeated
-    calls give the same draws).
+    calls give the same draws). In Jupyter the result shows the formula, family, sample sizes,
+    convergence and the link-scale effects table.
 
     Attributes
     ----------
     dimensions : list of str
+        The fitted dimensions.
     formula : str
+        Fixed-effect formula (random terms removed).
     family : {"gaussian", "binomial"}
+        Distribution family of the ratings.
     reml : bool
+        Whether the linear fits used REML (False for ML and for the binomial family).
     fits : dict of str to DimensionFit
+        Design and numeric estimates of each dimension.
     n_draws : int
+        Simulated coefficient vectors behind rating-scale intervals.
     seed : int
+        Seed of those simulations.
+    references : dict of str to str
+        Reference level of each categorical variable (of the first dimension).
+
+    See Also
+    --------
+    fit_mixed : fits it.
+    pluralign.models.BayesResult : the Bayesian counterpart, with the same methods.
+    pluralign.models.compare_groups : rating-scale comparison of any two populations.
+
+    Examples
+    --------
+    >>> fit = fit_mixed(_example_study(), "rating ~ gender + ideology",
+    ...                 reference={"gender": "she/her", "ideology": "liberal"})
+    >>> fit.terms[["term", "level", "reference"]].iloc[0].tolist()
+    ['gender', 'he/him', 'she/her']
+    >>> link = fit.effects(scale="link")
+    >>> bool(link["std_error"].gt(0).all()), bool(link["difference"].isna().all())
+    (True, True)
     """
 
     dimensions: list[str]
@@ -77,14 +110,38 @@ class MixedResult:
     family: str
     reml: bool
     fits: dict[str, DimensionFit]
-    n_draws: int = 4000
-    seed: int = options.seed
-    attrs: dict = field(default_factory=dict)
+    n_draws: int
+    seed: int
+    references: dict[str, str] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- access
     def __repr__(self) -> str:
         dims = ", ".join(self.dimensions)
         return f"<MixedResult {self.family} {self.formula!r}: {dims}>"
+
+    def _repr_html_(self) -> str:
+        first = self.fits[self.dimensions[0]].design
+        facts = {
+            "formula": self.formula,
+            "family": self.family + (" (REML)" if self.reml else ""),
+            "dimensions": ", ".join(self.dimensions),
+            "ratings": ", ".join(str(self.fits[d].design.n) for d in self.dimensions),
+            "raters / items": f"{first.n_raters} / {first.n_items}",
+            "converged": _yes_no(all(self.fits[d].fit.converged for d in self.dimensions)),
+        }
+        return html_summary("MixedResult", facts, self.effects(scale="link"))
+
+    @property
+    def terms(self) -> pd.DataFrame:
+        """One row per coefficient of each formula term, per dimension (TERM_COLUMNS).
+
+        Examples
+        --------
+        >>> fit = fit_mixed(_example_study(), "rating ~ gender")
+        >>> fit.terms.columns.tolist()
+        ['dimension', 'term', 'level', 'reference', 'coefficient', 'kind']
+        """
+        return term_table({dim: self.design(dim) for dim in self.dimensions})
 
     def design(self, dimension: str) -> Design:
         """The :class:`Design` of one dimension."""
@@ -202,9 +259,10 @@ class MixedResult:
     def effects(
         self,
         *,
-        family: Sequence[str] | None = None,
+        multiplicity: str | Sequence[str] | None = None,
         correction: str = "holm",
         ci_prob: float | None = None,
+        scale: str = "rating",
     ) -> pd.DataFrame:
         """One row per contrast (non-reference level of each term) with EFFECT_COLUMNS.
 
@@ -212,7 +270,8 @@ class MixedResult:
         -----------
         * ``estimate``: the link-scale coefficient (rating points for ``gaussian``, log-odds
           for ``binomial``); ``ci_low/ci_high`` Wald intervals ``β̂ ± z·SE`` and ``p_value`` the
-          two-sided Wald z test (normal reference distribution, as lme4's z for glmer).
+          two-sided Wald z test (normal reference distribution, as lme4's z for glmer);
+          ``std_error`` and ``statistic`` (z) follow the EFFECT_COLUMNS.
         * ``mean_level`` / ``mean_reference``: marginal mean rating with the term set to the
           level / reference in every fitted row (counterfactual average over the observed mix
           of the other demographics; random effects at their mean for the identity link,
@@ -224,20 +283,24 @@ class MixedResult:
           binomial: ``estimate / sqrt(σ²_rater + σ²_item + π²/3)`` (latent scale). The
           standardiser of each dimension is in ``result.attrs["standardiser"]``.
         * ``odds_ratio = exp(estimate)`` with its interval (binomial only).
-        * ``p_adjusted``: ``correction`` over the declared ``family`` (see
-          :func:`~pluralign.models._effects.adjust_pvalues`; default every row).
+        * ``p_adjusted``: ``correction`` over the ``multiplicity`` set (see
+          :func:`~pluralign.models.adjust_pvalues`; default every row).
 
         Interaction terms (``gender:race``) get the coefficient columns only; compare
         intersections on the rating scale with :func:`compare_groups`.
 
         Parameters
         ----------
-        family : sequence of str, optional
-            Terms and/or dimensions forming the multiplicity family (default all rows).
+        multiplicity : str or sequence of str, optional
+            Terms and/or dimensions whose contrasts are adjusted together (default all rows).
         correction : str, default "holm"
             Any ``statsmodels`` ``multipletests`` method, or ``"none"``.
         ci_prob : float, optional
             Interval probability (default ``options.ci_prob``).
+        scale : {"rating", "link"}, default "rating"
+            ``"link"`` returns the coefficient columns only (estimate, Wald interval and test,
+            odds ratios, ``std_error``, ``statistic``): no simulation, about the cost of
+            reading the coefficients; the rating-scale columns are NaN.
 
         Examples
         --------
@@ -248,38 +311,43 @@ class MixedResult:
         ['gender', 'he/him', 'she/her']
         >>> eff.attrs["standardiser_definition"]
         'sqrt(var_rater + var_item + var_residual)'
+        >>> link = fit.effects(scale="link", multiplicity="gender")
+        >>> link.groupby("term")["p_adjusted"].count().to_dict()
+        {'gender': 3, 'ideology': 0}
         """
+        if scale not in EFFECT_SCALES:
+            raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
         z = stats.norm.ppf(0.5 + ci_prob / 2)
+        terms = self.terms
         rows = []
         standardisers = {}
         for dim in self.dimensions:
             f = self._fit(dim)
             d, fit = f.design, f.fit
-            se = fit.se
             sd = self.standardiser(dim)
             standardisers[dim] = sd
             for term, entries in d.terms.items():
                 idx = [i for _, i in entries]
                 est = fit.beta[idx]
-                s = se[idx]
+                s = fit.se[idx]
+                info = terms[(terms["dimension"] == dim) & (terms["term"] == term)]
                 table = pd.DataFrame(
                     {
                         "dimension": dim,
                         "term": term,
-                        "level": [lv for lv, _ in entries],
-                        "reference": d.references.get(
-                            term, ":".join(d.references.get(v, "") for v in term.split(":"))
-                        ),
+                        "level": info["level"].to_numpy(),
+                        "reference": info["reference"].to_numpy(),
                         "estimate": est,
                         "ci_low": est - z * s,
                         "ci_high": est + z * s,
                         "p_value": 2 * stats.norm.sf(np.abs(est / s)),
                         "p_direction": np.nan,
                         "std_error": s,
+                        "statistic": est / s,
                     }
                 )
-                if term in d.levels:
+                if term in d.levels and scale == "rating":
                     levels = [lv for lv, _ in entries]
                     cells = pd.DataFrame({term: [d.references[term], *levels]})
                     X, W = self._cells_design(cells, dim)
@@ -306,7 +374,7 @@ class MixedResult:
             if rows
             else pd.DataFrame(columns=["dimension", "term", "p_value"])
         )
-        out = finish_effects(table, family=family, correction=correction)
+        out = finish_effects(table, multiplicity=multiplicity, correction=correction)
         out.attrs["standardiser"] = standardisers
         out.attrs["standardiser_definition"] = (
             "sqrt(var_rater + var_item + var_residual)"
@@ -314,6 +382,7 @@ class MixedResult:
             else "sqrt(var_rater + var_item + pi^2/3) on the logit scale"
         )
         out.attrs["ci_prob"] = ci_prob
+        out.attrs["scale"] = scale
         return out
 
     def marginal_means(
@@ -399,7 +468,7 @@ class MixedResult:
         return pd.concat(out, ignore_index=True)
 
     def poststratify(
-        self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None
+        self, target: Population | pd.DataFrame | Mapping | None, *, ci_prob: float | None = None
     ) -> pd.DataFrame:
         """Population-level expected rating for a target population (MRP).
 
@@ -409,14 +478,21 @@ class MixedResult:
 
         Parameters
         ----------
-        target : DataFrame or mapping
-            See :func:`~pluralign.models._targets.target_cells`.
+        target : Population, mapping, DataFrame or None
+            Anything :meth:`Population.parse <pluralign.data.Population.parse>` accepts:
+            None (everyone), a group, margins or a frame of cells with ``share``.
         ci_prob : float, optional
+            Interval probability (default ``options.ci_prob``).
 
         Returns
         -------
         DataFrame
-            POSTSTRAT_COLUMNS: ``dimension, estimate, ci_low, ci_high``.
+            POSTSTRAT_COLUMNS: ``dimension, population, estimate, ci_low, ci_high``;
+            ``population`` is the target's :attr:`~pluralign.data.Population.label`.
+
+        See Also
+        --------
+        pluralign.models.compare_groups : the difference between two populations.
 
         Examples
         --------
@@ -425,8 +501,8 @@ class MixedResult:
         >>> fit = fit_mixed(_example_study(), "rating ~ gender + ideology")
         >>> census = {"gender": {"she/her": 0.51, "he/him": 0.49},
         ...           "ideology": {"liberal": 0.25, "centre": 0.38, "conservative": 0.37}}
-        >>> fit.poststratify(census).columns.tolist()
-        ['dimension', 'estimate', 'ci_low', 'ci_high']
+        >>> fit.poststratify(census)[["dimension", "population"]].iloc[0].tolist()
+        ['toxicity', 'poststratified[gender,ideology]']
 
         or give the joint cells directly:
 
@@ -436,17 +512,16 @@ class MixedResult:
         >>> est = fit.poststratify(cells)
         """
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
+        population = Population.parse(target)
         rows = []
         for dim in self.dimensions:
-            cells = target_cells(target, self.design(dim))
-            share = cells["share"].to_numpy()
-            X, W = self._cells_design(cells, dim)
+            population.check(self.design(dim).known_levels)
+            share = population.shares
+            X, W = self._cells_design(population.cells, dim)
             point = float(self._expected(self._fit(dim).fit.beta[None, :], X, W, dim)[0] @ share)
             draws = self._expected(self.beta_draws(dim), X, W, dim) @ share
             lo, hi = interval(draws, ci_prob)
-            rows.append(
-                {"dimension": dim, "estimate": point, "ci_low": float(lo), "ci_high": float(hi)}
-            )
+            rows.append((dim, population.label, point, float(lo), float(hi)))
         return pd.DataFrame(rows, columns=list(POSTSTRAT_COLUMNS))
 
     def diagnostics(self) -> pd.DataFrame:
@@ -499,7 +574,9 @@ class MixedResult:
     def summary(self) -> pd.DataFrame:
         """Fixed effects (Wald), variance components and fit statistics of every dimension.
 
-        Columns: ``dimension, kind, parameter, estimate, std_error, statistic, p_value``.
+        Columns (MIXED_SUMMARY_COLUMNS): ``dimension, kind, parameter, estimate, std_error,
+        statistic, p_value``. For the contrasts of formula terms with their levels, use
+        :attr:`terms` and ``effects(scale="link")`` rather than parsing ``parameter``.
         """
         rows = []
         for dim in self.dimensions:
@@ -523,25 +600,14 @@ class MixedResult:
                 ("n_items", d.n_items),
             ):
                 rows.append((dim, "fit", name, float(val), np.nan, np.nan, np.nan))
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "dimension",
-                "kind",
-                "parameter",
-                "estimate",
-                "std_error",
-                "statistic",
-                "p_value",
-            ],
-        )
+        return pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
 
 
 def fit_mixed(
     study,
     formula: str = "rating ~ gender",
-    dimension: str | Sequence[str] | None = None,
     *,
+    dimension: str | Sequence[str] | None = None,
     family: str = "gaussian",
     reml: bool = True,
     reference: Mapping[str, str] | None = None,
@@ -571,8 +637,9 @@ def fit_mixed(
     family : {"gaussian", "binomial"}
     reml : bool, default True
     reference : mapping, optional
-        Reference level per demographic, e.g. ``{"gender": "she/her"}`` (default: the most
-        frequent level).
+        Reference level per demographic, e.g. ``{"gender": "she/her"}`` (default:
+        :meth:`Study.reference_level <pluralign.data.Study.reference_level>`: the declared
+        ``study.reference``, else the level with the most raters).
     coding : {"collapsed", "indicators"}
         Multi-select demographics as one category or as 0/1 indicators (see
         :func:`~pluralign.models._design.build_design`).
@@ -586,6 +653,12 @@ def fit_mixed(
     Returns
     -------
     MixedResult
+
+    See Also
+    --------
+    MixedResult : the result and its methods.
+    pluralign.models.fit_bayes : Bayesian (ordinal) counterpart.
+    pluralign.describe.relative_difference : model-free group differences.
 
     Warns
     -----
@@ -625,7 +698,7 @@ def fit_mixed(
     )
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(study, formula, dim, reference=reference, coding=coding)
+        design = build_design(study, formula, dimension=dim, reference=reference, coding=coding)
         if family == "binomial":
             bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
             if bad:
@@ -655,8 +728,12 @@ def fit_mixed(
         fits=fits,
         n_draws=int(n_draws),
         seed=options.seed if seed is None else int(seed),
-        attrs={"references": first.references},
+        references=dict(first.references),
     )
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no (see diagnostics())"
 
 
 def _example_study():

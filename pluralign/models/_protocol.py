@@ -12,6 +12,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from pluralign.data import Population
+
 #: Columns of ``ModelResult.effects()``: one row per contrast (level vs reference of one term).
 EFFECT_COLUMNS = (
     "dimension",  # rated dimension
@@ -23,7 +25,7 @@ EFFECT_COLUMNS = (
     "ci_high",  # CI (frequentist) or HDI (Bayesian) of the link-scale estimate
     "p_value",  # two-sided Wald p (frequentist) or 2*(1 - probability of direction) (Bayesian)
     "p_direction",  # probability of direction (Bayesian); NaN for frequentist fits
-    "p_adjusted",  # multiplicity-adjusted p over the declared family
+    "p_adjusted",  # p adjusted over the declared multiplicity set (``correction=``)
     "mean_level",  # marginal mean rating of the level (rating scale)
     "mean_reference",  # marginal mean rating of the reference (rating scale)
     "difference",  # mean_level - mean_reference (rating points)
@@ -38,11 +40,67 @@ EFFECT_COLUMNS = (
     "odds_ratio_ci_high",
 )
 
+#: Scales of ``ModelResult.effects(scale=...)``: ``"rating"`` (every column) or ``"link"``
+#: (coefficient columns only; the rating-scale columns are NaN and nothing is simulated).
+EFFECT_SCALES = ("rating", "link")
+
+#: Columns of ``ModelResult.terms``: one row per coefficient of a formula term.
+TERM_COLUMNS = (
+    "dimension",
+    "term",  # formula term, e.g. "gender" or "gender:race"
+    "level",  # level of the coefficient, e.g. "he/him" (a numeric variable: its own name)
+    "reference",  # reference level(s), e.g. "she/her" ("" for numeric variables)
+    "coefficient",  # name of the design column, e.g. "gender[T.he/him]"
+    "kind",  # "categorical", "numeric" or "interaction"
+)
+
+#: Columns of :func:`pluralign.models.compare_groups`.
+COMPARE_COLUMNS = (
+    "dimension",
+    "group_a",  # Population.label of a
+    "group_b",  # Population.label of b
+    "mean_a",
+    "mean_b",
+    "difference",  # mean_a - mean_b (rating points)
+    "difference_ci_low",
+    "difference_ci_high",
+    "relative_pct",  # 100 * difference / mean_b
+    "relative_ci_low",
+    "relative_ci_high",
+    "p_value",  # 2 * (1 - probability of direction of the difference)
+)
+
+#: Columns of ``MixedResult.summary()``.
+MIXED_SUMMARY_COLUMNS = (
+    "dimension",
+    "kind",  # "fixed", "variance" or "fit"
+    "parameter",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+)
+
+#: Columns of ``BayesResult.summary()`` (those of ``arviz.summary``, the HDI as ci_low/ci_high).
+BAYES_SUMMARY_COLUMNS = (
+    "dimension",
+    "parameter",
+    "mean",  # posterior mean
+    "sd",  # posterior SD
+    "ci_low",
+    "ci_high",  # highest-density interval
+    "mcse_mean",
+    "mcse_sd",
+    "ess_bulk",
+    "ess_tail",
+    "r_hat",
+)
+
 #: Columns of ``ModelResult.marginal_means(by=...)`` besides the ``by`` columns.
 MARGINAL_COLUMNS = ("dimension", "mean", "ci_low", "ci_high")
 
 #: Columns of ``ModelResult.poststratify(target)``.
-POSTSTRAT_COLUMNS = ("dimension", "estimate", "ci_low", "ci_high")
+POSTSTRAT_COLUMNS = ("dimension", "population", "estimate", "ci_low", "ci_high")
 
 #: Columns of ``ModelResult.diagnostics()``.
 DIAGNOSTIC_COLUMNS = ("dimension", "check", "parameter", "value", "ok", "note")
@@ -52,11 +110,10 @@ DIAGNOSTIC_COLUMNS = ("dimension", "check", "parameter", "value", "ok", "note")
 class ModelResult(Protocol):
     """What ``fit_mixed`` and ``fit_bayes`` return.
 
-    Target populations (``target``) are either a DataFrame of demographic cells with a
-    ``share`` column summing to 1 (post-stratification frame), a mapping of one demographic to
-    level shares (``{"gender": {"she/her": 0.5, "he/him": 0.5}}``), or a mapping of
-    demographics to single levels (``{"gender": "she/her", "race": "Black"}``, a group or an
-    intersection).
+    Target populations (``target``) are anything :meth:`pluralign.data.Population.parse`
+    accepts: None (everyone), a group or intersection (``{"gender": "she/her", "race":
+    "Black"}``), margins (``{"gender": {"she/her": 0.5, "he/him": 0.5}}``) or a frame of
+    demographic cells with a ``share`` column; rows name it by its ``Population.label``.
 
     Rating-scale helpers shared by all models (:func:`pluralign.models.compare_groups`,
     :func:`pluralign.models.contrast_columns`) need one hook: ``cell_mean_draws(cells,
@@ -68,15 +125,22 @@ class ModelResult(Protocol):
 
     dimensions: list[str]
     formula: str
+    family: str
+
+    @property
+    def terms(self) -> pd.DataFrame:
+        """One row per coefficient with TERM_COLUMNS."""
+        ...
 
     def effects(
         self,
         *,
-        family: Sequence[str] | None = None,
+        multiplicity: str | Sequence[str] | None = None,
         correction: str = "holm",
         ci_prob: float | None = None,
+        scale: str = "rating",
     ) -> pd.DataFrame:
-        """One row per contrast with EFFECT_COLUMNS."""
+        """One row per contrast with EFFECT_COLUMNS (``scale="link"``: coefficients only)."""
         ...
 
     def marginal_means(
@@ -96,7 +160,7 @@ class ModelResult(Protocol):
         ...
 
     def poststratify(
-        self, target: pd.DataFrame | Mapping, *, ci_prob: float | None = None
+        self, target: Population | pd.DataFrame | Mapping | None, *, ci_prob: float | None = None
     ) -> pd.DataFrame:
         """Population-level expected rating for a target population (MRP)."""
         ...

@@ -501,7 +501,7 @@ def design_from_study(
         fit = fit_mixed(
             study,
             f"rating ~ {term}",
-            dim,
+            dimension=dim,
             progressbar=False,
             reference=None if reference is None else {term: reference},
         )
@@ -527,7 +527,7 @@ def design_from_study(
             f"the fit has no coefficients of {term!r} (formula {fit.formula!r}); fit "
             f"'rating ~ {term}' or name the term"
         )
-    reference = fit.attrs.get("references", {}).get(term, reference)
+    reference = fit.references.get(term, reference)
     raters = study.rater_table()
     ratings = study.ratings[study.ratings["dimension"] == dim]
     rated = raters[raters["rater"].isin(set(ratings["rater"]))]

@@ -454,7 +454,14 @@ def stage_models(a: Analysis) -> None:
             }
             dim = cfg.bayes_dimension or a.dimensions[0]
             bayes_formula = cfg.bayes_formula or formula
-            fit = fit_bayes(a.study, bayes_formula, dim, seed=a.seed, progressbar=False, **opts)
+            fit = fit_bayes(
+                a.study,
+                bayes_formula,
+                dimension=dim,
+                seed=a.seed,
+                progressbar=False,
+                **opts,
+            )
             a.results["bayes"] = fit
             eff = fit.effects()
             a.results["bayes_effects"] = eff
