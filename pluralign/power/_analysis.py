@@ -188,7 +188,6 @@ def _run_one(
     ss: np.random.SeedSequence,
     index: int,
     truth: Mapping[str, float],
-    cache_file: Path | None,
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """Simulate and fit study ``index`` of design point ``point``; its rows of the table.
 
@@ -255,11 +254,13 @@ def _run_one(
         row["n_warnings"] = len(caught)
         row["simulate_s"] = t1 - t0
         row["fit_s"] = t2 - t1
-    if cache_file is not None:
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows, default=_json_default))
-        tmp.replace(cache_file)  # atomic: an interrupted run leaves no half-written result
     return point, index, rows
+
+
+def _save(cache_file: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = cache_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rows, default=_json_default))
+    tmp.replace(cache_file)  # atomic: an interrupted run leaves no half-written result
 
 
 def _json_default(obj):
@@ -496,18 +497,7 @@ class PowerRun:
 
     def tasks(self, point: int) -> list[tuple]:
         """Arguments of :func:`_run_one` for every simulation still to run."""
-        return [
-            (
-                point,
-                self.design,
-                self.fitter,
-                self.seqs[i],
-                i,
-                self.truth,
-                self.cdir / f"sim{i:06d}.json" if self.cdir is not None else None,
-            )
-            for i in self.todo
-        ]
+        return [(point, self.design, self.fitter, self.seqs[i], i, self.truth) for i in self.todo]
 
     def result(self, stacklevel: int = 2) -> PowerResult:
         """The :class:`PowerResult` of the finished simulations."""
@@ -586,6 +576,8 @@ def execute(
         _run_one, tasks, n_jobs=n_jobs, backend=backend, client=client
     ):
         runs[point].done[index] = rows
+        if runs[point].cdir is not None:  # written here: cluster workers need no shared disk
+            _save(runs[point].cdir / f"sim{index:06d}.json", rows)
         bar.update()
     bar.close()
     wall = time.perf_counter() - start
