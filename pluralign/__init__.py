@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pluralign._errors import (
     ConvergenceWarning,
+    DesignError,
     DroppedRowsWarning,
     PluralignWarning,
     StudyValidationError,
@@ -96,6 +97,7 @@ __all__ = [
     "EVERYONE",
     "BayesResult",
     "ConvergenceWarning",
+    "DesignError",
     "DroppedRowsWarning",
     "LogEntry",
     "MixedResult",

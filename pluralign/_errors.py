@@ -21,3 +21,11 @@ class ConvergenceWarning(PluralignWarning):
 
 class DroppedRowsWarning(PluralignWarning):
     """Rows were removed while cleaning or preparing data; see ``Study.log``."""
+
+
+class DesignError(StudyValidationError):
+    """The study's design cannot support the analysis asked for.
+
+    For example a model of one rater, one item, constant ratings, or a factor with one level;
+    the message names the dimension or variable and what to change.
+    """

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -15,21 +20,147 @@ app = typer.Typer(
 
 _NAMED = {"popquorn": "load_popquorn", "multipico": "load_multipico"}
 
+#: exceptions that mean the user's input is wrong: one line on stderr, exit code 2
+_USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, PermissionError, OSError)
 
-def load(data: str | Path):
-    """A Study from a study folder, a table file, or the name of a public data set."""
-    from pluralign.data import _loaders, read_study
+
+def fail(message: str) -> NoReturn:
+    """Print one line ``Error: ...`` on stderr and exit with code 2."""
+    line = " ".join(str(message).strip().strip('"').split())
+    typer.echo(f"Error: {line}", err=True)
+    raise typer.Exit(2)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    typer.echo(f"Warning: {' '.join(str(message).split())}", err=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a user error raised inside the block into one line and exit code 2, no traceback.
+
+    Warnings raised inside the block are printed as one ``Warning: ...`` line each.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
+    except typer.Exit:
+        raise
+    except typer.BadParameter as err:
+        fail(err.message)
+    except _USER_ERRORS as err:
+        fail(err.args[0] if isinstance(err, KeyError) and err.args else str(err))
+
+
+def writable(path: Path, *, folder: bool) -> Path:
+    """Check, before any computing, that ``path`` (a folder, or a file's folder) can be written."""
+    target = path if folder else path.parent
+    if path.exists() and folder and not path.is_dir():
+        fail(f"--out {path}: a file of that name exists; give a folder")
+    if path.exists() and not folder and path.is_dir():
+        fail(f"--out {path}: a folder of that name exists; give a file name")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".pluralign-write-test-"):
+            pass
+    except OSError as err:
+        fail(f"--out {path}: cannot write there ({err.strerror or err}); choose another folder")
+    return path
+
+
+def _renames(specs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for spec in specs or []:
+        src, sep, dst = spec.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            fail(f"--column {spec!r}: expected YOUR_NAME=PLURALIGN_NAME, e.g. 'user_id=rater'")
+        out[src.strip()] = dst.strip()
+    return out
+
+
+def load(
+    data: str | Path,
+    *,
+    columns: dict[str, str] | None = None,
+    demographics: list[str] | None = None,
+    multiselect: list[str] | None = None,
+    separator: str = ";",
+    dimensions: list[str] | None = None,
+    sep: str | None = None,
+    encoding: str = "utf-8",
+    drop_invalid: bool = False,
+):
+    """A Study from a study folder, a table file, or the name of a public data set.
+
+    A table file's rater columns are detected (``demographics="auto"``) unless named.
+    """
+    from pluralign import data as pl_data
 
     key = str(data).lower()
     if key in _NAMED and not Path(data).exists():
-        return getattr(_loaders, _NAMED[key])()
+        return getattr(pl_data, _NAMED[key])()
     path = Path(data)
     if not path.exists():
-        raise typer.BadParameter(
+        fail(
             f"{data}: no such file or folder (give a folder written by Study.to_parquet / "
             f"'pluralign simulate', a CSV/parquet/JSON table, or one of {sorted(_NAMED)})"
         )
-    return read_study(path)
+    if path.is_dir():
+        return pl_data.read_study(path)
+    dims: str | list[str] | None = None
+    if dimensions:
+        dims = dimensions[0] if len(dimensions) == 1 else list(dimensions)
+    return pl_data.read_study(
+        path,
+        columns=columns or None,
+        dimensions=dims,
+        demographics=list(demographics) if demographics else "auto",
+        multiselect=list(multiselect or ()),
+        separator=separator,
+        sep=sep,
+        encoding=encoding,
+        drop_invalid=drop_invalid,
+    )
+
+
+ColumnOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--column",
+        help="Rename a column of a table file, YOUR_NAME=PLURALIGN_NAME (e.g. 'user_id=rater'; "
+        "repeatable).",
+    ),
+]
+DemographicOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--demographic",
+        help="Rater column of a table file (repeatable; default: every column with one value "
+        "per rater).",
+    ),
+]
+MultiselectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--multiselect", help="Demographic holding several answers (repeatable)."),
+]
+SeparatorOpt = Annotated[
+    str, typer.Option("--separator", help="Separator of multi-select answers.")
+]
+DimensionsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dimension-column",
+        help="Wide file: a column holding one dimension (repeatable). Long file without a "
+        "'dimension' column: the name of its one dimension.",
+    ),
+]
+SepOpt = Annotated[str | None, typer.Option("--sep", help="CSV delimiter (default: detected).")]
+EncodingOpt = Annotated[str, typer.Option("--encoding", help="Text encoding of the file.")]
+DropOpt = Annotated[
+    bool,
+    typer.Option("--drop-invalid", help="Drop invalid rating rows (counted in the log)."),
+]
 
 
 def _parse_effects(specs: list[str]) -> dict:
@@ -38,7 +169,7 @@ def _parse_effects(specs: list[str]) -> dict:
         where, sep, value = spec.rpartition("=")
         parts = where.split(":", 2)
         if not sep or len(parts) != 3:
-            raise typer.BadParameter(
+            fail(
                 f"--effect {spec!r}: expected DIMENSION:COLUMN:LEVEL=FRACTION, "
                 "e.g. 'toxicity:gender:he/him=-0.18'"
             )
@@ -46,7 +177,7 @@ def _parse_effects(specs: list[str]) -> dict:
         try:
             frac = float(value)
         except ValueError:
-            raise typer.BadParameter(f"--effect {spec!r}: {value!r} is not a number") from None
+            fail(f"--effect {spec!r}: {value!r} is not a number")
         effects.setdefault(dim, {}).setdefault(col, {})[level] = frac
     return effects
 
@@ -85,6 +216,8 @@ def simulate(
     """Simulate a study with known demographic effects and write it to OUT."""
     from pluralign.data import simulate_study
 
+    writable(out, folder=True)
+    effects = _parse_effects(effect or [])
     try:
         sim = simulate_study(
             seed=seed,
@@ -94,11 +227,11 @@ def simulate(
             items_per_rater=items_per_rater,
             scale_points=scale_points,
             family=family,
-            effects=_parse_effects(effect or []),
+            effects=effects,
             base_effects="none" if no_published else "published",
         )
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
+        fail(str(err))
     path = sim.study.to_parquet(out)
     if truth:
         tdir = path / "truth"
@@ -135,14 +268,42 @@ def describe(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the table to this CSV file.")] = None,
+    column: ColumnOpt = None,
+    demographic: DemographicOpt = None,
+    multiselect: MultiselectOpt = None,
+    separator: SeparatorOpt = ";",
+    dimension_column: DimensionsOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    drop_invalid: DropOpt = False,
 ) -> None:
     """Group means and relative differences (%) with rater-bootstrap intervals."""
     from pluralign.describe import group_means, relative_difference
 
-    study = load(data)
-    by = list(by) if by else ["gender"]
+    if out is not None:
+        writable(out, folder=False)
+    with user_errors():
+        study = load(
+            data,
+            columns=_renames(column),
+            demographics=demographic,
+            multiselect=multiselect,
+            separator=separator,
+            dimensions=dimension_column,
+            sep=sep,
+            encoding=encoding,
+            drop_invalid=drop_invalid,
+        )
+    if not by:
+        if "gender" not in study.demographics:
+            fail(
+                f"--by: name a demographic to describe; this study has {study.demographics} "
+                "(the default, gender, is not among them)"
+            )
+        by = ["gender"]
+    by = list(by)
     dims = list(dimension) if dimension else None
-    try:
+    with user_errors():
         if means:
             table = group_means(
                 study,
@@ -186,8 +347,6 @@ def describe(
                 "relative_ci_low",
                 "relative_ci_high",
             ]
-    except (KeyError, ValueError) as err:
-        raise typer.BadParameter(str(err).strip('"')) from err
     if out is not None:
         table.to_csv(out, index=False)
     shown = table[cols].round(3)
@@ -217,25 +376,48 @@ def report(
     ] = None,
     labels: Annotated[bool, typer.Option(help="Build preference labels.")] = True,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    column: ColumnOpt = None,
+    demographic: DemographicOpt = None,
+    multiselect: MultiselectOpt = None,
+    separator: SeparatorOpt = ";",
+    dimension_column: DimensionsOpt = None,
+    sep: SepOpt = None,
+    encoding: EncodingOpt = "utf-8",
+    drop_invalid: DropOpt = False,
 ) -> None:
-    """Write the HTML / markdown report of a study."""
+    """Write the HTML / markdown report of a study (a folder, a table file or a data set name)."""
     from pluralign.report import write_report
 
     chosen = tuple(models or ("mixed",))
     unknown = sorted(set(chosen) - {"mixed", "bayes"})
     if unknown:
-        raise typer.BadParameter(
-            f"--models: unknown model(s) {unknown}; use 'mixed' and/or 'bayes'"
+        fail(f"--models: unknown model(s) {unknown}; use 'mixed' and/or 'bayes'")
+    writable(out, folder=True)
+    with user_errors():
+        study = load(
+            data,
+            columns=_renames(column),
+            demographics=demographic,
+            multiselect=multiselect,
+            separator=separator,
+            dimensions=dimension_column,
+            sep=sep,
+            encoding=encoding,
+            drop_invalid=drop_invalid,
         )
-    path = write_report(
-        load(data),
-        out=out,
-        dimensions=dimension or None,
-        demographics=by or None,
-        models=chosen,
-        labels=labels,
-        seed=seed,
-    )
+        for name in by or ():
+            if name not in study.demographics:
+                fail(f"--by {name!r}: not a demographic of this study ({study.demographics})")
+        typer.echo(f"{study!r}")
+        path = write_report(
+            study,
+            out=out,
+            dimensions=dimension or None,
+            demographics=by or None,
+            models=chosen,
+            labels=labels,
+            seed=seed,
+        )
     typer.echo(f"report written to {path}")
 
 
@@ -248,32 +430,46 @@ def demo(
     """Run the whole pipeline on a simulated study and write the report."""
     from pluralign.report import run_demo
 
+    writable(out, folder=True)
     run_demo(out, seed=seed, fast=fast)
 
 
 def _mount_power() -> None:
-    try:
-        from pluralign.power import _cli as power_cli
-    except ImportError:
-        power_cli = None
-    sub = getattr(power_cli, "power_app", None)
-    if sub is not None:
-        app.add_typer(sub, name="power")
-        return
-    fn = getattr(power_cli, "cli_power", None)
-    if fn is not None:
-        app.command("power")(fn)
-        return
+    from pluralign.power import power_app
 
-    @app.command("power")
-    def power() -> None:
-        """Power analysis (not available in this installation)."""
-        typer.echo("power analysis is not available: pluralign.power.cli_power was not found")
-        raise typer.Exit(1)
+    app.add_typer(power_app, name="power")
 
 
 _mount_power()
 
 
+def main(args: list[str] | None = None) -> int:
+    """Run the command line; a usage error (unknown option, missing argument) is one line too.
+
+    Returns the exit code: 0 on success, 2 for a user error.
+    """
+    # typer ships its own copy of click: take its exception classes from typer's public ones
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    no_args = getattr(sys.modules[usage_error.__module__], "NoArgsIsHelpError", ())
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="pluralign", standalone_mode=False)
+    except no_args as err:
+        typer.echo(err.ctx.get_help() if err.ctx else str(err))
+        return 0
+    except usage_error as err:
+        where = err.ctx.command_path if err.ctx else "pluralign"
+        typer.echo(
+            f"Error: {' '.join(err.format_message().split())} (see '{where} --help')", err=True
+        )
+        return 2
+    except typer.Exit as err:
+        return err.exit_code
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    raise SystemExit(main())

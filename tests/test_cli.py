@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -89,3 +90,82 @@ def test_describe_named_data_set(shared_data, monkeypatch):
     res = runner.invoke(app, ["describe", "popquorn", "--by", "gender", "--n-boot", "50"])
     assert res.exit_code == 0, res.output
     assert "offensiveness" in res.output and "Non-binary" in res.output
+
+
+def _flat_csv(path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for r in range(24):
+        gender, race = ["she/her", "he/him"][r % 2], ["White", "Black", "Asian"][r % 3]
+        for i in range(6):
+            score = int(np.clip(round(2 + 0.4 * i + r % 2 + rng.normal(0, 0.7)), 1, 5))
+            rows.append((f"{r:03d}", f"c{i}", score, gender, race, f"text {i}", f"p{i // 3}"))
+    cols = ["user", "comment", "score", "gender", "race", "response", "prompt_id"]
+    pd.DataFrame(rows, columns=cols).to_csv(path, index=False)
+    return path
+
+
+FLAT_ARGS = [
+    "--column",
+    "user=rater",
+    "--column",
+    "comment=item",
+    "--column",
+    "score=rating",
+    "--dimension-column",
+    "offensiveness",
+]
+
+
+def test_describe_flat_file_with_demographics(tmp_path):
+    csv = _flat_csv(tmp_path / "flat.csv")
+    res = runner.invoke(app, ["describe", str(csv), *FLAT_ARGS, "--by", "race", "--means"])
+    assert res.exit_code == 0, res.output
+    # ids keep their leading zeros: 24 raters "000".."023"
+    assert "24 raters" in res.output and "demographics: ['gender', 'race']" in res.output
+    assert {"Asian", "Black", "White"} <= set(res.output.split())
+
+
+@pytest.mark.slow
+def test_report_flat_file_lists_its_demographics(tmp_path):
+    csv = _flat_csv(tmp_path / "flat.csv")
+    out = tmp_path / "report"
+    res = runner.invoke(app, ["report", str(csv), "--out", str(out), *FLAT_ARGS, "--no-labels"])
+    assert res.exit_code == 0, res.output
+    text = (out / "report.md").read_text()
+    assert "demographics: gender, race" in text and "demographics: none" not in text
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path):
+    csv = _flat_csv(tmp_path / "flat.csv")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cases = [
+        (["describe", str(csv)], "missing column(s) 'rater'"),
+        (["describe", str(csv), *FLAT_ARGS, "--by", "sex"], "unknown demographic 'sex'"),
+        (["report", str(csv), "--out", str(blocker / "r"), *FLAT_ARGS], "cannot write there"),
+        (["report", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "r")], "no such file"),
+    ]
+    for args, fragment in cases:
+        res = runner.invoke(app, args)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 2, res.output
+        # one line: in particular the unwritable --out fails before the study is read (which
+        # would print its summary first)
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], lines
+
+
+def test_usage_errors_are_one_line_too(tmp_path, capsys):
+    from pluralign.cli import main
+
+    for args, fragment in (
+        (["report", str(tmp_path)], "Missing option '--out'"),
+        (["describe"], "Missing argument 'data'"),
+        (["describe", str(tmp_path), "--bogus", "1"], "No such option: --bogus"),
+    ):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], err
+    assert main(["describe", str(tmp_path / "nope.csv")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err

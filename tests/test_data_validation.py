@@ -42,8 +42,8 @@ def build(r=None, ra=None, it=None, scales=None, **kw) -> Study:
     return Study.from_frames(
         ratings() if r is None else r,
         raters() if ra is None else ra,
-        items() if it is None else it,
-        {"toxicity": TOX} if scales is None else scales,
+        items=items() if it is None else it,
+        scales={"toxicity": TOX} if scales is None else scales,
         multiselect=kw.pop("multiselect", ["race"]),
         **kw,
     )
@@ -194,7 +194,7 @@ def test_read_study_errors(tmp_path):
         read_study(tmp_path / "nope.csv")
     with pytest.raises(FileNotFoundError, match=r"without study.json"):
         read_study(tmp_path)
-    (tmp_path / "x.xlsx").write_text("")
+    (tmp_path / "x.xlsx").write_text("rater,item\n")
     with pytest.raises(ValueError, match="unknown format 'xlsx'"):
         read_study(tmp_path / "x.xlsx")
 
@@ -305,7 +305,7 @@ def test_read_csv_with_column_mapping(tmp_path):
     study = read_study(
         path,
         columns={"user_id": "rater", "comment": "item", "score": "rating", "text": "response"},
-        dimension="offensiveness",
+        dimensions="offensiveness",
         demographics=["sex", "eth"],
         scales=[Scale("offensiveness", 1, 5)],
         multiselect=["eth"],

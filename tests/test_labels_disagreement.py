@@ -28,7 +28,7 @@ def two_group_study() -> Study:
     items = pd.DataFrame(
         {"item": ["i1", "i2"], "prompt_id": "p", "prompt": "Q", "response": ["R1", "R2"]}
     )
-    return Study.from_frames(ratings, raters, items, scales=[Scale("toxicity", 1, 5)])
+    return Study.from_frames(ratings, raters, items=items, scales=[Scale("toxicity", 1, 5)])
 
 
 def test_item_disagreement_hand_values(two_group_study):

@@ -35,7 +35,7 @@ def split_study() -> Study:
     return Study.from_frames(
         ratings,
         raters,
-        items,
+        items=items,
         scales=[Scale("toxicity", 1, 5, more_is_better=False)],
         multiselect=["race"],
     )

@@ -57,7 +57,7 @@ def hand_study() -> Study:
             "response": ["Answer A", "Answer B", "Answer C"],
         }
     )
-    return Study.from_frames(ratings, raters, items, scales=[TOX])
+    return Study.from_frames(ratings, raters, items=items, scales=[TOX])
 
 
 def _p(labels, a, b):

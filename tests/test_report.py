@@ -70,7 +70,13 @@ def _study(seed: int = 0) -> Study:
         "helpfulness": Scale("helpfulness", 1, 5, more_is_better=True),
     }
     return Study.from_frames(
-        ratings, raters, items, scales, multiselect=["race"], drop_invalid=True, name="small"
+        ratings,
+        raters,
+        items=items,
+        scales=scales,
+        multiselect=["race"],
+        drop_invalid=True,
+        name="small",
     )
 
 

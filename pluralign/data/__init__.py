@@ -1,6 +1,7 @@
 """Data layer: the Study model, validation, readers, public-data loaders and the simulator."""
 
 from pluralign._numeric import ordinal_mean
+from pluralign.data._checks import check_design, check_pairs, thin_groups
 from pluralign.data._generate import (
     LatentRatings,
     assign_items,
@@ -25,7 +26,7 @@ from pluralign.data._simulate import (
     SimulationTruth,
     simulate_study,
 )
-from pluralign.data._study import LogEntry, Study, slug
+from pluralign.data._study import DROP_STEPS, LogEntry, Study, slug
 
 __all__ = [
     "AGREEMENT_3",
@@ -34,6 +35,7 @@ __all__ = [
     "CUTPOINTS_2",
     "CUTPOINTS_5",
     "DIMENSIONS",
+    "DROP_STEPS",
     "EVERYONE",
     "GAUSSIAN_MEAN",
     "LOCATION",
@@ -48,6 +50,8 @@ __all__ = [
     "SimulationTruth",
     "Study",
     "assign_items",
+    "check_design",
+    "check_pairs",
     "data_roots",
     "draw_ratings",
     "entity_ids",
@@ -60,5 +64,6 @@ __all__ = [
     "simulate_study",
     "slug",
     "split_flat",
+    "thin_groups",
     "wide_to_long",
 ]

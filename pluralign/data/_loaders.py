@@ -136,7 +136,7 @@ def load_popquorn(path: str | Path | None = None) -> Study:
     (13036, 262, 1500)
     """
     file = find_data(POPQUORN_FILE, path)
-    raw = pd.read_csv(file)
+    raw = pd.read_csv(file, dtype={"user_id": str, "instance_id": str})  # ids are text
     expected = [
         "instance_id",
         "user_id",
@@ -175,8 +175,8 @@ def load_popquorn(path: str | Path | None = None) -> Study:
     study = Study.from_frames(
         ratings,
         raters,
-        items,
-        {"offensiveness": scale},
+        items=items,
+        scales={"offensiveness": scale},
         missing_values=(*options.missing_values, "Prefer not to disclose"),
         name="POPQUORN offensiveness",
         metadata={
@@ -300,8 +300,8 @@ def load_multipico(
     study = Study.from_frames(
         ratings,
         raters,
-        items,
-        {"irony": Scale("irony", 0, 1, BINARY, more_is_better=None)},
+        items=items,
+        scales={"irony": Scale("irony", 0, 1, BINARY, more_is_better=None)},
         name="MultiPICo irony",
         metadata={
             "source": "MultiPICo (Casola et al. 2024), LeWiDi 2025 copy",

@@ -388,6 +388,9 @@ class SimulationDesign:
     ) -> tuple[np.ndarray, float, dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Item-covariate effects of one dimension on the latent scale (defaults filled in).
 
+        The default demographic × item-covariate interactions apply with
+        ``base_effects="published"`` only: ``"none"`` means no demographic effect of any kind.
+
         Returns
         -------
         gamma : ndarray, shape (n_source_models,)
@@ -428,7 +431,11 @@ class SimulationDesign:
         else:
             delta = float(self.length_effects)
         sm = (
-            {"gender": {"he/him": alternating(INTERACTION_SHIFT)}}
+            (
+                {"gender": {"he/him": alternating(INTERACTION_SHIFT)}}
+                if self.base_effects == "published"
+                else {}
+            )
             if self.source_model_interactions is None
             else self.source_model_interactions.get(dimension, {})
         )
@@ -440,7 +447,11 @@ class SimulationDesign:
                 tab[known.index(lev)] = shifts(spec)
             theta[var] = tab
         li = (
-            {"ideology": {"conservative": LENGTH_INTERACTION}}
+            (
+                {"ideology": {"conservative": LENGTH_INTERACTION}}
+                if self.base_effects == "published"
+                else {}
+            )
             if self.length_interactions is None
             else self.length_interactions.get(dimension, {})
         )
@@ -1010,8 +1021,8 @@ def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
     study = Study.from_frames(
         ratings,
         raters,
-        items,
-        scales,
+        items=items,
+        scales=scales,
         multiselect=["race"],
         continuous=d.family == "gaussian",
         name=f"simulated (seed {seed})",

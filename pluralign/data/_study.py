@@ -15,10 +15,14 @@ import pandas as pd
 
 from pluralign._errors import StudyValidationError
 from pluralign._settings import options
+from pluralign.data import _clean as C
 from pluralign.data import _validate as V
 from pluralign.data._scale import Scale
 
 Coding = Literal["collapsed", "indicators", "raw"]
+
+#: log steps that remove rating rows; every other step changes or describes rows
+DROP_STEPS = ("drop_invalid", "subset", "filter_raters")
 
 
 @dataclass(frozen=True)
@@ -44,16 +48,16 @@ def _examples(values: Iterable, n: int = 5) -> str:
     return text + (f" … (+{len(vals) - n})" if len(vals) > n else "")
 
 
-def _as_tuple(value: object, separator: str, missing: frozenset[str]) -> tuple[str, ...]:
+def _as_tuple(value: object, separator: str) -> tuple[str, ...]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ()
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(separator)] if separator else [value.strip()]
     elif isinstance(value, (list, tuple, np.ndarray, set, frozenset)):
-        parts = [str(p).strip() for p in value]
+        parts = [str(p).strip() for p in value if not (isinstance(p, float) and np.isnan(p))]
     else:
         parts = [str(value).strip()]
-    return tuple(p for p in parts if p and p not in missing)
+    return tuple(p for p in parts if p)
 
 
 def infer_scales(ratings: pd.DataFrame) -> dict[str, Scale]:
@@ -129,12 +133,13 @@ class Study:
         cls,
         ratings: pd.DataFrame,
         raters: pd.DataFrame | None = None,
+        *,
         items: pd.DataFrame | None = None,
         scales: Mapping[str, Scale] | Iterable[Scale] | None = None,
-        *,
         multiselect: Sequence[str] = (),
         separator: str = ";",
         missing_values: Iterable[str] | None = None,
+        case_variants: Literal["merge", "raise"] = "merge",
         drop_invalid: bool = False,
         continuous: bool = False,
         name: str = "study",
@@ -156,7 +161,8 @@ class Study:
             Missing text columns are filled (``prompt_id`` = item id, empty texts).
         scales : mapping or list of Scale, optional
             Scale of each dimension; undeclared dimensions get a scale inferred from the
-            observed range (logged).
+            observed range (logged). A key that names no dimension, or a ``Scale`` whose
+            ``dimension`` differs from its key, is an error.
         multiselect : sequence of str
             Demographic columns that may hold several values (a list, or text joined by
             ``separator``).
@@ -164,17 +170,30 @@ class Study:
             Separator of multi-select values given as text.
         missing_values : iterable of str, optional
             Demographic placeholders that mean unknown (default: ``options.missing_values``,
-            e.g. "Prefer not to say", "DATA_EXPIRED", "CONSENT_REVOKED"). They become missing
-            values; the number replaced per column is logged.
+            e.g. "Prefer not to say", "DATA_EXPIRED", "CONSENT_REVOKED"), matched after
+            stripping whitespace and ignoring case. They become missing values; the number
+            replaced per column is logged.
+        case_variants : {"merge", "raise"}, default "merge"
+            Demographic values or dimension names that differ only by case ("she/her",
+            "She/her"): merge them into one spelling (a declared reference level or scale name,
+            else the most frequent spelling) and log it, or raise. Surrounding whitespace is
+            always removed (logged).
         drop_invalid : bool, default False
             If False, any invalid rating row raises :class:`StudyValidationError`. If True,
-            invalid rows (missing or non-numeric ratings, ratings outside the scale, duplicate
-            rater × item × dimension, unknown rater or item) are dropped, counted and logged.
+            invalid rows (missing or non-numeric ratings, ratings outside the scale, unknown
+            rater or item) are dropped, counted and logged; of identical duplicate rows one is
+            kept, and every copy of a conflicting duplicate (same rater × item × dimension,
+            different ratings) is dropped. Ratings that look shifted against the declared scale
+            (0..4 for a 1..5 scale) raise even then, with a hint.
         continuous : bool, default False
             Ratings are continuous scores (e.g. simulated normal ratings): they must be numbers,
             but are not checked against the scale's integer points and range (logged).
         name : str
             Name shown in reports.
+        metadata : mapping, optional
+            Free-form provenance.
+        reference : mapping of str to str, optional
+            Declared reference level of each demographic; it must be an observed value.
 
         Returns
         -------
@@ -186,9 +205,27 @@ class Study:
             Naming the table, column, offending rows and values, and how to fix them.
         """
         log: list[LogEntry] = []
-        missing = frozenset(options.missing_values if missing_values is None else missing_values)
+        missing = tuple(options.missing_values if missing_values is None else missing_values)
+        if isinstance(missing_values, str):
+            raise TypeError("missing_values must be a sequence of strings, not a string")
+        reference = {str(k).strip(): str(v).strip() for k, v in (reference or {}).items()}
 
-        # ---- ratings: structure
+        # ---- ratings: structure, identifiers as text, dimension names
+        if isinstance(ratings, pd.DataFrame):
+            renamed = {
+                c: c.strip() for c in ratings.columns if isinstance(c, str) and c != c.strip()
+            }
+            if renamed:
+                ratings = ratings.rename(columns=renamed)
+                log.append(
+                    LogEntry(
+                        "strip_whitespace",
+                        "ratings",
+                        0,
+                        "surrounding whitespace removed from column names",
+                        _examples(renamed),
+                    )
+                )
         V.check_columns(
             ratings,
             "ratings",
@@ -197,21 +234,21 @@ class Study:
         )
         V.check_not_empty(ratings, "ratings")
         ratings = ratings.reset_index(drop=True).copy()
-        for key in ("rater", "item", "dimension"):
-            ratings[key] = ratings[key].where(ratings[key].isna(), ratings[key].astype(str))
+        for key in ("rater", "item"):
+            ratings[key], changes = C.id_text(ratings[key], "ratings", key)
+            log += [LogEntry(**vars(c)) for c in changes]
 
-        if scales is None:
-            scales = {}
-        elif not isinstance(scales, Mapping):
-            scales = {s.dimension: s for s in scales}
-        scales = dict(scales)
-        for dim, s in scales.items():
-            if not isinstance(s, Scale):
-                raise StudyValidationError(
-                    f"scales[{dim!r}]: expected a Scale, got {type(s).__name__}. "
-                    f"Fix: scales={{'{dim}': Scale('{dim}', 1, 5)}}"
-                )
-        undeclared = [d for d in pd.unique(ratings["dimension"].dropna()) if d not in scales]
+        scales = V.check_scales(scales)
+        dimension = ratings["dimension"]
+        if not C.is_text(dimension.dtype):
+            dimension = dimension.where(dimension.isna(), dimension.astype(str))
+        ratings["dimension"], changes = C.clean_labels(
+            dimension, "ratings", "dimension", case_variants=case_variants, preferred=scales
+        )
+        log += [LogEntry(**vars(c)) for c in changes]
+        present = list(pd.unique(ratings["dimension"].dropna()))
+        V.check_scale_keys(scales, present)
+        undeclared = [d for d in present if d not in scales]
         if undeclared:
             inferred = infer_scales(ratings[ratings["dimension"].isin(undeclared)])
             scales.update(inferred)
@@ -231,7 +268,20 @@ class Study:
         V.check_columns(raters, "raters", [V.RATER_KEY])
         V.check_not_empty(raters, "raters")
         raters = raters.reset_index(drop=True).copy()
-        raters["rater"] = raters["rater"].where(raters["rater"].isna(), raters["rater"].astype(str))
+        renamed = {c: c.strip() for c in raters.columns if isinstance(c, str) and c != c.strip()}
+        if renamed:
+            raters = raters.rename(columns=renamed)
+            log.append(
+                LogEntry(
+                    "strip_whitespace",
+                    "raters",
+                    0,
+                    "surrounding whitespace removed from column names",
+                    _examples(renamed),
+                )
+            )
+        raters["rater"], changes = C.id_text(raters["rater"], "raters", "rater")
+        log += [LogEntry(**vars(c)) for c in changes]
         V.raise_problems(V.id_problems(raters, "raters", "rater"))
         multiselect = tuple(multiselect)
         for col in multiselect:
@@ -243,28 +293,55 @@ class Study:
         for col in raters.columns:
             if col == "rater":
                 continue
+            preferred = [reference[col]] if col in reference else []
             if col in multiselect:
-                raw = raters[col].map(lambda v: _as_tuple(v, separator, frozenset()))
-                found = sorted({v for t in raw for v in t if v in missing})
-                n = int(raw.map(lambda t: any(v in missing for v in t)).sum())
-                raters[col] = raw.map(lambda t: tuple(v for v in t if v not in missing))
-            else:
-                text = raters[col].astype("string").str.strip()
-                is_placeholder = text.isin(missing).fillna(False) & raters[col].notna()
-                found = sorted(set(text[is_placeholder]))
-                n = int(is_placeholder.sum())
-                if n:
-                    raters[col] = raters[col].astype("string").where(~is_placeholder, other=pd.NA)
-            if n:
-                log.append(
-                    LogEntry(
-                        "missing_values",
-                        "raters",
-                        n,
-                        f"placeholder values in {col!r} set to missing",
-                        _examples(found),
+                texts = raters[col].map(lambda v: v if isinstance(v, str) else None).dropna()
+                if len(texts):
+                    found = C.separator_in_values(texts, col, separator)
+                    if found is not None:
+                        sep, joined = found
+                        raise StudyValidationError(
+                            f"raters.{col}: multi-select answers seem joined by {sep!r}, not by "
+                            f"separator={separator!r} (values {_examples(joined, 3)}). "
+                            f"Fix: pass separator={sep!r}"
+                        )
+                raw = raters[col].map(lambda v: _as_tuple(v, separator))
+                flat = pd.Series([v for t in raw for v in t], dtype=object)
+                cleaned, changes = C.clean_labels(
+                    flat,
+                    "raters",
+                    col,
+                    missing=missing,
+                    case_variants=case_variants,
+                    preferred=preferred,
+                )
+                log += [LogEntry(**vars(c)) for c in changes]
+                values = iter(cleaned.tolist())
+                raters[col] = raw.map(
+                    lambda t, it=values: tuple(
+                        dict.fromkeys(v for v in (next(it) for _ in t) if not pd.isna(v))
                     )
                 )
+            else:
+                if C.is_text(raters[col].dtype):
+                    found = C.separator_in_values(raters[col], col, None)
+                    if found is not None and found[0] != "/":
+                        sep, joined = found
+                        raise StudyValidationError(
+                            f"raters.{col}: some values join several answers with {sep!r} "
+                            f"({_examples(joined, 3)}), which would make them new categories. "
+                            f"Fix: pass multiselect=[{col!r}], separator={sep!r}, or recode them"
+                        )
+                raters[col], changes = C.clean_labels(
+                    raters[col],
+                    "raters",
+                    col,
+                    missing=missing,
+                    case_variants=case_variants,
+                    preferred=preferred,
+                )
+                log += [LogEntry(**vars(c)) for c in changes]
+        log += [LogEntry(**vars(c)) for c in C.check_levels(reference, raters, multiselect)]
 
         # ---- items
         if items is None:
@@ -272,10 +349,26 @@ class Study:
         V.check_columns(items, "items", ["item"])
         V.check_not_empty(items, "items")
         items = items.reset_index(drop=True).copy()
-        items["item"] = items["item"].where(items["item"].isna(), items["item"].astype(str))
+        items["item"], changes = C.id_text(items["item"], "items", "item")
+        log += [LogEntry(**vars(c)) for c in changes]
         V.raise_problems(V.id_problems(items, "items", "item"))
         if "prompt_id" not in items.columns:
             items["prompt_id"] = items["item"]
+        items["prompt_id"], changes = C.id_text(items["prompt_id"], "items", "prompt_id")
+        log += [LogEntry(**vars(c)) for c in changes]
+        no_prompt = items["prompt_id"].isna()
+        if no_prompt.any():
+            # never one shared "nan" prompt: an item without prompt_id is its own prompt
+            items.loc[no_prompt, "prompt_id"] = items.loc[no_prompt, "item"]
+            log.append(
+                LogEntry(
+                    "missing_values",
+                    "items",
+                    int(no_prompt.sum()),
+                    "items without prompt_id given their own prompt (no preference pairs)",
+                    _examples(items.loc[no_prompt, "item"]),
+                )
+            )
         items["prompt_id"] = items["prompt_id"].astype(str)
         for col in ("prompt", "response"):
             if col not in items.columns:
@@ -295,15 +388,11 @@ class Study:
             )
         problems += V.key_problems(ratings, raters, items)
         if problems:
-            if not drop_invalid:
+            if not drop_invalid or any(p.always_raise for p in problems):
                 V.raise_problems(problems)
             drop = pd.Index([])
             for p in problems:
-                rows = p.rows
-                if p.rule == "duplicate rows":
-                    dup = ratings.duplicated(["rater", "item", "dimension"], keep="first")
-                    rows = ratings.index[dup]
-                new = rows.difference(drop)
+                new = p.drop_rows.difference(drop)
                 if len(new):
                     log.append(
                         LogEntry(
@@ -322,8 +411,19 @@ class Study:
                 )
         ratings = ratings[list(V.RATING_COLUMNS)].astype({"rating": float})
         ratings["dimension"] = ratings["dimension"].astype(str)
-        present = set(pd.unique(ratings["dimension"]))
-        scales = {d: s for d, s in scales.items() if d in present}
+        left = set(pd.unique(ratings["dimension"]))
+        gone = [d for d in scales if d not in left]
+        if gone:
+            log.append(
+                LogEntry(
+                    "drop_dimension",
+                    "ratings",
+                    0,
+                    "dimensions without a valid rating left out (with their scales)",
+                    _examples(gone),
+                )
+            )
+        scales = {d: s for d, s in scales.items() if d in left}
         return cls(
             ratings,
             raters,
@@ -333,7 +433,7 @@ class Study:
             tuple(log),
             name,
             dict(metadata or {}),
-            {str(k): str(v) for k, v in (reference or {}).items()},
+            reference,
         )
 
     # ------------------------------------------------------------------ basic facts
@@ -358,6 +458,11 @@ class Study:
     @property
     def n_items(self) -> int:
         return int(self.ratings["item"].nunique())
+
+    @property
+    def n_dropped(self) -> int:
+        """Rating rows removed by cleaning or selection (the ``n_rows`` of :data:`DROP_STEPS`)."""
+        return int(sum(e.n_rows for e in self.log_entries if e.step in DROP_STEPS))
 
     @property
     def log(self) -> pd.DataFrame:
@@ -420,7 +525,7 @@ class Study:
         }
         return pd.DataFrame(data, index=pd.Index(self.raters["rater"], name="rater"))
 
-    def collapsed(self, column: str, multi_label: str | None = None) -> pd.Series:
+    def collapsed(self, column: str, *, multi_label: str | None = None) -> pd.Series:
         """A single category per rater; several chosen values become ``multi_label``.
 
         Examples
@@ -488,7 +593,7 @@ class Study:
         return sorted(counts.index[counts == counts.max()])[0]
 
     def rater_table(
-        self, coding: Coding = "collapsed", multi_label: str | None = None
+        self, coding: Coding = "collapsed", *, multi_label: str | None = None
     ) -> pd.DataFrame:
         """The raters table with multi-select demographics coded for analysis.
 
@@ -503,7 +608,7 @@ class Study:
             return out.reset_index()
         for col in self.multiselect:
             if coding == "collapsed":
-                out[col] = self.collapsed(col, multi_label)
+                out[col] = self.collapsed(col, multi_label=multi_label)
             else:
                 out = out.drop(columns=col).join(self.indicators(col))
         return out.reset_index()
@@ -511,6 +616,7 @@ class Study:
     def data(
         self,
         dimension: str | Sequence[str] | None = None,
+        *,
         coding: Coding = "collapsed",
         with_items: bool = False,
     ) -> pd.DataFrame:
@@ -538,6 +644,7 @@ class Study:
     def subset(
         self,
         dimensions: str | Sequence[str] | None = None,
+        *,
         items: Sequence[str] | None = None,
         raters: Sequence[str] | None = None,
     ) -> Study:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._settings import options
-from pluralign.data import Study
+from pluralign.data import Study, thin_groups
 from pluralign.describe._bootstrap import bootstrap_totals, percentile_interval, ratio
 
 logger = logging.getLogger("pluralign")
@@ -309,7 +309,7 @@ def _compute(
                 )
             row["ci_method"] = CI_METHOD if n_boot > 0 else "none"
             rows.append(row)
-    out = pd.DataFrame(rows)
+    out = thin_groups(pd.DataFrame(rows))
     n_excl = {d: {k: v for k, v in e.items() if v} for d, e in excluded.items()}
     n_excl = {d: e for d, e in n_excl.items() if e}
     if n_excl:

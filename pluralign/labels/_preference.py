@@ -26,7 +26,7 @@ import pandas as pd
 
 from pluralign._compat import require
 from pluralign._errors import DroppedRowsWarning
-from pluralign.data import Population, Study
+from pluralign.data import Population, Study, check_pairs
 from pluralign.labels._kernels import pair_probability
 from pluralign.labels._posterior import posterior_pair_probabilities
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec, score_table
@@ -443,6 +443,7 @@ def preference_labels(
         )
     if comparison not in ("auto", "same_rater", "cross"):
         raise ValueError(f"comparison must be 'auto', 'same_rater' or 'cross', got {comparison!r}")
+    check_pairs(study)
     spec = score_spec(study, dimensions, weights)
     target = Population.parse(group)
     cell_of = target.members(study)

@@ -753,6 +753,9 @@ def fit_bayes(
     ...                 progressbar=False)  # doctest: +SKIP
     >>> fit.effects()[["term", "level", "estimate", "p_direction"]]  # doctest: +SKIP
     """
+    from pluralign.data import check_design
+
+    check_design(study, formula, dimension)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if sampler not in SAMPLERS:

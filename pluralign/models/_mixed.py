@@ -689,6 +689,9 @@ def fit_mixed(
     """
     from tqdm.auto import tqdm
 
+    from pluralign.data import check_design
+
+    check_design(study, formula, dimension)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     dims = (
@@ -738,7 +741,7 @@ def _yes_no(flag: bool) -> str:
 
 def _example_study():
     """A small simulated study (one dimension, no missing demographics) for the examples."""
-    from pluralign.data._simulate import simulate_study
+    from pluralign.data import simulate_study
 
     return simulate_study(
         n_raters=150,
