@@ -327,6 +327,67 @@ def _compute(
     return out
 
 
+#: Joins dimension and item level in the keys used while describing within item levels (it
+#: shows in warnings as "toxicity @ source_model=model_a / gender / other").
+_WITHIN_SEP = " @ "
+
+
+def _within_levels(study: Study, within: str) -> pd.Series:
+    """Level of the items-table column ``within`` for every item (as text; missing → NA)."""
+    if within in study.raters.columns:
+        raise ValueError(
+            f"within={within!r} is a rater column; within= takes an items-table column "
+            f"(e.g. 'source_model'); put demographics in by="
+        )
+    if within not in study.items.columns or within == "item":
+        raise KeyError(
+            f"within={within!r} is not a column of the items table "
+            f"{[c for c in study.items.columns if c != 'item']}"
+        )
+    return study.items.set_index("item")[within].astype("string")
+
+
+def _compute_within(study: Study, within: str, dimension, **kwargs) -> pd.DataFrame:
+    """:func:`_compute` per level of an item column: one joint rater bootstrap over all levels.
+
+    Each (dimension, level) pair is described as its own dimension of a temporary study, so
+    every level's interval comes from the same resampled raters, then the key is split back.
+    """
+    levels_of = _within_levels(study, within)
+    dims = (
+        study.dimensions
+        if dimension is None
+        else ([dimension] if isinstance(dimension, str) else list(dimension))
+    )
+    for d in dims:
+        study._check_dimension(d)
+    ratings = study.ratings[study.ratings["dimension"].isin(dims)]
+    level = levels_of.reindex(ratings["item"].astype(str)).to_numpy()
+    missing = pd.isna(level)
+    n_missing = int(missing.sum())
+    if n_missing:
+        logger.info(
+            "%d ratings of items without a value of %r were left out", n_missing, within
+        )
+    ratings = ratings[~missing].copy()
+    level = level[~missing].astype(str)
+    if ratings.empty:
+        raise ValueError(f"no rated item has a value of {within!r}")
+    sep = f"{_WITHIN_SEP}{within}="
+    keys = ratings["dimension"].astype(str).to_numpy(dtype=object) + sep + level
+    ratings["dimension"] = keys
+    order = sorted(set(keys), key=lambda k: (dims.index(k.split(sep)[0]), k))
+    scales = {k: study.scales[k.split(sep)[0]] for k in order}
+    temp = study.replace(ratings=ratings.reset_index(drop=True), scales=scales)
+    out = _compute(temp, dimension=order, **kwargs)
+    split = out["dimension"].str.split(sep, n=1, expand=True, regex=False)
+    out["dimension"] = split[0].to_numpy()
+    out.insert(out.columns.get_loc("dimension") + 1, within, split[1].to_numpy())
+    out.attrs["within"] = within
+    out.attrs["excluded_ratings"] = n_missing
+    return out.reset_index(drop=True)
+
+
 def group_means(
     study: Study,
     by: str | Sequence[str],
@@ -337,6 +398,7 @@ def group_means(
     seed: int | None = None,
     coding: GroupCoding = "collapsed",
     crossed: bool = False,
+    within: str | None = None,
 ) -> pd.DataFrame:
     """Mean rating of each demographic group, with rater-clustered bootstrap intervals.
 
@@ -364,6 +426,12 @@ def group_means(
         who chose it (groups overlap).
     crossed : bool, default False
         With several ``by`` columns: one group per combination of their values.
+    within : str, optional
+        A categorical column of the items table (e.g. ``"source_model"``): describe the
+        ratings of each of its levels separately. A column named after ``within`` follows
+        ``dimension``; the groups are the same raters' groups in every level and every
+        level's interval comes from one rater bootstrap. Ratings of items without a value are
+        left out (counted in ``attrs["excluded_ratings"]``).
 
     Returns
     -------
@@ -383,7 +451,25 @@ def group_means(
     >>> gm = group_means(study, by="gender", dimension="toxicity", n_boot=200, seed=0)
     >>> gm[["group", "n_raters"]].values.tolist()[:2]
     [['he/him', 41], ['other', 3]]
+    >>> by_model = group_means(study, by="gender", dimension="toxicity", n_boot=0,
+    ...                        within="source_model")
+    >>> sorted(by_model["source_model"].unique())
+    ['model_a', 'model_b', 'model_c']
     """
+    if within is not None:
+        return _compute_within(
+            study,
+            within,
+            dimension,
+            by=by,
+            ci_prob=ci_prob,
+            n_boot=n_boot,
+            seed=seed,
+            coding=coding,
+            crossed=crossed,
+            reference=None,
+            relative=False,
+        )
     return _compute(study, by, dimension, ci_prob, n_boot, seed, coding, crossed, None, False)
 
 
@@ -398,6 +484,7 @@ def relative_difference(
     seed: int | None = None,
     coding: GroupCoding = "collapsed",
     crossed: bool = False,
+    within: str | None = None,
 ) -> pd.DataFrame:
     """Difference and relative difference (percent) of group means from a reference group.
 
@@ -421,6 +508,10 @@ def relative_difference(
         raters who did not choose it (reference ``"not <value>"``) and ``reference`` is ignored.
     dimension, ci_prob, n_boot, seed, coding, crossed
         As in :func:`group_means`.
+    within : str, optional
+        A categorical column of the items table (e.g. ``"source_model"``): one difference per
+        level, "men rate model A's responses 20 % less toxic, model B's 5 %". The reference
+        group is the same in every level; see :func:`group_means`.
 
     Returns
     -------
@@ -444,5 +535,26 @@ def relative_difference(
     >>> rd = relative_difference(study, by="gender", dimension="toxicity", n_boot=200, seed=0)
     >>> bool(rd.set_index("group").loc["she/her", "is_reference"])
     True
+
+    Within the responses of each LLM:
+
+    >>> per_model = relative_difference(study, by="gender", dimension="toxicity", n_boot=200,
+    ...                                 seed=0, within="source_model")
+    >>> per_model.query("group == 'he/him'")[["source_model", "reference"]].values.tolist()
+    [['model_a', 'she/her'], ['model_b', 'she/her'], ['model_c', 'she/her']]
     """
+    if within is not None:
+        return _compute_within(
+            study,
+            within,
+            dimension,
+            by=by,
+            ci_prob=ci_prob,
+            n_boot=n_boot,
+            seed=seed,
+            coding=coding,
+            crossed=crossed,
+            reference=reference,
+            relative=True,
+        )
     return _compute(study, by, dimension, ci_prob, n_boot, seed, coding, crossed, reference, True)
