@@ -168,7 +168,11 @@ def test_coverage_of_cross_level_interactions():
         sim = _gaussian(seed=100 + rep, n_raters=200, n_prompts=40)
         raters = sim.study.raters
         binary = raters.loc[raters["gender"].isin(["she/her", "he/him"]), "rater"]
-        eff = _fit(sim.study.subset(raters=list(binary)), n_draws=50).effects(scale="link").set_index(["term", "level"])
+        eff = (
+            _fit(sim.study.subset(raters=list(binary)), n_draws=50)
+            .effects(scale="link")
+            .set_index(["term", "level"])
+        )
         truth = _truth(sim)
         for k in keys:
             hits[k] += eff.loc[k, "ci_low"] <= truth[k] <= eff.loc[k, "ci_high"]

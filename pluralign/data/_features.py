@@ -20,7 +20,9 @@ _WORD = re.compile(r"\w+(?:['’-]\w+)*")
 
 
 def _lexicon_pattern(name: str, terms: Iterable[str]) -> re.Pattern:
-    cleaned = sorted({str(t).strip().lower() for t in terms if str(t).strip()}, key=len, reverse=True)
+    cleaned = sorted(
+        {str(t).strip().lower() for t in terms if str(t).strip()}, key=len, reverse=True
+    )
     if not cleaned:
         raise ValueError(f"lexicon {name!r} is empty; give it at least one word or phrase")
     alternatives = "|".join(r"\s+".join(map(re.escape, t.split())) for t in cleaned)
@@ -116,9 +118,8 @@ def add_text_features(
     for name, pattern in patterns.items():
         items[names[name]] = text.str.count(pattern).astype(int)
     empty = int((text == "").sum())
-    reason = (
-        f"item features {list(names.values())} computed from {column!r}"
-        + (f"; {empty} items have an empty text (features 0)" if empty else "")
+    reason = f"item features {list(names.values())} computed from {column!r}" + (
+        f"; {empty} items have an empty text (features 0)" if empty else ""
     )
     note = LogEntry(
         "add_text_features",
@@ -128,4 +129,3 @@ def add_text_features(
         ", ".join(f"{k}: {len(lexicons[k])} terms" for k in lexicons),
     )
     return study.replace(items=items.reset_index(drop=True), note=note)
-

@@ -366,9 +366,7 @@ def _compute_within(study: Study, within: str, dimension, **kwargs) -> pd.DataFr
     missing = pd.isna(level)
     n_missing = int(missing.sum())
     if n_missing:
-        logger.info(
-            "%d ratings of items without a value of %r were left out", n_missing, within
-        )
+        logger.info("%d ratings of items without a value of %r were left out", n_missing, within)
     ratings = ratings[~missing].copy()
     level = level[~missing].astype(str)
     if ratings.empty:

@@ -332,6 +332,11 @@ def build_design(
             )
         values = col.astype("Int64").astype("string") if is_indicator else col.astype("string")
         found = sorted(set(values))
+        if len(found) < 2 and sources[v] == "items":
+            raise ValueError(
+                f"{dimension}: item variable {v!r} has a single level {found} among the items "
+                f"rated; its effect cannot be estimated. Fix: remove {v!r} from the formula"
+            )
         if v in reference:
             ref = str(reference[v])
             if ref not in found:
