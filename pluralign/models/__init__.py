@@ -2,6 +2,14 @@
 
 from pluralign.models._bayes import BayesResult, fit_bayes
 from pluralign.models._bayes_kernels import cumulative_probs, preference_from_probs
+from pluralign.models._bayes_model import Priors
+from pluralign.models._bayes_workflow import (
+    PARETO_K_MAX,
+    SENSITIVITY_COLUMNS,
+    compare_bayes,
+    prior_predictive,
+    prior_sensitivity,
+)
 from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
@@ -26,14 +34,18 @@ __all__ = [
     "EFFECT_SCALES",
     "MARGINAL_COLUMNS",
     "MIXED_SUMMARY_COLUMNS",
+    "PARETO_K_MAX",
     "POSTSTRAT_COLUMNS",
+    "SENSITIVITY_COLUMNS",
     "TERM_COLUMNS",
     "BayesResult",
     "Design",
     "MixedResult",
     "ModelResult",
+    "Priors",
     "adjust_pvalues",
     "build_design",
+    "compare_bayes",
     "compare_groups",
     "contrast_columns",
     "cumulative_probs",
@@ -41,4 +53,6 @@ __all__ = [
     "fit_mixed",
     "fixed_terms",
     "preference_from_probs",
+    "prior_predictive",
+    "prior_sensitivity",
 ]
