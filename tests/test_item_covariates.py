@@ -276,3 +276,84 @@ def test_text_feature_interaction_matches_lmer_on_popquorn(shared_data, tmp_path
     f = fit.fits["offensiveness"].fit
     np.testing.assert_allclose(f.beta, r["estimate"].to_numpy(), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(f.se, r["se"].to_numpy(), rtol=1e-4)
+
+
+def test_compare_groups_within_an_item_level_is_the_conditional_contrast():
+    # identity link: he/him − she/her on model_b's responses = β_he + δ_he:model_b exactly
+    from pluralign.models import compare_groups
+
+    sim = _gaussian(seed=9, n_raters=300, n_prompts=60)
+    fit = _fit(sim.study, n_draws=300)
+    out = compare_groups(
+        fit,
+        {"gender": "he/him", "source_model": "model_b"},
+        {"gender": "she/her", "source_model": "model_b"},
+    ).iloc[0]
+    eff = fit.effects(scale="link").set_index(["term", "level"])["estimate"]
+    expect = eff[("gender", "he/him")] + eff[("gender:source_model", "he/him:model_b")]
+    assert out["difference"] == pytest.approx(expect, rel=1e-8)
+    assert out["group_a"] == "gender=he/him & source_model=model_b"
+    mm = fit.marginal_means(by=["gender", "source_model"]).set_index(["gender", "source_model"])
+    assert out["mean_a"] == pytest.approx(mm.loc[("he/him", "model_b"), "mean"], rel=1e-8)
+
+
+R_GLMER = r"""
+suppressMessages(library(lme4))
+dir <- commandArgs(trailingOnly = TRUE)[1]
+d <- read.csv(file.path(dir, "data.csv"), stringsAsFactors = FALSE)
+d$gender <- relevel(factor(d$gender), "Female")
+m <- glmer(rating ~ gender * words_sd + (1 | rater) + (1 | item), d, family = binomial,
+           control = glmerControl(optimizer = "bobyqa", optCtrl = list(maxfun = 1e5)))
+write.csv(data.frame(name = names(fixef(m)), estimate = unname(fixef(m))),
+          file.path(dir, "fixef.csv"), row.names = FALSE)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.needs_r
+@pytest.mark.needs_data
+@pytest.mark.xfail(
+    strict=True,
+    reason="the logistic kernel stops at a different optimum than glmer on this subset: "
+    "glmer's own Laplace deviance (devFunOnly) is 0.0024 lower at glmer's estimates than at "
+    "ours (coefficients differ by up to 1.4 %); the item-covariate design itself is checked "
+    "exactly against lmer above",
+)
+def test_standardized_text_feature_logistic_matches_glmer_on_multipico(
+    shared_data, tmp_path, monkeypatch
+):
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript is not installed: cannot compare with lme4")
+    monkeypatch.setenv("PLURALIGN_DATA", str(shared_data))
+    from pluralign.data import load_multipico
+
+    full = load_multipico()
+    english = full.items.loc[full.items["language"] == "en", "item"]
+    study = add_text_features(full.subset(items=list(english)), features=("words",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # raters without gender are dropped (and counted)
+        fit = fit_mixed(
+            study,
+            "rating ~ gender * response_words",
+            family="binomial",
+            reference={"gender": "Female"},
+            scale_numeric="standardize",
+        )
+    data = fit.design("irony").data
+    # the standardization by hand: each rated item once, population SD
+    per_item = data.drop_duplicates("item")["response_words"]
+    data = data.assign(words_sd=(data["response_words"] - per_item.mean()) / per_item.std(ddof=0))
+    data[["rater", "item", "gender", "words_sd", "rating"]].to_csv(
+        tmp_path / "data.csv", index=False
+    )
+    (tmp_path / "fit.R").write_text(R_GLMER)
+    proc = subprocess.run(
+        ["Rscript", str(tmp_path / "fit.R"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = pd.read_csv(tmp_path / "fixef.csv")["estimate"].to_numpy()
+    # glmer's BOBYQA stops at about 1e-4 relative; both maximise the same Laplace likelihood
+    np.testing.assert_allclose(fit.fits["irony"].fit.beta, r, rtol=1e-3)
