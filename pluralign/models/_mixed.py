@@ -694,6 +694,15 @@ def fit_mixed(
     ...                 reference={"gender": "she/her"})
     >>> fit.summary().query("kind == 'fixed'")["parameter"].tolist()[:2]
     ['Intercept', 'gender[T.he/him]']
+
+    Who *and* what: a rater column crossed with an item column (the response's length, per SD):
+
+    >>> fit = fit_mixed(_example_study(), "rating ~ ideology * length",
+    ...                 scale_numeric="standardize")
+    >>> fit.design("toxicity").sources
+    {'ideology': 'raters', 'length': 'items'}
+    >>> fit.terms.query("kind == 'interaction'")["level"].tolist()
+    ['centre', 'conservative']
     """
     from tqdm.auto import tqdm
 
