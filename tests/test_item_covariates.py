@@ -357,3 +357,11 @@ def test_standardized_text_feature_logistic_matches_glmer_on_multipico(
     r = pd.read_csv(tmp_path / "fixef.csv")["estimate"].to_numpy()
     # glmer's BOBYQA stops at about 1e-4 relative; both maximise the same Laplace likelihood
     np.testing.assert_allclose(fit.fits["irony"].fit.beta, r, rtol=1e-3)
+
+
+def test_fit_bayes_names_the_item_columns_it_cannot_take():
+    from pluralign.models import fit_bayes
+
+    study = simulate_study(n_raters=40, n_prompts=10, seed=1, dimensions=["toxicity"]).study
+    with pytest.raises(ValueError, match=r"item column\(s\) \['source_model'\]"):
+        fit_bayes(study, "rating ~ gender + source_model", progressbar=False)
