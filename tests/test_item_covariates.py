@@ -364,4 +364,4 @@ def test_fit_bayes_names_the_item_columns_it_cannot_take():
 
     study = simulate_study(n_raters=40, n_prompts=10, seed=1, dimensions=["toxicity"]).study
     with pytest.raises(ValueError, match=r"item column\(s\) \['source_model'\]"):
-        fit_bayes(study, "rating ~ gender + source_model", progressbar=False)
+        fit_bayes(study, "rating ~ ideology + source_model", progressbar=False)
