@@ -6,8 +6,9 @@ A simulated study in which conservative raters find one LLM's responses less tox
 more toxic than liberal raters do (known truth), analysed three ways: the model-free relative
 difference of conservative and liberal raters within each LLM's responses
 (``relative_difference(..., within="source_model")``), a linear mixed model with the
-cross-level interaction ``ideology * source_model`` and crossed rater and item intercepts, and
-its marginal means per ideology and LLM. Writes ``llm_by_ideology.png`` (the marginal means)
+cross-level interaction ``ideology * source_model`` and crossed rater and item intercepts (its
+coefficients and its contrasts on each LLM's responses, ``effects_within``), and its marginal
+means per ideology and LLM. Writes ``llm_by_ideology.png`` (the marginal means)
 and the tables as CSV to DIR. The documentation builds its figure with this script.
 """
 
@@ -43,7 +44,7 @@ def simulate(n_raters: int, seed: int):
 def analyse(study):
     """Within-LLM relative differences, the interaction model and its marginal means."""
     from pluralign.describe import relative_difference
-    from pluralign.models import fit_mixed
+    from pluralign.models import effects_within, fit_mixed
 
     reference = {"ideology": "liberal", "source_model": "model_a"}
     within = relative_difference(
@@ -52,7 +53,10 @@ def analyse(study):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         fit = fit_mixed(study, "rating ~ ideology * source_model", reference=reference)
-    effects = fit.effects(scale="link")
+    effects = pd.concat(
+        [fit.effects(scale="link"), effects_within(fit, "ideology", "source_model")],
+        ignore_index=True,
+    )
     means = fit.marginal_means(by=["source_model", "ideology"])
     return within, effects, means
 
@@ -91,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         print(within.query("group == 'conservative'")[cols].round(2).to_string(index=False))
         inter = effects[effects["term"] == "ideology:source_model"]
         print(inter[["level", "reference", "estimate", "ci_low", "ci_high"]].round(3))
+        per_llm = effects.dropna(subset=["source_model"])
+        print(per_llm[["source_model", "level", "difference", "difference_ci_low",
+                       "difference_ci_high"]].round(3).to_string(index=False))  # fmt: skip
     print(f"written to {args.out}")
     return 0
 

@@ -365,3 +365,21 @@ def test_fit_bayes_names_the_item_columns_it_cannot_take():
     study = simulate_study(n_raters=40, n_prompts=10, seed=1, dimensions=["toxicity"]).study
     with pytest.raises(ValueError, match=r"item column\(s\) \['source_model'\]"):
         fit_bayes(study, "rating ~ ideology + source_model", progressbar=False)
+
+
+def test_effects_within_equals_main_effect_plus_interaction():
+    from pluralign.models import effects_within
+
+    sim = _gaussian(seed=9, n_raters=300, n_prompts=60)
+    fit = _fit(sim.study, n_draws=300)
+    out = effects_within(fit, "gender", "source_model")
+    coef = fit.effects(scale="link").set_index(["term", "level"])["estimate"]
+    row = out[(out["source_model"] == "model_c") & (out["level"] == "he/him")].iloc[0]
+    expect = coef[("gender", "he/him")] + coef[("gender:source_model", "he/him:model_c")]
+    assert row["difference"] == pytest.approx(expect, rel=1e-8)
+    assert row["difference_ci_low"] < row["difference"] < row["difference_ci_high"]
+    base = out[(out["source_model"] == "model_a") & (out["level"] == "he/him")].iloc[0]
+    assert base["difference"] == pytest.approx(coef[("gender", "he/him")], rel=1e-8)
+    assert out["p_adjusted"].ge(out["p_value"]).all()
+    with pytest.raises(KeyError, match="not a categorical variable"):
+        effects_within(fit, "gender", "length")
