@@ -47,9 +47,7 @@ def analyse(study):
     from pluralign.models import effects_within, fit_mixed
 
     reference = {"ideology": "liberal", "source_model": "model_a"}
-    within = relative_difference(
-        study, by="ideology", within="source_model", reference="liberal", n_boot=500
-    )
+    within = relative_difference(study, by="ideology", within="source_model", reference="liberal")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         fit = fit_mixed(study, "rating ~ ideology * source_model", reference=reference)

@@ -10,6 +10,7 @@ from pluralign.models._bayes_workflow import (
     prior_predictive,
     prior_sensitivity,
 )
+from pluralign.models._clmm import OrdinalMixedResult
 from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
@@ -44,6 +45,7 @@ __all__ = [
     "Design",
     "MixedResult",
     "ModelResult",
+    "OrdinalMixedResult",
     "Priors",
     "adjust_pvalues",
     "build_design",

@@ -40,7 +40,7 @@ _GH_X, _GH_W = gauss_hermite(24)
 #: Draws are processed in chunks of this many to bound memory of the logit integration.
 _CHUNK = 128
 
-FAMILIES = ("gaussian", "binomial")
+FAMILIES = ("gaussian", "binomial", "ordinal")
 
 
 @dataclass(frozen=True)
@@ -609,6 +609,7 @@ def fit_mixed(
     *,
     dimension: str | Sequence[str] | None = None,
     family: str = "gaussian",
+    link: str = "logit",
     reml: bool = True,
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
@@ -626,6 +627,10 @@ def fit_mixed(
       Agrees with ``lme4::lmer`` to about 1e-5 relative on coefficients, SEs and variances.
     * ``family="binomial"``: logistic mixed model for 0/1 ratings by the Laplace approximation
       (as ``lme4::glmer`` with ``nAGQ = 1``); ``reml`` is ignored.
+    * ``family="ordinal"``: cumulative-link mixed model (``link="logit"`` or ``"probit"``) for
+      ordered ratings by the Laplace approximation, as ``ordinal::clmm``; returns an
+      :class:`~pluralign.models.OrdinalMixedResult` (see :mod:`pluralign.models._clmm`);
+      ``reml`` is ignored.
 
     Parameters
     ----------
@@ -637,7 +642,9 @@ def fit_mixed(
         demographics (``"rating ~ gender * source_model"``).
     dimension : str or list of str, optional
         Dimensions to fit (default: all).
-    family : {"gaussian", "binomial"}
+    family : {"gaussian", "binomial", "ordinal"}
+    link : {"logit", "probit"}, default "logit"
+        Link of the ordinal family (the other families take only their default link).
     reml : bool, default True
     reference : mapping, optional
         Reference level per demographic, e.g. ``{"gender": "she/her"}`` (default:
@@ -716,6 +723,22 @@ def fit_mixed(
         if dimension is None
         else ([dimension] if isinstance(dimension, str) else list(dimension))
     )
+    if link != "logit" and family != "ordinal":
+        raise ValueError(f"link={link!r} is available for family='ordinal' only")
+    if family == "ordinal":
+        from pluralign.models._clmm import fit_ordinal_mixed  # its result extends MixedResult
+
+        return fit_ordinal_mixed(
+            study,
+            formula,
+            dims,
+            link=link,
+            reference=reference,
+            coding=coding,
+            n_draws=n_draws,
+            seed=seed,
+            progressbar=progressbar,
+        )
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
         design = build_design(
