@@ -383,3 +383,63 @@ def test_effects_within_equals_main_effect_plus_interaction():
     assert out["p_adjusted"].ge(out["p_value"]).all()
     with pytest.raises(KeyError, match="not a categorical variable"):
         effects_within(fit, "gender", "length")
+
+
+R_CLMM = r"""
+suppressMessages(library(ordinal))
+dir <- commandArgs(trailingOnly = TRUE)[1]
+d <- read.csv(file.path(dir, "data.csv"), stringsAsFactors = FALSE)
+d$gender <- relevel(factor(d$gender), "Woman")
+d$rating <- factor(d$rating, ordered = TRUE)
+d$rater <- factor(d$rater); d$item <- factor(d$item)
+m <- clmm(rating ~ gender * words_sd + (1 | rater) + (1 | item), data = d, link = "logit")
+s <- summary(m)$coefficients
+write.csv(data.frame(name = rownames(s), estimate = s[, 1], se = s[, 2]),
+          file.path(dir, "coef.csv"), row.names = FALSE)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.needs_r
+@pytest.mark.needs_data
+def test_ordinal_text_feature_interaction_matches_clmm_on_popquorn(
+    shared_data, tmp_path, monkeypatch
+):
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript is not installed: cannot compare with ordinal::clmm")
+    monkeypatch.setenv("PLURALIGN_DATA", str(shared_data))
+    full = load_popquorn()
+    first = sorted(full.items["item"], key=int)[:150]  # clmm on all 13,036 ratings takes minutes
+    study = add_text_features(full.subset(items=first), features=("words",))
+    fit = fit_mixed(
+        study,
+        "rating ~ gender * response_words",
+        family="ordinal",
+        reference={"gender": "Woman"},
+        scale_numeric="standardize",
+    )
+    f = fit.fits["offensiveness"]
+    data = f.design.data
+    per_item = data.drop_duplicates("item")["response_words"]
+    data = data.assign(words_sd=(data["response_words"] - per_item.mean()) / per_item.std(ddof=0))
+    data[["rater", "item", "gender", "words_sd", "rating"]].to_csv(
+        tmp_path / "data.csv", index=False
+    )
+    (tmp_path / "fit.R").write_text(R_CLMM)
+    proc = subprocess.run(
+        ["Rscript", str(tmp_path / "fit.R"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0 and "ordinal" in proc.stderr:
+        pytest.skip(f"R package ordinal is not available: {proc.stderr[-200:]}")
+    assert proc.returncode == 0, proc.stderr
+    r = pd.read_csv(tmp_path / "coef.csv")
+    ours = np.concatenate([f.fit.cutpoints, f.fit.beta])
+    ours_se = np.concatenate([f.fit.cutpoint_se, f.fit.se])
+    assert len(r) == len(ours)  # cutpoints, then gender, words_sd, gender:words_sd as ours
+    # relative to max(|estimate|, SE): a coefficient near 0 has no meaningful relative error
+    scale = np.maximum(np.abs(r["estimate"]), r["se"]).to_numpy()
+    assert np.max(np.abs(ours - r["estimate"].to_numpy()) / scale) < 1e-3
+    np.testing.assert_allclose(ours_se, r["se"].to_numpy(), rtol=1e-2)

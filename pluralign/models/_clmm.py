@@ -371,6 +371,7 @@ def fit_ordinal_mixed(
     link: str = "logit",
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
+    scale_numeric: str | Mapping[str, str] = "none",
     n_draws: int = 4000,
     seed: int | None = None,
     progressbar: bool = True,
@@ -393,7 +394,14 @@ def fit_ordinal_mixed(
     dims = list(dimensions)
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(study, formula, dim, reference=reference, coding=coding)
+        design = build_design(
+            study,
+            formula,
+            dimension=dim,
+            reference=reference,
+            coding=coding,
+            scale_numeric=scale_numeric,
+        )
         codes, values = _ordinal_codes(design)
         fit = fit_clmm(
             design.X[:, 1:],
@@ -422,6 +430,6 @@ def fit_ordinal_mixed(
         fits=fits,
         n_draws=int(n_draws),
         seed=options.seed if seed is None else int(seed),
-        attrs={"references": first.references},
+        references=dict(first.references),
         link=link,
     )

@@ -735,6 +735,7 @@ def fit_mixed(
             link=link,
             reference=reference,
             coding=coding,
+            scale_numeric=scale_numeric,
             n_draws=n_draws,
             seed=seed,
             progressbar=progressbar,
