@@ -26,6 +26,7 @@ from pluralign.models._protocol import (
     TERM_COLUMNS,
     ModelResult,
 )
+from pluralign.models._within import WITHIN_EFFECT_COLUMNS, effects_within
 
 __all__ = [
     "BAYES_SUMMARY_COLUMNS",
@@ -39,6 +40,7 @@ __all__ = [
     "POSTSTRAT_COLUMNS",
     "SENSITIVITY_COLUMNS",
     "TERM_COLUMNS",
+    "WITHIN_EFFECT_COLUMNS",
     "BayesResult",
     "Design",
     "MixedResult",
@@ -51,6 +53,7 @@ __all__ = [
     "compare_groups",
     "contrast_columns",
     "cumulative_probs",
+    "effects_within",
     "fit_bayes",
     "fit_mixed",
     "fixed_terms",

@@ -613,6 +613,7 @@ def fit_mixed(
     reml: bool = True,
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
+    scale_numeric: str | Mapping[str, str] = "none",
     n_draws: int = 4000,
     seed: int | None = None,
     progressbar: bool = True,
@@ -636,7 +637,9 @@ def fit_mixed(
     study : Study
     formula : str
         Fixed effects, e.g. ``"rating ~ gender + ideology"`` or ``"rating ~ gender * race"``;
-        ``(1|rater)`` and ``(1|item)`` may be written and are always included.
+        ``(1|rater)`` and ``(1|item)`` may be written and are always included. Columns of the
+        items table (``source_model``, ``length``) may be used too, also crossed with
+        demographics (``"rating ~ gender * source_model"``).
     dimension : str or list of str, optional
         Dimensions to fit (default: all).
     family : {"gaussian", "binomial", "ordinal"}
@@ -649,6 +652,11 @@ def fit_mixed(
         ``study.reference``, else the level with the most raters).
     coding : {"collapsed", "indicators"}
         Multi-select demographics as one category or as 0/1 indicators (see
+        :func:`~pluralign.models._design.build_design`).
+    scale_numeric : {"none", "center", "standardize"} or mapping, default "none"
+        Centre (and scale) numeric covariates before fitting, all or per variable; the
+        centres and scales are in ``fit.design(dim).numeric_scaling`` and
+        ``fit.terms.attrs["numeric_scaling"]`` (see
         :func:`~pluralign.models._design.build_design`).
     n_draws : int, default 4000
         Simulated coefficient vectors for rating-scale intervals.
@@ -693,6 +701,15 @@ def fit_mixed(
     ...                 reference={"gender": "she/her"})
     >>> fit.summary().query("kind == 'fixed'")["parameter"].tolist()[:2]
     ['Intercept', 'gender[T.he/him]']
+
+    Who *and* what: a rater column crossed with an item column (the response's length, per SD):
+
+    >>> fit = fit_mixed(_example_study(), "rating ~ ideology * length",
+    ...                 scale_numeric="standardize")
+    >>> fit.design("toxicity").sources
+    {'ideology': 'raters', 'length': 'items'}
+    >>> fit.terms.query("kind == 'interaction'")["level"].tolist()
+    ['centre', 'conservative']
     """
     from tqdm.auto import tqdm
 
@@ -718,13 +735,21 @@ def fit_mixed(
             link=link,
             reference=reference,
             coding=coding,
+            scale_numeric=scale_numeric,
             n_draws=n_draws,
             seed=seed,
             progressbar=progressbar,
         )
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(study, formula, dimension=dim, reference=reference, coding=coding)
+        design = build_design(
+            study,
+            formula,
+            dimension=dim,
+            reference=reference,
+            coding=coding,
+            scale_numeric=scale_numeric,
+        )
         if family == "binomial":
             bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
             if bad:
