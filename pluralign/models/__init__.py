@@ -3,7 +3,16 @@
 from pluralign.models._bayes import BayesResult, fit_bayes
 from pluralign.models._bayes_kernels import cumulative_probs, preference_from_probs
 from pluralign.models._design import Design, build_design, fixed_terms
-from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
+from pluralign.models._effects import (
+    ESTIMAND_WEIGHTS,
+    Contrast,
+    adjust_pvalues,
+    compare_groups,
+    contrast_columns,
+    design_contrasts,
+    format_tail,
+    tail_probability,
+)
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
     BAYES_SUMMARY_COLUMNS,
@@ -24,11 +33,13 @@ __all__ = [
     "DIAGNOSTIC_COLUMNS",
     "EFFECT_COLUMNS",
     "EFFECT_SCALES",
+    "ESTIMAND_WEIGHTS",
     "MARGINAL_COLUMNS",
     "MIXED_SUMMARY_COLUMNS",
     "POSTSTRAT_COLUMNS",
     "TERM_COLUMNS",
     "BayesResult",
+    "Contrast",
     "Design",
     "MixedResult",
     "ModelResult",
@@ -37,8 +48,11 @@ __all__ = [
     "compare_groups",
     "contrast_columns",
     "cumulative_probs",
+    "design_contrasts",
     "fit_bayes",
     "fit_mixed",
     "fixed_terms",
+    "format_tail",
     "preference_from_probs",
+    "tail_probability",
 ]
