@@ -259,13 +259,28 @@ def design_contrasts(design, *, weights: str = "observed") -> list[Contrast]:
         grid = _grid(design, cat_others if weights == "equal" else [])
         if term in design.levels:
             ref = design.references[term]
+            sides = [ref, *(level for level, _ in entries)]
+            # one design evaluation for all sides: rows (side, grid cell)
+            rows = (
+                averaged_rows(
+                    design, pd.concat([_with(grid, term, x) for x in sides], ignore_index=True)
+                )
+                .reshape(len(sides), len(grid), -1)
+                .mean(axis=1)
+            )
             ref_cells = _with(grid, term, ref)
-            ref_row = averaged_rows(design, ref_cells).mean(axis=0)
-            for level, _ in entries:
-                lev_cells = _with(grid, term, level)
-                L = averaged_rows(design, lev_cells).mean(axis=0) - ref_row
+            for j, (level, _) in enumerate(entries, start=1):
                 out.append(
-                    Contrast(term, level, ref, "categorical", where, L, lev_cells, ref_cells)
+                    Contrast(
+                        term,
+                        level,
+                        ref,
+                        "categorical",
+                        where,
+                        rows[j] - rows[0],
+                        _with(grid, term, level),
+                        ref_cells,
+                    )
                 )
         else:  # numeric variable: slope per unit
             base = grid if weights == "equal" else pd.DataFrame(index=[0])
