@@ -419,6 +419,16 @@ def adjust_pvalues(
     ok = np.isfinite(p)
     if correction == "none":
         adj = p
+    elif correction == "holm":
+        # Holm's step-down, as multipletests computes it (which also runs a full gc.collect()
+        # on every call, a third of a second in a large session)
+        adj = np.full_like(p, np.nan)
+        q = p[ok]
+        order = np.argsort(q, kind="stable")
+        steps = np.maximum.accumulate(q[order] * np.arange(len(q), 0, -1))
+        adj_ok = np.empty_like(q)
+        adj_ok[order] = np.minimum(steps, 1.0)
+        adj[ok] = adj_ok
     else:
         adj = np.full_like(p, np.nan)
         if ok.any():
