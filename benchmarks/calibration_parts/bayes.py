@@ -97,8 +97,8 @@ ROWS = {
 
 
 def run(quick: bool, seed: int) -> list[dict]:
-    """Calibration rows of ``fit_bayes`` (30 studies with an effect, 30 without; quick: 2)."""
-    n = 2 if quick else 30
+    """Calibration rows of ``fit_bayes`` (15 studies with an effect, 15 without; quick: 2)."""
+    n = 2 if quick else 15
     seeds = np.random.default_rng(seed).integers(0, 2**31, size=(2, n))
     setting = (
         f"80 raters × 6 of 20 items, 5 points; SDs {SD_RATER}/{SD_ITEM}; nutpie "
