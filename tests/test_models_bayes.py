@@ -276,7 +276,7 @@ def test_gaussian_and_bernoulli_and_two_dimensions(sim):
     pred = b.predict()
     assert set(pred["dimension"]) == {"toxicity", "helpfulness"}
     assert "toxicity::beta" in b.idata.posterior and "helpfulness::beta" in b.idata.posterior
-    with pytest.raises(ValueError, match="two rating values"):
+    with pytest.raises(ValueError, match="two-point scale"):
         fit_bayes(sim.study, family="bernoulli")
 
 
