@@ -767,7 +767,7 @@ def _yes_no(flag: bool) -> str:
 
 def _example_study():
     """A small simulated study (one dimension, no missing demographics) for the examples."""
-    from pluralign.data._simulate import simulate_study
+    from pluralign.data import simulate_study
 
     return simulate_study(
         n_raters=150,
