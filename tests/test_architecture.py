@@ -1,7 +1,8 @@
 """The package's layering: imports flow one way, and private modules stay inside their subpackage.
 
-Data flows data → describe/models → labels → train → plots/report; power sits beside the
-analysis layers (it simulates with data and fits with models). A module may import from its
+Data flows data → describe/models → labels → train → plots/report; power sits beside plots,
+on top of the analysis layers (it simulates with data, fits with models, labels with labels and
+draws its curves with plots). A module may import from its
 own layer and the layers before it, never after; it may import another subpackage only
 through that subpackage's public ``__init__``. Top-level private modules (``_settings``,
 ``_errors``, ``_compat``, ``_numeric``) are shared core, importable from anywhere.
@@ -22,9 +23,9 @@ RANK = {
     "describe": 1,
     "models": 1,
     "labels": 2,
-    "power": 2,
     "train": 3,
     "plots": 4,
+    "power": 4,
     "report": 5,
     "cli": 6,
 }
@@ -77,7 +78,7 @@ def _violations() -> list[str]:
             there = parts[1]
             if there == here:
                 continue
-            if RANK[there] > RANK[here] and not (here == "power" and there in ("labels",)):
+            if RANK[there] > RANK[here]:
                 found.append(f"{rel}:{line}: upward import of {name} from layer {here!r}")
             if any(p.startswith("_") for p in parts[2:]):
                 found.append(f"{rel}:{line}: private name {name} imported across subpackages")

@@ -2,6 +2,15 @@
 
 from pluralign.models._bayes import BayesResult, fit_bayes
 from pluralign.models._bayes_kernels import cumulative_probs, preference_from_probs
+from pluralign.models._bayes_model import Priors
+from pluralign.models._bayes_workflow import (
+    PARETO_K_MAX,
+    SENSITIVITY_COLUMNS,
+    compare_bayes,
+    prior_predictive,
+    prior_sensitivity,
+)
+from pluralign.models._clmm import OrdinalMixedResult
 from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import (
     ESTIMAND_WEIGHTS,
@@ -26,6 +35,7 @@ from pluralign.models._protocol import (
     TERM_COLUMNS,
     ModelResult,
 )
+from pluralign.models._within import WITHIN_EFFECT_COLUMNS, effects_within
 
 __all__ = [
     "BAYES_SUMMARY_COLUMNS",
@@ -36,23 +46,32 @@ __all__ = [
     "ESTIMAND_WEIGHTS",
     "MARGINAL_COLUMNS",
     "MIXED_SUMMARY_COLUMNS",
+    "PARETO_K_MAX",
     "POSTSTRAT_COLUMNS",
+    "SENSITIVITY_COLUMNS",
     "TERM_COLUMNS",
+    "WITHIN_EFFECT_COLUMNS",
     "BayesResult",
     "Contrast",
     "Design",
     "MixedResult",
     "ModelResult",
+    "OrdinalMixedResult",
+    "Priors",
     "adjust_pvalues",
     "build_design",
+    "compare_bayes",
     "compare_groups",
     "contrast_columns",
     "cumulative_probs",
     "design_contrasts",
+    "effects_within",
     "fit_bayes",
     "fit_mixed",
     "fixed_terms",
     "format_tail",
     "preference_from_probs",
+    "prior_predictive",
+    "prior_sensitivity",
     "tail_probability",
 ]

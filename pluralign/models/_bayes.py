@@ -50,6 +50,8 @@ from pluralign.models import _bayes_kernels as K
 from pluralign.models._bayes_model import (
     POPULATION_VARS,
     ModelData,
+    Priors,
+    attach_predictive,
     build_model,
     diagnose,
     initial_values,
@@ -676,6 +678,13 @@ def _formula_with(formula: str, interactions, group_item: str | None) -> str:
 
 def _model_data(design: Design, family: str, scale: Scale, group_item: str | None):
     """Model inputs of one dimension; ordinal / bernoulli categories are the scale's points."""
+    item_level = [v for v, table in design.sources.items() if table == "items"]
+    if item_level:
+        raise ValueError(
+            f"{design.dimension}: fit_bayes models rater-level covariates only; the formula "
+            f"uses the item column(s) {item_level}. Fit them with fit_mixed, or "
+            "describe them with relative_difference(..., within=...)"
+        )
     y = design.y
     first = np.unique(design.rater_codes, return_index=True)[1]
     X_rater = design.X[first, 1:]
@@ -757,6 +766,9 @@ def fit_bayes(
     progressbar: bool = True,
     low_rank: bool = True,
     backend: str = "jax",
+    priors: Priors | None = None,
+    log_likelihood: bool = True,
+    posterior_predictive: bool = True,
 ) -> BayesResult:
     """Fit a Bayesian mixed model of ratings with crossed rater and item random intercepts.
 
@@ -798,6 +810,17 @@ def fit_bayes(
         nutpie: how the log density and its gradient are compiled. JAX compiles in ~2 s;
         numba takes ~10–20 s to compile but samples the chains in parallel outside the GIL,
         which pays off for long runs on large data.
+    priors : Priors, optional
+        Prior scales (default :class:`~pluralign.models.Priors`, weakly informative); recorded
+        in ``result.settings["priors"]``.
+    log_likelihood : bool, default True
+        Add the pointwise log-likelihood of every rating and draw (group ``log_likelihood`` of
+        each dimension's ``result.fits[dim].idata``, float32, computed from the draws after
+        sampling) for ``arviz.loo`` and :func:`~pluralign.models.compare_bayes`.
+    posterior_predictive : bool, default True
+        Add one simulated rating per draw and rating (group ``posterior_predictive``, with the
+        ratings and raters' demographics in ``observed_data``) for :func:`pluralign.plots.ppc`
+        and ``arviz.plot_ppc``.
 
     Returns
     -------
@@ -848,7 +871,7 @@ def fit_bayes(
         design = build_design(study, full, dimension=dim, reference=reference)
         scale = study.scale(dim)
         md, levels, group_names = _model_data(design, family, scale, group_item)
-        model = build_model(md)
+        model = build_model(md, priors)
         idata = sample(
             model,
             sampler=sampler,
@@ -862,6 +885,15 @@ def fit_bayes(
             backend=backend,
         )
         seconds = time.perf_counter() - t0
+        attach_predictive(
+            idata,
+            md,
+            levels,
+            design.data.drop(columns=["rating", "dimension"], errors="ignore"),
+            log_likelihood=log_likelihood,
+            predictive=posterior_predictive,
+            seed=seed + j,
+        )
         fits[dim] = DimensionFit(
             dim,
             family,
@@ -894,6 +926,9 @@ def fit_bayes(
             "seed": seed,
             "low_rank": low_rank,
             "backend": backend,
+            "priors": Priors() if priors is None else priors,
+            "log_likelihood": log_likelihood,
+            "posterior_predictive": posterior_predictive,
         },
         _diagnostics=diag,
     )

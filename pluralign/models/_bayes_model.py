@@ -23,7 +23,8 @@ builds an n × K probability matrix)::
 where the last term depends on the cutpoints only and is summed once per category with the
 category counts (a sufficient statistic); ``c_0 = −∞`` and ``c_K = +∞`` are replaced by ±50.
 
-Priors (weakly informative; logit scale for ordinal and bernoulli):
+Priors (weakly informative; logit scale for ordinal and bernoulli), the defaults of
+:class:`Priors`:
 
 * ``β ~ Normal(0, 1)``: an odds ratio beyond e² ≈ 7.4 between demographic groups is unlikely;
 * cutpoints ``c ~ Normal(0, 3)``, ordered (initialised at the empirical cumulative logits);
@@ -31,19 +32,25 @@ Priors (weakly informative; logit scale for ordinal and bernoulli):
 * ``σ_rater, σ_item ~ HalfNormal(1)``, group-specific item deviations ``σ_gi ~ HalfNormal(0.5)``;
 * gaussian: everything scaled by the rating SD ``s_y``: ``α ~ Normal(ȳ, 2.5 s_y)``,
   ``β ~ Normal(0, s_y)``, ``σ_* ~ HalfNormal(s_y)``.
+
+After sampling, the same likelihood is evaluated in NumPy for every rating and draw
+(:func:`attach_predictive`): the pointwise log-likelihood (``log_likelihood`` group, for
+``arviz.loo``) and one simulated rating per draw (``posterior_predictive`` group).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
 from pluralign._compat import require
 from pluralign._errors import ConvergenceWarning
+from pluralign._settings import options
 
 #: Stand-in for ±∞ cutpoints in the ordinal log-likelihood (logistic(50) = 1 − 2e-22).
 _BIG = 50.0
@@ -91,6 +98,75 @@ class ModelData:
     group_names: list[str] | None = None
 
 
+@dataclass(frozen=True)
+class Priors:
+    """Prior scales of :func:`~pluralign.models.fit_bayes` (the defaults are weakly informative).
+
+    Every field is the SD of a normal prior or the scale of a half-normal prior. For the ordinal
+    and bernoulli families they are on the logit scale; for the gaussian family they are
+    multiplied by the SD of the ratings (and the intercept prior is centred on their mean)
+    unless ``scale_gaussian=False``, in which case they are in rating points.
+
+    Attributes
+    ----------
+    beta_sd : float, default 1.0
+        ``β ~ Normal(0, beta_sd)``: demographic effects (log cumulative odds ratios).
+    cutpoint_sd : float, default 3.0
+        Ordered cutpoints ``c ~ Normal(0, cutpoint_sd)`` (ordinal).
+    intercept_sd : float, default 2.5
+        Intercept ``α ~ Normal(0, intercept_sd)`` (bernoulli) or ``Normal(ȳ, intercept_sd)``
+        (gaussian).
+    sigma_rater, sigma_item : float, default 1.0
+        ``σ_rater ~ HalfNormal(sigma_rater)``, ``σ_item ~ HalfNormal(sigma_item)``.
+    sigma_group_item : float, default 0.5
+        ``σ_group_item ~ HalfNormal(sigma_group_item)`` (with ``group_item=``).
+    sigma_residual : float, default 1.0
+        ``σ_residual ~ HalfNormal(sigma_residual)`` (gaussian).
+    scale_gaussian : bool, default True
+        Gaussian family: multiply every scale by the SD of the ratings.
+
+    Examples
+    --------
+    >>> Priors().beta_sd
+    1.0
+    >>> Priors(beta_sd=0.1).scaled(2.0).beta_sd
+    0.2
+    """
+
+    beta_sd: float = 1.0
+    cutpoint_sd: float = 3.0
+    intercept_sd: float = 2.5
+    sigma_rater: float = 1.0
+    sigma_item: float = 1.0
+    sigma_group_item: float = 0.5
+    sigma_residual: float = 1.0
+    scale_gaussian: bool = True
+
+    def __post_init__(self) -> None:
+        for name in self.scales():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or value <= 0:
+                raise ValueError(
+                    f"Priors.{name} must be a positive finite number (a prior SD or scale), "
+                    f"got {value!r}"
+                )
+            object.__setattr__(self, name, float(value))
+
+    @classmethod
+    def scales(cls) -> tuple[str, ...]:
+        """Names of the prior scales (every field but ``scale_gaussian``)."""
+        return tuple(f.name for f in fields(cls) if f.name != "scale_gaussian")
+
+    def scaled(self, factor: float, which: tuple[str, ...] | None = None) -> Priors:
+        """These priors with the scales ``which`` (default: all) multiplied by ``factor``."""
+        which = self.scales() if which is None else tuple(which)
+        unknown = sorted(set(which) - set(self.scales()))
+        if unknown:
+            raise ValueError(f"unknown prior scale(s) {unknown}; known: {list(self.scales())}")
+        return replace(self, **{n: getattr(self, n) * factor for n in which})
+
+
 def _initial_cutpoints(y: np.ndarray, k: int) -> np.ndarray:
     counts = np.bincount(y, minlength=k) + 0.5
     cum = np.cumsum(counts)[:-1] / counts.sum()
@@ -106,8 +182,10 @@ def initial_values(md: ModelData) -> dict[str, np.ndarray]:
     return {"intercept": np.asarray(float(np.mean(md.y)))}
 
 
-def build_model(md: ModelData):
-    """The PyMC model of one dimension (see the module docstring)."""
+def build_model(md: ModelData, priors: Priors | None = None):
+    """The PyMC model of one dimension (see the module docstring) with ``priors`` (default
+    :class:`Priors`)."""
+    pr = Priors() if priors is None else priors
     pm = require("pymc", "Bayesian models")
     pt = require("pytensor.tensor", "Bayesian models")
 
@@ -121,30 +199,30 @@ def build_model(md: ModelData):
     if md.group_codes is not None:
         coords["group"] = md.group_names
     scale = 1.0
-    if md.family == "gaussian":
+    if md.family == "gaussian" and pr.scale_gaussian:
         scale = float(np.std(md.y)) or 1.0
     with pm.Model(coords=coords) as model:
         p = md.X_rater.shape[1]
         if p:
-            beta = pm.Normal("beta", 0.0, scale, dims="coef")
+            beta = pm.Normal("beta", 0.0, pr.beta_sd * scale, dims="coef")
             lam = pt.dot(md.X_rater, beta)
         else:
             lam = pt.zeros(md.n_raters)
-        sigma_rater = pm.HalfNormal("sigma_rater", scale)
+        sigma_rater = pm.HalfNormal("sigma_rater", pr.sigma_rater * scale)
         z_rater = pm.Normal("z_rater", 0.0, 1.0, dims="rater")
         lam = lam + sigma_rater * z_rater
-        sigma_item = pm.HalfNormal("sigma_item", scale)
+        sigma_item = pm.HalfNormal("sigma_item", pr.sigma_item * scale)
         z_item = pm.ZeroSumNormal("z_item", sigma=1.0, dims="item")
         eta = lam[md.rater_codes] + sigma_item * z_item[md.item_codes]
         if md.group_codes is not None:
-            sigma_gi = pm.HalfNormal("sigma_group_item", 0.5 * scale)
+            sigma_gi = pm.HalfNormal("sigma_group_item", pr.sigma_group_item * scale)
             z_gi = pm.ZeroSumNormal("z_group_item", sigma=1.0, dims=("group", "item"))
             flat = md.group_codes[md.rater_codes] * md.n_items + md.item_codes
             eta = eta + sigma_gi * z_gi.flatten()[flat]
 
         if md.family == "gaussian":
-            intercept = pm.Normal("intercept", float(np.mean(md.y)), 2.5 * scale)
-            sigma_res = pm.HalfNormal("sigma_residual", scale)
+            intercept = pm.Normal("intercept", float(np.mean(md.y)), pr.intercept_sd * scale)
+            sigma_res = pm.HalfNormal("sigma_residual", pr.sigma_residual * scale)
             pm.Normal("y", intercept + eta, sigma_res, observed=md.y)
             return model
         y = md.y.astype(np.int64)
@@ -153,12 +231,12 @@ def build_model(md: ModelData):
             cut = pm.Normal(
                 "cutpoints",
                 0.0,
-                3.0,
+                pr.cutpoint_sd,
                 dims="cut",
                 transform=pm.distributions.transforms.ordered,
             )
         else:
-            intercept = pm.Normal("intercept", 0.0, 2.5)
+            intercept = pm.Normal("intercept", 0.0, pr.intercept_sd)
             cut = -intercept[None]
         upper = pt.concatenate([cut, [_BIG]])[y]
         lower = pt.concatenate([[-_BIG], cut])[y]
@@ -168,6 +246,253 @@ def build_model(md: ModelData):
             loglik = loglik + pt.sum(counts[1:-1] * pt.log1mexp(cut[:-1] - cut[1:]))
         pm.Potential("loglik", loglik)
     return model
+
+
+# ------------------------------------------------------------------ pointwise likelihood
+#: Most (draw, rating) values computed at once in :func:`attach_predictive` (bounds memory:
+#: 2**22 float64 values = 32 MB per temporary array).
+BLOCK_VALUES = 2**22
+
+
+@dataclass(frozen=True)
+class ParameterDraws:
+    """The draws that the likelihood needs, chains stacked, **draws last** (S columns), float32.
+
+    Draws last makes gathering the effects of a block of ratings a copy of whole rows; single
+    precision halves the memory traffic and runs the exponentials vectorised (the results are
+    stored as float32 anyway: ~1e-6 absolute error on log-likelihoods of order 1).
+    ``rater`` is ``x_r' β + σ_rater z_r`` (R × S), ``item`` ``σ_item z_i`` (I × S),
+    ``group_item`` ``σ_gi w[g, i]`` flattened to row ``g · I + i`` (G·I × S) or None,
+    ``cutpoints`` (K−1 × S; ``−α`` for bernoulli), ``intercept`` and ``sigma_residual`` (S,)
+    for the gaussian family.
+    """
+
+    rater: np.ndarray
+    item: np.ndarray
+    group_item: np.ndarray | None
+    cutpoints: np.ndarray | None
+    intercept: np.ndarray | None
+    sigma_residual: np.ndarray | None
+
+    @property
+    def n(self) -> int:
+        return self.rater.shape[1]
+
+
+def parameter_draws(ds, md: ModelData) -> ParameterDraws:
+    """Pull the draws of a posterior (or prior) ``xarray.Dataset`` of :func:`build_model`."""
+
+    def get(name: str) -> np.ndarray | None:
+        if name not in ds:
+            return None
+        arr = np.asarray(ds[name].values, dtype=float)
+        return arr.reshape((-1, *arr.shape[2:]))
+
+    s_r = get("sigma_rater")
+    rater = s_r[:, None] * get("z_rater")
+    beta = get("beta")
+    if beta is not None and md.X_rater.shape[1]:
+        rater = rater + beta @ md.X_rater.T
+    item = get("sigma_item")[:, None] * get("z_item")
+    z_gi = get("z_group_item")
+    group_item = None
+    if z_gi is not None:
+        group_item = (get("sigma_group_item")[:, None, None] * z_gi).reshape(len(s_r), -1)
+        group_item = group_item.T
+    cut = get("cutpoints")
+    intercept = get("intercept")
+    if md.family == "bernoulli":
+        cut = -intercept[:, None]
+
+    def rows(arr: np.ndarray | None) -> np.ndarray | None:
+        return None if arr is None else np.ascontiguousarray(arr.T, dtype=np.float32)
+
+    def vec(arr: np.ndarray | None) -> np.ndarray | None:
+        return None if arr is None else arr.astype(np.float32)
+
+    return ParameterDraws(
+        rows(rater),
+        rows(item),
+        None if group_item is None else group_item.astype(np.float32),
+        rows(cut),
+        vec(intercept),
+        vec(get("sigma_residual")),
+    )
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """``log σ(x) = min(x, 0) − log1p(exp(−|x|))``, stable for any ``x``.
+
+    Examples
+    --------
+    >>> log_sigmoid(np.array([-800.0, 0.0, 800.0])).tolist()
+    [-800.0, -0.6931471805599453, 0.0]
+    """
+    out = np.minimum(x, 0)
+    out -= np.log1p(np.exp(-np.abs(x)))
+    return out
+
+
+def linear_predictor(d: ParameterDraws, md: ModelData, rows: slice | np.ndarray) -> np.ndarray:
+    """``η`` of the ratings ``rows`` under every draw: (n × S)."""
+    r = md.rater_codes[rows]
+    i = md.item_codes[rows]
+    eta = d.rater[r] + d.item[i]
+    if d.group_item is not None:
+        eta += d.group_item[md.group_codes[r] * md.n_items + i]
+    return eta
+
+
+def pointwise_log_likelihood(
+    d: ParameterDraws, md: ModelData, rows: slice | np.ndarray
+) -> np.ndarray:
+    """Log-likelihood of each rating in ``rows`` under each draw: (n × S), float32.
+
+    Ordinal and bernoulli: ``log[σ(c_k − η) − σ(c_{k−1} − η)]``, evaluated stably as
+    ``log σ(c_k − η) + log σ(η − c_{k−1}) + log(1 − exp(c_{k−1} − c_k))`` (the first term drops
+    for the top category, the second for the bottom one, the third for both); gaussian: the
+    normal log density.
+    """
+    eta = linear_predictor(d, md, rows)
+    y = md.y[rows]
+    if md.family == "gaussian":
+        sd = d.sigma_residual[None, :]
+        z = (y.astype(np.float32)[:, None] - d.intercept[None, :] - eta) / sd
+        return -0.5 * z**2 - np.log(sd) - np.float32(0.5 * math.log(2 * math.pi))
+    y = y.astype(np.int64)
+    cut = d.cutpoints
+    top = cut.shape[0]
+    out = np.empty_like(eta)
+    for k in range(top + 1):
+        sel = np.flatnonzero(y == k)
+        if not sel.size:
+            continue
+        e = eta[sel]
+        if k == 0:
+            out[sel] = log_sigmoid(cut[0] - e)
+        elif k == top:
+            out[sel] = log_sigmoid(e - cut[top - 1])
+        else:
+            gap = np.log(-np.expm1(cut[k - 1] - cut[k]))
+            out[sel] = log_sigmoid(cut[k] - e) + log_sigmoid(e - cut[k - 1]) + gap
+    return out
+
+
+def predictive_draws(
+    d: ParameterDraws, md: ModelData, rows: slice | np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """One simulated rating per draw for each rating in ``rows``: (n × S).
+
+    Category codes ``0..K−1`` (ordinal, bernoulli: the number of cutpoints below
+    ``η + logistic noise``) or ratings (gaussian).
+    """
+    eta = linear_predictor(d, md, rows)
+    if md.family == "gaussian":
+        noise = rng.standard_normal(eta.shape, dtype=np.float32)
+        return d.intercept[None, :] + eta + d.sigma_residual[None, :] * noise
+    u = np.maximum(rng.random(eta.shape, dtype=np.float32), np.float32(1e-30))
+    eta += np.log(u) - np.log1p(-u)  # standard logistic noise (inverse CDF)
+    codes = np.zeros(eta.shape, dtype=np.int8)
+    for k in range(d.cutpoints.shape[0]):
+        codes += eta > d.cutpoints[k]
+    return codes
+
+
+def _rating_dtype(levels: np.ndarray):
+    """Smallest integer type holding the rating values, or float32 when they are not integers."""
+    levels = np.asarray(levels, dtype=float)
+    if levels.size and np.allclose(levels, np.round(levels)):
+        for dtype in (np.int8, np.int16, np.int32):
+            info = np.iinfo(dtype)
+            if levels.min() >= info.min and levels.max() <= info.max:
+                return dtype
+    return np.float32
+
+
+def attach_predictive(
+    idata,
+    md: ModelData,
+    levels: np.ndarray,
+    frame: pd.DataFrame | None = None,
+    *,
+    log_likelihood: bool = True,
+    predictive: bool = True,
+    group: str = "posterior",
+    seed: int | None = None,
+):
+    """Add pointwise log-likelihood and predictive ratings to ``idata`` (in place; returned).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Holds the ``group`` (``"posterior"`` or ``"prior"``) of :func:`build_model`.
+    md : ModelData
+    levels : ndarray
+        Rating value of each category (ordinal, bernoulli); ignored for gaussian.
+    frame : DataFrame, optional
+        Rater demographics, one row per rating in model order: stored as coordinates of the
+        ``obs`` dimension of ``observed_data`` (what :func:`pluralign.plots.ppc` groups by).
+    log_likelihood : bool
+        Add the ``log_likelihood`` group (posterior only): variable ``rating`` (chain, draw,
+        obs), float32.
+    predictive : bool
+        Add ``posterior_predictive`` (or ``prior_predictive``): variable ``rating`` in rating
+        units, one simulated rating per draw and observed rating.
+    seed : int, optional
+        Seed of the simulated ratings (``options.seed`` when None).
+    """
+    xr = require("xarray")
+    ds = getattr(idata, group)
+    n_chain, n_draw = ds.sizes["chain"], ds.sizes["draw"]
+    chain_draw = {"chain": ds["chain"].values, "draw": ds["draw"].values}
+    n = len(md.y)
+    gaussian = md.family == "gaussian"
+    levels = np.asarray(levels, dtype=float)
+    dtype = np.float32 if gaussian else _rating_dtype(levels)
+    obs_coords = {
+        "obs": np.arange(n),
+        "rater": ("obs", np.asarray(md.rater_ids)[md.rater_codes].astype(str)),
+        "item": ("obs", np.asarray(md.item_ids)[md.item_codes].astype(str)),
+    }
+    add = {}
+    if frame is not None or not hasattr(idata, "observed_data"):
+        observed = md.y.astype(float) if gaussian else levels[md.y.astype(np.int64)]
+        coords = dict(obs_coords)
+        if frame is not None:
+            if len(frame) != n:
+                raise ValueError(f"frame has {len(frame)} rows for {n} ratings")
+            for col in frame.columns:
+                if col not in coords:
+                    coords[col] = ("obs", frame[col].to_numpy())
+        add["observed_data"] = xr.Dataset(
+            {"rating": ("obs", observed.astype(dtype))}, coords=coords
+        )
+    # filled ratings-first (n × S, contiguous blocks of rows), exposed as (chain, draw, obs) views
+    want_ll = log_likelihood and group == "posterior"
+    d = parameter_draws(ds, md) if want_ll or predictive else None
+    ll = np.empty((n, d.n), dtype=np.float32) if want_ll else None
+    pp = np.empty((n, d.n), dtype=dtype) if predictive else None
+    rng = np.random.default_rng(options.seed if seed is None else seed)
+    step = max(1, BLOCK_VALUES // (d.n if d is not None else 1))
+    for start in range(0, n if d is not None else 0, step):
+        rows = slice(start, min(n, start + step))
+        if ll is not None:
+            ll[rows] = pointwise_log_likelihood(d, md, rows)
+        if pp is not None:
+            sim = predictive_draws(d, md, rows, rng)
+            pp[rows] = sim if gaussian else levels[sim]
+    dims = ("chain", "draw", "obs")
+    coords = {**chain_draw, **obs_coords}
+    for name, arr in (("log_likelihood", ll), (f"{group}_predictive", pp)):
+        if arr is not None:
+            view = arr.reshape(n, n_chain, n_draw).transpose(1, 2, 0)
+            add[name] = xr.Dataset({"rating": (dims, view)}, coords=coords)
+    for name in add:
+        if hasattr(idata, name):
+            del idata[name]
+    if add:
+        idata.add_groups(add)
+    return idata
 
 
 def sample(

@@ -10,6 +10,7 @@ from pluralign.plots._effects import adjusted_intervals, forest, posterior_contr
 from pluralign.plots._labels import soft_labels
 from pluralign.plots._means import group_means
 from pluralign.plots._power import power_curve
+from pluralign.plots._ppc import ppc
 from pluralign.plots._style import MARKERS, OKABE_ITO, PALETTE, colors, savefig, style
 from pluralign.plots._train import training_results
 
@@ -25,6 +26,7 @@ __all__ = [
     "group_means",
     "posterior_contrasts",
     "power_curve",
+    "ppc",
     "savefig",
     "soft_labels",
     "style",
