@@ -168,7 +168,8 @@ class Contrast:
 def averaged_rows(design, cells: pd.DataFrame, *, shift: str | None = None) -> np.ndarray:
     """Mean design row of each cell over the fitted rows' patterns of the variables it leaves out.
 
-    ``shift`` names a numeric variable to raise by one unit in every row (for slopes).
+    ``shift`` names a numeric variable to raise by one unit of the fitted variable in every
+    row (one SD when the design standardised it), for slopes on the coefficient's scale.
     Returns an ``(n_cells, p)`` array.
     """
     cells = cells.drop(columns="share", errors="ignore").reset_index(drop=True)
@@ -185,8 +186,9 @@ def averaged_rows(design, cells: pd.DataFrame, *, shift: str | None = None) -> n
     frame = patterns.loc[np.tile(np.arange(n_p), n_c)].reset_index(drop=True)
     for c in cells.columns:
         frame[c] = np.repeat(cells[c].to_numpy(dtype=object), n_p)
-    if shift is not None:
-        frame[shift] = pd.to_numeric(frame[shift]).astype(float) + 1.0
+    if shift is not None:  # one unit of the fitted variable (one SD when it was standardised)
+        step = getattr(design, "numeric_scaling", {}).get(shift, (0.0, 1.0))[1]
+        frame[shift] = pd.to_numeric(frame[shift]).astype(float) + step
     X = design.transform(frame).reshape(n_c, n_p, -1)
     return np.einsum("cpk,p->ck", X, weights)
 
@@ -282,20 +284,12 @@ def design_contrasts(design, *, weights: str = "observed") -> list[Contrast]:
                         ref_cells,
                     )
                 )
-        else:  # numeric variable: slope per unit
+        else:  # numeric variable: slope per unit, averaged over the grid (or observed mix)
             base = grid if weights == "equal" else pd.DataFrame(index=[0])
-            if base.shape[1] == 0:
-                L = (
-                    averaged_rows(design, pd.DataFrame(), shift=term)
-                    - averaged_rows(design, pd.DataFrame())
-                )[0]
-            else:
-                L = (averaged_rows(design, base, shift=term) - averaged_rows(design, base)).mean(
-                    axis=0
-                )
-            out.append(
-                Contrast(term, term, "", "numeric", f"slope per unit; {where}".rstrip("; "), L)
-            )
+            L = (averaged_rows(design, base, shift=term) - averaged_rows(design, base)).mean(axis=0)
+            scaled = getattr(design, "numeric_scaling", {}).get(term, (0.0, 1.0))[1] != 1.0
+            what = f"slope per {'SD' if scaled else 'unit'}; {where}".rstrip("; ")
+            out.append(Contrast(term, term, "", "numeric", what, L))
     return out
 
 
