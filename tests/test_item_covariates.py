@@ -289,8 +289,8 @@ def test_compare_groups_within_an_item_level_is_the_conditional_contrast():
         {"gender": "he/him", "source_model": "model_b"},
         {"gender": "she/her", "source_model": "model_b"},
     ).iloc[0]
-    eff = fit.effects(scale="link").set_index(["term", "level"])["estimate"]
-    expect = eff[("gender", "he/him")] + eff[("gender:source_model", "he/him:model_b")]
+    coef = _coefficients(fit)
+    expect = coef[("gender", "he/him")] + coef[("gender:source_model", "he/him:model_b")]
     assert out["difference"] == pytest.approx(expect, rel=1e-8)
     assert out["group_a"] == "gender=he/him & source_model=model_b"
     mm = fit.marginal_means(by=["gender", "source_model"]).set_index(["gender", "source_model"])
@@ -374,7 +374,7 @@ def test_effects_within_equals_main_effect_plus_interaction():
     sim = _gaussian(seed=9, n_raters=300, n_prompts=60)
     fit = _fit(sim.study, n_draws=300)
     out = effects_within(fit, "gender", "source_model")
-    coef = fit.effects(scale="link").set_index(["term", "level"])["estimate"]
+    coef = _coefficients(fit)
     row = out[(out["source_model"] == "model_c") & (out["level"] == "he/him")].iloc[0]
     expect = coef[("gender", "he/him")] + coef[("gender:source_model", "he/him:model_c")]
     assert row["difference"] == pytest.approx(expect, rel=1e-8)
@@ -444,3 +444,10 @@ def test_ordinal_text_feature_interaction_matches_clmm_on_popquorn(
     scale = np.maximum(np.abs(r["estimate"]), r["se"]).to_numpy()
     assert np.max(np.abs(ours - r["estimate"].to_numpy()) / scale) < 1e-3
     np.testing.assert_allclose(ours_se, r["se"].to_numpy(), rtol=1e-2)
+
+
+def _coefficients(fit):
+    """Coefficients by (term, level): effects() rows of an interaction model are marginal."""
+    coef = fit.terms.set_index(["term", "level"])["coefficient"]
+    fixed = fit.summary().query("kind == 'fixed'").set_index("parameter")["estimate"]
+    return fixed[coef.to_numpy()].set_axis(coef.index)

@@ -111,7 +111,7 @@ def test_log_likelihood_kernel_matches_scipy(family):
         study, "rating ~ gender", family=family, group_item="gender", draws=20, seed=1
     )
     design = build_design(study, "rating ~ gender", dimension="toxicity")
-    md, _, _ = _model_data(design, family, "gender")
+    md, _, _ = _model_data(design, family, study.scale("toxicity"), "gender")
     d = parameter_draws(idata.prior, md)
     ll = pointwise_log_likelihood(d, md, slice(None))
     s, n = 7, np.arange(0, len(md.y), 11)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,13 @@ from pluralign._settings import options
 from pluralign.data import Population
 from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
-from pluralign.models._effects import contrast_columns, finish_effects, interval
+from pluralign.models._effects import (
+    contrast_columns,
+    design_contrasts,
+    finish_effects,
+    interval,
+    rating_contrast_draws,
+)
 from pluralign.models._glmm import fit_glmm_logit
 from pluralign.models._lmm import LMMFit, fit_lmm
 from pluralign.models._protocol import (
@@ -239,6 +246,10 @@ class MixedResult:
             out[start : start + _CHUNK] = np.asarray((W @ p.T).T)
         return out
 
+    def _cell_values(self, cells: pd.DataFrame, B: np.ndarray, dimension: str) -> np.ndarray:
+        X, W = self._cells_design(cells, dimension)
+        return self._expected(B, X, W, dimension)
+
     def cell_means(self, cells: pd.DataFrame, dimension: str) -> np.ndarray:
         """Plug-in expected rating of each cell (at β̂); see :meth:`cell_mean_draws`."""
         X, W = self._cells_design(cells, dimension)
@@ -263,18 +274,26 @@ class MixedResult:
         correction: str = "holm",
         ci_prob: float | None = None,
         scale: str = "rating",
+        weights: str = "observed",
     ) -> pd.DataFrame:
-        """One row per contrast (non-reference level of each term) with EFFECT_COLUMNS.
+        """One row per estimand (non-reference level of each term) with EFFECT_COLUMNS.
 
         Definitions
         -----------
-        * ``estimate``: the link-scale coefficient (rating points for ``gaussian``, log-odds
-          for ``binomial``); ``ci_low/ci_high`` Wald intervals ``β̂ ± z·SE`` and ``p_value`` the
-          two-sided Wald z test (normal reference distribution, as lme4's z for glmer);
-          ``std_error`` and ``statistic`` (z) follow the EFFECT_COLUMNS.
-        * ``mean_level`` / ``mean_reference``: marginal mean rating with the term set to the
-          level / reference in every fitted row (counterfactual average over the observed mix
-          of the other demographics; random effects at their mean for the identity link,
+        * ``estimand``: every column of a row is about one quantity, named here (see
+          :func:`~pluralign.models.design_contrasts`): a categorical term's ``level −
+          reference`` contrast averaged over the other variables of the formula with
+          ``weights`` ("marginal over race (observed weights)"), as R's emmeans does. In an
+          additive model it equals the coefficient; with ``gender * race`` the ``gender`` rows
+          are the contrast averaged over race, not the coefficient (the effect at the
+          reference race). Interaction rows are their coefficient (difference of differences).
+        * ``estimate = L β̂`` on the link scale (rating points for ``gaussian``, log-odds for
+          ``binomial``); ``ci_low/ci_high`` Wald intervals ``estimate ± z·SE`` with ``SE² = L V̂
+          L'`` and ``p_value`` the two-sided Wald z test (normal reference distribution, as
+          lme4's z for glmer and emmeans' asymptotic df); ``std_error`` and ``statistic`` (z).
+        * ``mean_level`` / ``mean_reference``: marginal mean rating of the two sides of the
+          estimand (the term set to the level / reference in every fitted row, or in every
+          cell of the equal-weight grid; random effects at their mean for the identity link,
           integrated for the logit link, where the "rating" is P(rating = 1)).
         * ``difference = mean_level - mean_reference``, ``relative_pct = 100·difference /
           mean_reference``; their intervals are percentiles of ``n_draws`` simulations from
@@ -286,8 +305,8 @@ class MixedResult:
         * ``p_adjusted``: ``correction`` over the ``multiplicity`` set (see
           :func:`~pluralign.models.adjust_pvalues`; default every row).
 
-        Interaction terms (``gender:race``) get the coefficient columns only; compare
-        intersections on the rating scale with :func:`compare_groups`.
+        Interaction terms (``gender:race``) and numeric variables get the link-scale columns
+        only; compare intersections on the rating scale with :func:`compare_groups`.
 
         Parameters
         ----------
@@ -301,6 +320,10 @@ class MixedResult:
             ``"link"`` returns the coefficient columns only (estimate, Wald interval and test,
             odds ratios, ``std_error``, ``statistic``): no simulation, about the cost of
             reading the coefficients; the rating-scale columns are NaN.
+        weights : {"observed", "equal"}, default "observed"
+            How a contrast is averaged over the other variables: their mix in the fitted
+            ratings (emmeans' ``weights = "proportional"``), or every combination of the other
+            categorical variables' levels alike (emmeans' default ``"equal"``).
 
         Examples
         --------
@@ -319,7 +342,6 @@ class MixedResult:
             raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
         z = stats.norm.ppf(0.5 + ci_prob / 2)
-        terms = self.terms
         rows = []
         standardisers = {}
         for dim in self.dimensions:
@@ -327,48 +349,52 @@ class MixedResult:
             d, fit = f.design, f.fit
             sd = self.standardiser(dim)
             standardisers[dim] = sd
-            for term, entries in d.terms.items():
-                idx = [i for _, i in entries]
-                est = fit.beta[idx]
-                s = fit.se[idx]
-                info = terms[(terms["dimension"] == dim) & (terms["term"] == term)]
-                table = pd.DataFrame(
-                    {
-                        "dimension": dim,
-                        "term": term,
-                        "level": info["level"].to_numpy(),
-                        "reference": info["reference"].to_numpy(),
-                        "estimate": est,
-                        "ci_low": est - z * s,
-                        "ci_high": est + z * s,
-                        "p_value": 2 * stats.norm.sf(np.abs(est / s)),
-                        "p_direction": np.nan,
-                        "std_error": s,
-                        "statistic": est / s,
-                    }
+            contrasts = design_contrasts(d, weights=weights)
+            L = np.array([c.L for c in contrasts]).reshape(len(contrasts), len(fit.beta))
+            est = L @ fit.beta
+            s = np.sqrt(np.einsum("kp,pq,kq->k", L, fit.vcov, L))
+            table = pd.DataFrame(
+                {
+                    "dimension": dim,
+                    "term": [c.term for c in contrasts],
+                    "level": [c.level for c in contrasts],
+                    "reference": [c.reference for c in contrasts],
+                    "estimand": [c.estimand for c in contrasts],
+                    "estimate": est,
+                    "ci_low": est - z * s,
+                    "ci_high": est + z * s,
+                    "p_value": 2 * stats.norm.sf(np.abs(est / s)),
+                    "p_direction": np.nan,
+                    "std_error": s,
+                    "statistic": est / s,
+                }
+            )
+            on_scale = [i for i, c in enumerate(contrasts) if c.level_cells is not None]
+            if on_scale and scale == "rating":
+                chosen = [contrasts[i] for i in on_scale]
+
+                lev_pt, ref_pt = rating_contrast_draws(
+                    chosen, partial(self._cell_values, B=fit.beta[None, :], dimension=dim)
                 )
-                if term in d.levels and scale == "rating":
-                    levels = [lv for lv, _ in entries]
-                    cells = pd.DataFrame({term: [d.references[term], *levels]})
-                    X, W = self._cells_design(cells, dim)
-                    point = self._expected(fit.beta[None, :], X, W, dim)[0]
-                    draws = self._expected(self.beta_draws(dim), X, W, dim)
-                    k = len(levels)
-                    cols = contrast_columns(
-                        draws[:, 1:],
-                        np.repeat(draws[:, :1], k, axis=1),
-                        ci_prob=ci_prob,
-                        level_point=point[1:],
-                        reference_point=np.repeat(point[:1], k),
-                        standardiser=sd,
-                    )
-                    table = pd.concat([table, cols], axis=1)
-                if self.family == "binomial":
-                    table["cohens_d"] = est / sd
-                    table["odds_ratio"] = np.exp(est)
-                    table["odds_ratio_ci_low"] = np.exp(est - z * s)
-                    table["odds_ratio_ci_high"] = np.exp(est + z * s)
-                rows.append(table)
+                lev, ref = rating_contrast_draws(
+                    chosen, partial(self._cell_values, B=self.beta_draws(dim), dimension=dim)
+                )
+                cols = contrast_columns(
+                    lev,
+                    ref,
+                    ci_prob=ci_prob,
+                    level_point=lev_pt[0],
+                    reference_point=ref_pt[0],
+                    standardiser=sd,
+                )
+                cols.index = on_scale
+                table = table.join(cols)
+            if self.family == "binomial":
+                table["cohens_d"] = est / sd
+                table["odds_ratio"] = np.exp(est)
+                table["odds_ratio_ci_low"] = np.exp(est - z * s)
+                table["odds_ratio_ci_high"] = np.exp(est + z * s)
+            rows.append(table)
         table = (
             pd.concat(rows, ignore_index=True)
             if rows

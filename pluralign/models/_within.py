@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._settings import options
-from pluralign.models._effects import adjust_pvalues, contrast_columns, draw_p_value
+from pluralign.models._effects import adjust_pvalues, contrast_columns, tail_probability
 
 #: Columns of :func:`effects_within`; the ``within`` variable's column follows ``dimension``.
 WITHIN_EFFECT_COLUMNS = (
@@ -133,7 +133,7 @@ def effects_within(
                 level_point=lev_point,
                 reference_point=ref_point,
             ).drop(columns="cohens_d")
-            _, p = draw_p_value(lev_draws - ref_draws)
+            _, p = tail_probability(lev_draws - ref_draws)
             cols.insert(0, "dimension", dim)
             cols.insert(1, within, w)
             cols.insert(2, "term", by)
