@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,7 +168,12 @@ def quiet_trainer(trainer: Any) -> None:
 def run_trainer(trainer: Any, tokenizer: Any) -> TrainResult:
     """Train a configured TRL trainer and collect the model, per-step logs and final metrics."""
     quiet_trainer(trainer)
-    trainer.train()
+    with warnings.catch_warnings():
+        # TRL reads transformers' deprecated alias; the notice is for TRL's authors, not our users
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        trainer.train()
     log = list(trainer.state.log_history)
     return TrainResult(
         model=trainer.model,
