@@ -4,8 +4,8 @@ Every ``docs/gallery/*.py`` script (names starting with ``_`` excepted) is run o
 in order, in a fresh namespace. Each figure it leaves open becomes a PNG in the built site, and a
 page ``gallery/<script>.md`` shows the script's docstring, its figures and its code side by side.
 ``gallery/index.md`` shows every figure as a thumbnail. Nothing generated is stored in the
-repository. A script that raises, or warns through pluralign's own warnings, fails the strict
-build; a script may set ``SKIP = "reason"`` (e.g. when a data set is absent) to show the reason
+repository. A script that raises, or whose model does not converge (pluralign's
+``ConvergenceWarning``), fails the strict build; a script may set ``SKIP = "reason"`` (e.g. when a data set is absent) to show the reason
 instead of a figure.
 """
 
@@ -54,7 +54,7 @@ def _parts(script: Path) -> tuple[str, str, str]:
 
 def _run(script: Path) -> tuple[list[bytes], str | None]:
     """Run a script; return its open figures as PNG bytes and its SKIP reason, if any."""
-    from pluralign import PluralignWarning
+    from pluralign import ConvergenceWarning, PluralignWarning
 
     plt.close("all")
     with warnings.catch_warnings(record=True) as caught:
@@ -64,8 +64,12 @@ def _run(script: Path) -> tuple[list[bytes], str | None]:
         except Exception as exc:
             raise PluginError(f"gallery script {script.name} failed: {exc!r}") from exc
     for w in caught:
-        if issubclass(w.category, PluralignWarning):
+        # a figure drawn from a fit that did not converge fails the strict build; pluralign's
+        # notices about the data (rows dropped, sparse levels) are part of the log
+        if issubclass(w.category, ConvergenceWarning):
             log.warning(f"gallery script {script.name}: {w.category.__name__}: {w.message}")
+        elif issubclass(w.category, PluralignWarning):
+            log.info(f"gallery script {script.name}: {w.category.__name__}: {w.message}")
     skip = namespace.get("SKIP")
     pngs = []
     for num in plt.get_fignums():

@@ -2,12 +2,11 @@
 
 Posterior densities of each group's contrast with its reference, from a Bayesian
 cumulative-logit model with crossed rater and item effects (sampled with nutpie), with the
-highest-density interval and the posterior probability that the contrast is above zero. A short
-run on a small study: real analyses draw more.
+highest-density interval and the posterior probability that the contrast is above zero.
 """
 
 from pluralign import fit_bayes, plots, simulate_study
 
-study = simulate_study(n_raters=120, seed=8, dimensions=["toxicity"]).study
-fit = fit_bayes(study, "rating ~ gender + age", draws=300, tune=300, seed=8, progressbar=False)
+study = simulate_study(n_raters=100, seed=8, dimensions=["toxicity"]).study
+fit = fit_bayes(study, "rating ~ gender", draws=500, tune=500, seed=8, progressbar=False)
 plots.posterior_contrasts(fit)

@@ -236,7 +236,7 @@ def prior_predictive(
         dimension = study.dimensions[0]
     seed = options.seed if seed is None else int(seed)
     full = _formula_with(formula, interactions, group_item)
-    design = build_design(study, full, dimension, reference)
+    design = build_design(study, full, dimension=dimension, reference=reference)
     md, levels, _ = _model_data(design, family, study.scale(dimension), group_item)
     model = build_model(md, priors)
     with warnings.catch_warnings():
