@@ -7,6 +7,6 @@ highest-density interval and the posterior probability that the contrast is abov
 
 from pluralign import fit_bayes, plots, simulate_study
 
-study = simulate_study(n_raters=100, seed=8, dimensions=["toxicity"]).study
-fit = fit_bayes(study, "rating ~ gender", draws=500, tune=500, seed=8, progressbar=False)
+study = simulate_study(n_raters=100, n_prompts=10, seed=8, dimensions=["toxicity"]).study
+fit = fit_bayes(study, "rating ~ gender", draws=500, tune=700, seed=8, progressbar=False)
 plots.posterior_contrasts(fit)

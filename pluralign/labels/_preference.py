@@ -19,7 +19,7 @@ import itertools
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec, 
 Method = Literal["majority", "distribution", "posterior"]
 
 #: What a ``group=`` argument may be (see :class:`~pluralign.data.Population`).
-PopulationSpec = Population | Mapping | pd.DataFrame | None
+PopulationSpec: TypeAlias = Population | Mapping | pd.DataFrame | None
 
 #: Columns of :attr:`PreferenceLabels.table`.
 PREFERENCE_COLUMNS = (

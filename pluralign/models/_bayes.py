@@ -40,7 +40,7 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.data import Population, Scale
+from pluralign.data import Population, Scale, Study
 from pluralign.models import _bayes_kernels as K
 from pluralign.models._bayes_model import (
     POPULATION_VARS,
@@ -384,7 +384,7 @@ class BayesResult:
             rows.append(out)
         return pd.concat(rows, ignore_index=True)[[*by, *MARGINAL_COLUMNS]]
 
-    def poststratify(self, target, *, ci_prob: float | None = None) -> pd.DataFrame:
+    def poststratify(self, target: object, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Expected rating of a target population (MRP): per draw, the share-weighted mean of cells.
 
         ``target``: anything :meth:`Population.parse <pluralign.data.Population.parse>`
@@ -677,7 +677,7 @@ def _model_data(design: Design, family: str, group_item: str | None):
 
 
 def fit_bayes(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     *,
     dimension: str | Sequence[str] | None = None,

@@ -19,6 +19,7 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._errors import PluralignWarning
 from pluralign._settings import options
+from pluralign.data import Study
 from pluralign.models._bayes import (
     FAMILIES,
     BayesResult,
@@ -176,7 +177,7 @@ def compare_bayes(fits: Mapping[str, BayesResult], *, dimension: str | None = No
 
 # ------------------------------------------------------------------------------ priors
 def prior_predictive(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     dimension: str | None = None,
     *,
@@ -237,7 +238,7 @@ def prior_predictive(
     seed = options.seed if seed is None else int(seed)
     full = _formula_with(formula, interactions, group_item)
     design = build_design(study, full, dimension=dimension, reference=reference)
-    md, levels, _ = _model_data(design, family, study.scale(dimension), group_item)
+    md, levels, _ = _model_data(design, family, group_item)
     model = build_model(md, priors)
     with warnings.catch_warnings():
         # the likelihood is a Potential, which prior sampling rightly ignores

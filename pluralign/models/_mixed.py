@@ -21,7 +21,7 @@ from scipy.special import expit
 from pluralign._errors import ConvergenceWarning
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.data import Population
+from pluralign.data import Population, Study
 from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import contrast_columns, finish_effects, interval
@@ -604,7 +604,7 @@ class MixedResult:
 
 
 def fit_mixed(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     *,
     dimension: str | Sequence[str] | None = None,

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -315,7 +315,7 @@ class StudyDesign:
         return {lv: self.mean_rating(self.intercept + d) - m0 for lv, d in lat.items()}
 
     # ------------------------------------------------------------------ variations
-    def replace(self, **changes) -> StudyDesign:
+    def replace(self, **changes: Any) -> StudyDesign:
         """A copy with some fields changed (validated again).
 
         Besides the fields, ``n_raters=`` rescales every group keeping their shares.
