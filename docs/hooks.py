@@ -7,6 +7,10 @@ page ``gallery/<script>.md`` shows the script's docstring, its figures and its c
 repository. A script that raises, or whose model does not converge (pluralign's
 ``ConvergenceWarning``), fails the strict build; a script may set ``SKIP = "reason"`` (e.g. when a data set is absent) to show the reason
 instead of a figure.
+
+With ``PLURALIGN_DOCS_EXECUTE=false`` (as for the notebooks, see ``mkdocs.yml``) the scripts are
+not run: each page says so and its figure is an empty placeholder, which checks the site's
+structure and links in seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ log = logging.getLogger("mkdocs.hooks.gallery")
 GALLERY = Path(__file__).resolve().parent / "gallery"
 REPO = GALLERY.parents[1]
 DPI = 110
+#: A 1×1 transparent PNG, the figure of a page whose script was not run.
+PLACEHOLDER = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
+)
+
+
+def _execute() -> bool:
+    return os.environ.get("PLURALIGN_DOCS_EXECUTE", "true").strip().lower() not in {"0", "false"}
 
 
 def _scripts() -> list[Path]:
@@ -83,11 +96,10 @@ def _run(script: Path) -> tuple[list[bytes], str | None]:
 
 
 def _page(script: Path, title: str, text: str, code: str, images: list[str], skip: str | None):
-    shown = (
-        f'!!! note "Not drawn in this build"\n    {skip}\n'
-        if skip
-        else "\n".join(f"![{title}]({name}){{ loading=lazy }}" for name in images)
-    )
+    shown = "\n".join(f"![{title}]({name}){{ loading=lazy }}" for name in images)
+    if skip:
+        shown = f'!!! note "Not drawn in this build"\n    {skip}\n'
+
     return (
         f"# {title}\n\n{text}\n\n"
         f'<div class="gallery-pair" markdown>\n\n<div markdown>\n\n{shown}\n\n</div>\n\n'
@@ -125,7 +137,10 @@ def _add_gallery(files: Files, config) -> None:
     for script in _scripts():
         start = time.perf_counter()
         title, text, code = _parts(script)
-        pngs, skip = _run(script)
+        if _execute():
+            pngs, skip = _run(script)
+        else:
+            pngs, skip = [PLACEHOLDER], "This build was made with PLURALIGN_DOCS_EXECUTE=false."
         stem = script.stem
         images = []
         for i, png in enumerate(pngs):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import warnings
 from types import ModuleType
+from typing import Any
 
 _EXTRA_OF = {
     "pymc": "bayes",
@@ -89,3 +91,21 @@ def _no_compiler() -> bool:
     import shutil
 
     return shutil.which("g++") is None
+
+
+def tqdm(*args: Any, **kwargs: Any) -> Any:
+    """A progress bar: tqdm's notebook widget where ipywidgets is installed, its text bar elsewhere.
+
+    ``tqdm.auto`` inside Jupyter without ipywidgets warns ("IProgress not found") on every bar and
+    then draws the text bar anyway; choosing the text bar here draws the same without the notice.
+
+    Examples
+    --------
+    >>> with tqdm(total=2, disable=True) as bar:
+    ...     bar.update(2)
+    """
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm as bar
+    else:
+        from tqdm.std import tqdm as bar
+    return bar(*args, **kwargs)

@@ -7,6 +7,6 @@ everyone hold a shared view the overall label may wash out.
 
 from pluralign import agreement, plots, simulate_study
 
-study = simulate_study(n_raters=150, seed=3).study
+study = simulate_study(n_raters=150, n_prompts=20, seed=3).study
 alphas = agreement(study, by="gender", n_boot=100, seed=3)
 plots.agreement(alphas)

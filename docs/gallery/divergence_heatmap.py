@@ -6,6 +6,6 @@ for the items where the groups differ most.
 
 from pluralign import group_divergence, plots, simulate_study
 
-study = simulate_study(n_raters=150, seed=4).study
+study = simulate_study(n_raters=150, n_prompts=15, seed=4).study
 divergence = group_divergence(study, by="gender", dimension="toxicity")
 plots.divergence_heatmap(divergence, max_items=15)

@@ -790,7 +790,7 @@ def fit_bayes(
     diags = []
     bar = None
     if progressbar and len(dims) > 1:
-        from tqdm.auto import tqdm
+        from pluralign._compat import tqdm
 
         bar = tqdm(total=len(dims), desc="fit_bayes dimensions", unit="dim")
     for j, dim in enumerate(dims):

@@ -687,8 +687,7 @@ def fit_mixed(
     >>> fit.summary().query("kind == 'fixed'")["parameter"].tolist()[:2]
     ['Intercept', 'gender[T.he/him]']
     """
-    from tqdm.auto import tqdm
-
+    from pluralign._compat import tqdm
     from pluralign.data import check_design
 
     check_design(study, formula, dimension)

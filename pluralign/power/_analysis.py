@@ -456,7 +456,7 @@ def power_analysis(
                 done[i] = json.loads(f.read_text())
     todo = [i for i in range(n_sims) if i not in done]
     files = {i: (cdir / f"sim{i:06d}.json" if cdir is not None else None) for i in todo}
-    from tqdm.auto import tqdm  # here: importing tqdm.auto in a notebook warns without ipywidgets
+    from pluralign._compat import tqdm
 
     bar = tqdm(
         total=n_sims,
