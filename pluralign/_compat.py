@@ -38,7 +38,11 @@ def require(module: str, purpose: str | None = None) -> ModuleType:
     try:
         if module.split(".")[0] in _USES_PYTENSOR:
             configure_pytensor()
-        return importlib.import_module(module)
+        with warnings.catch_warnings():
+            # libraries that import tqdm.auto when imported (transformers, datasets) make it warn,
+            # in Jupyter without ipywidgets, that it falls back to the text bar it then draws
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - exercised by the extras test
         root = module.split(".")[0]
         extra = _EXTRA_OF.get(root)
