@@ -48,7 +48,7 @@ study""",
         """\
 ## Descriptive differences
 
-Raw group means relative to the reference group, with bootstrap intervals over raters.""",
+Raw group means relative to the reference group, with two-way (rater × item) cluster-robust intervals.""",
     ),
     (
         "code",

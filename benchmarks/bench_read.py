@@ -77,7 +77,10 @@ def main() -> None:
             args.repeats,
         )
     t_means, _ = best(lambda: group_means(study, "gender", n_boot=0), args.repeats)
-    t_boot, _ = best(lambda: group_means(study, "gender", n_boot=1000, seed=0), args.repeats)
+    t_boot, _ = best(
+        lambda: group_means(study, "gender", ci_method="rater-bootstrap", n_boot=1000, seed=0),
+        args.repeats,
+    )
     print(f"{study!r}")
     print(f"read_study CSV      {t_csv:6.2f} s")
     print(f"read_study parquet  {t_pq:6.2f} s")

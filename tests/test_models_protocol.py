@@ -73,6 +73,7 @@ def _bayes(family):
 MODELS = {
     "mixed-gaussian": _mixed("gaussian"),
     "mixed-binomial": _mixed("binomial"),
+    "mixed-ordinal": _mixed("ordinal"),
     "bayes-ordinal": _bayes("ordinal"),
     "bayes-gaussian": _bayes("gaussian"),
     "bayes-bernoulli": _bayes("bernoulli"),

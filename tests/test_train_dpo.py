@@ -172,3 +172,80 @@ def test_bad_inputs_are_named():
         train_dpo(pairs(1.0), model, tok, config={**CPU, "label_smoothing": 0.1})
     with pytest.raises(ValueError, match="sigmoid"):
         train_dpo(pairs(1.0), model, tok, config={**CPU, "loss_type": ["ipo"]})
+
+
+LABELS = {"Say hi.": 0.9, "Help me with my homework.": 0.15, "How do I cook rice?": 0.6,
+          "Tell me a joke.": 0.35}  # fmt: skip
+
+
+def _soft_loss(h, p, beta):
+    """Soft-DPO loss of one pair, written out: -[p log σ(βh) + (1-p) log σ(-βh)]."""
+    return -(p * np.log(1 / (1 + np.exp(-beta * h))) + (1 - p) * np.log(1 / (1 + np.exp(beta * h))))
+
+
+def test_per_pair_labels_stay_attached_and_act_on_their_own_pair(monkeypatch):
+    """Different labels per pair, shuffled: each label weights its own pair's loss and gradient."""
+    from pluralign.train import _soft_dpo
+
+    model, tok = tiny_model(seed=3)
+    data = pairs([LABELS[q] for q, _, _ in PAIRS]).sample(frac=1.0, random_state=5)
+    trainer = make_trainer(SoftDPOTrainer, model, tok, data, beta=1.0)
+    with torch.no_grad():  # policy off the reference: distinct non-zero margins per pair
+        for param in trainer.model.parameters():
+            param.add_(0.3 * torch.sin(1.7 * torch.arange(param.numel()).reshape(param.shape)))
+    seen = []
+
+    def spy(margins, p, beta):
+        if margins.requires_grad:
+            seen.append(margins.detach().clone())
+        return _soft_dpo_loss(margins, p, beta)
+
+    _soft_dpo_loss = _soft_dpo.soft_dpo_loss
+    monkeypatch.setattr(_soft_dpo, "soft_dpo_loss", spy)
+    batch = first_batch(trainer)
+    n = len(batch["p_chosen"])
+    rows = [tok.decode(r, skip_special_tokens=True) for r in batch["input_ids"][:n]]
+    prompt = [next(q for q in LABELS if row.startswith(q)) for row in rows]
+    assert sorted(prompt) == sorted(LABELS)
+    # the label of each row is that row's pair's label, after the dataset and loader shuffles
+    assert batch["p_chosen"].tolist() == pytest.approx([LABELS[q] for q in prompt])
+
+    def loss_and_grad(p):
+        trainer.model.zero_grad()
+        loss = trainer.compute_loss(trainer.model, {**batch, "p_chosen": torch.tensor(p)})
+        loss.backward()
+        grad = torch.cat([q.grad.flatten() for q in trainer.model.parameters()])
+        return loss.item(), grad, seen[-1].numpy().astype(float)
+
+    p = np.array([LABELS[q] for q in prompt])
+    loss, grad, h = loss_and_grad(p)
+    assert np.ptp(h) > 0.5  # margins differ, so a misplaced label changes the loss
+    beta = trainer.beta
+    assert loss == pytest.approx(np.mean(_soft_loss(h, p, beta)), abs=1e-5)
+    assert abs(np.mean(_soft_loss(h, np.roll(p, 1), beta)) - loss) > 1e-3
+    # labels at each pair's implied probability σ(βh): the gradient vanishes only when every
+    # label sits on its own pair
+    sig = 1 / (1 + np.exp(-beta * h))
+    _, g_fit, _ = loss_and_grad(sig)
+    _, g_rolled, _ = loss_and_grad(np.roll(sig, 1))
+    assert g_fit.norm() < 1e-4 * grad.norm()
+    assert g_rolled.norm() > 1e-2 * grad.norm()
+    # pair by pair: with the others at σ(βh), a small step raises pair i's margin when its label
+    # is above σ(βh_i) and lowers it when below (the gradient's sign flips where p crosses σ)
+    state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    for i in range(n):
+        for delta in (-0.2, 0.2):
+            q = sig.copy()
+            q[i] += delta
+            _, g, _ = loss_and_grad(q)
+            with torch.no_grad():
+                offset = 0
+                for param in trainer.model.parameters():
+                    param.sub_(1e-3 * g[offset : offset + param.numel()].reshape(param.shape))
+                    offset += param.numel()
+            _, _, h_after = loss_and_grad(sig)
+            trainer.model.load_state_dict(state)
+            moved = h_after - h
+            assert np.sign(moved[i]) == np.sign(delta), (i, delta, moved)
+            others = np.delete(np.abs(moved), i)
+            assert abs(moved[i]) > others.max(), (i, delta, moved)

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
+from statsmodels.stats.multitest import multipletests
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign._settings import options
 from pluralign.data import Population, Study
 from pluralign.labels._agreement import rating_codes
+from pluralign.labels._kernels import jsd_counts, jsd_permutation_null
 from pluralign.labels._preference import PopulationSpec
 
 #: Columns of :func:`item_disagreement`'s table.
@@ -23,16 +24,20 @@ ITEM_DISAGREEMENT_COLUMNS = (
     "entropy_norm", "modal", "n_modes", "share_modal",
 )  # fmt: skip
 
-#: Columns of :func:`group_divergence`'s table (``ci_low, ci_high``: interval of ``jsd``).
+#: Columns of :func:`group_divergence`'s table: ``jsd`` is the bias-corrected divergence
+#: (``jsd_plugin − jsd_null_mean``) and ``ci_low, ci_high`` its interval; ``p_value`` is the
+#: permutation test of "one distribution", ``p_adjusted`` its multiplicity-adjusted value.
 DIVERGENCE_COLUMNS = (
     "dimension", "by", "group_a", "group_b", "item", "prompt_id", "n_a", "n_b",
-    "mean_a", "mean_b", "difference", "jsd", "jsd_se", "ci_low", "ci_high",
+    "mean_a", "mean_b", "difference", "jsd", "jsd_se", "ci_low", "ci_high", "jsd_plugin",
+    "jsd_null_mean", "p_value", "p_adjusted",
 )  # fmt: skip
 
+#: Families of tests :func:`group_divergence` can adjust together (``multiplicity=``).
+MULTIPLICITY = ("pair", "dimension", "all")
 
-def _jsd(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen–Shannon divergence (base 2, in [0, 1]) between matching rows (last axis)."""
-    return jensenshannon(p, q, base=2, axis=-1) ** 2
+#: Ways :func:`most_contested` can rank items (``rank_by=``).
+RANK_BY = ("evidence", "jsd", "ci_low", "abs_difference")
 
 
 def _dims(study: Study, dimension: str | Sequence[str] | None) -> list[str]:
@@ -117,6 +122,38 @@ def item_disagreement(
     return out[list(ITEM_DISAGREEMENT_COLUMNS)]
 
 
+def _check_method(correction: str, multiplicity: str) -> None:
+    if multiplicity not in MULTIPLICITY:
+        raise ValueError(f"multiplicity must be one of {MULTIPLICITY}, got {multiplicity!r}")
+    if correction != "none":
+        try:
+            multipletests([0.5], method=correction)
+        except ValueError as err:
+            raise ValueError(
+                f"correction={correction!r} is not a statsmodels multipletests method "
+                "(e.g. 'fdr_bh', 'holm', 'bonferroni') or 'none'"
+            ) from err
+
+
+def _adjust(table: pd.DataFrame, correction: str, multiplicity: str) -> np.ndarray:
+    """``p_adjusted`` within each family of tests (see ``multiplicity``)."""
+    p = table["p_value"].to_numpy(dtype=float)
+    if correction == "none" or not len(p):
+        return p.copy()
+    keys = {"pair": ["dimension", "group_a", "group_b"], "dimension": ["dimension"], "all": []}
+    adjusted = np.full(len(p), np.nan)
+    groups = (
+        table.groupby(keys[multiplicity], sort=False).indices
+        if keys[multiplicity]
+        else {None: np.arange(len(p))}
+    )
+    for idx in groups.values():
+        ok = idx[np.isfinite(p[idx])]
+        if len(ok):
+            adjusted[ok] = multipletests(p[ok], method=correction)[1]
+    return adjusted
+
+
 def group_divergence(
     study: Study,
     by: str = "gender",
@@ -124,11 +161,29 @@ def group_divergence(
     dimension: str | Sequence[str] | None = None,
     groups: tuple[str, str] | Sequence[tuple[str, str]] | None = None,
     min_ratings: int = 1,
+    n_perm: int = 99_999,
+    correction: str = "fdr_bh",
+    multiplicity: str = "pair",
     n_boot: int | None = None,
     ci_prob: float | None = None,
     seed: int | None = None,
 ) -> pd.DataFrame:
-    """Jensen–Shannon divergence between two groups' rating distributions of each item.
+    """Divergence between two groups' rating distributions of each item, and a test of it.
+
+    The plug-in Jensen–Shannon divergence (JSD) of two small samples is biased upwards: with 10
+    ratings per group on a 5-point scale, two groups rating from the *same* distribution show a
+    JSD of about 0.18 on average. This function therefore reports, per item,
+
+    * ``jsd``: the bias-corrected divergence, ``jsd_plugin − jsd_null_mean``, where
+      ``jsd_null_mean`` is the mean plug-in JSD over random relabellings of the item's ratings
+      (group labels shuffled within the item). Under "no difference" its expectation is exactly
+      0 (the observed labelling is one of the equally likely relabellings); it can be negative.
+      When the groups differ strongly it is conservative (the pooled ratings spread more than
+      either group's, so the subtracted term is too large: a true JSD of 0.48 is estimated at
+      0.41 on average with 10 ratings per group);
+    * ``p_value``: the permutation test of "the two groups rate the item from one
+      distribution" (statistic: plug-in JSD; relabellings vectorised over items), and
+      ``p_adjusted`` over the items of each family (``multiplicity``).
 
     Parameters
     ----------
@@ -142,21 +197,49 @@ def group_divergence(
     min_ratings : int, default 1
         Items with fewer ratings in either group are left out of that pair (counted in
         ``result.attrs["dropped"]`` and warned).
+    n_perm : int, default 99999
+        Largest number of relabellings of an item. Every item gets 999 (or ``n_perm`` if
+        fewer) for ``jsd_null_mean``; relabelling then stops once 20 relabellings reach the
+        observed JSD (Besag and Clifford's sequential p-value, ``20 / draws``), so only items
+        with small p-values use many. A p-value is never below ``1 / (n_perm + 1)``: a
+        correction over ``m`` items needs ``n_perm`` well above ``m / α``.
+    correction : str, default "fdr_bh"
+        Multiplicity correction (a :func:`statsmodels.stats.multitest.multipletests` method, or
+        "none"). Benjamini–Hochberg suits screening many items for disagreement (it bounds the
+        expected share of false discoveries among the flagged items); "holm" bounds the chance
+        of any false discovery, under any dependence between items.
+    multiplicity : {"pair", "dimension", "all"}, default "pair"
+        Tests adjusted together: the items of one dimension × pair of groups, of one dimension
+        (all its pairs), or every row.
     n_boot : int, optional
         Bootstrap resamples (default ``options.n_boot``; 0 for none). Ratings are resampled
-        with replacement within item × group, i.e. each group's counts are redrawn from a
-        multinomial with the observed shares.
+        with replacement within item × group (each group's counts redrawn from a multinomial
+        with the observed shares). The interval of ``jsd`` is the percentile interval of the
+        resampled plug-in JSD moved down by its two biases: ``jsd_null_mean`` (the bias of the
+        plug-in estimate) and the mean excess of the resampled JSDs over the plug-in one (the
+        bias the resampling adds again). On simulated 5-point studies with 10 ratings per group
+        its 95 % interval covers the true JSD 97.5 % of the time when groups agree, 96.4 % when
+        they differ by one logit and 92.3 % when they differ by two (docs/validity.md).
     ci_prob, seed : optional
         Interval probability and seed (defaults from ``options``).
 
     Returns
     -------
     DataFrame
-        One row per dimension × pair × item: ``dimension, by, group_a, group_b, item,
-        prompt_id, n_a, n_b, mean_a, mean_b, difference`` (mean_a − mean_b), ``jsd`` (base 2, in
-        [0, 1]), ``jsd_se, ci_low, ci_high`` (bootstrap standard error and percentile
-        interval). The plug-in JSD is biased upwards when groups have few ratings; compare
-        items with similar ``n_a, n_b`` or look at ``ci_low``.
+        One row per dimension × pair × item (columns :data:`DIVERGENCE_COLUMNS`): ``dimension,
+        by, group_a, group_b, item, prompt_id, n_a, n_b, mean_a, mean_b, difference``
+        (mean_a − mean_b), ``jsd`` (bias-corrected), ``jsd_se`` (bootstrap SE), ``ci_low,
+        ci_high`` (interval of ``jsd``), ``jsd_plugin`` (base 2, in [0, 1]), ``jsd_null_mean``,
+        ``p_value, p_adjusted``.
+
+    See Also
+    --------
+    most_contested : the items with the strongest evidence of disagreement, with their texts.
+
+    References
+    ----------
+    Besag, J. & Clifford, P. (1991). Sequential Monte Carlo p-values. *Biometrika* 78(2),
+    301–304.
 
     Examples
     --------
@@ -166,11 +249,17 @@ def group_divergence(
     ...                   "rating": [1, 1, 5, 5]})
     >>> raters = pd.DataFrame({"rater": list("abcd"), "gender": ["he/him"] * 2 + ["she/her"] * 2})
     >>> s = Study.from_frames(r, raters, scales=[Scale("toxicity", 1, 5)])
-    >>> group_divergence(s, "gender", n_boot=0)["jsd"].item()
+    >>> out = group_divergence(s, "gender", n_boot=0, n_perm=9999, seed=1)
+    >>> out["jsd_plugin"].item()
     1.0
+    >>> 0.28 < out["jsd_null_mean"].item() < 0.39  # 2 of the 6 splits keep the groups apart
+    True
     """
     n_boot = options.n_boot if n_boot is None else int(n_boot)
     ci_prob = options.ci_prob if ci_prob is None else float(ci_prob)
+    if int(n_perm) != n_perm or n_perm < 1:
+        raise ValueError(f"n_perm must be a positive integer, got {n_perm!r}")
+    _check_method(correction, multiplicity)
     rng = np.random.default_rng(options.seed if seed is None else seed)
     group_of = study.collapsed(by)
     levels_present = sorted(group_of.dropna().unique().tolist())
@@ -195,34 +284,42 @@ def group_divergence(
             ca = counts.loc[a] if a in counts.index.get_level_values(0) else counts.iloc[:0]
             cb = counts.loc[b] if b in counts.index.get_level_values(0) else counts.iloc[:0]
             items = ca.index.union(cb.index)
-            ca = ca.reindex(items, fill_value=0).to_numpy(dtype=float)
-            cb = cb.reindex(items, fill_value=0).to_numpy(dtype=float)
+            ca = ca.reindex(items, fill_value=0).to_numpy(dtype=np.int64)
+            cb = cb.reindex(items, fill_value=0).to_numpy(dtype=np.int64)
             na, nb = ca.sum(1), cb.sum(1)
             keep = (na >= min_ratings) & (nb >= min_ratings) & (na > 0) & (nb > 0)
             dropped += int((~keep).sum())
             items, ca, cb, na, nb = items[keep], ca[keep], cb[keep], na[keep], nb[keep]
-            pa_, pb_ = ca / na[:, None], cb / nb[:, None]
             lv = scale.levels.astype(float)
+            plugin, null_mean, p_value, _ = jsd_permutation_null(ca, cb, int(n_perm), rng)
             row = pd.DataFrame({
                 "dimension": dim, "by": by, "group_a": a, "group_b": b, "item": items,
-                "n_a": na.astype(int), "n_b": nb.astype(int),
-                "mean_a": pa_ @ lv, "mean_b": pb_ @ lv, "jsd": _jsd(pa_, pb_),
+                "n_a": na, "n_b": nb, "mean_a": ca @ lv / na, "mean_b": cb @ lv / nb,
+                "jsd": plugin - null_mean, "jsd_plugin": plugin, "jsd_null_mean": null_mean,
+                "p_value": p_value,
             })  # fmt: skip
             row["difference"] = row["mean_a"] - row["mean_b"]
             if n_boot and len(items):
                 size = (n_boot, len(items))
-                ba = rng.multinomial(na.astype(np.int64), pa_, size=size) / na[None, :, None]
-                bb = rng.multinomial(nb.astype(np.int64), pb_, size=size) / nb[None, :, None]
-                j = _jsd(ba, bb)
+                ba = rng.multinomial(na, ca / na[:, None], size=size)
+                bb = rng.multinomial(nb, cb / nb[:, None], size=size)
+                j = jsd_counts(ba, bb)
                 q = np.quantile(j, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2], axis=0)
-                row["jsd_se"], row["ci_low"], row["ci_high"] = j.std(axis=0, ddof=1), q[0], q[1]
+                # resampled plug-in JSDs are biased twice: as the estimate (null_mean) and
+                # again by the resampling itself (their mean's excess over the plug-in)
+                shift = null_mean + (j.mean(axis=0) - plugin)
+                row["jsd_se"] = j.std(axis=0, ddof=1)
+                row["ci_low"], row["ci_high"] = q[0] - shift, q[1] - shift
             else:
                 row["jsd_se"] = row["ci_low"] = row["ci_high"] = np.nan
             frames.append(row)
     out = pd.concat(frames, ignore_index=True)
     out = out.merge(study.items[["item", "prompt_id"]], on="item", how="left")
+    out["p_adjusted"] = _adjust(out, correction, multiplicity)
     out = out[list(DIVERGENCE_COLUMNS)]
-    out.attrs["dropped"] = dropped
+    out.attrs.update(
+        dropped=dropped, n_perm=int(n_perm), correction=correction, multiplicity=multiplicity
+    )
     if dropped:
         warnings.warn(
             f"group_divergence: {dropped} item × group-pair rows left out because a group had "
@@ -240,12 +337,15 @@ def most_contested(
     n: int = 10,
     dimension: str | Sequence[str] | None = None,
     groups: tuple[str, str] | Sequence[tuple[str, str]] | None = None,
-    rank_by: str = "jsd",
+    rank_by: str = "evidence",
     min_ratings: int = 2,
+    n_perm: int = 99_999,
+    correction: str = "fdr_bh",
+    multiplicity: str = "pair",
     n_boot: int | None = 0,
     seed: int | None = None,
 ) -> pd.DataFrame:
-    """The items on which groups disagree most, with their texts.
+    """The items on which groups disagree most convincingly, with their texts.
 
     Parameters
     ----------
@@ -254,16 +354,23 @@ def most_contested(
         Demographic column.
     n : int, default 10
         Number of rows returned (over all dimensions and pairs of groups).
-    dimension, groups, min_ratings, n_boot, seed
+    dimension, groups, min_ratings, n_perm, correction, multiplicity, n_boot, seed
         As in :func:`group_divergence` (no bootstrap by default).
-    rank_by : {"jsd", "ci_low", "abs_difference"}, default "jsd"
-        Ranking column; ``"ci_low"`` (needs ``n_boot > 0``) favours items whose divergence is
-        large *and* well measured.
+    rank_by : {"evidence", "jsd", "ci_low", "abs_difference"}, default "evidence"
+        ``"evidence"``: smallest ``p_adjusted`` first, then (among equal ones) the largest
+        bias-corrected ``jsd``, then the smallest ``p_value``. ``"jsd"``: the bias-corrected divergence alone; ``"ci_low"``
+        (needs ``n_boot > 0``) its lower bound; ``"abs_difference"``: |mean_a − mean_b|.
 
     Returns
     -------
     DataFrame
-        The top ``n`` rows of :func:`group_divergence` with ``prompt`` and ``response``.
+        The top ``n`` rows of :func:`group_divergence` with ``prompt`` and ``response``. Rows
+        with ``p_adjusted`` above the test level are noise-compatible: when groups rate alike,
+        ranking alone still returns ``n`` items, so read ``p_adjusted`` before their texts.
+
+    See Also
+    --------
+    group_divergence : the divergence and its test for every item.
 
     Examples
     --------
@@ -276,6 +383,10 @@ def most_contested(
     >>> most_contested(s, "gender", n=1)["item"].tolist()
     ['i1']
     """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
+    if rank_by == "ci_low" and not n_boot:
+        raise ValueError("rank_by='ci_low' needs n_boot > 0")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DroppedRowsWarning)
         div = group_divergence(
@@ -284,21 +395,23 @@ def most_contested(
             dimension=dimension,
             groups=groups,
             min_ratings=min_ratings,
+            n_perm=n_perm,
+            correction=correction,
+            multiplicity=multiplicity,
             n_boot=n_boot,
             seed=seed,
         )
     for w in caught:
         warnings.warn(w.message, w.category, stacklevel=2)
-    if rank_by == "abs_difference":
-        key = div["difference"].abs()
-    elif rank_by in ("jsd", "ci_low"):
-        if rank_by == "ci_low" and not n_boot:
-            raise ValueError("rank_by='ci_low' needs n_boot > 0")
-        key = div[rank_by]
+    if rank_by == "evidence":
+        order = np.lexsort(
+            (div["p_value"].to_numpy(), -div["jsd"].to_numpy(), div["p_adjusted"].to_numpy())
+        )
+        top = div.iloc[order[:n]]
     else:
-        raise ValueError(f"rank_by must be 'jsd', 'ci_low' or 'abs_difference', got {rank_by!r}")
-    top = div.assign(_key=key).sort_values("_key", ascending=False, kind="stable").head(n)
-    top = top.drop(columns="_key").merge(
-        study.items[["item", "prompt", "response"]], on="item", how="left"
-    )
+        key = div["difference"].abs() if rank_by == "abs_difference" else div[rank_by]
+        top = div.assign(_key=key).sort_values("_key", ascending=False, kind="stable").head(n)
+        top = top.drop(columns="_key")
+    top = top.merge(study.items[["item", "prompt", "response"]], on="item", how="left")
+    top.attrs = dict(div.attrs)
     return top.reset_index(drop=True)

@@ -10,6 +10,7 @@ from pluralign.models._bayes_workflow import (
     prior_predictive,
     prior_sensitivity,
 )
+from pluralign.models._clmm import OrdinalMixedResult
 from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
 from pluralign.models._mixed import MixedResult, fit_mixed
@@ -25,6 +26,7 @@ from pluralign.models._protocol import (
     TERM_COLUMNS,
     ModelResult,
 )
+from pluralign.models._within import WITHIN_EFFECT_COLUMNS, effects_within
 
 __all__ = [
     "BAYES_SUMMARY_COLUMNS",
@@ -38,10 +40,12 @@ __all__ = [
     "POSTSTRAT_COLUMNS",
     "SENSITIVITY_COLUMNS",
     "TERM_COLUMNS",
+    "WITHIN_EFFECT_COLUMNS",
     "BayesResult",
     "Design",
     "MixedResult",
     "ModelResult",
+    "OrdinalMixedResult",
     "Priors",
     "adjust_pvalues",
     "build_design",
@@ -49,6 +53,7 @@ __all__ = [
     "compare_groups",
     "contrast_columns",
     "cumulative_probs",
+    "effects_within",
     "fit_bayes",
     "fit_mixed",
     "fixed_terms",

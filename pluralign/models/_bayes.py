@@ -621,6 +621,13 @@ def _formula_with(formula: str, interactions, group_item: str | None) -> str:
 
 
 def _model_data(design: Design, family: str, group_item: str | None):
+    item_level = [v for v, table in design.sources.items() if table == "items"]
+    if item_level:
+        raise ValueError(
+            f"{design.dimension}: fit_bayes models rater-level covariates only; the formula "
+            f"uses the item column(s) {item_level}. Fit them with fit_mixed, or "
+            "describe them with relative_difference(..., within=...)"
+        )
     y = design.y
     first = np.unique(design.rater_codes, return_index=True)[1]
     X_rater = design.X[first, 1:]

@@ -40,7 +40,7 @@ _GH_X, _GH_W = gauss_hermite(24)
 #: Draws are processed in chunks of this many to bound memory of the logit integration.
 _CHUNK = 128
 
-FAMILIES = ("gaussian", "binomial")
+FAMILIES = ("gaussian", "binomial", "ordinal")
 
 
 @dataclass(frozen=True)
@@ -609,9 +609,11 @@ def fit_mixed(
     *,
     dimension: str | Sequence[str] | None = None,
     family: str = "gaussian",
+    link: str = "logit",
     reml: bool = True,
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
+    scale_numeric: str | Mapping[str, str] = "none",
     n_draws: int = 4000,
     seed: int | None = None,
     progressbar: bool = True,
@@ -625,16 +627,24 @@ def fit_mixed(
       Agrees with ``lme4::lmer`` to about 1e-5 relative on coefficients, SEs and variances.
     * ``family="binomial"``: logistic mixed model for 0/1 ratings by the Laplace approximation
       (as ``lme4::glmer`` with ``nAGQ = 1``); ``reml`` is ignored.
+    * ``family="ordinal"``: cumulative-link mixed model (``link="logit"`` or ``"probit"``) for
+      ordered ratings by the Laplace approximation, as ``ordinal::clmm``; returns an
+      :class:`~pluralign.models.OrdinalMixedResult` (see :mod:`pluralign.models._clmm`);
+      ``reml`` is ignored.
 
     Parameters
     ----------
     study : Study
     formula : str
         Fixed effects, e.g. ``"rating ~ gender + ideology"`` or ``"rating ~ gender * race"``;
-        ``(1|rater)`` and ``(1|item)`` may be written and are always included.
+        ``(1|rater)`` and ``(1|item)`` may be written and are always included. Columns of the
+        items table (``source_model``, ``length``) may be used too, also crossed with
+        demographics (``"rating ~ gender * source_model"``).
     dimension : str or list of str, optional
         Dimensions to fit (default: all).
-    family : {"gaussian", "binomial"}
+    family : {"gaussian", "binomial", "ordinal"}
+    link : {"logit", "probit"}, default "logit"
+        Link of the ordinal family (the other families take only their default link).
     reml : bool, default True
     reference : mapping, optional
         Reference level per demographic, e.g. ``{"gender": "she/her"}`` (default:
@@ -642,6 +652,11 @@ def fit_mixed(
         ``study.reference``, else the level with the most raters).
     coding : {"collapsed", "indicators"}
         Multi-select demographics as one category or as 0/1 indicators (see
+        :func:`~pluralign.models._design.build_design`).
+    scale_numeric : {"none", "center", "standardize"} or mapping, default "none"
+        Centre (and scale) numeric covariates before fitting, all or per variable; the
+        centres and scales are in ``fit.design(dim).numeric_scaling`` and
+        ``fit.terms.attrs["numeric_scaling"]`` (see
         :func:`~pluralign.models._design.build_design`).
     n_draws : int, default 4000
         Simulated coefficient vectors for rating-scale intervals.
@@ -686,6 +701,15 @@ def fit_mixed(
     ...                 reference={"gender": "she/her"})
     >>> fit.summary().query("kind == 'fixed'")["parameter"].tolist()[:2]
     ['Intercept', 'gender[T.he/him]']
+
+    Who *and* what: a rater column crossed with an item column (the response's length, per SD):
+
+    >>> fit = fit_mixed(_example_study(), "rating ~ ideology * length",
+    ...                 scale_numeric="standardize")
+    >>> fit.design("toxicity").sources
+    {'ideology': 'raters', 'length': 'items'}
+    >>> fit.terms.query("kind == 'interaction'")["level"].tolist()
+    ['centre', 'conservative']
     """
     from pluralign._compat import tqdm
     from pluralign.data import check_design
@@ -698,9 +722,33 @@ def fit_mixed(
         if dimension is None
         else ([dimension] if isinstance(dimension, str) else list(dimension))
     )
+    if link != "logit" and family != "ordinal":
+        raise ValueError(f"link={link!r} is available for family='ordinal' only")
+    if family == "ordinal":
+        from pluralign.models._clmm import fit_ordinal_mixed  # its result extends MixedResult
+
+        return fit_ordinal_mixed(
+            study,
+            formula,
+            dims,
+            link=link,
+            reference=reference,
+            coding=coding,
+            scale_numeric=scale_numeric,
+            n_draws=n_draws,
+            seed=seed,
+            progressbar=progressbar,
+        )
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(study, formula, dimension=dim, reference=reference, coding=coding)
+        design = build_design(
+            study,
+            formula,
+            dimension=dim,
+            reference=reference,
+            coding=coding,
+            scale_numeric=scale_numeric,
+        )
         if family == "binomial":
             bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
             if bad:

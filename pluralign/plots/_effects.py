@@ -38,7 +38,13 @@ _SCALES: dict[str, tuple[str, str, str, float, str]] = {
     ),
     "link": ("estimate", "ci_low", "ci_high", 0.0, "Coefficient (link scale)"),
     "odds_ratio": ("odds_ratio", "odds_ratio_ci_low", "odds_ratio_ci_high", 1.0, "Odds ratio"),
-    "d": ("cohens_d", "d_ci_low", "d_ci_high", 0.0, "Standardised difference (Cohen's d)"),
+    "d": (
+        "cohens_d",
+        "cohens_d_ci_low",
+        "cohens_d_ci_high",
+        0.0,
+        "Standardised difference (Cohen's d)",
+    ),
 }
 
 

@@ -274,14 +274,15 @@ def stage_data(a: Analysis) -> None:
 
 def stage_describe(a: Analysis) -> None:
     """Relative differences of mean ratings between demographic groups."""
-    n_boot = a.settings.resolved_n_boot
     s = a.section("Descriptive differences", "describe")
     s.add(
         Text(
             "Raw mean ratings of each group compared with the reference group, in percent of the "
-            f"reference mean, with bootstrap intervals over raters ({n_boot} resamples). These ignore "
-            "who rated which item; "
-            "the models below adjust for that."
+            "reference mean counted from a rating of 0 (a ratio of means depends on where the "
+            "scale starts; describe.csv also has the difference in percent of the scale's range "
+            "and Cohen's d, which do not). Intervals are two-way cluster-robust (raters and "
+            "items both sampled; Cameron, Gelbach & Miller 2011), t intervals. These raw means "
+            "ignore who rated which item; the models below adjust for that."
         )
     )
 
@@ -290,10 +291,7 @@ def stage_describe(a: Analysis) -> None:
         from pluralign.describe import relative_difference
 
         frames = [
-            relative_difference(
-                a.study, by=demo, dimension=a.dimensions, n_boot=n_boot, seed=a.seed
-            )
-            for demo in a.demographics
+            relative_difference(a.study, by=demo, dimension=a.dimensions) for demo in a.demographics
         ]
         rd = pd.concat(frames, ignore_index=True)
         a.results["describe"] = rd
@@ -308,8 +306,8 @@ def stage_describe(a: Analysis) -> None:
                     ["by", "group", "reference"],
                     digits=1,
                 ),
-                f"Difference of group means from the reference group, percent ({options.ci_prob:.0%} "
-                "bootstrap interval)",
+                "Difference of group means from the reference group, percent of the reference "
+                f"mean counted from 0 ({options.ci_prob:.0%} two-way interval)",
                 max_rows=80,
                 name="describe_relative",
             )
@@ -322,7 +320,8 @@ def stage_describe(a: Analysis) -> None:
                 s,
                 plots.group_means,
                 fig_data,
-                "Group means relative to the reference group (percent), with bootstrap intervals",
+                "Group means relative to the reference group (percent, counted from 0), with "
+                "two-way intervals",
                 "relative_difference",
                 by="group",
                 value="relative_pct",

@@ -1,0 +1,575 @@
+"""Numeric kernel: cumulative-link mixed models with crossed rater and item intercepts (Laplace).
+
+The model of one rated dimension with ordered categories ``0..K-1`` is
+
+    P(y ≤ k | b) = F(α_k − η),   η = X β + σ₁ u₁[rater] + σ₂ u₂[item],   u ~ N(0, I)
+
+with ``F`` the logistic (``link="logit"``) or standard normal (``"probit"``) distribution
+function, increasing cutpoints ``α`` and no intercept in ``X`` (it is absorbed in the cutpoints).
+This is ``ordinal::clmm``'s parametrisation: a positive ``β`` moves ratings up.
+
+As ``clmm``, the marginal likelihood is approximated by Laplace's method. For given
+``(α, β, σ)`` a penalised Newton iteration finds the conditional mode ``u*`` of the spherical
+random effects (the ordinal log-likelihood is concave in ``η``, so the iteration converges);
+the Laplace deviance
+
+    D(α, β, σ) = −2 Σᵢ log P(yᵢ | u*) + ‖u*‖² + log |Λ'Z'WZΛ + I|,
+
+with ``W`` the observed information ``−∂²ℓᵢ/∂ηᵢ²`` at the mode, is minimised over all of
+``(α, β, σ)`` (``σ ≥ 0``) by L-BFGS-B with its exact gradient: the first two terms by the
+envelope theorem, the log determinant through the third derivatives of ``ℓ`` and the implicit
+derivative of the mode (one extra solve: an adjoint). The block algebra of ``A = Λ'Z'WZΛ + I``
+is :class:`~pluralign.models._lmm.CrossedSystem`'s. Standard errors come from the inverse of the
+Hessian of ``D/2`` over all free parameters (central differences of the exact gradient), as
+``clmm``'s ``vcov``.
+
+Everything here works on NumPy arrays and integer codes; pandas lives one layer up.
+
+References
+----------
+Christensen, R. H. B. (2019). Cumulative link models for ordinal regression with the R package
+ordinal. https://cran.r-project.org/package=ordinal
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.optimize as sopt
+from scipy.special import expit, ndtr, ndtri
+
+from pluralign.models._lmm import GRADIENT_TOL, SINGULAR_TOL, CrossedSystem, scaled_gradient
+
+#: Stand-in for the infinite outer cutpoints α₋₁ = −∞ and α_{K−1} = +∞ (F(±BIG) is exactly 0/1).
+_BIG = 1e3
+#: Smallest category probability: below it the parameters are treated as infeasible.
+_TINY = 1e-300
+
+
+# ----------------------------------------------------------------------------- link functions
+def _logistic_derivs(x: np.ndarray):
+    F = expit(x)
+    f = F * (1.0 - F)
+    return f, f * (1.0 - 2.0 * F), f * (1.0 - 6.0 * F + 6.0 * F * F)
+
+
+def _normal_derivs(x: np.ndarray):
+    f = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+    return f, -x * f, (x * x - 1.0) * f
+
+
+#: Distribution function and (density, density', density'') of each link.
+LINKS = {
+    "logit": (expit, _logistic_derivs),
+    "probit": (ndtr, _normal_derivs),
+}
+
+#: Variance of the latent error of each link (for latent-scale standardised effects).
+LATENT_VARIANCE = {"logit": np.pi**2 / 3.0, "probit": 1.0}
+
+
+def category_probabilities(eta: np.ndarray, cutpoints: np.ndarray, link: str) -> np.ndarray:
+    """``P(y = k)`` for each ``eta`` (shape ``eta.shape + (K,)``).
+
+    Examples
+    --------
+    >>> p = category_probabilities(np.zeros(1), np.array([-1.0, 1.0]), "logit")
+    >>> np.round(p, 3).tolist()
+    [[0.269, 0.462, 0.269]]
+    """
+    cdf = LINKS[link][0]
+    c = cdf(np.asarray(cutpoints)[..., :] - np.asarray(eta)[..., None])
+    ones = np.ones((*c.shape[:-1], 1))
+    return np.diff(np.concatenate([0.0 * ones, c, ones], axis=-1), axis=-1)
+
+
+def expected_rating(
+    eta: np.ndarray, cutpoints: np.ndarray, values: np.ndarray, link: str
+) -> np.ndarray:
+    """``E[rating] = v₀ + Σₖ (v_{k+1} − v_k) P(y > k)`` for category values ``values``."""
+    cdf = LINKS[link][0]
+    exceed = cdf(np.asarray(eta)[..., None] - np.asarray(cutpoints))
+    return values[0] + exceed @ np.diff(values)
+
+
+# ----------------------------------------------------------------------------- per observation
+@dataclass
+class _Obs:
+    """Log-likelihood of each rating and its derivatives in η and in its two cutpoints."""
+
+    loglik: np.ndarray
+    g: np.ndarray  # ∂ℓ/∂η
+    w: np.ndarray  # −∂²ℓ/∂η² (> 0)
+    w_eta: np.ndarray  # ∂w/∂η
+    l_up: np.ndarray  # ∂ℓ/∂α_y   (upper cutpoint)
+    l_lo: np.ndarray  # ∂ℓ/∂α_{y−1}
+    g_up: np.ndarray  # ∂g/∂α_y
+    g_lo: np.ndarray
+    w_up: np.ndarray  # ∂w/∂α_y
+    w_lo: np.ndarray
+
+
+def _observations(eta, upper, lower, link, *, derivatives=True) -> _Obs | None:
+    """Per-rating pieces for ``a = α_y − η`` and ``b = α_{y−1} − η``; None if infeasible."""
+    cdf, derivs = LINKS[link]
+    a, b = upper - eta, lower - eta
+    # P = F(a) − F(b), computed on the side without cancellation (F is symmetric)
+    P = np.where(a + b > 0, cdf(-b) - cdf(-a), cdf(a) - cdf(b))
+    if not np.all(P > _TINY):
+        return None
+    fa, f1a, f2a = derivs(a)
+    fb, f1b, f2b = derivs(b)
+    DL = (fa - fb) / P  # (∂a + ∂b) ℓ
+    P2 = (f1a - f1b) / P
+    D2L = P2 - DL * DL
+    g, w = -DL, -D2L
+    if not derivatives:
+        return _Obs(np.log(P), g, w, *(None,) * 7)
+    P3 = (f2a - f2b) / P
+    D3L = P3 - 3.0 * P2 * DL + 2.0 * DL**3
+    ra, rb = fa / P, fb / P
+    da_DL = f1a / P - DL * ra  # ∂_a DL
+    db_DL = -f1b / P + DL * rb  # ∂_b DL
+    da_D2L = f2a / P - P2 * ra - 2.0 * DL * da_DL
+    db_D2L = -f2b / P + P2 * rb - 2.0 * DL * db_DL
+    return _Obs(np.log(P), g, w, D3L, ra, -rb, -da_DL, -db_DL, -da_D2L, -db_D2L)
+
+
+# ----------------------------------------------------------------------------- the fit
+@dataclass(frozen=True)
+class CLMMFit:
+    """Estimates of one crossed cumulative-link mixed model (see :func:`fit_clmm`).
+
+    ``beta``/``vcov`` follow the columns of ``X``; ``cutpoints`` and their covariance are
+    separate; ``params_vcov`` is the covariance of ``(cutpoints, beta)`` jointly. ``theta`` holds
+    the random-intercept standard deviations (latent scale) of factor 1 and factor 2.
+    ``gradient`` is the deviance gradient at the optimum in the fitting parametrisation
+    (cutpoints, coefficients of the centred and scaled columns, standard deviations).
+    """
+
+    beta: np.ndarray
+    vcov: np.ndarray
+    cutpoints: np.ndarray
+    cutpoint_vcov: np.ndarray
+    params_vcov: np.ndarray
+    theta: np.ndarray
+    b1: np.ndarray
+    b2: np.ndarray
+    deviance: float
+    loglik: float
+    aic: float
+    bic: float
+    converged: bool
+    message: str
+    singular: tuple[bool, bool]
+    gradient: np.ndarray
+    n_evals: int
+    n: int
+    p: int
+    link: str
+    sigma2: float = 1.0
+    reml: bool = False
+
+    @property
+    def var1(self) -> float:
+        return float(self.theta[0] ** 2)
+
+    @property
+    def var2(self) -> float:
+        return float(self.theta[1] ** 2)
+
+    @property
+    def se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.vcov))
+
+    @property
+    def cutpoint_se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cutpoint_vcov))
+
+
+class _Laplace:
+    """Laplace deviance of the crossed cumulative-link model and its exact gradient."""
+
+    def __init__(self, X, y, g1, g2, n_categories, link):
+        self.X = np.asarray(X, dtype=float)
+        self.y = np.asarray(y, dtype=np.intp)
+        self.g = (np.asarray(g1, dtype=np.intp), np.asarray(g2, dtype=np.intp))
+        self.n, self.p = self.X.shape
+        self.K = int(n_categories)
+        self.link = link
+        self.sys = CrossedSystem(self.g[0], self.g[1])
+        self.q = self.sys.q
+        self.u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
+        self.n_evals = 0
+        K = self.K
+        # index of the upper/lower cutpoint of each rating (K − 1 / −1: none)
+        self.up_idx = self.y
+        self.lo_idx = self.y - 1
+        self.has_up = self.y < K - 1
+        self.has_lo = self.y > 0
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def split(self, par):
+        K1 = self.K - 1
+        return par[:K1], par[K1 : K1 + self.p], par[K1 + self.p :]
+
+    def _bounds(self, alpha):
+        ext = np.concatenate([[-_BIG], alpha, [_BIG]])
+        return ext[self.y + 1], ext[self.y]
+
+    def _eta(self, offset, sigma, u):
+        return offset + sigma[0] * u[0][self.g[0]] + sigma[1] * u[1][self.g[1]]
+
+    def _zt(self, v):
+        return tuple(np.bincount(self.g[k], weights=v, minlength=self.q[k]) for k in (0, 1))
+
+    def _bs(self, pair):
+        b = self.sys.big
+        return pair[b], pair[1 - b]
+
+    def _pair(self, big, small):
+        return (big, small) if self.sys.big == 0 else (small, big)
+
+    def _factor(self, sigma, w):
+        self.sys.set_weights(w)
+        return self.sys.factor(np.asarray(sigma, dtype=float))
+
+    # -- inner: conditional mode ----------------------------------------------------------------
+    def mode(self, alpha, beta, sigma, u0, *, tol=1e-10, max_iter=50):
+        """Penalised Newton for ``u*``; returns (u, obs at the mode, factor, penalised deviance)."""
+        upper, lower = self._bounds(alpha)
+        offset = self.X @ beta
+        u = (u0[0].copy(), u0[1].copy())
+
+        def pdev(u_):
+            o = _observations(
+                self._eta(offset, sigma, u_), upper, lower, self.link, derivatives=False
+            )
+            if o is None:
+                return np.inf, None
+            return -2.0 * float(np.sum(o.loglik)) + float(u_[0] @ u_[0] + u_[1] @ u_[1]), o
+
+        old, obs = pdev(u)
+        if not np.isfinite(old):
+            u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
+            old, obs = pdev(u)
+            if not np.isfinite(old):
+                return None
+        for _ in range(max_iter):
+            zg = self._zt(obs.g)
+            grad = (sigma[0] * zg[0] - u[0], sigma[1] * zg[1] - u[1])
+            if max(np.max(np.abs(grad[0]), initial=0), np.max(np.abs(grad[1]), initial=0)) < tol:
+                break
+            f = self._factor(sigma, obs.w)
+            db, ds = f.solve(*self._bs(grad))
+            du = self._pair(db, ds)
+            # Newton decrement: the predicted decrease of the penalised deviance is about 2·gᵀA⁻¹g
+            decrement = float(grad[0] @ du[0] + grad[1] @ du[1])
+            if decrement < 1e-13 * (abs(old) + 1.0):
+                # below rounding of the deviance: take the (tiny) step and stop
+                new_u = (u[0] + du[0], u[1] + du[1])
+                new, new_obs = pdev(new_u)
+                if new_obs is not None:
+                    u, obs, old = new_u, new_obs, new
+                break
+            step = 1.0
+            while True:
+                new_u = (u[0] + step * du[0], u[1] + step * du[1])
+                new, new_obs = pdev(new_u)
+                if new <= old + 1e-12 * abs(old) or step < 1e-4:
+                    break
+                step /= 2.0
+            if not np.isfinite(new):
+                break
+            u, obs, old = new_u, new_obs, new
+        eta = self._eta(offset, sigma, u)
+        obs = _observations(eta, upper, lower, self.link)
+        f = self._factor(sigma, obs.w)
+        return u, obs, f, old
+
+    def deviance(self, par) -> float:
+        self.n_evals += 1
+        alpha, beta, sigma = self.split(np.asarray(par, dtype=float))
+        if np.any(np.diff(alpha) <= 0):
+            return np.inf
+        try:
+            res = self.mode(alpha, beta, sigma, self.u)
+        except (np.linalg.LinAlgError, ValueError):
+            return np.inf
+        if res is None:
+            return np.inf
+        u, _, f, pdev = res
+        self.u = u
+        return pdev + f.logdet
+
+    def _inverse_blocks(self, f, sigma, w):
+        """Entries of ``A⁻¹`` needed by the gradient, at each rating.
+
+        Returns ``(inv_11, inv_22, inv_12)`` indexed per rating (factor order 1, 2) and the
+        diagonals of the two diagonal blocks.
+        """
+        s = self.sys
+        big = s.big
+        qb, qs = self.q[big], self.q[1 - big]
+        gb, gs = self.g[big], self.g[1 - big]
+        sb, ss = float(sigma[big]), float(sigma[1 - big])
+        # columns of A⁻¹ for the small factor: (A⁻¹)_{big,small} and (A⁻¹)_{small,small}
+        inv_bs, inv_ss = _small_columns(f, qb, qs)
+        # (A⁻¹)_{bb} = (I − (A⁻¹)_{bs} B') D⁻¹ with B = σ_b σ_s N, D = σ_b² D_b + 1
+        Db = np.bincount(gb, weights=w, minlength=qb)
+        d1 = sb * sb * Db + 1.0
+        at_pairs = inv_bs[gb, gs]
+        rowsum = np.bincount(gb, weights=w * at_pairs, minlength=qb)
+        diag_bb = (1.0 - sb * ss * rowsum) / d1
+        diag_ss = np.diag(inv_ss).copy()
+        if big == 0:
+            return diag_bb[gb], diag_ss[gs], at_pairs, diag_bb, diag_ss
+        return diag_ss[gs], diag_bb[gb], at_pairs, diag_ss, diag_bb
+
+    def value_and_gradient(self, par):
+        """Laplace deviance and its exact gradient in ``(α, β, σ)``."""
+        self.n_evals += 1
+        par = np.asarray(par, dtype=float)
+        alpha, beta, sigma = self.split(par)
+        if np.any(np.diff(alpha) <= 0):
+            return np.inf, np.zeros_like(par)
+        try:
+            res = self.mode(alpha, beta, sigma, self.u)
+        except (np.linalg.LinAlgError, ValueError):
+            return np.inf, np.zeros_like(par)
+        if res is None:
+            return np.inf, np.zeros_like(par)
+        u, o, f, pdev = res
+        self.u = u
+        dev = pdev + f.logdet
+        return dev, self._gradient(alpha, sigma, u, o, f)
+
+    def _gradient(self, alpha, sigma, u, o, f):
+        K1, g1, g2 = self.K - 1, self.g[0], self.g[1]
+        w = o.w
+        i11, i22, i12, d11, d22 = self._inverse_blocks(f, sigma, w)
+        h = sigma[0] ** 2 * i11 + sigma[1] ** 2 * i22 + 2.0 * sigma[0] * sigma[1] * i12
+        v = h * o.w_eta
+        # adjoint: s = A⁻¹ Λ'Z'v, t = ZΛs
+        zv = self._zt(v)
+        sb, ss = f.solve(*self._bs((sigma[0] * zv[0], sigma[1] * zv[1])))
+        s = self._pair(sb, ss)
+        t = sigma[0] * s[0][g1] + sigma[1] * s[1][g2]
+        r = v - w * t
+
+        def per_cutpoint(up, lo):
+            return np.bincount(
+                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
+            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
+
+        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
+        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
+        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        g_sigma = np.empty(2)
+        for k, (gk, uk, dkk) in enumerate(((g1, u[0], d11), (g2, u[1], d22))):
+            Dk = np.bincount(gk, weights=w, minlength=self.q[k])
+            trace = 2.0 * (sigma[k] * (Dk @ dkk) + sigma[1 - k] * float(w @ i12))
+            g_sigma[k] = (
+                -2.0 * float(o.g @ uk[gk]) + float(r @ uk[gk]) + float(s[k][gk] @ o.g) + trace
+            )
+        return np.concatenate([g_alpha, g_beta, g_sigma])
+
+
+def _small_columns(f, qb, qs):
+    """``(A⁻¹)_{big,small}`` and ``(A⁻¹)_{small,small}`` of a factored system.
+
+    With a dense Cholesky factor ``L`` of the Schur complement (``CrossedSystem``'s), the small
+    block is ``S⁻¹`` by LAPACK's ``potri`` (a third of the work of solving for the identity) and
+    ``(A⁻¹)_{big,small} = −σ_bσ_s D⁻¹ N S⁻¹``; the first column is checked against ``solve``,
+    which gives both blocks otherwise.
+    """
+    L = getattr(f, "L", None)
+    if isinstance(L, np.ndarray) and L.shape == (qs, qs):
+        inv, info = sla.lapack.dpotri(L, lower=1)
+        if info == 0:
+            inv = np.tril(inv)  # potri fills the lower triangle only
+            diag = np.diag(inv).copy()
+            inv += inv.T
+            np.fill_diagonal(inv, diag)
+            inv_bs = -(f.tb * f.ts) * (f.system.N @ inv) / f.d1[:, None]
+            e = np.zeros((qs, 1))
+            e[0] = 1.0
+            check_bs, check_ss = f.solve(np.zeros((qb, 1)), e)
+            if np.allclose(check_ss[:, 0], inv[:, 0], rtol=1e-8, atol=1e-12) and np.allclose(
+                check_bs[:, 0], inv_bs[:, 0], rtol=1e-8, atol=1e-12
+            ):
+                return inv_bs, inv
+    return f.solve(np.zeros((qb, qs)), np.eye(qs))
+
+
+def _start(X, y, K, link):
+    """Cutpoints from the cumulative proportions, β = 0, σ = 1 (as clmm's default ST)."""
+    counts = np.bincount(y, minlength=K).astype(float)
+    cum = np.clip(np.cumsum(counts)[:-1] / counts.sum(), 1e-4, 1 - 1e-4)
+    cut = np.log(cum / (1 - cum)) if link == "logit" else ndtri(cum)
+    return np.concatenate([cut, np.zeros(X.shape[1]), np.ones(2)])
+
+
+def _hessian(grad_fun, x, free, h=1e-4):
+    """Symmetrised central-difference Jacobian of an exact gradient (free coordinates)."""
+    idx = np.flatnonzero(free)
+    H = np.zeros((len(idx), len(idx)))
+    for col, j in enumerate(idx):
+        step = h * max(1.0, abs(x[j]))
+        e = np.zeros_like(x)
+        e[j] = step
+        H[:, col] = (grad_fun(x + e)[idx] - grad_fun(x - e)[idx]) / (2.0 * step)
+    return (H + H.T) / 2.0
+
+
+def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logit") -> CLMMFit:
+    """Fit ``y ~ X + (1|g1) + (1|g2)``, cumulative link, by the Laplace approximation (as clmm).
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Full-rank fixed-effect design **without** an intercept column.
+    y : ndarray of int (n,)
+        Category codes ``0..K-1`` (ordered).
+    g1, g2 : ndarray of int
+        Codes of the crossed factors.
+    n_categories : int, optional
+        ``K`` (default ``y.max() + 1``); every category must occur.
+    link : {"logit", "probit"}
+
+    Returns
+    -------
+    CLMMFit
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> g1, g2 = np.repeat(np.arange(60), 10), np.tile(np.arange(30), 20)
+    >>> x = rng.integers(0, 2, 60)[g1].astype(float)[:, None]
+    >>> eta = 0.8 * x[:, 0] + rng.normal(0, 0.7, 60)[g1] + rng.normal(0, 0.5, 30)[g2]
+    >>> y = (eta[:, None] + rng.logistic(size=600)[:, None] > [-1.0, 0.5, 2.0]).sum(1)
+    >>> fit = fit_clmm(x, y, g1, g2)
+    >>> fit.converged, fit.cutpoints.shape
+    (True, (3,))
+    """
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
+    y = np.asarray(y, dtype=np.intp)
+    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
+    counts = np.bincount(y, minlength=K)
+    if K < 2 or np.any(counts == 0):
+        raise ValueError(
+            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
+        )
+    # fit on centred and scaled columns (a well-conditioned problem: a numeric covariate such as
+    # age far from 0 otherwise makes trial points extreme); transformed back below
+    X = np.asarray(X, dtype=float)
+    centre = X.mean(axis=0)
+    spread = X.std(axis=0)
+    spread[spread == 0] = 1.0
+    lap = _Laplace((X - centre) / spread, y, g1, g2, K, link)
+    p, K1 = lap.p, K - 1
+    start = _start(lap.X, y, K, link)
+    bounds = [(None, None)] * (K1 + p) + [(0.0, None)] * 2
+
+    def minimise(x0):
+        return sopt.minimize(
+            lap.value_and_gradient,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
+        )
+
+    res = minimise(start)
+    # σ = 0 is a stationary point of the deviance (it is even in σ): a projected step can stop
+    # there although a positive σ fits better; restart from a positive σ when one does
+    for _ in range(2):
+        zero = np.flatnonzero(res.x[-2:] < SINGULAR_TOL)
+        trials = []
+        for k, value in ((k, v) for k in zero for v in (0.05, 0.3, 1.0)):
+            x = np.array(res.x, dtype=float)
+            x[K1 + p + k] = value
+            trials.append((lap.deviance(x), k, x))
+        better = [t for t in trials if t[0] < res.fun - 1e-8 * abs(res.fun)]
+        if not better:
+            break
+        res = minimise(min(better, key=lambda t: t[0])[2])
+    par = np.asarray(res.x, dtype=float)
+    par[-2:] = np.where(par[-2:] < 1e-8, 0.0, par[-2:])
+    msg = f"L-BFGS-B: {res.message}"
+
+    def grad_fun(x):
+        return lap.value_and_gradient(x)[1]
+
+    free = np.ones(len(par), dtype=bool)
+    free[-2:] = par[-2:] > SINGULAR_TOL
+    # one Newton polish on the free parameters (L-BFGS-B stops at ~1e-8 of the deviance); the
+    # Hessian is not recomputed after this small step
+    H = _hessian(grad_fun, par, free)
+    dev, grad = lap.value_and_gradient(par)
+    try:
+        step = np.linalg.solve(H, grad[free])
+        trial = par.copy()
+        trial[free] -= step
+        trial_dev, trial_grad = lap.value_and_gradient(trial)
+        if trial_dev <= dev:
+            par, dev, grad = trial, trial_dev, trial_grad
+    except np.linalg.LinAlgError:
+        pass
+    alpha_s, beta_s, sigma = lap.split(par)
+    u = lap.mode(alpha_s, beta_s, sigma, lap.u)[0]
+    scaled = scaled_gradient(grad, _embed(H, free), free)
+    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(grad[~free] > -GRADIENT_TOL)
+    )
+    # covariance of the free parameters: inverse Hessian of the negative log-likelihood D/2
+    hess_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
+    cov_free = np.linalg.pinv(H / 2.0)
+    cov_free = (cov_free + cov_free.T) / 2.0
+    cov = np.full((len(par), len(par)), np.nan)
+    cov[np.ix_(free, free)] = cov_free
+    # back to the columns of X: β = β_s / s, α = α_s + (m / s)·β_s
+    J = np.eye(K1 + p)
+    J[:K1, K1:] = centre / spread
+    J[K1:, K1:] = np.diag(1.0 / spread)
+    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
+    params_vcov = J @ cov[: K1 + p, : K1 + p] @ J.T
+    n = lap.n
+    k = K1 + p + 2
+    if not grad_ok:
+        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
+    if not hess_ok:
+        msg += "; Hessian not positive definite: standard errors unreliable"
+    return CLMMFit(
+        beta=beta,
+        vcov=params_vcov[K1:, K1:],
+        cutpoints=alpha,
+        cutpoint_vcov=params_vcov[:K1, :K1],
+        params_vcov=params_vcov,
+        theta=sigma,
+        b1=sigma[0] * u[0],
+        b2=sigma[1] * u[1],
+        deviance=float(dev),
+        loglik=float(-dev / 2.0),
+        aic=float(dev + 2 * k),
+        bic=float(dev + k * np.log(n)),
+        converged=grad_ok and hess_ok,
+        message=msg,
+        singular=(bool(sigma[0] < SINGULAR_TOL), bool(sigma[1] < SINGULAR_TOL)),
+        gradient=grad,
+        n_evals=lap.n_evals,
+        n=n,
+        p=p,
+        link=link,
+    )
+
+
+def _embed(H, free):
+    """Embed the free-parameter Hessian in a full matrix (identity elsewhere)."""
+    full = np.eye(len(free))
+    full[np.ix_(free, free)] = H
+    return full
