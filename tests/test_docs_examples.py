@@ -9,6 +9,7 @@ must be one of its parameters. A rename that forgets the documentation fails her
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -27,9 +28,18 @@ def _blocks(page: Path) -> list[str]:
 
 
 def _resolve(dotted: str):
-    obj = pl
-    for part in dotted.split(".")[1:]:
-        obj = getattr(obj, part)
+    """The object a ``pl.<path>`` name refers to (subpackages are imported on the way)."""
+    parts = dotted.split(".")[1:]
+    obj, module = pl, "pluralign"
+    for part in parts:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            try:
+                obj = importlib.import_module(f"{module}.{part}")
+            except ModuleNotFoundError:
+                raise AttributeError(part) from None
+        module = f"{module}.{part}"
     return obj
 
 
@@ -46,6 +56,10 @@ def _problems(source: str) -> list[str]:
             base = "pl" + node.module[len("pluralign") :]
             for a in node.names:
                 aliases[a.asname or a.name] = f"{base}.{a.name}"
+                try:
+                    _resolve(f"{base}.{a.name}")
+                except AttributeError:
+                    found.append(f"{base}.{a.name} does not exist")
     aliases.setdefault("pl", "pl")
 
     def dotted(expr: ast.expr) -> str | None:
