@@ -181,8 +181,10 @@ def _sources() -> dict[str, str]:
     )
     out = {}
     for node in block.body:
+        if not isinstance(node, ast.ImportFrom) or node.module is None:
+            continue
         for alias in node.names:
-            if isinstance(node, ast.ImportFrom) and node.module == "pluralign":
+            if node.module == "pluralign":
                 out[alias.asname or alias.name] = f"pluralign.{alias.name}"  # a subpackage
             else:
                 out[alias.asname or alias.name] = node.module

@@ -45,7 +45,7 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.data import Population, Scale
+from pluralign.data import Population, Scale, Study
 from pluralign.models import _bayes_kernels as K
 from pluralign.models._bayes_model import (
     POPULATION_VARS,
@@ -394,7 +394,7 @@ class BayesResult:
             rows.append(out)
         return pd.concat(rows, ignore_index=True)[[*by, *MARGINAL_COLUMNS]]
 
-    def poststratify(self, target, *, ci_prob: float | None = None) -> pd.DataFrame:
+    def poststratify(self, target: object, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Expected rating of a target population (MRP): per draw, the share-weighted mean of cells.
 
         ``target``: anything :meth:`Population.parse <pluralign.data.Population.parse>`
@@ -750,7 +750,7 @@ def _model_data(design: Design, family: str, scale: Scale, group_item: str | Non
 
 
 def fit_bayes(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     *,
     dimension: str | Sequence[str] | None = None,
@@ -863,7 +863,7 @@ def fit_bayes(
     diags = []
     bar = None
     if progressbar and len(dims) > 1:
-        from tqdm.auto import tqdm
+        from pluralign._compat import tqdm
 
         bar = tqdm(total=len(dims), desc="fit_bayes dimensions", unit="dim")
     for j, dim in enumerate(dims):

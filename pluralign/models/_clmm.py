@@ -395,7 +395,7 @@ def fit_ordinal_mixed(
     >>> fit.family, fit.link
     ('ordinal', 'logit')
     """
-    from tqdm.auto import tqdm
+    from pluralign._compat import tqdm
 
     if link not in LINKS:
         raise ValueError(f"link must be one of {sorted(LINKS)} for family='ordinal', got {link!r}")

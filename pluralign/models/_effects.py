@@ -24,15 +24,16 @@ Definitions used throughout
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pluralign._settings import options
 from pluralign.data import Population
-from pluralign.models._protocol import COMPARE_COLUMNS, EFFECT_COLUMNS
+from pluralign.models._protocol import COMPARE_COLUMNS, EFFECT_COLUMNS, ModelResult
 
 #: Corrections accepted by :func:`adjust_pvalues` (those of statsmodels' ``multipletests``).
 CORRECTIONS = (
@@ -468,9 +469,9 @@ def group_mean_draws(fit, group, dimension: str) -> tuple[np.ndarray, float]:
 
 
 def compare_groups(
-    fit,
-    a,
-    b,
+    fit: ModelResult,
+    a: Population | Mapping[str, Any] | pd.DataFrame | None,
+    b: Population | Mapping[str, Any] | pd.DataFrame | None,
     *,
     dimension: str | Sequence[str] | None = None,
     ci_prob: float | None = None,

@@ -22,7 +22,7 @@ from scipy.special import expit
 from pluralign._errors import ConvergenceWarning
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.data import Population
+from pluralign.data import Population, Study
 from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
@@ -630,7 +630,7 @@ class MixedResult:
 
 
 def fit_mixed(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     *,
     dimension: str | Sequence[str] | None = None,
@@ -737,8 +737,7 @@ def fit_mixed(
     >>> fit.terms.query("kind == 'interaction'")["level"].tolist()
     ['centre', 'conservative']
     """
-    from tqdm.auto import tqdm
-
+    from pluralign._compat import tqdm
     from pluralign.data import check_design
 
     check_design(study, formula, dimension)

@@ -560,7 +560,7 @@ def execute(
 
     Each run's ``wall_s`` is the wall-clock time of the whole pool.
     """
-    from tqdm.auto import tqdm  # here: importing tqdm.auto in a notebook warns without ipywidgets
+    from pluralign._compat import tqdm
 
     names = sorted({r.model_name for r in runs})
     bar = tqdm(

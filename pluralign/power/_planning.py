@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,9 @@ from sklearn.isotonic import IsotonicRegression
 
 from pluralign.power._analysis import PowerResult, _prepare, execute
 from pluralign.power._design import StudyDesign
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: Columns of :func:`power_curve`'s table.
 CURVE_COLUMNS = (
@@ -214,7 +217,7 @@ class StudyPlan:
     reached: bool
     criterion: str = "estimate"
 
-    def plot(self, *, ax=None, **kwargs):
+    def plot(self, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """The evaluated curve (first contrast) with the target line and the chosen value marked.
 
         Drawn by :func:`pluralign.plots.power_curve`; ``kwargs`` go to it.

@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -978,7 +979,7 @@ def write_report(
     out: str | Path,
     settings: ReportOptions | None = None,
     training: pd.DataFrame | None = None,
-    **shortcuts,
+    **shortcuts: Any,
 ) -> Path:
     """Write a self-contained HTML report of a study, and a markdown twin.
 

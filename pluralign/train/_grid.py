@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from pluralign._compat import tqdm
 from pluralign._errors import DroppedRowsWarning
 from pluralign._parallel import parallel_map
 from pluralign._settings import options
