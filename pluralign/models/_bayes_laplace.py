@@ -19,7 +19,8 @@ from three nested approximations, the first being the only expensive one:
    from the Gaussian's conditional mean; ``r(z) = log p(ψ|y) − log φ(z)`` is fitted by a cubic
    in ``z`` and ``z`` is drawn from ``φ(z) e^{r(z)}`` by rejection (outside the grid ``r`` is
    held at its value on the grid's edge). ``(α, β) | ψ`` is Gaussian around the profiled
-   mode with covariance ``H_{αβ}⁻¹`` (as in INLA's "Gaussian" strategy).
+   mode with covariance ``H_{αβ}⁻¹`` (as in INLA's "Gaussian" strategy; its curvature is taken
+   as constant in ψ, which also drops ``log|H_{αβ}(ψ)|`` from the profiled density).
 3. **Random effects.** ``u | θ ~ N(u*(θ), A⁻¹)``, with ``u*`` linearised around the nearest
    grid point (its derivative in ``θ`` by the implicit function theorem: ``A⁻¹`` times the
    derivative of the score) and ``A`` factored there by a block Cholesky (the larger factor's
@@ -51,10 +52,12 @@ import scipy.sparse as sp
 
 from pluralign._compat import require
 from pluralign.models._bayes_model import ModelData, Priors, initial_values
-from pluralign.models._clmm_kernels import _Laplace
+from pluralign.models._clmm_kernels import _Laplace, _observations
 
 #: Standardised grid of the log-SDs: coordinates of each axis.
 GRID = np.linspace(-3.0, 3.0, 5)
+#: Draws of the random effects per grid point in the importance-sampling correction.
+N_IMPORTANCE = 300
 #: Gradient norm (of −log posterior, per parameter) under which the mode counts as found.
 MODE_TOL = 1e-3
 
@@ -98,11 +101,16 @@ class BlockGaussian:
 
     def draw(self, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``k`` draws of ``N(0, A⁻¹)`` as columns, in factor order."""
-        xs = sla.solve_triangular(
-            self.L, rng.standard_normal((len(self.L), k)), lower=True, trans="T", check_finite=False
+        return self.transform(
+            rng.standard_normal((len(self.d), k)), rng.standard_normal((len(self.L), k))
         )
+
+    def transform(self, xi_b: np.ndarray, xi_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` with ``A = UU'``, ``U'x = ξ`` (so ``x'Ax = |ξ|²``) for standard normal columns
+        ``ξ = (ξ_big, ξ_small)``: draws of ``N(0, A⁻¹)`` in factor order."""
+        xs = sla.solve_triangular(self.L, xi_s, lower=True, trans="T", check_finite=False)
         d = self.d[:, None]
-        xb = rng.standard_normal((len(self.d), k)) / np.sqrt(d) - (self.B @ xs) / d
+        xb = xi_b / np.sqrt(d) - (self.B @ xs) / d
         return self._pair(xb, xs)
 
 
@@ -139,9 +147,11 @@ class LaplacePosterior:
         return self.K1 + self.p + 2
 
     def start(self) -> np.ndarray:
-        cut = np.atleast_1d(initial_values(self.md).get("cutpoints", None))
+        init = initial_values(self.md)
         if self.md.family == "bernoulli":
-            cut = -np.atleast_1d(initial_values(self.md)["intercept"])
+            cut = -np.atleast_1d(init["intercept"])
+        else:
+            cut = np.asarray(init["cutpoints"], dtype=float)
         return np.concatenate([cut, np.zeros(self.p), np.log([0.5, 0.5])])
 
     def _prior(self, x):
@@ -201,6 +211,16 @@ class LaplacePosterior:
             )
         return (H + H.T) / 2.0
 
+    def block_hessian(self, x, m: int, h: float = 1e-4) -> np.ndarray:
+        """Forward differences of the gradient: the Hessian block of the first ``m`` parameters."""
+        g0 = self.value_and_gradient(x)[1][:m]
+        H = np.empty((m, m))
+        for j in range(m):
+            e = np.zeros_like(x)
+            e[j] = h * max(1.0, abs(x[j]))
+            H[:, j] = (self.value_and_gradient(x + e)[1][:m] - g0) / e[j]
+        return (H + H.T) / 2.0
+
     def mode(self):
         """Posterior mode of θ, its Hessian and whether the optimiser converged."""
         x0 = self.start()
@@ -225,6 +245,17 @@ class LaplacePosterior:
             pass
         pd_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
         return x, H, bool(np.max(np.abs(g)) < MODE_TOL) and pd_ok, g
+
+    def log_joint(self, x, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+        """``log p(y | u, θ) − |u|²/2`` for columns of random effects ``u1``, ``u2``."""
+        lap = self.lap
+        alpha, beta, sigma = lap.split(self._to_clmm(x))
+        upper, lower = lap._bounds(alpha)
+        eta = (lap.X @ beta)[:, None] + sigma[0] * u1[lap.g[0]] + sigma[1] * u2[lap.g[1]]
+        obs = _observations(eta, upper[:, None], lower[:, None], "logit", derivatives=False)
+        if obs is None:
+            return np.full(u1.shape[1], -np.inf)
+        return obs.loglik.sum(0) - 0.5 * ((u1**2).sum(0) + (u2**2).sum(0))
 
     def score_derivative(self, x, u, obs) -> tuple[np.ndarray, np.ndarray]:
         """``∂(Λ'Z'g)/∂θ`` at the mode: columns per element of θ, in factor order (1, 2)."""
@@ -272,7 +303,7 @@ def _cubic_basis(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _GridPoint:
-    z: np.ndarray
+    z: np.ndarray  # standardised log-SDs (stretched)
     x: np.ndarray  # θ where the random effects were linearised
     u: tuple[np.ndarray, np.ndarray]
     J: tuple[np.ndarray, np.ndarray]  # du*/dθ
@@ -309,49 +340,132 @@ def laplace_draws(
     cond_cov = np.linalg.inv(H_ab)
     L_ab = np.linalg.cholesky((cond_cov + cond_cov.T) / 2.0)
     sigma_hat = np.exp(x_hat[-2:])
-    # ---- grid over the standardised log-SDs
-    points: list[_GridPoint] = []
-    for z in product(GRID, GRID):
-        z = np.asarray(z)
-        psi = x_hat[m:] + L_psi @ z
-        x = np.concatenate([x_hat[:m] + reg @ (psi - x_hat[m:]), psi])
+
+    # ---- grid over the log-SDs, in standardised coordinates t stretched per axis and side
+    big = 0 if post.lap.q[0] >= post.lap.q[1] else 1
+    crn = np.random.default_rng(seed + 1)
+    xi = (
+        crn.standard_normal((post.lap.q[big], N_IMPORTANCE)),
+        crn.standard_normal((post.lap.q[1 - big], N_IMPORTANCE)),
+    )
+    xi_sq = (xi[0] ** 2).sum(0) + (xi[1] ** 2).sum(0)
+
+    def correction(x, u, gauss):
+        """log E_q[p(y, u | θ) / q(u)] − its Laplace value, q = N(u*, A⁻¹) (same normals ξ)."""
+        e = gauss.transform(*xi)
+        lw = post.log_joint(x, u[0][:, None] + e[0], u[1][:, None] + e[1])
+        lw -= post.log_joint(x, u[0][:, None], u[1][:, None])[0]
+        lw += 0.5 * xi_sq
+        top = float(lw.max())
+        if not np.isfinite(top):
+            return -np.inf, (0.0, 0.0)
+        w = np.exp(lw - top)
+        # mean of u under the corrected conditional minus u* (the conditional posterior of an
+        # effect with few ratings is skewed: its mean is not its mode); the unweighted mean of
+        # the same normals, exactly 0 in expectation, is subtracted as a control variate
+        dw = w / w.sum() - 1.0 / len(w)
+        return float(np.log(np.mean(w))) + top, (e[0] @ dw, e[1] @ dw)
+
+    def evaluate(x):
         value, grad, u, obs = post.at(x)
         if not np.isfinite(value):
-            continue
-        step = -np.linalg.solve(H_ab, grad[:m])
+            return None
+        gauss = BlockGaussian.build(post.lap.g, post.lap.q, obs.w, np.exp(x[m:]))
+        corr, shift = correction(x, u, gauss)
+        return value, corr, grad, u, obs, gauss, shift
+
+    # gradient in (α, β) of the importance-sampling correction, at the mode (forward differences)
+    base = evaluate(x_hat)
+    if base is None:
+        raise RuntimeError("the Laplace approximation failed at the posterior mode")
+    sd_ab = np.sqrt(np.diag(cond_cov))
+    grad_c = np.zeros(m)
+    for k in range(m):
+        x = x_hat.copy()
+        x[k] += 0.25 * sd_ab[k]
+        other = evaluate(x)
+        if other is not None and np.isfinite(other[1]):
+            grad_c[k] = (other[1] - base[1]) / (0.25 * sd_ab[k])
+
+    # how log|H_αβ(ψ)| changes with ψ (one standardised unit along each axis): the Laplace
+    # integral over (α, β) contributes −½ log|H_αβ(ψ)| to the density of ψ
+    logdet_0 = np.linalg.slogdet(post.block_hessian(x_hat, m))[1]
+    logdet_slope = np.zeros(2)
+    for k in range(2):
+        dpsi = L_psi[:, k]
+        x = np.concatenate([x_hat[:m] + reg @ dpsi, x_hat[m:] + dpsi])
+        sign, logdet = np.linalg.slogdet(post.block_hessian(x, m))
+        if sign > 0:
+            logdet_slope[k] = logdet - logdet_0
+
+    def profile(z_eff):
+        psi = x_hat[m:] + L_psi @ z_eff
+        x = np.concatenate([x_hat[:m] + reg @ (psi - x_hat[m:]), psi])
+        res = evaluate(x)
+        if res is None:
+            return None
+        value, corr, grad, u, obs, gauss, u_shift = res
+        g = grad[:m] - grad_c
+        step = -np.linalg.solve(H_ab, g)
         # profiled log density of ψ: the quadratic model's maximum over (α, β)
-        log_density = -value - 0.5 * float(grad[:m] @ step)
-        sigma = np.exp(psi)
-        gauss = BlockGaussian.build(post.lap.g, post.lap.q, obs.w, sigma)
+        log_density = -value + corr - 0.5 * float(g @ step) - 0.5 * float(logdet_slope @ z_eff)
         J = gauss.solve(post.score_derivative(x, u, obs))
-        points.append(_GridPoint(z, x, (u[0].copy(), u[1].copy()), J, gauss, log_density, step))
+        u_mean = (u[0] + u_shift[0], u[1] + u_shift[1])
+        return _GridPoint(z_eff, x, u_mean, J, gauss, log_density, step)
+
+    centre = profile(np.zeros(2))
+    if centre is None:
+        raise RuntimeError("the Laplace approximation failed at the posterior mode")
+    # skewness: the scale of each half-axis from the drop of the log density at t = ±2 (INLA's
+    # skewness correction; 1 for a Gaussian)
+    scale = np.ones((2, 2))  # [axis, side]: side 0 negative, 1 positive
+    for k, (side, sign) in product(range(2), ((0, -1.0), (1, 1.0))):
+        z = np.zeros(2)
+        z[k] = 2.0 * sign
+        pt = profile(z)
+        drop = np.inf if pt is None else centre.log_density - pt.log_density
+        scale[k, side] = np.clip(np.sqrt(2.0 / max(drop, 1e-3)), 0.5, 4.0)
+
+    def stretch(t):
+        return t * np.where(t < 0, scale[:, 0], scale[:, 1])
+
+    points: list[_GridPoint] = []
+    grid_t = []
+    for t in product(GRID, GRID):
+        t = np.asarray(t)
+        pt = centre if not t.any() else profile(stretch(t))
+        if pt is not None:
+            points.append(pt)
+            grid_t.append(t)
     if len(points) < 12:
         raise RuntimeError(
             f"the Laplace approximation failed at {25 - len(points)} of 25 grid points of the "
             "random-intercept SDs; use method='nuts'"
         )
-    Z = np.array([pt.z for pt in points])
-    r = np.array([pt.log_density for pt in points]) + 0.5 * np.sum(Z**2, axis=1)
+    T = np.array(grid_t)
+    r = np.array([pt.log_density for pt in points]) + 0.5 * np.sum(T**2, axis=1)
     r -= r.max()
-    basis = _cubic_basis(Z)
+    basis = _cubic_basis(T)
     coef_r = np.linalg.lstsq(basis, r, rcond=None)[0]
     coef_shift = np.linalg.lstsq(basis, np.array([pt.shift for pt in points]), rcond=None)[0]
     fine = np.array(list(product(*(np.linspace(GRID[0], GRID[-1], 41),) * 2)))
     r_max = float((_cubic_basis(fine) @ coef_r).max())
-    # ---- draw z by rejection, then (α, β) | ψ, then u | θ
-    zs, n_proposed = [], 0
-    while sum(len(a) for a in zs) < n_draws:
-        prop = rng.standard_normal((2 * n_draws, 2))
+    # ---- draw t by rejection from the split normal, then (α, β) | ψ, then u | θ
+    positive = scale[:, 1] / scale.sum(axis=1)
+    ts, n_proposed = [], 0
+    while sum(len(a) for a in ts) < n_draws:
+        prop = np.abs(rng.standard_normal((2 * n_draws, 2)))
+        prop *= np.where(rng.random((2 * n_draws, 2)) < positive, 1.0, -1.0)
         n_proposed += len(prop)
         rz = _cubic_basis(np.clip(prop, GRID[0], GRID[-1])) @ coef_r
         keep = np.log(rng.random(len(prop))) < rz - r_max
-        zs.append(prop[keep])
-    z = np.concatenate(zs)[:n_draws]
-    psi = x_hat[m:] + z @ L_psi.T
+        ts.append(prop[keep])
+    t = np.concatenate(ts)[:n_draws]
+    psi = x_hat[m:] + stretch(t) @ L_psi.T
     ab_mean = (
         x_hat[:m]
         + (psi - x_hat[m:]) @ reg.T
-        + _cubic_basis(np.clip(z, GRID[0], GRID[-1])) @ coef_shift
+        + _cubic_basis(np.clip(t, GRID[0], GRID[-1])) @ coef_shift
     )
     ab = ab_mean + rng.standard_normal((n_draws, m)) @ L_ab.T
     bad = np.any(np.diff(ab[:, :K1], axis=1) <= 0, axis=1) if K1 > 1 else np.zeros(n_draws, bool)
@@ -361,7 +475,7 @@ def laplace_draws(
         ab[bad] = ab_mean[bad] + rng.standard_normal((int(bad.sum()), m)) @ L_ab.T
         bad = np.any(np.diff(ab[:, :K1], axis=1) <= 0, axis=1)
     theta = np.column_stack([ab, psi])
-    near = np.argmin(((z[:, None, :] - Z[None, :, :]) ** 2).sum(-1), axis=1)
+    near = np.argmin(((t[:, None, :] - T[None, :, :]) ** 2).sum(-1), axis=1)
     u1 = np.empty((n_draws, post.lap.q[0]))
     u2 = np.empty((n_draws, post.lap.q[1]))
     for j, pt in enumerate(points):
@@ -388,7 +502,7 @@ def laplace_draws(
     else:
         draws["cutpoints"] = cut
     accept = n_draws / n_proposed
-    edge = [pt for pt in points if np.max(np.abs(pt.z)) == GRID[-1]]
+    edge = [pt for pt, tt in zip(points, T, strict=True) if np.max(np.abs(tt)) == GRID[-1]]
     edge_mass = max((pt.log_density for pt in edge), default=-np.inf) - max(
         pt.log_density for pt in points
     )
@@ -418,7 +532,8 @@ def laplace_draws(
         "n_evals": post.n_evals,
         "acceptance": accept,
         "grid_points": len(points),
-        "grid": Z,
+        "grid": T,
+        "skewness_scale": scale,
         "grid_log_density": r,
         "fit_max": r_max,
     }
