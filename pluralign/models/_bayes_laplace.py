@@ -58,6 +58,8 @@ from pluralign.models._clmm_kernels import _Laplace, _observations
 GRID = np.linspace(-3.0, 3.0, 5)
 #: Draws of the random effects per grid point in the importance-sampling correction.
 N_IMPORTANCE = 300
+#: Smallest share of effective importance draws at which the correction is trusted.
+IMPORTANCE_ESS_MIN = 0.1
 #: Gradient norm (of −log posterior, per parameter) under which the mode counts as found.
 MODE_TOL = 1e-3
 
@@ -349,6 +351,7 @@ def laplace_draws(
         crn.standard_normal((post.lap.q[1 - big], N_IMPORTANCE)),
     )
     xi_sq = (xi[0] ** 2).sum(0) + (xi[1] ** 2).sum(0)
+    ess_log: list[float] = []
 
     def correction(x, u, gauss):
         """log E_q[p(y, u | θ) / q(u)] − its Laplace value, q = N(u*, A⁻¹) (same normals ξ)."""
@@ -360,10 +363,13 @@ def laplace_draws(
         if not np.isfinite(top):
             return -np.inf, (0.0, 0.0)
         w = np.exp(lw - top)
+        ess_log.append(float(w.sum() ** 2 / (w**2).sum()))
         # mean of u under the corrected conditional minus u* (the conditional posterior of an
         # effect with few ratings is skewed: its mean is not its mode); the unweighted mean of
         # the same normals, exactly 0 in expectation, is subtracted as a control variate
         dw = w / w.sum() - 1.0 / len(w)
+        if ess_log[-1] < IMPORTANCE_ESS_MIN * len(w):
+            dw = 0.0 * dw  # too few effective draws for a mean: keep the mode
         return float(np.log(np.mean(w))) + top, (e[0] @ dw, e[1] @ dw)
 
     def evaluate(x):
@@ -522,6 +528,15 @@ def laplace_draws(
                 bool(edge_mass < -2.5),
                 "log density of the SDs on the grid's edge, relative to its peak, < −2.5",
             ),
+            (
+                "laplace_importance",
+                "z_rater, z_item",
+                ess_log[0] / N_IMPORTANCE,
+                bool(ess_log[0] >= IMPORTANCE_ESS_MIN * N_IMPORTANCE),
+                f"effective share of the {N_IMPORTANCE} importance draws that correct the Laplace "
+                f"marginal at the mode >= {IMPORTANCE_ESS_MIN} (otherwise the approximation "
+                "is unreliable: compare with method='nuts')",
+            ),
         ],
         columns=["check", "parameter", "value", "ok", "note"],
     )
@@ -532,6 +547,7 @@ def laplace_draws(
         "n_evals": post.n_evals,
         "acceptance": accept,
         "grid_points": len(points),
+        "importance_ess": ess_log[0],
         "grid": T,
         "skewness_scale": scale,
         "grid_log_density": r,
