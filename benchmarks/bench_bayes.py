@@ -118,11 +118,8 @@ class Clock:
 
 def _row(label, seconds, idata, note="", cpu=None):
     ess, rhat, ess_pop = _ess_rhat(idata)
-    div = (
-        int(np.asarray(idata.sample_stats["diverging"]).sum())
-        if "diverging" in idata.sample_stats
-        else -1
-    )
+    stats = getattr(idata, "sample_stats", None)
+    div = int(np.asarray(stats["diverging"]).sum()) if stats and "diverging" in stats else -1
     return {
         "comparison": label,
         "seconds": seconds,
@@ -246,9 +243,10 @@ def _fit_row(study, label, method, draws, tune, chains):
     return _row(f"fit_bayes {method}, {label}", clock.wall, fit.idata, note, cpu=clock.cpu), fit
 
 
-def part_laplace(quick, draws, tune, chains, with_bambi, bambi_methods=("numpyro",)):
+def part_laplace(quick, draws, tune, chains, with_bambi, bambi_methods=("numpyro",), report=None):
     """Side by side on each data set: fit_bayes NUTS, fit_bayes Laplace, bambi (own venv)."""
     rows = []
+    report = report or (lambda new: None)
     for label, study in goal_data(quick):
         nuts, fit_n = _fit_row(study, label, "nuts", draws, tune, chains)
         lap, fit_l = _fit_row(study, label, "laplace", draws, tune, chains)
@@ -260,20 +258,23 @@ def part_laplace(quick, draws, tune, chains, with_bambi, bambi_methods=("numpyro
             gaps.append(np.max(np.abs(x.mean(0) - y.mean(0)) / y.std(0)))
         lap["note"] += f"; means within {max(gaps):.2f} posterior SD of NUTS"
         new = [nuts, lap]
+        report(new)
         if with_bambi:
             data = study.data(study.dimensions[0])
             for method in bambi_methods:
                 ref = run_bambi(data, label, method, draws, tune, chains)
                 if ref:
-                    new.append(ref)
+                    more = [ref]
                     for ours in (nuts, lap):
-                        new.append(
+                        more.append(
                             {
                                 "comparison": f"ratio {ours['comparison']} / {method}",
                                 "ess_per_s": ours["ess_per_s"] / ref["ess_per_s"],
                                 "note": "min-ESS per second, ours over bambi",
                             }
                         )
+                    report(more)
+                    new.extend(more)
         rows.extend(new)
     return rows
 
@@ -670,10 +671,14 @@ def main(argv=None):
     if "coverage" in parts:
         report(part_coverage(a.coverage_studies, a.coverage_draws, a.coverage_draws, 2))
     if "laplace" in parts:
-        report(
-            part_laplace(
-                a.quick, a.draws, a.tune, a.chains, a.with_bambi, tuple(a.bambi_methods.split(","))
-            )
+        part_laplace(
+            a.quick,
+            a.draws,
+            a.tune,
+            a.chains,
+            a.with_bambi,
+            tuple(a.bambi_methods.split(",")),
+            report=report,
         )
     if "five_laplace" in parts:
         report(part_five_laplace(study, a.draws, a.chains))
