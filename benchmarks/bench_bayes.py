@@ -1,7 +1,17 @@
 """Speed and calibration of ``fit_bayes`` (the Bayesian section of ``bench_models.py``).
 
 Run alone: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_bayes.py [--quick]
-[--parts ours,five,ablation,baseline,clmm,coverage] [--coverage-studies 20]``.
+[--parts ours,five,ablation,baseline,clmm,coverage,laplace,five_laplace,coverage_laplace]
+[--coverage-studies 20] [--with-bambi]``.
+
+``--parts laplace --with-bambi`` is the side-by-side comparison of ``fit_bayes`` (NUTS and
+``method="laplace"``) with bambi 0.17.2 + numpyro on one simulated paper dimension (1,056
+raters × 5 items, 1,000 items: 5,280 ratings) and on the real POPQUORN offensiveness ratings
+(1–5; 13,036 ratings, 262 raters, 1,500 items), in one run. bambi runs in its **own** virtual
+environment ``benchmarks/.venv-bambi`` (ignored by git; created on first use with
+``bambi==0.17.2 pymc==5.28.5 numpyro "matplotlib<3.11"``) through a subprocess, so it never
+touches pluralign's environment. Every run reports the minimum bulk ESS and maximum R-hat over
+*all* parameters (random effects included) and ESS per second of wall time.
 
 Parts (paper scale: 1,095 raters × 5 items, 1,000 items, 5 dimensions = 27,375 ratings; one
 dimension = 5,475 ratings):
@@ -41,6 +51,11 @@ R ordinal::clmm (Laplace), shared                              614    313       
 ==========================================================  ======  =====  ========  =====
 
 90% HDI coverage of the fixed effects over 20 simulated studies: 87 of 100 intervals.
+
+``--parts laplace --with-bambi`` (shared machine, load 7–12; one simulated paper dimension):
+``fit_bayes`` NUTS 2.2 min-ESS/s, ``method="laplace"`` 16.6, bambi + numpyro 3.2 (Laplace 5.2×
+bambi); POPQUORN: 1.6, 20.9 and 0.7 (30.9×). The Laplace variance components are up to 1.1
+posterior SD off NUTS on the simulated paper dimension (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -108,11 +123,8 @@ class Clock:
 
 def _row(label, seconds, idata, note="", cpu=None):
     ess, rhat, ess_pop = _ess_rhat(idata)
-    div = (
-        int(np.asarray(idata.sample_stats["diverging"]).sum())
-        if "diverging" in idata.sample_stats
-        else -1
-    )
+    stats = getattr(idata, "sample_stats", None)
+    div = int(np.asarray(stats["diverging"]).sum()) if stats and "diverging" in stats else -1
     return {
         "comparison": label,
         "seconds": seconds,
@@ -125,6 +137,182 @@ def _row(label, seconds, idata, note="", cpu=None):
         "divergences": div,
         "note": note,
     }
+
+
+BAMBI_VENV = Path(__file__).resolve().parent / ".venv-bambi"
+BAMBI_REQUIREMENTS = ["bambi==0.17.2", "pymc==5.28.5", "numpyro", "matplotlib<3.11"]
+
+BAMBI_SCRIPT = r"""
+import json, sys, time, warnings
+import arviz as az, bambi as bmb, numpy as np, pandas as pd
+warnings.simplefilter("ignore")
+data_path, out_path, method, draws, tune, chains = sys.argv[1:7]
+data = pd.read_csv(data_path)
+data["rating"] = pd.Categorical(data["rating"].astype(int), ordered=True)
+t0 = time.perf_counter()
+model = bmb.Model("rating ~ gender + (1|rater) + (1|item)", data, family="cumulative")
+idata = model.fit(draws=int(draws), tune=int(tune), chains=int(chains), random_seed=1,
+                  inference_method=method, progressbar=False)
+seconds = time.perf_counter() - t0
+ess, rhat = az.ess(idata.posterior), az.rhat(idata.posterior)
+json.dump({"seconds": seconds,
+           "min_ess_bulk": min(float(ess[v].min()) for v in ess.data_vars),
+           "max_rhat": max(float(rhat[v].max()) for v in rhat.data_vars)}, open(out_path, "w"))
+"""
+
+
+def bambi_python() -> Path:
+    """The interpreter of bambi's own environment, created with its pinned versions if absent."""
+    python = BAMBI_VENV / "bin" / "python"
+    if not python.exists():
+        import sys
+
+        subprocess.run([sys.executable, "-m", "venv", str(BAMBI_VENV)], check=True)
+        subprocess.run(
+            [str(BAMBI_VENV / "bin" / "pip"), "install", "-q", *BAMBI_REQUIREMENTS], check=True
+        )
+    return python
+
+
+def run_bambi(data: pd.DataFrame, label: str, method, draws, tune, chains) -> dict:
+    """Fit the same model with bambi in its own environment (a niced subprocess)."""
+    python = bambi_python()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data[["rater", "item", "rating", "gender"]].to_csv(tmp / "d.csv", index=False)
+        (tmp / "b.py").write_text(BAMBI_SCRIPT)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ""}
+        with Clock() as clock:
+            res = subprocess.run(
+                [
+                    "nice",
+                    str(python),
+                    str(tmp / "b.py"),
+                    str(tmp / "d.csv"),
+                    str(tmp / "o.json"),
+                    method,
+                    str(draws),
+                    str(tune),
+                    str(chains),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+        if res.returncode:
+            print(f"   bambi ({method}) failed:", res.stderr[-800:], flush=True)
+            return {}
+        r = json.loads((tmp / "o.json").read_text())
+    return {
+        "comparison": f"bambi 0.17.2 + {method}, {label}",
+        "seconds": r["seconds"],
+        "min_ess_bulk": r["min_ess_bulk"],
+        "max_rhat": r["max_rhat"],
+        "ess_per_s": r["min_ess_bulk"] / r["seconds"],
+        "cpu_s": clock.cpu,
+        "note": "own venv; model build + sampling",
+    }
+
+
+def goal_data(quick: bool) -> list[tuple[str, object]]:
+    """The two data sets of the speed goal: one simulated paper dimension and POPQUORN."""
+    sim = simulate_study(n_raters=300 if quick else 1056, seed=1, dimensions=["toxicity"]).study
+    out = [("simulated paper dimension", sim)]
+    try:
+        from pluralign.data import load_popquorn
+
+        out.append(("POPQUORN offensiveness", load_popquorn()))
+    except (FileNotFoundError, OSError) as exc:
+        print(f"   POPQUORN not found ({exc}): real-data comparison skipped", flush=True)
+    return out
+
+
+def _fit_row(study, label, method, draws, tune, chains):
+    dim = study.dimensions[0]
+    with Clock() as clock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(
+            study,
+            FORMULA,
+            dimension=dim,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=1,
+            progressbar=False,
+            method=method,
+            log_likelihood=False,
+            posterior_predictive=False,
+        )
+    note = "independent draws" if method == "laplace" else "nutpie + JAX"
+    return _row(f"fit_bayes {method}, {label}", clock.wall, fit.idata, note, cpu=clock.cpu), fit
+
+
+def part_laplace(quick, draws, tune, chains, with_bambi, bambi_methods=("numpyro",), report=None):
+    """Side by side on each data set: fit_bayes NUTS, fit_bayes Laplace, bambi (own venv)."""
+    rows = []
+    report = report or (lambda new: None)
+    for label, study in goal_data(quick):
+        nuts, fit_n = _fit_row(study, label, "nuts", draws, tune, chains)
+        lap, fit_l = _fit_row(study, label, "laplace", draws, tune, chains)
+        a, b = fit_l.idata.posterior, fit_n.idata.posterior
+        gaps = []
+        for v in ("beta", "cutpoints", "sigma_rater", "sigma_item"):
+            x = np.asarray(a[v]).reshape(a.sizes["chain"] * a.sizes["draw"], -1)
+            y = np.asarray(b[v]).reshape(b.sizes["chain"] * b.sizes["draw"], -1)
+            gaps.append(np.max(np.abs(x.mean(0) - y.mean(0)) / y.std(0)))
+        lap["note"] += f"; means within {max(gaps):.2f} posterior SD of NUTS"
+        new = [nuts, lap]
+        report(new)
+        if with_bambi:
+            data = study.data(study.dimensions[0])
+            for method in bambi_methods:
+                ref = run_bambi(data, label, method, draws, tune, chains)
+                if ref:
+                    more = [ref]
+                    for ours in (nuts, lap):
+                        more.append(
+                            {
+                                "comparison": f"ratio {ours['comparison']} / {method}",
+                                "ess_per_s": ours["ess_per_s"] / ref["ess_per_s"],
+                                "note": "min-ESS per second, ours over bambi",
+                            }
+                        )
+                    report(more)
+                    new.extend(more)
+        rows.extend(new)
+    return rows
+
+
+def part_five_laplace(study, draws, chains):
+    """All five paper-scale dimensions with method='laplace' in one call."""
+    with Clock() as clock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(
+            study,
+            FORMULA,
+            reference=REF,
+            draws=draws,
+            chains=chains,
+            seed=1,
+            progressbar=False,
+            method="laplace",
+        )
+    rows = [
+        _row(f"fit_bayes laplace, {d}", fit.seconds[d], fit.fits[d].idata) for d in fit.dimensions
+    ]
+    diag = fit.diagnostics()
+    rows.append(
+        {
+            "comparison": f"fit_bayes laplace, all {len(fit.dimensions)} dimensions",
+            "seconds": clock.wall,
+            "cpu_s": clock.cpu,
+            "min_ess_bulk": min(r["min_ess_bulk"] for r in rows),
+            "max_rhat": max(r["max_rhat"] for r in rows),
+            "note": f"{int((~diag['ok']).sum())} failed checks",
+        }
+    )
+    return rows
 
 
 def paper_study(quick: bool):
@@ -371,7 +559,7 @@ def part_clmm(study, draws, tune, chains, ours=None):
     ]
 
 
-def part_coverage(n_studies, draws, tune, chains, prob=0.9):
+def part_coverage(n_studies, draws, tune, chains, prob=0.9, method="nuts"):
     from pluralign.models._bayes_kernels import hdi
 
     hits, total, secs = 0, 0, []
@@ -388,6 +576,9 @@ def part_coverage(n_studies, draws, tune, chains, prob=0.9):
                 chains=chains,
                 seed=k,
                 progressbar=False,
+                method=method,
+                log_likelihood=False,
+                posterior_predictive=False,
             )
         secs.append(clock.wall)
         fd = fit.fits["toxicity"]
@@ -401,7 +592,7 @@ def part_coverage(n_studies, draws, tune, chains, prob=0.9):
         print(f"   coverage study {k + 1}/{n_studies}: {hits}/{total}", flush=True)
     return [
         {
-            "comparison": f"{prob:.0%} HDI coverage of fixed effects, {n_studies} studies",
+            "comparison": f"{prob:.0%} HDI coverage of fixed effects, {n_studies} studies, {method}",
             "coverage": hits / total,
             "n_intervals": total,
             "seconds": float(np.sum(secs)),
@@ -447,6 +638,14 @@ def main(argv=None):
     p.add_argument("--coverage-studies", type=int, default=20)
     p.add_argument("--coverage-draws", type=int, default=400)
     p.add_argument("--out", default=None, help="write the rows as JSON here")
+    p.add_argument(
+        "--with-bambi",
+        action="store_true",
+        help="part laplace: also run bambi 0.17.2 (numpyro) in benchmarks/.venv-bambi",
+    )
+    p.add_argument(
+        "--bambi-methods", default="numpyro", help="comma-separated, e.g. numpyro,nutpie"
+    )
     a = p.parse_args(argv)
     parts = a.parts.split(",")
     study = paper_study(a.quick)
@@ -476,6 +675,24 @@ def main(argv=None):
         report(part_clmm(one, a.draws, a.tune, a.chains, fit))
     if "coverage" in parts:
         report(part_coverage(a.coverage_studies, a.coverage_draws, a.coverage_draws, 2))
+    if "laplace" in parts:
+        part_laplace(
+            a.quick,
+            a.draws,
+            a.tune,
+            a.chains,
+            a.with_bambi,
+            tuple(a.bambi_methods.split(",")),
+            report=report,
+        )
+    if "five_laplace" in parts:
+        report(part_five_laplace(study, a.draws, a.chains))
+    if "coverage_laplace" in parts:
+        report(
+            part_coverage(
+                a.coverage_studies, a.coverage_draws, a.coverage_draws, 2, method="laplace"
+            )
+        )
     if "baseline" in parts:
         report(part_baseline(one, a.draws, a.tune, a.chains))
         if fit is not None and rows[-1].get("ess_per_s"):

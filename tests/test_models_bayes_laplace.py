@@ -1,0 +1,89 @@
+"""fit_bayes(method="laplace"): the block algebra by hand, and agreement with full NUTS."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymc")
+pytest.importorskip("nutpie")
+
+from pluralign._errors import ConvergenceWarning
+from pluralign.data import simulate_study
+from pluralign.models import fit_bayes
+from pluralign.models._bayes_laplace import BlockGaussian
+
+PARAMETERS = ("beta", "cutpoints", "sigma_rater", "sigma_item")
+
+
+def _dense_precision(g1, g2, q, w, sigma):
+    Z = np.zeros((len(g1), q[0] + q[1]))
+    Z[np.arange(len(g1)), g1] = sigma[0]
+    Z[np.arange(len(g1)), q[0] + g2] = sigma[1]
+    return Z.T @ (w[:, None] * Z) + np.eye(q[0] + q[1])
+
+
+@pytest.mark.parametrize("q", [(7, 4), (3, 6)])
+def test_block_gaussian_solves_and_draws_with_the_precision(q):
+    rng = np.random.default_rng(0)
+    n = 40
+    g1 = np.concatenate([np.arange(q[0]), rng.integers(0, q[0], n - q[0])])
+    g2 = np.concatenate([np.arange(q[1]), rng.integers(0, q[1], n - q[1])])
+    w = rng.uniform(0.1, 0.3, n)
+    sigma = np.array([0.8, 1.3])
+    A = _dense_precision(g1, g2, q, w, sigma)
+    gauss = BlockGaussian.build((g1, g2), q, w, sigma)
+    r = rng.standard_normal(q[0] + q[1])
+    x1, x2 = gauss.solve((r[: q[0]], r[q[0] :]))
+    np.testing.assert_allclose(np.concatenate([x1, x2]), np.linalg.solve(A, r), atol=1e-10)
+    d1, d2 = gauss.draw(40_000, rng)
+    cov = np.cov(np.vstack([d1, d2]))
+    np.testing.assert_allclose(cov, np.linalg.inv(A), atol=0.02)
+
+
+def test_laplace_refuses_what_it_does_not_model(small_study):
+    with pytest.raises(ValueError, match="method='laplace' fits the ordinal and bernoulli"):
+        fit_bayes(small_study.study, "rating ~ gender", family="gaussian", method="laplace")
+    with pytest.raises(ValueError, match="method must be one of"):
+        fit_bayes(small_study.study, "rating ~ gender", method="inla")
+
+
+@pytest.fixture(scope="module")
+def study():
+    """150 raters × 5 items, 50 items with 15 ratings each: 750 ratings."""
+    return simulate_study(
+        n_raters=150,
+        n_prompts=25,
+        responses_per_prompt=2,
+        seed=5,
+        dimensions=["toxicity"],
+    ).study
+
+
+@pytest.mark.slow
+def test_laplace_posterior_matches_nuts(study):
+    kw = dict(reference={"gender": "she/her"}, progressbar=False, chains=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        lap = fit_bayes(study, "rating ~ gender", method="laplace", draws=2000, seed=1, **kw)
+        nuts = fit_bayes(study, "rating ~ gender", draws=1500, tune=1000, seed=2, **kw)
+    assert lap.sampler == "laplace" and lap.diagnostics()["ok"].all()
+    a, b = lap.idata.posterior, nuts.idata.posterior
+    for name in PARAMETERS:
+        x = np.asarray(a[name]).reshape(4000, -1)
+        y = np.asarray(b[name]).reshape(3000, -1)
+        shift = np.abs(x.mean(0) - y.mean(0)) / y.std(0)
+        ratio = x.std(0) / y.std(0)
+        assert shift.max() < 0.1, (name, shift)
+        assert np.all(np.abs(ratio - 1) < 0.2), (name, ratio)
+    # rating-scale quantities agree too (they integrate the random effects per draw)
+    e_lap, e_nuts = lap.effects(), nuts.effects()
+    width = (e_nuts["difference_ci_high"] - e_nuts["difference_ci_low"]).to_numpy()
+    gap = np.abs(e_lap["difference"] - e_nuts["difference"]).to_numpy()
+    assert np.all(gap < 0.1 * width), gap / width
+    # the random effects: the pointwise log-likelihood of the ratings agrees on average
+    ll_lap = float(lap.idata.log_likelihood["rating"].mean())
+    ll_nuts = float(nuts.idata.log_likelihood["rating"].mean())
+    assert abs(ll_lap - ll_nuts) < 0.01 * abs(ll_nuts)
