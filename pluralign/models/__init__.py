@@ -23,7 +23,9 @@ from pluralign.models._protocol import (
     MARGINAL_COLUMNS,
     MIXED_SUMMARY_COLUMNS,
     POSTSTRAT_COLUMNS,
+    RANDOM_EFFECT_COLUMNS,
     TERM_COLUMNS,
+    VARIANCE_COLUMNS,
     ModelResult,
 )
 
@@ -37,8 +39,10 @@ __all__ = [
     "MIXED_SUMMARY_COLUMNS",
     "PARETO_K_MAX",
     "POSTSTRAT_COLUMNS",
+    "RANDOM_EFFECT_COLUMNS",
     "SENSITIVITY_COLUMNS",
     "TERM_COLUMNS",
+    "VARIANCE_COLUMNS",
     "BayesResult",
     "Design",
     "MixedResult",

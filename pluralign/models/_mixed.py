@@ -25,15 +25,18 @@ from pluralign.data import Population
 from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import contrast_columns, finish_effects, interval
-from pluralign.models._glmm import fit_glmm_logit
-from pluralign.models._lmm import LMMFit, fit_lmm
+from pluralign.models._glmm import fit_glmm_logit, fit_glmm_terms
+from pluralign.models._lmm import LMMFit, fit_lmm, fit_lmm_terms
 from pluralign.models._protocol import (
     DIAGNOSTIC_COLUMNS,
     EFFECT_SCALES,
     MARGINAL_COLUMNS,
     MIXED_SUMMARY_COLUMNS,
     POSTSTRAT_COLUMNS,
+    RANDOM_EFFECT_COLUMNS,
+    VARIANCE_COLUMNS,
 )
+from pluralign.models._random import RandomStructure
 
 #: Gauss–Hermite nodes/weights (probabilists') for integrating normal random effects.
 _GH_X, _GH_W = gauss_hermite(24)
@@ -173,18 +176,83 @@ class MixedResult:
         return float(np.sqrt(f.var_rater + f.var_item + resid))
 
     def random_effects(self, dimension: str | None = None) -> pd.DataFrame:
-        """Conditional modes (BLUPs) of the rater and item intercepts: ``dimension, factor, level, estimate``."""
+        """Conditional modes (BLUPs) of the random effects (RANDOM_EFFECT_COLUMNS).
+
+        One row per level of each random term and each of its coefficients: ``dimension,
+        term`` (e.g. ``"(1 + gender | item)"``), ``factor`` (``rater`` / ``item``), ``level``,
+        ``coefficient`` (``"Intercept"`` or a slope column such as ``"gender[T.he/him]"``:
+        how much that item's he/him − she/her difference departs from the average) and
+        ``estimate`` (link scale).
+
+        Examples
+        --------
+        >>> fit = fit_mixed(_example_study(), "rating ~ gender")
+        >>> fit.random_effects()["term"].unique().tolist()
+        ['(1 | rater)', '(1 | item)']
+        """
         out = []
         for dim in self._dims(dimension):
             f = self._fit(dim)
-            for name, levels, b in (
-                ("rater", f.design.rater_levels, f.fit.b1),
-                ("item", f.design.item_levels, f.fit.b2),
-            ):
+            if f.fit.random is None:
+                for name, levels, b in (
+                    ("rater", f.design.rater_levels, f.fit.b1),
+                    ("item", f.design.item_levels, f.fit.b2),
+                ):
+                    out.append(
+                        pd.DataFrame(
+                            {
+                                "dimension": dim,
+                                "term": f"(1 | {name})",
+                                "factor": name,
+                                "level": levels,
+                                "coefficient": "Intercept",
+                                "estimate": b,
+                            }
+                        )
+                    )
+                continue
+            for k, t in enumerate(f.fit.random.structure.terms):
+                modes = f.fit.random.modes(k)
                 out.append(
-                    pd.DataFrame({"dimension": dim, "factor": name, "level": levels, "estimate": b})
+                    pd.DataFrame(
+                        {
+                            "dimension": dim,
+                            "term": t.label,
+                            "factor": t.group,
+                            "level": np.repeat(t.levels, t.q),
+                            "coefficient": np.tile(
+                                np.asarray(t.columns, dtype=object), len(t.levels)
+                            ),
+                            "estimate": modes.ravel(),
+                        }
+                    )
                 )
-        return pd.concat(out, ignore_index=True)
+        return pd.concat(out, ignore_index=True)[list(RANDOM_EFFECT_COLUMNS)]
+
+    def variance_components(self, dimension: str | None = None) -> pd.DataFrame:
+        """Standard deviations and correlations of every random term (VARIANCE_COLUMNS).
+
+        As lme4's ``VarCorr``: per dimension and term, one ``sd`` row per coefficient and one
+        ``cor`` row per pair (correlated terms); the ``sd`` of a slope column such as
+        ``gender[T.he/him]`` in ``(1 + gender | item)`` is how much the groups' difference
+        varies from item to item beyond its average (the fixed effect). The residual SD of
+        the gaussian family is a row of term ``"residual"``.
+
+        Examples
+        --------
+        >>> fit = fit_mixed(_example_study(), "rating ~ gender")
+        >>> fit.variance_components()[["term", "kind", "parameter"]].iloc[0].tolist()
+        ['(1 | rater)', 'sd', 'Intercept']
+        """
+        rows = []
+        for dim in self._dims(dimension):
+            fit = self._fit(dim).fit
+            for term, kind, parameter, value in fit.components():
+                group = term.rstrip(")").split("|")[-1].strip()
+                rows.append((dim, term, group, kind, parameter, value))
+            if self.family == "gaussian":
+                rows.append((dim, "residual", "", "sd", "Residual", float(np.sqrt(fit.sigma2))))
+        return pd.DataFrame(rows, columns=list(VARIANCE_COLUMNS))
 
     # ---------------------------------------------------------------- draws and cells
     def beta_draws(self, dimension: str) -> np.ndarray:
@@ -543,10 +611,7 @@ class MixedResult:
                     f"finite-difference gradient of the deviance at the optimum ({fit.n_evals} evaluations)",
                 )
             )
-            for name, th, sing in (
-                ("rater", fit.theta[0], fit.singular[0]),
-                ("item", fit.theta[1], fit.singular[1]),
-            ):
+            for name, th, sing in _singular_rows(fit):
                 rows.append(
                     (
                         dim,
@@ -554,7 +619,8 @@ class MixedResult:
                         name,
                         float(th),
                         not sing,
-                        "relative SD at the boundary (≈0): variance not identified"
+                        "relative SD at the boundary (≈0): a variance at 0 or a correlation "
+                        "at ±1, not identified"
                         if sing
                         else "relative SD > 1e-4",
                     )
@@ -585,8 +651,11 @@ class MixedResult:
             se = fit.se
             for name, b, s in zip(d.columns, fit.beta, se, strict=True):
                 rows.append((dim, "fixed", name, b, s, b / s, 2 * stats.norm.sf(abs(b / s))))
-            rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
-            rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
+            if fit.random is None:
+                rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
+                rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
+            else:
+                rows.extend((dim, *row, np.nan, np.nan, np.nan) for row in _term_rows(fit))
             if self.family == "gaussian":
                 rows.append((dim, "variance", "residual", fit.sigma2, np.nan, np.nan, np.nan))
             crit = "REML criterion" if fit.reml else "deviance"
@@ -724,7 +793,9 @@ def fit_mixed(
         )
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(study, formula, dimension=dim, reference=reference, coding=coding)
+        design = build_design(
+            study, formula, dimension=dim, reference=reference, coding=coding, allow_random=True
+        )
         if family == "binomial":
             bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
             if bad:
@@ -732,15 +803,25 @@ def fit_mixed(
                     f"{dim}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
                     "recode with pluralign.labels.rescale(study, to='binary')"
                 )
-            fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
+            if design.has_random_terms:
+                fit = fit_glmm_terms(design.X, design.y, RandomStructure(design.random))
+            else:
+                fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
+        elif design.has_random_terms:
+            fit = fit_lmm_terms(design.X, design.y, RandomStructure(design.random), reml=reml)
         else:
             fit = fit_lmm(design.X, design.y, design.rater_codes, design.item_codes, reml=reml)
         if not fit.converged:
             warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=2)
-        for name, sing in zip(("rater", "item"), fit.singular, strict=True):
+        for term, sing in fit.singular_terms():
             if sing:
+                what = (
+                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
+                    if "|" in term and term.startswith("(1 |")
+                    else "a variance is estimated as 0 or a correlation as ±1"
+                )
                 warnings.warn(
-                    f"{dim}: singular fit, the {name} variance is estimated as 0",
+                    f"{dim}: singular fit of {term}: {what}",
                     ConvergenceWarning,
                     stacklevel=2,
                 )
@@ -756,6 +837,36 @@ def fit_mixed(
         seed=options.seed if seed is None else int(seed),
         references=dict(first.references),
     )
+
+
+def _singular_rows(fit: LMMFit) -> list[tuple[str, float, bool]]:
+    """``(parameter, smallest relative SD, singular)`` per random term for diagnostics()."""
+    if fit.random is None:
+        return [("rater", fit.theta[0], fit.singular[0]), ("item", fit.theta[1], fit.singular[1])]
+    re = fit.random.structure
+    out = []
+    for t, s, sing in zip(re.terms, re.theta_slices, fit.singular, strict=True):
+        diag = fit.theta[s][re.lower[s] == 0]
+        out.append((t.label, float(np.min(diag)), sing))
+    return out
+
+
+def _term_rows(fit: LMMFit) -> list[tuple[str, str, float]]:
+    """Summary rows ``(kind, parameter, estimate)`` of general random terms.
+
+    Intercept variances are named by their factor (``rater``, ``item``) as in the default
+    model; slope variances ``"item: gender[T.he/him]"``; correlations (kind ``correlation``)
+    ``"item: cor(Intercept, gender[T.he/him])"``.
+    """
+    rows = []
+    for term, kind, parameter, value in fit.components():
+        group = term.rstrip(")").split("|")[-1].strip()
+        if kind == "sd":
+            name = group if parameter == "Intercept" else f"{group}: {parameter}"
+            rows.append(("variance", name, value**2))
+        else:
+            rows.append(("correlation", f"{group}: cor({parameter})", value))
+    return rows
 
 
 def _yes_no(flag: bool) -> str:
