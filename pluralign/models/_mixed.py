@@ -193,7 +193,7 @@ class MixedResult:
         out = []
         for dim in self._dims(dimension):
             f = self._fit(dim)
-            if f.fit.random is None:
+            if getattr(f.fit, "random", None) is None:
                 for name, levels, b in (
                     ("rater", f.design.rater_levels, f.fit.b1),
                     ("item", f.design.item_levels, f.fit.b2),
@@ -246,8 +246,16 @@ class MixedResult:
         """
         rows = []
         for dim in self._dims(dimension):
-            fit = self._fit(dim).fit
-            for term, kind, parameter, value in fit.components():
+            f = self._fit(dim)
+            fit = f.fit
+            if getattr(fit, "random", None) is None:
+                components = [
+                    ("(1 | rater)", "sd", "Intercept", float(np.sqrt(f.var_rater))),
+                    ("(1 | item)", "sd", "Intercept", float(np.sqrt(f.var_item))),
+                ]
+            else:
+                components = fit.components()
+            for term, kind, parameter, value in components:
                 group = term.rstrip(")").split("|")[-1].strip()
                 rows.append((dim, term, group, kind, parameter, value))
             if self.family == "gaussian":
@@ -651,7 +659,7 @@ class MixedResult:
             se = fit.se
             for name, b, s in zip(d.columns, fit.beta, se, strict=True):
                 rows.append((dim, "fixed", name, b, s, b / s, 2 * stats.norm.sf(abs(b / s))))
-            if fit.random is None:
+            if getattr(fit, "random", None) is None:
                 rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
                 rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
             else:
@@ -841,7 +849,7 @@ def fit_mixed(
 
 def _singular_rows(fit: LMMFit) -> list[tuple[str, float, bool]]:
     """``(parameter, smallest relative SD, singular)`` per random term for diagnostics()."""
-    if fit.random is None:
+    if getattr(fit, "random", None) is None:
         return [("rater", fit.theta[0], fit.singular[0]), ("item", fit.theta[1], fit.singular[1])]
     re = fit.random.structure
     out = []
