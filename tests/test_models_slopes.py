@@ -297,3 +297,26 @@ def test_singular_slope_is_flagged(no_slope_study):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         fit_mixed(study, "rating ~ gender", reference=REF, n_draws=100)
+
+
+def test_slope_test_detects_item_specific_gaps(gauss, no_slope_study):
+    """The likelihood ratio finds the simulated group × item variance, and not where there is none."""
+    from pluralign.models import SLOPE_TEST_COLUMNS, random_slope_test
+    from pluralign.models._slope_test import chibar_pvalue
+
+    out = random_slope_test(gauss, SLOPES, reference=REF)
+    assert list(out.columns) == list(SLOPE_TEST_COLUMNS)
+    row = out.iloc[0]
+    assert (row["term"], row["null_term"], row["df"]) == ("(1 + gender | item)", "(1 | item)", 2)
+    assert row["p_value"] < 1e-4
+    # the statistic is the REML criterion of the null fit minus the full one
+    null = fit_mixed(gauss, "rating ~ gender", reference=REF, n_draws=10)
+    full = fit_mixed(gauss, SLOPES, reference=REF, n_draws=10)
+    lr = null.fits["toxicity"].fit.deviance - full.fits["toxicity"].fit.deviance
+    assert row["statistic"] == pytest.approx(lr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        none = random_slope_test(no_slope_study, SLOPES, reference=REF)
+    assert none["p_value"].iloc[0] > 0.2
+    # mixture of chi2(1) and chi2(2) by hand
+    assert chibar_pvalue(5.0, 2) == pytest.approx(0.5 * 0.0820850 + 0.5 * 0.0253473, rel=1e-5)

@@ -24,10 +24,12 @@ from pluralign.models._protocol import (
     MIXED_SUMMARY_COLUMNS,
     POSTSTRAT_COLUMNS,
     RANDOM_EFFECT_COLUMNS,
+    SLOPE_TEST_COLUMNS,
     TERM_COLUMNS,
     VARIANCE_COLUMNS,
     ModelResult,
 )
+from pluralign.models._slope_test import random_slope_test
 
 __all__ = [
     "BAYES_SUMMARY_COLUMNS",
@@ -41,6 +43,7 @@ __all__ = [
     "POSTSTRAT_COLUMNS",
     "RANDOM_EFFECT_COLUMNS",
     "SENSITIVITY_COLUMNS",
+    "SLOPE_TEST_COLUMNS",
     "TERM_COLUMNS",
     "VARIANCE_COLUMNS",
     "BayesResult",
@@ -61,4 +64,5 @@ __all__ = [
     "preference_from_probs",
     "prior_predictive",
     "prior_sensitivity",
+    "random_slope_test",
 ]

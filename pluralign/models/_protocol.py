@@ -122,6 +122,16 @@ VARIANCE_COLUMNS = (
     "estimate",
 )
 
+#: Columns of :func:`pluralign.models.random_slope_test`.
+SLOPE_TEST_COLUMNS = (
+    "dimension",
+    "term",  # tested slope term, e.g. "(1 + gender | item)"
+    "null_term",  # what replaces it under the null, e.g. "(1 | item)"
+    "statistic",  # likelihood ratio (difference of REML criteria / deviances)
+    "df",  # variance and correlation parameters the slopes add
+    "p_value",  # 50:50 mixture of chi2(df - 1) and chi2(df)
+)
+
 #: Columns of ``ModelResult.diagnostics()``.
 DIAGNOSTIC_COLUMNS = ("dimension", "check", "parameter", "value", "ok", "note")
 
