@@ -713,7 +713,15 @@ def fit_mixed(
     study : Study
     formula : str
         Fixed effects, e.g. ``"rating ~ gender + ideology"`` or ``"rating ~ gender * race"``;
-        ``(1|rater)`` and ``(1|item)`` may be written and are always included.
+        ``(1|rater)`` and ``(1|item)`` may be written and are always included. Random slopes
+        replace that default with the terms written, as in lme4: ``"rating ~ gender +
+        (1|rater) + (1 + gender|item)"`` lets the gender difference vary by item (correlated
+        with the item intercept; ``||`` for uncorrelated, diagonal terms), so groups that
+        disagree on specific items show as the slope's SD in :meth:`MixedResult.variance_components`
+        and are tested by :func:`~pluralign.models.random_slope_test`. Gaussian and binomial
+        families only; the ordinal family takes the default intercepts. With slopes in the
+        binomial family, rating-scale summaries integrate over the rater and item *intercept*
+        variances only (the link-scale effects are exact).
     dimension : str or list of str, optional
         Dimensions to fit (default: all).
     family : {"gaussian", "binomial", "ordinal"}
@@ -747,8 +755,8 @@ def fit_mixed(
     Warns
     -----
     ConvergenceWarning
-        If the optimiser fails, the gradient is not ~0, or a variance is estimated at 0
-        (singular fit).
+        If the optimiser fails, the gradient is not ~0, or a fit is singular (lme4's
+        ``isSingular``: a variance at 0 or a correlation at ±1), naming the random term.
     DroppedRowsWarning
         If ratings with missing covariates are dropped.
 
@@ -770,6 +778,18 @@ def fit_mixed(
     ...                 reference={"gender": "she/her"})
     >>> fit.summary().query("kind == 'fixed'")["parameter"].tolist()[:2]
     ['Intercept', 'gender[T.he/him]']
+
+    Let the he/him − she/her difference vary by item (uncorrelated with the item intercept):
+
+    >>> study = _example_study()
+    >>> two = study.subset(raters=study.raters.query("gender in ['she/her', 'he/him']")["rater"])
+    >>> import warnings
+    >>> with warnings.catch_warnings():  # these data have no item-specific gap: singular fit
+    ...     warnings.simplefilter("ignore")
+    ...     slopes = fit_mixed(two, "rating ~ gender + (1|rater) + (1 + gender||item)",
+    ...                        reference={"gender": "she/her"})
+    >>> slopes.variance_components().query("kind == 'sd'")["parameter"].tolist()[:3]
+    ['Intercept', 'Intercept', 'gender[T.he/him]']
     """
     from tqdm.auto import tqdm
 
