@@ -286,6 +286,18 @@ def no_slope_study():
     return _study(14, sd_slope=0.0, n_raters=120, n_items=30, per_rater=10)
 
 
+def test_predictions_include_the_slopes(fits):
+    """Fitted values are X β̂ + Z b̂ with every random term, for the fitted and for new rows."""
+    fit = fits["reml"]
+    f = fit.fits["toxicity"].fit
+    d = fit.design("toxicity")
+    Z = RandomStructure(d.random).Z
+    expected = d.X @ f.beta + Z @ f.random.b
+    np.testing.assert_allclose(fit.predict()["prediction"], expected, atol=1e-10)
+    new = d.data[["rater", "item", "gender"]].head(50)
+    np.testing.assert_allclose(fit.predict(new)["prediction"], expected[:50], atol=1e-10)
+
+
 def test_singular_slope_is_flagged(no_slope_study):
     """A variance at 0 is warned, naming the term, and shown in diagnostics()."""
     study = no_slope_study

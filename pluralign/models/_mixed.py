@@ -532,6 +532,7 @@ class MixedResult:
                     known = pos >= 0
                     eta = eta + np.where(known, b[np.maximum(pos, 0)], 0.0)
                     var_left = var_left - np.where(known, var, 0.0)
+                eta = eta + _slope_part(d, fit, frame, data is None)
             if self.family == "binomial":
                 s = np.sqrt(np.maximum(var_left, 0.0))
                 pred = expit(eta[:, None] + s[:, None] * _GH_X) @ _GH_W
@@ -865,6 +866,29 @@ def fit_mixed(
         seed=options.seed if seed is None else int(seed),
         references=dict(first.references),
     )
+
+
+def _slope_part(d: Design, fit: LMMFit, frame: pd.DataFrame, fitted: bool) -> np.ndarray:
+    """Slope modes' contribution ``Σ_j z_j b_j`` (slope columns only; the intercepts are added
+    by the caller) for rows of ``frame`` whose rater / item was fitted."""
+    out = np.zeros(len(frame))
+    if getattr(fit, "random", None) is None:
+        return out
+    from formulaic import model_matrix
+
+    for k, t in enumerate(fit.random.structure.terms):
+        slope = [j for j, c in enumerate(t.columns) if c != "Intercept"]
+        if not slope or t.group not in frame.columns:
+            continue
+        if fitted:
+            values = t.values
+        else:
+            values = np.asarray(model_matrix(f"~ {t.expr}", d.prepare(frame)), dtype=float)
+        pos = pd.Index(t.levels.astype(str)).get_indexer(frame[t.group].astype(str))
+        known = pos >= 0
+        modes = fit.random.modes(k)[np.maximum(pos, 0)]
+        out += np.where(known, np.sum(values[:, slope] * modes[:, slope], axis=1), 0.0)
+    return out
 
 
 def _singular_rows(fit: LMMFit) -> list[tuple[str, float, bool]]:
