@@ -11,8 +11,10 @@ export OMP_NUM_THREADS := 1
 export TOKENIZERS_PARALLELISM := false
 export MPLBACKEND := Agg
 export PYTHONWARNINGS := ignore::DeprecationWarning:jupyter_client
+# the site's engine and its successor are recorded in docs/engine.md
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install demo test test-fast lint format docs bench clean
+.PHONY: install demo test test-fast lint format docs typecheck bench clean
 
 install: $(STAMP)
 
@@ -28,8 +30,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/pluralign demo --out $(OUT)
 
+# the notebooks are executed by the strict docs build, which fails when a cell raises
 test: $(STAMP)
-	$(PY) -m pytest -q --nbmake tests pluralign notebooks
+	$(PY) -m pytest -q tests pluralign
+	$(MAKE) typecheck
 	$(MAKE) docs
 
 test-fast: $(STAMP)
@@ -43,8 +47,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format pluralign tests analysis benchmarks
 	$(VENV)/bin/ruff check --fix pluralign tests analysis benchmarks
 
+# the gallery (docs/gallery/*.py) and the notebooks run while the site is built: a failure fails it
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_models.py

@@ -2,8 +2,11 @@
 
     python analysis/make_notebooks.py [--out notebooks]
 
-The notebooks are executed by the test suite (``pytest --nbmake notebooks``); edit them here
-and rerun this script so that the stored notebooks and this source stay in sync.
+The notebooks are executed, and shown with their outputs, when the documentation site is built
+(``make docs``, part of ``make test``); edit them here and rerun this script so that the stored
+notebooks and this source stay in sync. A notebook's code is about its study only: what it needs
+to run quietly and reproducibly (seeds, offline model building, quiet third-party libraries) is
+pluralign's own default, and figures show inline as in any Jupyter session.
 """
 
 from __future__ import annotations
@@ -13,19 +16,6 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-SETUP = """\
-import os
-
-for var, value in {"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
-                   "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
-    os.environ.setdefault(var, value)
-
-import matplotlib
-import pandas as pd
-
-pd.set_option("display.width", 140)
-pd.set_option("display.max_columns", 20)"""
 
 QUICKSTART = [
     (
@@ -39,7 +29,6 @@ scale, with known demographic effects. Here we use fewer raters so that the note
 seconds, describe the differences between groups, fit the mixed model and check that it recovers
 the effects we put in.""",
     ),
-    ("code", SETUP),
     (
         "code",
         """\
@@ -104,8 +93,7 @@ compared[["level", "relative_pct_estimated", "relative_ci_low", "relative_ci_hig
         """\
 from pluralign import plots
 
-ax = plots.forest(effects, scale="relative")
-ax.figure""",
+plots.forest(effects, scale="relative");""",
     ),
 ]
 
@@ -121,22 +109,29 @@ REAL_DATA = [
   with annotator gender, age, ethnicity and nationality.
 
 Ratings with a missing demographic (for example an answer of "Prefer not to say") are left
-out of the models that use it, and the models say how many. The data files are not part of pluralign. This notebook looks for them in `shared/data` beside
-the repository and skips (printing why) when they are absent.""",
+out of the models that use it, and the models say how many. The data files are not part of
+pluralign: the loaders look for them where `pluralign.data.data_roots()` says (the folder named
+by the `PLURALIGN_DATA` environment variable first), and this notebook skips a data set's cells,
+saying why, when it is absent.""",
     ),
-    ("code", SETUP),
     (
         "code",
         """\
-from pathlib import Path
+from pluralign.data import load_multipico, load_popquorn
 
-DATA = Path.cwd().resolve().parents[1] / "shared" / "data"
-HAVE_POPQUORN = (DATA / "popquorn").is_dir()
-HAVE_MULTIPICO = (DATA / "multipico").is_dir()
-if not HAVE_POPQUORN:
-    print(f"POPQUORN not found under {DATA}: its cells are skipped")
-if not HAVE_MULTIPICO:
-    print(f"MultiPICo not found under {DATA}: its cells are skipped")""",
+
+def load(loader, **kwargs):
+    # a data set, or None (saying why) when it is not where pluralign looks
+    try:
+        return loader(**kwargs)
+    except FileNotFoundError as err:
+        print(f"{err}\\nIts cells are skipped.")
+        return None
+
+
+popquorn = load(load_popquorn)
+# English replies keep the notebook quick; drop `languages=` for all nine languages
+multipico = load(load_multipico, languages=["en"])""",
     ),
     (
         "md",
@@ -149,11 +144,9 @@ comment effects (the reference levels are the largest groups).""",
     (
         "code",
         """\
-if HAVE_POPQUORN:
-    from pluralign.data import load_popquorn
+if popquorn is not None:
     from pluralign.models import fit_mixed
 
-    popquorn = load_popquorn(DATA / "popquorn")
     print(popquorn)
     display(popquorn.log)
     fit = fit_mixed(popquorn, "rating ~ gender + race", dimension="offensiveness")
@@ -164,11 +157,10 @@ if HAVE_POPQUORN:
     (
         "code",
         """\
-if HAVE_POPQUORN:
+if popquorn is not None:
     from pluralign import plots
 
-    ax = plots.forest(pq_effects, scale="difference")
-    display(ax.figure)""",
+    plots.forest(pq_effects, scale="difference");""",
     ),
     (
         "md",
@@ -182,12 +174,11 @@ rated which reply. Age is recorded in years; we group it in bands.""",
     (
         "code",
         """\
-if HAVE_MULTIPICO:
-    from pluralign.data import load_multipico
+if multipico is not None:
+    import pandas as pd
+
     from pluralign.describe import relative_difference
 
-    # English replies keep the notebook quick; drop `languages=` for all nine languages
-    multipico = load_multipico(DATA / "multipico", languages=["en"])
     bands = pd.cut(multipico.raters["age"].astype(float), [0, 29, 39, 49, 59, 200],
                    labels=["18-29", "30-39", "40-49", "50-59", "60+"])
     multipico = multipico.replace(raters=multipico.raters.assign(age=bands.astype("string")))
@@ -201,7 +192,7 @@ if HAVE_MULTIPICO:
     (
         "code",
         """\
-if HAVE_MULTIPICO:
+if multipico is not None:
     from pluralign.models import fit_mixed
 
     irony = fit_mixed(multipico, "rating ~ gender + age", dimension="irony", family="binomial")
@@ -220,10 +211,11 @@ Ratings → preference labels (majority, distribution) → soft-label DPO of a t
 evaluation on held-out prompts. Everything is small so that it runs on a laptop CPU in about a
 minute; the same calls scale to real studies and real models.""",
     ),
-    ("code", SETUP),
     (
         "code",
         """\
+import pandas as pd
+
 from pluralign.data import simulate_study
 
 study = simulate_study(n_raters=200, n_prompts=30, seed=3).study
@@ -266,8 +258,7 @@ label_flips(study, "gender", dimensions=dims)  # the same count for every gender
         """\
 from pluralign import plots
 
-fig = plots.soft_labels([majority, soft])
-fig""",
+plots.soft_labels([majority, soft]);""",
     ),
     (
         "md",
@@ -322,10 +313,180 @@ held""",
     ("code", "train_log.tail()"),
 ]
 
+PLANNING = [
+    (
+        "md",
+        """\
+# Planning a study: power and rater allocation
+
+How many raters do we need to detect that men rate toxicity 18 % lower than women? How many
+ratings per rater? How many raters per item make a preference label precise?
+
+`pluralign.power` answers by **simulation**: it draws many studies from a `StudyDesign`, fits the
+same model we would fit to the real data (the crossed mixed model by default) and counts how
+often the effect is detected. Everything here is seeded; the sizes are kept small so the
+notebook runs in well under a minute — raise `n_sims` (500+) for real planning.""",
+    ),
+    (
+        "code",
+        """\
+from pluralign import plots
+from pluralign.power import (
+    StudyDesign, analytic_power, design_from_study, label_precision, plan_study,
+    power_analysis, power_curve,
+)""",
+    ),
+    (
+        "md",
+        """\
+## 1. A design
+
+Raters per group, items, ratings per rater, scale and variance components. Unset SDs,
+thresholds and locations are the simulator's defaults (`pluralign.simulate_study`). Effects can
+be given as relative differences of the mean rating (`effect_scale="relative"`), as in the
+published study, and are converted to the latent scale.""",
+    ),
+    (
+        "code",
+        """\
+design = StudyDesign(
+    {"gender": {"she/her": 150, "he/him": 150}},
+    effects={"he/him": -0.18}, effect_scale="relative",
+    n_prompts=40, responses_per_prompt=4, items_per_rater=5,
+)
+print(design)
+print("latent shift:", round(design.latent_effects()["he/him"], 3),
+      "| difference in rating points:", round(design.point_effects()["he/him"], 3))""",
+    ),
+    (
+        "md",
+        """\
+## 2. Power of this design with the mixed model
+
+`power_analysis` simulates `n_sims` studies, fits `fit_mixed` (crossed rater and item random
+intercepts) to each and reports the detection rate with a Monte-Carlo interval (Wilson),
+the bias, RMSE and the coverage of the 95 % interval of the estimate.""",
+    ),
+    (
+        "code",
+        """\
+res = power_analysis(design, n_sims=30, model="mixed", seed=1, n_jobs=2, progress=False)
+res""",
+    ),
+    (
+        "code",
+        'res.summary[["level", "truth", "power", "power_ci_low", "power_ci_high", "bias", "rmse", "coverage"]]',
+    ),
+    ("code", "res.table.head()"),
+    (
+        "md",
+        """\
+## 3. A power curve
+
+Every point shares the seed (common random numbers), which keeps the curve smooth.""",
+    ),
+    (
+        "code",
+        """\
+small = design.with_effect(-0.10)
+curve = power_curve(small, "n_raters", [100, 200, 400], n_sims=30, model="mixed", seed=2,
+                    n_jobs=2, progress=False)
+curve[["value", "power", "power_ci_low", "power_ci_high", "bias", "coverage"]]""",
+    ),
+    (
+        "code",
+        """\
+ax = plots.power_curve(curve, target=0.8)
+ax.set_title("gender effect of -10 % on toxicity");""",
+    ),
+    (
+        "md",
+        """\
+## 4. Checking the machinery against a closed form
+
+With normal ratings, two groups and no item effects, the variance of the group difference
+with `m` ratings per rater is `(σ²_rater + σ²_residual/m)(1/n₁ + 1/n₂)`, which gives power in
+closed form. The simulated power (here with the exact rater-means test, which is what the
+mixed model reduces to in this case) should agree within Monte-Carlo error.""",
+    ),
+    (
+        "code",
+        """\
+simple = StudyDesign({"g": {"a": 40, "b": 40}}, effects={"b": 0.4}, scale="normal", intercept=3,
+                     item_sd=0, group_item_sd=0, rater_sd=0.5, residual_sd=1.0,
+                     n_prompts=6, responses_per_prompt=2, items_per_rater=4)
+sim = power_analysis(simple, n_sims=400, model="rater_means", seed=3, progress=False)
+print(f"analytic {analytic_power(simple):.3f}  simulated {sim.power:.3f} "
+      f"[{sim.power_ci[0]:.3f}, {sim.power_ci[1]:.3f}]")""",
+    ),
+    (
+        "md",
+        """\
+## 5. The smallest design that reaches 80 % power
+
+`plan_study` evaluates a coarse geometric grid, bisects inside the bracket, and smooths the
+Monte-Carlo wiggle with an isotonic (monotone) fit. `criterion="lower"` asks the lower end of the
+Monte-Carlo interval to reach the target instead of the estimate (a safer, larger plan).""",
+    ),
+    (
+        "code",
+        """\
+plan = plan_study(simple, target_power=0.8, vary="n_raters", lower=10, upper=300, n_sims=100,
+                  model="rater_means", seed=4, progress=False)
+print(plan)
+plan.plot();""",
+    ),
+    (
+        "md",
+        """\
+## 6. Raters per item for precise preference labels
+
+A distribution label `p = P(r_A > r_B) + ½ P(r_A = r_B)` estimated from `n` raters has SD
+`sqrt(Var(s)/n)` with `Var(s) = p(1 − p) − ¼ P(=)` ≤ ¼, so `1/(4·SD²)` raters always suffice
+(100 for SD 0.05); typical pairs need fewer because ties and lopsided pairs vary less.""",
+    ),
+    (
+        "code",
+        """\
+label_precision(design, target_sd=0.05, seed=5)[
+    ["group", "var_s_median", "raters_needed_median", "raters_needed_q90", "raters_needed_worst"]]""",
+    ),
+    (
+        "md",
+        """\
+From a pilot study, the same table uses the observed comparisons, and says how precise the
+current labels are:""",
+    ),
+    (
+        "code",
+        """\
+pilot = design.simulate(seed=6)
+label_precision(pilot, target_sd=0.1, group={"gender": "she/her"})[
+    ["group", "n_pairs", "current_raters_median", "current_sd_median", "raters_needed_q90"]]""",
+    ),
+    (
+        "md",
+        """\
+## 7. Planning from a pilot
+
+`design_from_study` turns a pilot's fitted variance components and effects into a design (on the
+normal scale: the mixed model's own assumptions), which we can then scale up.""",
+    ),
+    (
+        "code",
+        """\
+pilot_normal = StudyDesign({"gender": {"she/her": 100, "he/him": 100}}, effects={"he/him": -0.3},
+                           scale="normal", n_prompts=40).simulate(seed=7)
+planned = design_from_study(pilot_normal, term="gender", reference="she/her", n_raters=400)
+planned""",
+    ),
+]
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_real_data.ipynb": REAL_DATA,
     "03_alignment_pipeline.ipynb": PIPELINE,
+    "04_planning_a_study.ipynb": PLANNING,
 }
 
 

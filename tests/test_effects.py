@@ -157,3 +157,34 @@ def test_adjust_pvalues_multiplicity_sets():
     np.testing.assert_allclose(adjust_pvalues(t, correction="none"), t["p_value"])
     with pytest.raises(ValueError, match="neither terms"):
         adjust_pvalues(t, multiplicity=["nope"])
+
+
+def test_holm_equals_statsmodels_with_ties_and_missing_values():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 13):
+        for _ in range(50):
+            p = rng.uniform(0, 1, n) ** 3
+            p[rng.random(n) < 0.3] = p[0]  # ties
+            t = pd.DataFrame({"dimension": "d", "term": "g", "p_value": np.r_[p, np.nan]})
+            adj = adjust_pvalues(t)
+            np.testing.assert_allclose(adj[:n], multipletests(p, method="holm")[1])
+            assert np.isnan(adj.iloc[-1])
+
+
+def test_compare_groups_tail_probability_is_never_zero():
+    from pluralign.models import COMPARE_COLUMNS, compare_groups
+
+    class Fit:  # a model whose draws of the two groups' means never overlap
+        dimensions = ("d",)
+
+        def cell_mean_draws(self, cells, dimension):
+            level = cells.iloc[0]["gender"]
+            return np.linspace(3, 3.1, 500)[:, None] + (0.5 if level == "he/him" else 0.0)
+
+    out = compare_groups(Fit(), {"gender": "he/him"}, {"gender": "she/her"})
+    assert tuple(out.columns) == COMPARE_COLUMNS
+    assert out["p_direction"].iloc[0] == 1.0
+    assert out["p_value"].iloc[0] == out.attrs["p_value_floor"] == 1 / 500
+    assert out["difference"].iloc[0] == pytest.approx(0.5)

@@ -24,10 +24,12 @@ from pluralign.models import (
     POSTSTRAT_COLUMNS,
     BayesResult,
     ModelResult,
+    compare_groups,
     fit_bayes,
+    format_tail,
+    tail_probability,
 )
 from pluralign.models import _bayes_kernels as K
-from pluralign.models._effects import compare_groups
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,16 @@ def test_protocol_columns(fit):
     assert tuple(eff.columns[: len(EFFECT_COLUMNS)]) == EFFECT_COLUMNS
     assert set(eff["term"]) == {"gender", "ideology"}
     assert eff["p_direction"].between(0.5, 1).all()
-    np.testing.assert_allclose(eff["p_value"], 2 * (1 - eff["p_direction"]))
+    # posterior probabilities, not p-values: no p_value, no Holm-adjusted p
+    assert eff["p_value"].isna().all() and eff["p_adjusted"].isna().all()
+    n = fit.fits["toxicity"].draws().n
+    assert eff.attrs["p_tail_floor"] == 1 / n
+    np.testing.assert_allclose(eff["p_tail"], np.maximum(2 * (1 - eff["p_direction"]), 1 / n))
+    assert (
+        eff["estimand"]
+        == ["marginal over ideology (observed weights)"] * 3
+        + ["marginal over gender (observed weights)"] * 2
+    ).all()
     mm = fit.marginal_means("gender")
     assert set(MARGINAL_COLUMNS) <= set(mm.columns) and len(mm) == 4
     assert list(fit.poststratify(None).columns) == list(POSTSTRAT_COLUMNS)
@@ -113,14 +124,51 @@ def test_effect_columns_are_per_draw_summaries(fit):
     assert row["ci_low"] == pytest.approx(lo) and row["ci_high"] == pytest.approx(hi)
     std = np.sqrt(d.sigma_rater**2 + d.sigma_item**2 + d.sigma_group_item**2 + math.pi**2 / 3)
     assert row["cohens_d"] == pytest.approx(np.mean(b / std))
-    assert row["odds_ratio"] == pytest.approx(np.mean(np.exp(b)))
+    # additive model: the marginal contrast is the coefficient
+    assert row["estimate"] == pytest.approx(b.mean())
+    # odds ratio: exp of the posterior median (= posterior median of exp(b)), exp of the HDI ends
+    assert row["odds_ratio"] == pytest.approx(np.median(np.exp(b)), rel=1e-3)
+    assert row["odds_ratio_ci_low"] == pytest.approx(np.exp(lo))
+    assert row["odds_ratio_ci_high"] == pytest.approx(np.exp(hi))
     m = fit.cell_mean_draws(pd.DataFrame({"gender": ["he/him", "she/her"]}))
     assert row["difference"] == pytest.approx(np.mean(m[:, 0] - m[:, 1]))
     # point value as EFFECT_COLUMNS defines it: 100 * difference / mean_reference
     assert row["relative_pct"] == pytest.approx(100 * np.mean(m[:, 0] - m[:, 1]) / np.mean(m[:, 1]))
-    from statsmodels.stats.multitest import multipletests
 
-    np.testing.assert_allclose(eff["p_adjusted"], multipletests(eff["p_value"], method="holm")[1])
+
+def test_tail_probability_is_bounded_by_the_draws():
+    pdir, p = tail_probability(np.r_[np.full(3999, -1.0), 0.5])
+    assert pdir == pytest.approx(3999 / 4000) and p == pytest.approx(2 / 4000)
+    pdir, p = tail_probability(-np.arange(1.0, 4001.0))  # every draw negative: p < 1/4000
+    assert pdir == 1.0 and p == 1 / 4000
+    assert format_tail(p, 4000) == "< 0.00025"
+
+
+def test_unused_scale_point_keeps_its_category(sim):
+    from pluralign.models import build_design
+    from pluralign.models._bayes import _model_data
+
+    ratings = sim.study.ratings.copy()
+    ratings.loc[ratings["rating"] == 5, "rating"] = 4  # nobody uses the top point
+    study = sim.study.replace(ratings=ratings)
+    design = build_design(study, "rating ~ gender", dimension="toxicity")
+    md, levels, _ = _model_data(design, "ordinal", study.scale("toxicity"), None)
+    assert levels.tolist() == [1, 2, 3, 4, 5] and md.n_categories == 5
+    assert md.y.max() == 3  # codes 0..4; code 4 (rating 5) unused but kept
+
+
+def test_rhat_of_one_chain_is_not_computable():
+    import arviz as az
+
+    from pluralign.models._bayes_model import diagnose
+
+    rng = np.random.default_rng(0)
+    idata = az.from_dict(posterior={"beta": rng.normal(size=(1, 200, 2))})
+    rhat = diagnose(idata, "d", 1).query("check == 'r_hat'")
+    assert rhat["value"].isna().all() and not rhat["ok"].any()
+    assert rhat["note"].str.contains("not computable").all()
+    two = az.from_dict(posterior={"beta": rng.normal(size=(2, 200, 2))})
+    assert diagnose(two, "d", 2).query("check == 'r_hat'")["ok"].all()
 
 
 def test_poststratify_is_share_weighted_mix(fit):
@@ -228,7 +276,7 @@ def test_gaussian_and_bernoulli_and_two_dimensions(sim):
     pred = b.predict()
     assert set(pred["dimension"]) == {"toxicity", "helpfulness"}
     assert "toxicity::beta" in b.idata.posterior and "helpfulness::beta" in b.idata.posterior
-    with pytest.raises(ValueError, match="two rating values"):
+    with pytest.raises(ValueError, match="two-point scale"):
         fit_bayes(sim.study, family="bernoulli")
 
 

@@ -110,7 +110,7 @@ def test_log_likelihood_kernel_matches_scipy(family):
     idata = prior_predictive(
         study, "rating ~ gender", family=family, group_item="gender", draws=20, seed=1
     )
-    design = build_design(study, "rating ~ gender", "toxicity", None)
+    design = build_design(study, "rating ~ gender", dimension="toxicity")
     md, _, _ = _model_data(design, family, study.scale("toxicity"), "gender")
     d = parameter_draws(idata.prior, md)
     ll = pointwise_log_likelihood(d, md, slice(None))

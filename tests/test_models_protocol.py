@@ -103,8 +103,11 @@ def test_model_result_protocol(name, studies):
         assert set(rows["level"]) <= levels and len(rows) >= 2
         assert (rows["reference"] == "she/her").all()
     assert ((eff["ci_low"] <= eff["estimate"]) & (eff["estimate"] <= eff["ci_high"])).all()
-    assert eff["p_value"].between(0, 1).all()
-    assert (eff["p_adjusted"] >= eff["p_value"] - 1e-12).all()
+    if name.startswith("bayes"):  # posterior probabilities, not (adjusted) p-values
+        assert eff["p_direction"].between(0.5, 1).all() and eff["p_adjusted"].isna().all()
+    else:
+        assert eff["p_value"].between(0, 1).all()
+        assert (eff["p_adjusted"] >= eff["p_value"] - 1e-12).all()
     for col in ("mean_level", "mean_reference"):
         assert eff[col].between(lo, hi).all(), col
     np.testing.assert_allclose(

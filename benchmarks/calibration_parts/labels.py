@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
+from pluralign._numeric import gauss_hermite
 from pluralign.data import Scale, Study
 from pluralign.labels import group_divergence
-from pluralign.models import cumulative_probs, gauss_hermite
+from pluralign.models import cumulative_probs
 
 CUTPOINTS = np.array([-1.5, -0.5, 0.5, 1.5])
 ITEM_SD, RATER_SD = 1.2, 0.5

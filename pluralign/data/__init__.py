@@ -2,6 +2,7 @@
 
 from pluralign._numeric import ordinal_mean
 from pluralign.data._checks import check_design, check_pairs, thin_groups
+from pluralign.data._features import TEXT_FEATURES, add_text_features
 from pluralign.data._generate import (
     LatentRatings,
     assign_items,
@@ -41,6 +42,7 @@ __all__ = [
     "LOCATION",
     "PUBLISHED_EFFECTS",
     "SOURCE_MODELS",
+    "TEXT_FEATURES",
     "LatentRatings",
     "LogEntry",
     "Population",
@@ -49,6 +51,7 @@ __all__ = [
     "SimulationDesign",
     "SimulationTruth",
     "Study",
+    "add_text_features",
     "assign_items",
     "check_design",
     "check_pairs",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -336,7 +337,7 @@ def read_study(
     format: str | None = None,
     sep: str | None = None,
     encoding: str = "utf-8",
-    **kwargs,
+    **kwargs: Any,
 ) -> Study:
     """Read a study from a folder written by :meth:`Study.to_parquet`, or from a table file.
 

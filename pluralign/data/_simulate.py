@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -819,7 +819,7 @@ def _trait_corr(dims: Sequence[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- main
-def simulate_study(seed: int | None = None, **design) -> SimulatedStudy:
+def simulate_study(seed: int | None = None, **design: Any) -> SimulatedStudy:
     """Simulate a rating study with known demographic effects, random effects and texts.
 
     Parameters

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -636,7 +636,7 @@ class Study:
         return out.reset_index(drop=True)
 
     # ------------------------------------------------------------------ selection
-    def replace(self, *, note: LogEntry | None = None, **changes) -> Study:
+    def replace(self, *, note: LogEntry | None = None, **changes: Any) -> Study:
         """A copy with some fields replaced (and a log entry appended)."""
         log = self.log_entries + ((note,) if note is not None else ())
         return dataclasses.replace(self, log_entries=log, **changes)
@@ -675,7 +675,7 @@ class Study:
         return self._keep(keep, "subset", "; ".join(what))
 
     def filter_raters(
-        self, predicate: Callable[[pd.DataFrame], pd.Series] | None = None, **equals
+        self, predicate: Callable[[pd.DataFrame], pd.Series] | None = None, **equals: object
     ) -> Study:
         """Keep raters matching a predicate on the raters table and/or equal to given values.
 

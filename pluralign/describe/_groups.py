@@ -507,6 +507,65 @@ def _withhold_thin(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Joins dimension and item level in the keys used while describing within item levels (it
+#: shows in warnings as "toxicity @ source_model=model_a / gender / other").
+_WITHIN_SEP = " @ "
+
+
+def _within_levels(study: Study, within: str) -> pd.Series:
+    """Level of the items-table column ``within`` for every item (as text; missing → NA)."""
+    if within in study.raters.columns:
+        raise ValueError(
+            f"within={within!r} is a rater column; within= takes an items-table column "
+            f"(e.g. 'source_model'); put demographics in by="
+        )
+    if within not in study.items.columns or within == "item":
+        raise KeyError(
+            f"within={within!r} is not a column of the items table "
+            f"{[c for c in study.items.columns if c != 'item']}"
+        )
+    return study.items.set_index("item")[within].astype("string")
+
+
+def _compute_within(study: Study, within: str, dimension, **kwargs) -> pd.DataFrame:
+    """:func:`_compute` per level of an item column, in one pass over every level.
+
+    Each (dimension, level) pair is described as its own dimension of a temporary study (so a
+    rater bootstrap resamples the same raters for every level), then the key is split back.
+    """
+    levels_of = _within_levels(study, within)
+    dims = (
+        study.dimensions
+        if dimension is None
+        else ([dimension] if isinstance(dimension, str) else list(dimension))
+    )
+    for d in dims:
+        study._check_dimension(d)
+    ratings = study.ratings[study.ratings["dimension"].isin(dims)]
+    level = levels_of.reindex(ratings["item"].astype(str)).to_numpy()
+    missing = pd.isna(level)
+    n_missing = int(missing.sum())
+    if n_missing:
+        logger.info("%d ratings of items without a value of %r were left out", n_missing, within)
+    ratings = ratings[~missing].copy()
+    level = level[~missing].astype(str)
+    if ratings.empty:
+        raise ValueError(f"no rated item has a value of {within!r}")
+    sep = f"{_WITHIN_SEP}{within}="
+    keys = ratings["dimension"].astype(str).to_numpy(dtype=object) + sep + level
+    ratings["dimension"] = keys
+    order = sorted(set(keys), key=lambda k: (dims.index(k.split(sep)[0]), k))
+    scales = {k: study.scales[k.split(sep)[0]] for k in order}
+    temp = study.replace(ratings=ratings.reset_index(drop=True), scales=scales)
+    out = _compute(temp, dimension=order, **kwargs)
+    split = out["dimension"].str.split(sep, n=1, expand=True, regex=False)
+    out["dimension"] = split[0].to_numpy()
+    out.insert(out.columns.get_loc("dimension") + 1, within, split[1].to_numpy())
+    out.attrs["within"] = within
+    out.attrs["excluded_ratings"] = n_missing
+    return out.reset_index(drop=True)
+
+
 def group_means(
     study: Study,
     by: str | Sequence[str],
@@ -518,6 +577,7 @@ def group_means(
     seed: int | None = None,
     coding: GroupCoding = "collapsed",
     crossed: bool = False,
+    within: str | None = None,
 ) -> pd.DataFrame:
     """Mean rating of each demographic group, with intervals over raters and items.
 
@@ -553,6 +613,13 @@ def group_means(
         who chose it (groups overlap).
     crossed : bool, default False
         With several ``by`` columns: one group per combination of their values.
+    within : str, optional
+        A categorical column of the items table (e.g. ``"source_model"``): describe the
+        ratings of each of its levels separately. A column named after ``within`` follows
+        ``dimension``; the groups are the same raters' groups in every level, and each level
+        is described as a dimension of its own (same ``ci_method``; the rater bootstrap draws
+        the same raters for every level). Ratings of items without a value are left out
+        (counted in ``attrs["excluded_ratings"]``).
 
     Returns
     -------
@@ -584,7 +651,25 @@ def group_means(
     [['he/him', 41], ['other', 3]]
     >>> gm["ci_method"].iloc[0]
     'two-way cluster-robust (rater × item), t interval'
+    >>> by_model = group_means(study, by="gender", dimension="toxicity", within="source_model")
+    >>> sorted(by_model["source_model"].unique())
+    ['model_a', 'model_b', 'model_c']
     """
+    if within is not None:
+        return _compute_within(
+            study,
+            within,
+            dimension,
+            by=by,
+            ci_prob=ci_prob,
+            n_boot=n_boot,
+            seed=seed,
+            coding=coding,
+            crossed=crossed,
+            reference=None,
+            relative=False,
+            ci_method=ci_method,
+        )
     return _compute(
         study, by, dimension, ci_prob, n_boot, seed, coding, crossed, None, False, ci_method
     )
@@ -603,6 +688,7 @@ def relative_difference(
     seed: int | None = None,
     coding: GroupCoding = "collapsed",
     crossed: bool = False,
+    within: str | None = None,
 ) -> pd.DataFrame:
     """Differences of group means from a reference group: in rating points, percent and SDs.
 
@@ -647,6 +733,10 @@ def relative_difference(
         Rating from which ``relative_pct`` counts: 0, the scale's minimum, or a given value.
     ci_method, ci_prob, n_boot, seed, coding, crossed
         As in :func:`group_means`.
+    within : str, optional
+        A categorical column of the items table (e.g. ``"source_model"``): one difference per
+        level, "men rate model A's responses 20 % less toxic, model B's 5 %". The reference
+        group is the same in every level; see :func:`group_means`.
 
     Returns
     -------
@@ -682,7 +772,30 @@ def relative_difference(
     >>> m = relative_difference(study, by="gender", dimension="toxicity", origin="minimum")
     >>> float(m["relative_origin"].iloc[0]), bool(m["pct_of_range"].equals(rd["pct_of_range"]))
     (1.0, True)
+
+    Within the responses of each LLM:
+
+    >>> per_model = relative_difference(study, by="gender", dimension="toxicity",
+    ...                                 within="source_model")
+    >>> per_model.query("group == 'he/him'")[["source_model", "reference"]].values.tolist()
+    [['model_a', 'she/her'], ['model_b', 'she/her'], ['model_c', 'she/her']]
     """
+    if within is not None:
+        return _compute_within(
+            study,
+            within,
+            dimension,
+            by=by,
+            ci_prob=ci_prob,
+            n_boot=n_boot,
+            seed=seed,
+            coding=coding,
+            crossed=crossed,
+            reference=reference,
+            relative=True,
+            ci_method=ci_method,
+            origin=origin,
+        )
     return _compute(
         study,
         by,

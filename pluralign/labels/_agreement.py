@@ -8,8 +8,8 @@ from typing import Literal
 import krippendorff
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from pluralign._compat import tqdm
 from pluralign._settings import options
 from pluralign.data import EVERYONE, Study
 from pluralign.labels._kernels import (

@@ -19,7 +19,7 @@ import itertools
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._errors import DroppedRowsWarning
 from pluralign.data import Population, Study, check_pairs
+
+if TYPE_CHECKING:
+    from pluralign.models import ModelResult
 from pluralign.labels._kernels import pair_probability
 from pluralign.labels._posterior import posterior_pair_probabilities
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec, score_table
@@ -34,7 +37,7 @@ from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec, 
 Method = Literal["majority", "distribution", "posterior"]
 
 #: What a ``group=`` argument may be (see :class:`~pluralign.data.Population`).
-PopulationSpec = Population | Mapping | pd.DataFrame | None
+PopulationSpec: TypeAlias = Population | Mapping | pd.DataFrame | None
 
 #: Columns of :attr:`PreferenceLabels.table`.
 PREFERENCE_COLUMNS = (
@@ -147,7 +150,7 @@ class PreferenceLabels:
     def _repr_html_(self) -> str:
         return _html(repr(self).strip("<>"), self.table, self.dropped)
 
-    def to_dataset(self):
+    def to_dataset(self) -> Any:
         """A Hugging Face ``datasets.Dataset`` in TRL's preference layout.
 
         Columns ``prompt, chosen, rejected, p_chosen`` and metadata ``prompt_id, chosen_item,
@@ -360,7 +363,7 @@ def preference_labels(
     group: PopulationSpec = None,
     dimensions: Dimensions = None,
     weights: Weights = None,
-    fit=None,
+    fit: ModelResult | None = None,
     seed: int | None = None,
     comparison: Literal["auto", "same_rater", "cross"] = "auto",
     min_same_rater: int = 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from pluralign._settings import options
 from pluralign.data import EVERYONE, Population, Study
+
+if TYPE_CHECKING:
+    from pluralign.models import ModelResult
 from pluralign.labels._posterior import _patterns
 from pluralign.labels._preference import PopulationSpec
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec
@@ -207,8 +211,8 @@ class RatingReward:
         heldout: pd.DataFrame,
         ridge: float | None,
         seed: int,
-        fit=None,
-    ):
+        fit: ModelResult | None = None,
+    ) -> None:
         self.study = study
         self.fit = fit
         self.target = target
@@ -277,7 +281,7 @@ class RatingReward:
 
 
 def reward_function(
-    study_or_fit,
+    study_or_fit: Study | ModelResult,
     *,
     group: PopulationSpec = None,
     dimensions: Dimensions = None,

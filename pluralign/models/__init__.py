@@ -12,7 +12,16 @@ from pluralign.models._bayes_workflow import (
 )
 from pluralign.models._clmm import OrdinalMixedResult
 from pluralign.models._design import Design, build_design, fixed_terms
-from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
+from pluralign.models._effects import (
+    ESTIMAND_WEIGHTS,
+    Contrast,
+    adjust_pvalues,
+    compare_groups,
+    contrast_columns,
+    design_contrasts,
+    format_tail,
+    tail_probability,
+)
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
     BAYES_SUMMARY_COLUMNS,
@@ -30,6 +39,7 @@ from pluralign.models._protocol import (
     ModelResult,
 )
 from pluralign.models._slope_test import random_slope_test
+from pluralign.models._within import WITHIN_EFFECT_COLUMNS, effects_within
 
 __all__ = [
     "BAYES_SUMMARY_COLUMNS",
@@ -37,6 +47,7 @@ __all__ = [
     "DIAGNOSTIC_COLUMNS",
     "EFFECT_COLUMNS",
     "EFFECT_SCALES",
+    "ESTIMAND_WEIGHTS",
     "MARGINAL_COLUMNS",
     "MIXED_SUMMARY_COLUMNS",
     "PARETO_K_MAX",
@@ -46,7 +57,9 @@ __all__ = [
     "SLOPE_TEST_COLUMNS",
     "TERM_COLUMNS",
     "VARIANCE_COLUMNS",
+    "WITHIN_EFFECT_COLUMNS",
     "BayesResult",
+    "Contrast",
     "Design",
     "MixedResult",
     "ModelResult",
@@ -58,11 +71,15 @@ __all__ = [
     "compare_groups",
     "contrast_columns",
     "cumulative_probs",
+    "design_contrasts",
+    "effects_within",
     "fit_bayes",
     "fit_mixed",
     "fixed_terms",
+    "format_tail",
     "preference_from_probs",
     "prior_predictive",
     "prior_sensitivity",
     "random_slope_test",
+    "tail_probability",
 ]

@@ -17,8 +17,11 @@ Definitions
   single rating, ``sqrt(σ²_rater + σ²_item + σ²_group_item + π²/3)`` (π²/3 is the variance of
   the standard logistic error); gaussian: ``sqrt(σ²_rater + σ²_item + σ²_group_item + σ²_residual)``.
   It is averaged over draws.
-* Intervals are highest-density intervals (HDI) of the draws; ``p_value = 2 (1 − pd)`` with
-  ``pd`` the probability of direction.
+* Intervals are highest-density intervals (HDI) of the draws; effects report the probability
+  of direction ``pd`` and the tail probability ``2 (1 − pd)`` bounded below by ``1 / n_draws``
+  (never 0), not p-values, and no multiplicity adjustment.
+* Ordinal categories are the declared scale's points: a point nobody used keeps its cutpoint,
+  identified by the prior.
 
 One model per dimension: the dimensions have their own scales and cutpoints, so a joint model
 would only add cross-dimension rater correlations, at the price of a D-times larger gradient
@@ -30,8 +33,10 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import product
 
 import numpy as np
@@ -40,7 +45,7 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.data import Population, Scale
+from pluralign.data import Population, Scale, Study
 from pluralign.models import _bayes_kernels as K
 from pluralign.models._bayes_model import (
     POPULATION_VARS,
@@ -55,7 +60,12 @@ from pluralign.models._bayes_model import (
 )
 from pluralign.models._design import Design, build_design, fixed_terms, term_table
 from pluralign.models._display import html_summary
-from pluralign.models._effects import finish_effects
+from pluralign.models._effects import (
+    design_contrasts,
+    finish_effects,
+    rating_contrast_draws,
+    tail_probability,
+)
 from pluralign.models._protocol import (
     BAYES_SUMMARY_COLUMNS,
     DIAGNOSTIC_COLUMNS,
@@ -384,7 +394,7 @@ class BayesResult:
             rows.append(out)
         return pd.concat(rows, ignore_index=True)[[*by, *MARGINAL_COLUMNS]]
 
-    def poststratify(self, target, *, ci_prob: float | None = None) -> pd.DataFrame:
+    def poststratify(self, target: object, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Expected rating of a target population (MRP): per draw, the share-weighted mean of cells.
 
         ``target``: anything :meth:`Population.parse <pluralign.data.Population.parse>`
@@ -419,56 +429,89 @@ class BayesResult:
         correction: str = "holm",
         ci_prob: float | None = None,
         scale: str = "rating",
+        weights: str = "observed",
     ) -> pd.DataFrame:
-        """One row per contrast (level vs reference of a term), with EFFECT_COLUMNS.
+        """One row per estimand (level vs reference of a term), with EFFECT_COLUMNS.
 
-        ``estimate`` is the posterior mean of the latent (link-scale) coefficient, ``std_error``
-        its posterior SD and ``ci_*`` its HDI; rating-scale columns are computed per draw from
-        marginal means; ``p_adjusted`` corrects ``p_value = 2(1 − pd)`` over the
-        ``multiplicity`` set (terms and/or dimensions; default every contrast) with
-        statsmodels' ``multipletests`` method ``correction``. ``scale="link"`` skips the
-        rating-scale columns (NaN), which cost a quadrature per draw.
+        Definitions
+        -----------
+        * ``estimand``: what the row estimates (see
+          :func:`~pluralign.models.design_contrasts`): a categorical term's contrast averaged
+          over the other variables with ``weights`` (with ``gender * race`` the ``gender`` row
+          is the contrast averaged over race, not the coefficient at the reference race);
+          interaction rows are their coefficient.
+        * ``estimate``: posterior mean of the latent (link-scale) contrast ``L β``,
+          ``std_error`` its posterior SD, ``ci_low``/``ci_high`` its HDI.
+        * ``p_direction``: probability of direction of the contrast (share of draws on its
+          majority side); ``p_tail = 2 (1 − p_direction)``, bounded below by ``1 / n_draws``
+          (a value equal to ``attrs["p_tail_floor"]`` reads "< 1/n_draws"). These are
+          posterior probabilities, not p-values: ``p_value`` and ``p_adjusted`` are NaN and no
+          multiplicity correction is applied.
+        * ``odds_ratio`` (ordinal: cumulative odds ratio of a higher rating; bernoulli):
+          ``exp`` of the posterior median of the contrast, which is the posterior median of
+          the odds ratio, with ``exp`` of the HDI's ends (one summary, transformed).
+        * Rating-scale columns are computed per draw from marginal means; ``scale="link"``
+          skips them (NaN), which cost a quadrature per draw.
+
+        Parameters
+        ----------
+        multiplicity, correction
+            Accepted for the protocol; a Bayesian table has no adjusted p-values.
+        ci_prob : float, optional
+            HDI probability (default ``options.ci_prob``).
+        scale : {"rating", "link"}, default "rating"
+        weights : {"observed", "equal"}, default "observed"
+            How contrasts are averaged over the other variables (see
+            :func:`~pluralign.models.design_contrasts`).
         """
         if scale not in EFFECT_SCALES:
             raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
-        terms = self.terms
         rows = []
+        n_draws = 0
         for dim, fit in self.fits.items():
             d = fit.draws()
+            n_draws = d.n
             std = self.standardiser(dim)
-            info = terms[terms["dimension"] == dim]
-            for term, level, reference, coefficient, kind in info[
-                ["term", "level", "reference", "coefficient", "kind"]
-            ].itertuples(index=False):
-                b = d.beta[:, fit.design.columns.index(coefficient) - 1]
+            contrasts = design_contrasts(fit.design, weights=weights)
+            for c in contrasts:
+                b = d.beta @ c.L[1:]
                 lo, hi = K.hdi(b, ci_prob)
-                pos = float(np.mean(b > 0))
-                pdir = max(pos, 1 - pos)
+                pdir, ptail = tail_probability(b)
                 row = {
                     "dimension": dim,
-                    "term": term,
-                    "level": level,
-                    "reference": reference,
+                    "term": c.term,
+                    "level": c.level,
+                    "reference": c.reference,
+                    "estimand": c.estimand,
                     "estimate": float(b.mean()),
                     "ci_low": float(lo),
                     "ci_high": float(hi),
-                    "p_value": float(min(1.0, 2 * (1 - pdir))),
-                    "p_direction": pdir,
+                    "p_value": np.nan,
+                    "p_direction": float(pdir),
                     "cohens_d": float(np.mean(b / std)),
                     "std_error": float(b.std(ddof=1)),
+                    "p_tail": float(ptail),
                 }
                 if fit.family != "gaussian":
                     row.update(
-                        odds_ratio=float(np.exp(b).mean()),
+                        odds_ratio=float(np.exp(np.median(b))),
                         odds_ratio_ci_low=float(np.exp(lo)),
                         odds_ratio_ci_high=float(np.exp(hi)),
                     )
-                if kind == "categorical" and scale == "rating":
-                    m = fit.cell_mean_draws(pd.DataFrame({term: [level, reference]}), d)
-                    row.update(_contrast(m[:, 0], m[:, 1], ci_prob))
                 rows.append(row)
-        table = finish_effects(pd.DataFrame(rows), multiplicity=multiplicity, correction=correction)
+            chosen = [j for j, c in enumerate(contrasts) if c.level_cells is not None]
+            if chosen and scale == "rating":
+                lev, ref = rating_contrast_draws(
+                    [contrasts[j] for j in chosen], partial(fit.cell_mean_draws, draws=d)
+                )
+                first = len(rows) - len(contrasts)
+                for k, j in enumerate(chosen):
+                    rows[first + j].update(_contrast(lev[:, k], ref[:, k], ci_prob))
+        table = finish_effects(pd.DataFrame(rows), multiplicity=multiplicity, correction="none")
+        table["p_adjusted"] = np.nan
+        table.attrs["correction"] = None
+        table.attrs["p_tail_floor"] = 1.0 / n_draws if n_draws else np.nan
         table.attrs["standardiser"] = (
             "sqrt(sigma_rater^2 + sigma_item^2 + sigma_group_item^2 + pi^2/3): latent SD of one "
             "rating on the logit scale"
@@ -511,18 +554,31 @@ class BayesResult:
         """Population-level parameters per dimension: mean, sd, HDI, ESS, R-hat.
 
         Columns: BAYES_SUMMARY_COLUMNS (``arviz.summary``'s, the HDI as ``ci_low, ci_high``).
+        R-hat compares chains: from one chain it is not computable and reported as NaN (see
+        ``attrs["r_hat_note"]``), never as a passing value.
         """
         az = require("arviz")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
         frames = []
+        one_chain = False
         for dim, fit in self.fits.items():
             names = [v for v in POPULATION_VARS if v in fit.idata.posterior]
-            s = az.summary(fit.idata, var_names=names, hdi_prob=ci_prob)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.simplefilter("ignore", UserWarning)
+                s = az.summary(fit.idata, var_names=names, hdi_prob=ci_prob)
+            if fit.idata.posterior.sizes["chain"] < 2:
+                s["r_hat"] = np.nan
+                one_chain = True
             s = s.rename(columns=dict(zip(s.columns[2:4], ["ci_low", "ci_high"], strict=True)))
             s.insert(0, "parameter", s.index)
             s.insert(0, "dimension", dim)
             frames.append(s.reset_index(drop=True))
-        return pd.concat(frames, ignore_index=True)[list(BAYES_SUMMARY_COLUMNS)]
+        out = pd.concat(frames, ignore_index=True)[list(BAYES_SUMMARY_COLUMNS)]
+        out.attrs["r_hat_note"] = (
+            "R-hat not computable from one chain (NaN): run chains >= 2" if one_chain else ""
+        )
+        return out
 
 
 def _contrast(lev: np.ndarray, ref: np.ndarray, ci_prob: float) -> dict:
@@ -620,7 +676,15 @@ def _formula_with(formula: str, interactions, group_item: str | None) -> str:
     return formula + "".join(f" + {a}" for a in add)
 
 
-def _model_data(design: Design, family: str, group_item: str | None):
+def _model_data(design: Design, family: str, scale: Scale, group_item: str | None):
+    """Model inputs of one dimension; ordinal / bernoulli categories are the scale's points."""
+    item_level = [v for v, table in design.sources.items() if table == "items"]
+    if item_level:
+        raise ValueError(
+            f"{design.dimension}: fit_bayes models rater-level covariates only; the formula "
+            f"uses the item column(s) {item_level}. Fit them with fit_mixed, or "
+            "describe them with relative_difference(..., within=...)"
+        )
     y = design.y
     first = np.unique(design.rater_codes, return_index=True)[1]
     X_rater = design.X[first, 1:]
@@ -639,15 +703,24 @@ def _model_data(design: Design, family: str, group_item: str | None):
                 f"{design.dimension}: family={family!r} needs integer ratings; use family='gaussian' "
                 "for averaged or continuous ratings"
             )
-        levels = np.unique(y)
+        used = np.unique(y)
+        # every declared scale point is a category, used or not: an unused point keeps its
+        # cutpoint (identified by the prior) instead of merging two categories
+        levels = np.asarray(scale.levels, dtype=float)
+        outside = sorted(set(used.tolist()) - set(levels.tolist()))
+        if outside:
+            raise ValueError(
+                f"{design.dimension}: ratings {outside[:5]} are not points of the declared scale "
+                f"{scale.min}..{scale.max}; fix the ratings or the scale"
+            )
         if family == "bernoulli" and len(levels) != 2:
             raise ValueError(
-                f"{design.dimension}: family='bernoulli' needs two rating values, found "
-                f"{levels.tolist()}; use pluralign.labels.rescale(study, to='binary') or "
+                f"{design.dimension}: family='bernoulli' needs a two-point scale, the scale is "
+                f"{scale.min}..{scale.max}; use pluralign.labels.rescale(study, to='binary') or "
                 "family='ordinal'"
             )
-        if len(levels) < 2:
-            raise ValueError(f"{design.dimension}: every rating is {levels[0]:g}; nothing to model")
+        if len(used) < 2:
+            raise ValueError(f"{design.dimension}: every rating is {used[0]:g}; nothing to model")
         y_model = np.searchsorted(levels, y)
         n_cat = len(levels)
     group_codes = group_names = None
@@ -677,7 +750,7 @@ def _model_data(design: Design, family: str, group_item: str | None):
 
 
 def fit_bayes(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     *,
     dimension: str | Sequence[str] | None = None,
@@ -790,14 +863,14 @@ def fit_bayes(
     diags = []
     bar = None
     if progressbar and len(dims) > 1:
-        from tqdm.auto import tqdm
+        from pluralign._compat import tqdm
 
         bar = tqdm(total=len(dims), desc="fit_bayes dimensions", unit="dim")
     for j, dim in enumerate(dims):
         t0 = time.perf_counter()
         design = build_design(study, full, dimension=dim, reference=reference)
         scale = study.scale(dim)
-        md, levels, group_names = _model_data(design, family, group_item)
+        md, levels, group_names = _model_data(design, family, scale, group_item)
         model = build_model(md, priors)
         idata = sample(
             model,

@@ -598,10 +598,13 @@ def diagnose(idata, dimension: str, chains: int) -> pd.DataFrame:
         tail = az.ess(post, var_names=names, method="tail")
     for v in names:
         par, val = _worst(rhat[v], v, True)
-        ok = bool(np.isfinite(val) and val <= RHAT_MAX) or n_chains < 2
-        rows.append(
-            (dimension, "r_hat", par, val, ok, f"rank-normalised split R-hat <= {RHAT_MAX}")
-        )
+        if n_chains < 2:  # between-chain variance needs two chains: not computable, not OK
+            par, val, ok = v, float("nan"), False
+            note = "not computable from one chain: run chains >= 2 to check convergence"
+        else:
+            ok = bool(np.isfinite(val) and val <= RHAT_MAX)
+            note = f"rank-normalised split R-hat <= {RHAT_MAX}"
+        rows.append((dimension, "r_hat", par, val, ok, note))
         for check, table in (("ess_bulk", bulk), ("ess_tail", tail)):
             par, val = _worst(table[v], v, False)
             rows.append(

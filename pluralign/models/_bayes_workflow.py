@@ -10,6 +10,7 @@ warning naming the fits whose LOO estimate is unreliable.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -19,6 +20,7 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._errors import PluralignWarning
 from pluralign._settings import options
+from pluralign.data import Study
 from pluralign.models._bayes import (
     FAMILIES,
     BayesResult,
@@ -176,7 +178,7 @@ def compare_bayes(fits: Mapping[str, BayesResult], *, dimension: str | None = No
 
 # ------------------------------------------------------------------------------ priors
 def prior_predictive(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     dimension: str | None = None,
     *,
@@ -236,18 +238,24 @@ def prior_predictive(
         dimension = study.dimensions[0]
     seed = options.seed if seed is None else int(seed)
     full = _formula_with(formula, interactions, group_item)
-    design = build_design(study, full, dimension, reference)
+    design = build_design(study, full, dimension=dimension, reference=reference)
     md, levels, _ = _model_data(design, family, study.scale(dimension), group_item)
     model = build_model(md, priors)
-    with warnings.catch_warnings():
-        # the likelihood is a Potential, which prior sampling rightly ignores
-        warnings.filterwarnings("ignore", message=".*Potential.*", category=UserWarning)
-        idata = pm.sample_prior_predictive(
-            draws=int(draws),
-            model=model,
-            random_seed=seed,
-            compile_kwargs={"mode": "FAST_COMPILE"},  # a few draws: compiling costs more
-        )
+    forward_log = logging.getLogger("pymc.sampling.forward")  # logs "Sampling: [...]" at INFO
+    level = forward_log.level
+    forward_log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # the likelihood is a Potential, which prior sampling rightly ignores
+            warnings.filterwarnings("ignore", message=".*Potential.*", category=UserWarning)
+            idata = pm.sample_prior_predictive(
+                draws=int(draws),
+                model=model,
+                random_seed=seed,
+                compile_kwargs={"mode": "FAST_COMPILE"},  # a few draws: compiling costs more
+            )
+    finally:
+        forward_log.setLevel(level)
     if "cutpoints" in idata.prior:
         # forward sampling ignores the ordered transform; the ordered prior (a normal density
         # restricted to increasing vectors) is the distribution of the sorted draws

@@ -379,6 +379,7 @@ def fit_ordinal_mixed(
     link: str = "logit",
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
+    scale_numeric: str | Mapping[str, str] = "none",
     n_draws: int = 4000,
     seed: int | None = None,
     progressbar: bool = True,
@@ -394,14 +395,21 @@ def fit_ordinal_mixed(
     >>> fit.family, fit.link
     ('ordinal', 'logit')
     """
-    from tqdm.auto import tqdm
+    from pluralign._compat import tqdm
 
     if link not in LINKS:
         raise ValueError(f"link must be one of {sorted(LINKS)} for family='ordinal', got {link!r}")
     dims = list(dimensions)
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(study, formula, dimension=dim, reference=reference, coding=coding)
+        design = build_design(
+            study,
+            formula,
+            dimension=dim,
+            reference=reference,
+            coding=coding,
+            scale_numeric=scale_numeric,
+        )
         codes, values = _ordinal_codes(design)
         fit = fit_clmm(
             design.X[:, 1:],

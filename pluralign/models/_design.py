@@ -5,13 +5,18 @@ contrasts against user-chosen reference levels, built by formulaic), the respons
 and item random effects as integer codes (never as dense indicator matrices). Models
 (:func:`~pluralign.models.fit_mixed`, :func:`~pluralign.models.fit_bayes`) and the effect /
 post-stratification helpers all work from it, so they agree on contrasts and reference levels.
+
+Formula variables come from two tables: rater-level columns (the raters table: demographics,
+or their indicator columns) and item-level columns (the items table: ``source_model``, a topic,
+a length). Cross-level interactions such as ``gender * source_model`` or ``ideology * length``
+are ordinary formula terms. A name present in both tables is ambiguous and refused.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +34,11 @@ _RANDOM_TERM = re.compile(r"\+?\s*\(\s*([^()|]+?)\s*(\|\|?)\s*([^()|]+?)\s*\)")
 #: Grouping factors a random term may name.
 _GROUPS = ("rater", "item")
 
-#: Variables that are not demographics (they may not appear as fixed effects).
+#: Variables that are not covariates (they may not appear as fixed effects).
 _RESERVED = ("rater", "item", "dimension")
+
+#: How numeric covariates may be transformed before entering ``X`` (``scale_numeric=``).
+SCALINGS = ("none", "center", "standardize")
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,14 @@ class Design:
         Random terms written in the formula beyond the default intercepts (e.g.
         ``(1 + gender | item)``), coded for the rows used; empty for the default
         ``(1|rater) + (1|item)``.
+    sources : dict
+        Table each variable comes from: ``"raters"`` or ``"items"``.
+    numeric_scaling : dict
+        Numeric variable → ``(center, scale)``: the variable enters ``X`` as
+        ``(value - center) / scale`` (``(0.0, 1.0)`` when not transformed). Centre and scale are
+        computed once per unit of the variable's table (each rater, or each item, of the rows
+        used counts once; population SD), so a coefficient is per unit of the variable
+        (``"none"``), per unit at its mean (``"center"``) or per SD (``"standardize"``).
     """
 
     formula: str
@@ -94,6 +110,8 @@ class Design:
     n_dropped: int
     variables: list[str] = field(default_factory=list)
     numeric: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    numeric_scaling: dict[str, tuple[float, float]] = field(default_factory=dict)
     _spec: Any = field(default=None, repr=False, compare=False)
     random: tuple[RandomTerm, ...] = ()
 
@@ -148,7 +166,8 @@ class Design:
         out = frame.copy()
         for v in self.variables:
             if v in self.numeric:
-                out[v] = pd.to_numeric(out[v], errors="raise").astype(float)
+                center, scale = self.numeric_scaling.get(v, (0.0, 1.0))
+                out[v] = (pd.to_numeric(out[v], errors="raise").astype(float) - center) / scale
                 continue
             values = out[v].astype("string")
             unknown = sorted(set(values.dropna()) - set(self.levels[v]))
@@ -243,6 +262,7 @@ def build_design(
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
     allow_random: bool = False,
+    scale_numeric: str | Mapping[str, str] = "none",
 ) -> Design:
     """Code a study for one dimension: fixed effects by formulaic, random effects as integer codes.
 
@@ -261,11 +281,12 @@ def build_design(
     dimension : str, optional
         Dimension to code; may be omitted when the study has only one.
     reference : mapping, optional
-        Reference level per demographic, e.g. ``{"gender": "she/her"}``. Default:
+        Reference level per categorical variable, e.g. ``{"gender": "she/her"}``. Default:
         :meth:`Study.reference_level <pluralign.data.Study.reference_level>` among the raters
         of the rows used (the declared ``study.reference``, else the level with the most
         raters, ties broken alphabetically), the same rule as
-        :func:`pluralign.describe.relative_difference`.
+        :func:`pluralign.describe.relative_difference`; for an item-level variable, the
+        declared ``study.reference`` else the level with the most items (ties alphabetical).
     coding : {"collapsed", "indicators"}
         How multi-select demographics enter: one collapsed category per rater (several values
         become ``options.multi_label``), or 0/1 indicator columns named ``{column}_{value}``
@@ -274,6 +295,14 @@ def build_design(
     allow_random : bool, default False
         Whether the calling model fits random terms beyond the default intercepts; when False
         such terms raise a ValueError saying which models fit them.
+    scale_numeric : {"none", "center", "standardize"} or mapping, default "none"
+        Transformation of numeric variables before they enter ``X``, for all of them or per
+        variable (``{"length": "standardize"}``): ``"center"`` subtracts the mean, so main
+        effects of the terms interacting with it are at its mean rather than at 0;
+        ``"standardize"`` also divides by the SD, so its coefficient is per SD. Means and SDs
+        are over the raters (rater-level variables) or items (item-level variables) of the
+        rows used, each counted once, population SD; they are kept in
+        ``Design.numeric_scaling`` and applied to any frame passed to :meth:`Design.transform`.
 
     Returns
     -------
@@ -316,19 +345,8 @@ def build_design(
             *(Formula(expr).required_variables for expr, _, _ in rterms)
         )
     )
-    for v in variables:
-        if v in _RESERVED:
-            raise ValueError(f"{v!r} cannot be a fixed effect: it is a random effect / key")
-        if v not in data.columns:
-            raise KeyError(
-                f"formula variable {v!r} is not a demographic of the study; available: "
-                f"{[c for c in data.columns if c not in (*_RESERVED, 'rating')]}"
-                + (
-                    " (multi-select indicators need coding='indicators')"
-                    if coding != "indicators"
-                    else ""
-                )
-            )
+    data, sources = _join_items(study, data, variables, coding)
+    scalings = _scalings(scale_numeric, variables)
     keep = data[variables].notna().all(axis=1) if variables else pd.Series(True, index=data.index)
     n_dropped = int((~keep).sum())
     if n_dropped:
@@ -347,19 +365,37 @@ def build_design(
     unknown_ref = sorted(set(reference) - set(variables))
     if unknown_ref:
         raise KeyError(f"reference names {unknown_ref}, which are not in the formula {fixed!r}")
+    unknown_scale = sorted(set(scalings) - set(variables))
+    if unknown_scale:
+        raise KeyError(
+            f"scale_numeric names {unknown_scale}, which are not in the formula {fixed!r}"
+        )
     references: dict[str, str] = {}
     levels: dict[str, list[str]] = {}
     numeric: list[str] = []
+    numeric_scaling: dict[str, tuple[float, float]] = {}
     frame = data.copy()
     for v in variables:
         col = frame[v]
         is_indicator = pd.api.types.is_numeric_dtype(col) and set(pd.unique(col)) <= {0, 1}
         if pd.api.types.is_numeric_dtype(col) and not is_indicator:
             numeric.append(v)
-            frame[v] = col.astype(float)
+            unit = "rater" if sources[v] == "raters" else "item"
+            center, scale = _center_scale(data, v, unit, scalings.get(v, "none"), dimension)
+            numeric_scaling[v] = (center, scale)
+            frame[v] = (col.astype(float) - center) / scale
             continue
+        if not isinstance(scale_numeric, str) and scalings.get(v, "none") != "none":
+            raise ValueError(
+                f"scale_numeric: {v!r} is categorical, only numeric variables can be scaled"
+            )
         values = col.astype("Int64").astype("string") if is_indicator else col.astype("string")
         found = sorted(set(values))
+        if len(found) < 2 and sources[v] == "items":
+            raise ValueError(
+                f"{dimension}: item variable {v!r} has a single level {found} among the items "
+                f"rated; its effect cannot be estimated. Fix: remove {v!r} from the formula"
+            )
         if v in reference:
             ref = str(reference[v])
             if ref not in found:
@@ -368,6 +404,8 @@ def build_design(
                 )
         elif is_indicator:
             ref = "0"
+        elif sources[v] == "items":
+            ref = _item_reference(study, data, v)
         else:
             ref = study.reference_level(v, raters=pd.unique(data["rater"]))
         levels[v] = [ref] + [x for x in found if x != ref]
@@ -419,6 +457,8 @@ def build_design(
         n_dropped=n_dropped,
         variables=variables,
         numeric=numeric,
+        sources=sources,
+        numeric_scaling=numeric_scaling,
         _spec=rhs.model_spec,
         random=random,
     )
@@ -444,8 +484,96 @@ def _random_term(expr: str, correlated: bool, group: str, frame: pd.DataFrame, c
     )
 
 
+def _join_items(
+    study, data: pd.DataFrame, variables: Sequence[str], coding: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Add the item-level formula variables to the rows; say which table each variable is from."""
+    rater_cols = {c for c in data.columns if c not in (*_RESERVED, "rating")}
+    item_cols = {c for c in study.items.columns if c != "item"}
+    sources: dict[str, str] = {}
+    for v in variables:
+        if v in _RESERVED or v == "rating":
+            raise ValueError(f"{v!r} cannot be a fixed effect: it is a random effect / key")
+        if v in rater_cols and v in item_cols:
+            raise ValueError(
+                f"formula variable {v!r} is a column of both the raters table and the items "
+                f"table; rename one of them (e.g. 'rater_{v}' or 'item_{v}') so the formula "
+                "says which is meant"
+            )
+        if v in rater_cols:
+            sources[v] = "raters"
+        elif v in item_cols:
+            sources[v] = "items"
+        else:
+            raise KeyError(
+                f"formula variable {v!r} is neither a column of the raters table "
+                f"{sorted(rater_cols)} nor of the items table {sorted(item_cols)}"
+                + (
+                    " (multi-select indicators need coding='indicators')"
+                    if coding != "indicators"
+                    else ""
+                )
+            )
+    from_items = [v for v in variables if sources[v] == "items"]
+    if from_items:
+        items = study.items[["item", *from_items]]
+        data = data.merge(items, on="item", how="left", validate="many_to_one")
+    return data, sources
+
+
+def _scalings(scale_numeric, variables: Sequence[str]) -> dict[str, str]:
+    """``scale_numeric`` as variable → method (a plain string applies to every variable)."""
+    if scale_numeric is None:
+        return {}
+    if isinstance(scale_numeric, str):
+        spec = dict.fromkeys(variables, scale_numeric)
+    else:
+        spec = {str(k): v for k, v in dict(scale_numeric).items()}
+    for v, how in spec.items():
+        if how not in SCALINGS:
+            raise ValueError(f"scale_numeric for {v!r} must be one of {SCALINGS}, got {how!r}")
+    return spec
+
+
+def _center_scale(
+    data: pd.DataFrame, v: str, unit: str, how: str, dimension: str
+) -> tuple[float, float]:
+    """Centre and scale of a numeric variable, one value per rater or item of the rows used."""
+    if how == "none":
+        return 0.0, 1.0
+    per_unit = data.drop_duplicates(unit)[v].astype(float)
+    center = float(per_unit.mean())
+    if how == "center":
+        return center, 1.0
+    scale = float(per_unit.std(ddof=0))
+    if not np.isfinite(scale) or scale == 0:
+        raise ValueError(
+            f"{dimension}: {v!r} takes a single value over the {unit}s used; it cannot be "
+            "standardized (and has no effect to estimate): remove it from the formula"
+        )
+    return center, scale
+
+
+def _item_reference(study, data: pd.DataFrame, v: str) -> str:
+    """Reference level of an item-level variable: the declared one, else the most items."""
+    values = data.drop_duplicates("item")[v].astype(str)
+    counts = values.value_counts()
+    declared = study.reference.get(v)
+    if declared is not None and str(declared) in counts.index:
+        return str(declared)
+    return sorted(counts.index[counts == counts.max()])[0]
+
+
 def term_table(designs: Mapping[str, Design]) -> pd.DataFrame:
     """One row per coefficient of each formula term of each dimension's design (TERM_COLUMNS).
+
+    Each row is one estimand under treatment contrasts: a categorical main effect compares its
+    level with ``reference`` with every other categorical variable of an interaction at its
+    reference level and every numeric one at 0 (its mean when centred); a numeric main effect
+    is the slope per unit (per SD when standardized) at the reference levels; an interaction row
+    is the change of that contrast or slope between ``level`` and ``reference`` of the other
+    variables. ``attrs["sources"]`` says which table (raters or items) each variable comes from
+    and ``attrs["numeric_scaling"]`` holds each numeric variable's ``(center, scale)``.
 
     Examples
     --------
@@ -454,19 +582,26 @@ def term_table(designs: Mapping[str, Design]) -> pd.DataFrame:
     ['toxicity', 'gender', 'he/him', 'she/her', 'gender[T.he/him]', 'categorical']
     """
     rows = []
+    sources: dict[str, dict[str, str]] = {}
+    scaling: dict[str, dict[str, tuple[float, float]]] = {}
     for dim, d in designs.items():
+        sources[dim] = dict(d.sources)
+        scaling[dim] = dict(d.numeric_scaling)
         for term, entries in d.terms.items():
             parts = term.split(":")
             if len(parts) > 1:
                 kind = "interaction"
-                reference = ":".join(d.references.get(v, "") for v in parts)
+                reference = ":".join(d.references[v] for v in parts if v in d.references)
             elif term in d.numeric:
                 kind, reference = "numeric", ""
             else:
                 kind, reference = "categorical", d.references.get(term, "")
             for level, idx in entries:
                 rows.append((dim, term, level, reference, d.columns[idx], kind))
-    return pd.DataFrame(rows, columns=list(TERM_COLUMNS))
+    out = pd.DataFrame(rows, columns=list(TERM_COLUMNS))
+    out.attrs["sources"] = sources
+    out.attrs["numeric_scaling"] = scaling
+    return out
 
 
 def _example_study():

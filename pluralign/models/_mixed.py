@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,16 @@ from scipy.special import expit
 from pluralign._errors import ConvergenceWarning
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
-from pluralign.data import Population
+from pluralign.data import Population, Study
 from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
-from pluralign.models._effects import contrast_columns, finish_effects, interval
+from pluralign.models._effects import (
+    contrast_columns,
+    design_contrasts,
+    finish_effects,
+    interval,
+    rating_contrast_draws,
+)
 from pluralign.models._glmm import fit_glmm_logit, fit_glmm_terms
 from pluralign.models._lmm import LMMFit, fit_lmm, fit_lmm_terms
 from pluralign.models._protocol import (
@@ -315,6 +322,10 @@ class MixedResult:
             out[start : start + _CHUNK] = np.asarray((W @ p.T).T)
         return out
 
+    def _cell_values(self, cells: pd.DataFrame, B: np.ndarray, dimension: str) -> np.ndarray:
+        X, W = self._cells_design(cells, dimension)
+        return self._expected(B, X, W, dimension)
+
     def cell_means(self, cells: pd.DataFrame, dimension: str) -> np.ndarray:
         """Plug-in expected rating of each cell (at β̂); see :meth:`cell_mean_draws`."""
         X, W = self._cells_design(cells, dimension)
@@ -339,18 +350,26 @@ class MixedResult:
         correction: str = "holm",
         ci_prob: float | None = None,
         scale: str = "rating",
+        weights: str = "observed",
     ) -> pd.DataFrame:
-        """One row per contrast (non-reference level of each term) with EFFECT_COLUMNS.
+        """One row per estimand (non-reference level of each term) with EFFECT_COLUMNS.
 
         Definitions
         -----------
-        * ``estimate``: the link-scale coefficient (rating points for ``gaussian``, log-odds
-          for ``binomial``); ``ci_low/ci_high`` Wald intervals ``β̂ ± z·SE`` and ``p_value`` the
-          two-sided Wald z test (normal reference distribution, as lme4's z for glmer);
-          ``std_error`` and ``statistic`` (z) follow the EFFECT_COLUMNS.
-        * ``mean_level`` / ``mean_reference``: marginal mean rating with the term set to the
-          level / reference in every fitted row (counterfactual average over the observed mix
-          of the other demographics; random effects at their mean for the identity link,
+        * ``estimand``: every column of a row is about one quantity, named here (see
+          :func:`~pluralign.models.design_contrasts`): a categorical term's ``level −
+          reference`` contrast averaged over the other variables of the formula with
+          ``weights`` ("marginal over race (observed weights)"), as R's emmeans does. In an
+          additive model it equals the coefficient; with ``gender * race`` the ``gender`` rows
+          are the contrast averaged over race, not the coefficient (the effect at the
+          reference race). Interaction rows are their coefficient (difference of differences).
+        * ``estimate = L β̂`` on the link scale (rating points for ``gaussian``, log-odds for
+          ``binomial``); ``ci_low/ci_high`` Wald intervals ``estimate ± z·SE`` with ``SE² = L V̂
+          L'`` and ``p_value`` the two-sided Wald z test (normal reference distribution, as
+          lme4's z for glmer and emmeans' asymptotic df); ``std_error`` and ``statistic`` (z).
+        * ``mean_level`` / ``mean_reference``: marginal mean rating of the two sides of the
+          estimand (the term set to the level / reference in every fitted row, or in every
+          cell of the equal-weight grid; random effects at their mean for the identity link,
           integrated for the logit link, where the "rating" is P(rating = 1)).
         * ``difference = mean_level - mean_reference``, ``relative_pct = 100·difference /
           mean_reference``; their intervals are percentiles of ``n_draws`` simulations from
@@ -362,8 +381,8 @@ class MixedResult:
         * ``p_adjusted``: ``correction`` over the ``multiplicity`` set (see
           :func:`~pluralign.models.adjust_pvalues`; default every row).
 
-        Interaction terms (``gender:race``) get the coefficient columns only; compare
-        intersections on the rating scale with :func:`compare_groups`.
+        Interaction terms (``gender:race``) and numeric variables get the link-scale columns
+        only; compare intersections on the rating scale with :func:`compare_groups`.
 
         Parameters
         ----------
@@ -377,6 +396,10 @@ class MixedResult:
             ``"link"`` returns the coefficient columns only (estimate, Wald interval and test,
             odds ratios, ``std_error``, ``statistic``): no simulation, about the cost of
             reading the coefficients; the rating-scale columns are NaN.
+        weights : {"observed", "equal"}, default "observed"
+            How a contrast is averaged over the other variables: their mix in the fitted
+            ratings (emmeans' ``weights = "proportional"``), or every combination of the other
+            categorical variables' levels alike (emmeans' default ``"equal"``).
 
         Examples
         --------
@@ -395,7 +418,6 @@ class MixedResult:
             raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
         z = stats.norm.ppf(0.5 + ci_prob / 2)
-        terms = self.terms
         rows = []
         standardisers = {}
         for dim in self.dimensions:
@@ -403,48 +425,52 @@ class MixedResult:
             d, fit = f.design, f.fit
             sd = self.standardiser(dim)
             standardisers[dim] = sd
-            for term, entries in d.terms.items():
-                idx = [i for _, i in entries]
-                est = fit.beta[idx]
-                s = fit.se[idx]
-                info = terms[(terms["dimension"] == dim) & (terms["term"] == term)]
-                table = pd.DataFrame(
-                    {
-                        "dimension": dim,
-                        "term": term,
-                        "level": info["level"].to_numpy(),
-                        "reference": info["reference"].to_numpy(),
-                        "estimate": est,
-                        "ci_low": est - z * s,
-                        "ci_high": est + z * s,
-                        "p_value": 2 * stats.norm.sf(np.abs(est / s)),
-                        "p_direction": np.nan,
-                        "std_error": s,
-                        "statistic": est / s,
-                    }
+            contrasts = design_contrasts(d, weights=weights)
+            L = np.array([c.L for c in contrasts]).reshape(len(contrasts), len(fit.beta))
+            est = L @ fit.beta
+            s = np.sqrt(np.einsum("kp,pq,kq->k", L, fit.vcov, L))
+            table = pd.DataFrame(
+                {
+                    "dimension": dim,
+                    "term": [c.term for c in contrasts],
+                    "level": [c.level for c in contrasts],
+                    "reference": [c.reference for c in contrasts],
+                    "estimand": [c.estimand for c in contrasts],
+                    "estimate": est,
+                    "ci_low": est - z * s,
+                    "ci_high": est + z * s,
+                    "p_value": 2 * stats.norm.sf(np.abs(est / s)),
+                    "p_direction": np.nan,
+                    "std_error": s,
+                    "statistic": est / s,
+                }
+            )
+            on_scale = [i for i, c in enumerate(contrasts) if c.level_cells is not None]
+            if on_scale and scale == "rating":
+                chosen = [contrasts[i] for i in on_scale]
+
+                lev_pt, ref_pt = rating_contrast_draws(
+                    chosen, partial(self._cell_values, B=fit.beta[None, :], dimension=dim)
                 )
-                if term in d.levels and scale == "rating":
-                    levels = [lv for lv, _ in entries]
-                    cells = pd.DataFrame({term: [d.references[term], *levels]})
-                    X, W = self._cells_design(cells, dim)
-                    point = self._expected(fit.beta[None, :], X, W, dim)[0]
-                    draws = self._expected(self.beta_draws(dim), X, W, dim)
-                    k = len(levels)
-                    cols = contrast_columns(
-                        draws[:, 1:],
-                        np.repeat(draws[:, :1], k, axis=1),
-                        ci_prob=ci_prob,
-                        level_point=point[1:],
-                        reference_point=np.repeat(point[:1], k),
-                        standardiser=sd,
-                    )
-                    table = pd.concat([table, cols], axis=1)
-                if self.family == "binomial":
-                    table["cohens_d"] = est / sd
-                    table["odds_ratio"] = np.exp(est)
-                    table["odds_ratio_ci_low"] = np.exp(est - z * s)
-                    table["odds_ratio_ci_high"] = np.exp(est + z * s)
-                rows.append(table)
+                lev, ref = rating_contrast_draws(
+                    chosen, partial(self._cell_values, B=self.beta_draws(dim), dimension=dim)
+                )
+                cols = contrast_columns(
+                    lev,
+                    ref,
+                    ci_prob=ci_prob,
+                    level_point=lev_pt[0],
+                    reference_point=ref_pt[0],
+                    standardiser=sd,
+                )
+                cols.index = on_scale
+                table = table.join(cols)
+            if self.family == "binomial":
+                table["cohens_d"] = est / sd
+                table["odds_ratio"] = np.exp(est)
+                table["odds_ratio_ci_low"] = np.exp(est - z * s)
+                table["odds_ratio_ci_high"] = np.exp(est + z * s)
+            rows.append(table)
         table = (
             pd.concat(rows, ignore_index=True)
             if rows
@@ -682,7 +708,7 @@ class MixedResult:
 
 
 def fit_mixed(
-    study,
+    study: Study,
     formula: str = "rating ~ gender",
     *,
     dimension: str | Sequence[str] | None = None,
@@ -691,6 +717,7 @@ def fit_mixed(
     reml: bool = True,
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
+    scale_numeric: str | Mapping[str, str] = "none",
     n_draws: int = 4000,
     seed: int | None = None,
     progressbar: bool = True,
@@ -714,7 +741,9 @@ def fit_mixed(
     study : Study
     formula : str
         Fixed effects, e.g. ``"rating ~ gender + ideology"`` or ``"rating ~ gender * race"``;
-        ``(1|rater)`` and ``(1|item)`` may be written and are always included. Random slopes
+        ``(1|rater)`` and ``(1|item)`` may be written and are always included. Columns of the
+        items table (``source_model``, ``length``) may be used too, also crossed with
+        demographics (``"rating ~ gender * source_model"``). Random slopes
         replace that default with the terms written, as in lme4: ``"rating ~ gender +
         (1|rater) + (1 + gender|item)"`` lets the gender difference vary by item (correlated
         with the item intercept; ``||`` for uncorrelated, diagonal terms), so groups that
@@ -735,6 +764,11 @@ def fit_mixed(
         ``study.reference``, else the level with the most raters).
     coding : {"collapsed", "indicators"}
         Multi-select demographics as one category or as 0/1 indicators (see
+        :func:`~pluralign.models._design.build_design`).
+    scale_numeric : {"none", "center", "standardize"} or mapping, default "none"
+        Centre (and scale) numeric covariates before fitting, all or per variable; the
+        centres and scales are in ``fit.design(dim).numeric_scaling`` and
+        ``fit.terms.attrs["numeric_scaling"]`` (see
         :func:`~pluralign.models._design.build_design`).
     n_draws : int, default 4000
         Simulated coefficient vectors for rating-scale intervals.
@@ -791,9 +825,17 @@ def fit_mixed(
     ...                        reference={"gender": "she/her"})
     >>> slopes.variance_components().query("kind == 'sd'")["parameter"].tolist()[:3]
     ['Intercept', 'Intercept', 'gender[T.he/him]']
-    """
-    from tqdm.auto import tqdm
 
+    Who *and* what: a rater column crossed with an item column (the response's length, per SD):
+
+    >>> fit = fit_mixed(_example_study(), "rating ~ ideology * length",
+    ...                 scale_numeric="standardize")
+    >>> fit.design("toxicity").sources
+    {'ideology': 'raters', 'length': 'items'}
+    >>> fit.terms.query("kind == 'interaction'")["level"].tolist()
+    ['centre', 'conservative']
+    """
+    from pluralign._compat import tqdm
     from pluralign.data import check_design
 
     check_design(study, formula, dimension)
@@ -816,6 +858,7 @@ def fit_mixed(
             link=link,
             reference=reference,
             coding=coding,
+            scale_numeric=scale_numeric,
             n_draws=n_draws,
             seed=seed,
             progressbar=progressbar,
@@ -823,7 +866,13 @@ def fit_mixed(
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
         design = build_design(
-            study, formula, dimension=dim, reference=reference, coding=coding, allow_random=True
+            study,
+            formula,
+            dimension=dim,
+            reference=reference,
+            coding=coding,
+            scale_numeric=scale_numeric,
+            allow_random=True,
         )
         if family == "binomial":
             bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})

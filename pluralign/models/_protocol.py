@@ -20,12 +20,13 @@ EFFECT_COLUMNS = (
     "term",  # demographic (formula term), e.g. "gender"
     "level",  # compared level, e.g. "he/him"
     "reference",  # reference level, e.g. "she/her"
-    "estimate",  # link-scale coefficient (identity: rating points; logit: log-odds)
+    "estimand",  # what the row estimates, e.g. "marginal over race (observed weights)"
+    "estimate",  # link-scale contrast L'beta (identity: rating points; logit: log-odds)
     "ci_low",
     "ci_high",  # CI (frequentist) or HDI (Bayesian) of the link-scale estimate
-    "p_value",  # two-sided Wald p (frequentist) or 2*(1 - probability of direction) (Bayesian)
-    "p_direction",  # probability of direction (Bayesian); NaN for frequentist fits
-    "p_adjusted",  # p adjusted over the declared multiplicity set (``correction=``)
+    "p_value",  # two-sided Wald p of the estimate (frequentist); NaN for Bayesian fits
+    "p_direction",  # probability of direction of the estimate (Bayesian); NaN for frequentist
+    "p_adjusted",  # Wald p adjusted over the multiplicity set (``correction=``); NaN (Bayesian)
     "mean_level",  # marginal mean rating of the level (rating scale)
     "mean_reference",  # marginal mean rating of the reference (rating scale)
     "difference",  # mean_level - mean_reference (rating points)
@@ -67,7 +68,8 @@ COMPARE_COLUMNS = (
     "relative_pct",  # 100 * difference / mean_b
     "relative_ci_low",
     "relative_ci_high",
-    "p_value",  # 2 * (1 - probability of direction of the difference)
+    "p_value",  # 2 * (1 - p_direction), bounded below by 1 / n_draws (never 0)
+    "p_direction",  # probability of direction of the difference (share of draws)
 )
 
 #: Columns of ``MixedResult.summary()``.
@@ -169,8 +171,14 @@ class ModelResult(Protocol):
         correction: str = "holm",
         ci_prob: float | None = None,
         scale: str = "rating",
+        weights: str = "observed",
     ) -> pd.DataFrame:
-        """One row per contrast with EFFECT_COLUMNS (``scale="link"``: coefficients only)."""
+        """One row per estimand with EFFECT_COLUMNS (``scale="link"``: coefficients only).
+
+        Each row is one estimand (its ``estimand`` column says which), with its own interval
+        and test: a categorical term's contrast is averaged over the other variables
+        (see :func:`pluralign.models.design_contrasts`).
+        """
         ...
 
     def marginal_means(

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ from pluralign.data import (
     Study,
     simulate_ratings,
 )
+
+if TYPE_CHECKING:
+    from pluralign.models import ModelResult
 
 ScaleKind = Literal["5-point", "binary", "normal"]
 EffectScale = Literal["latent", "relative"]
@@ -315,7 +318,7 @@ class StudyDesign:
         return {lv: self.mean_rating(self.intercept + d) - m0 for lv, d in lat.items()}
 
     # ------------------------------------------------------------------ variations
-    def replace(self, **changes) -> StudyDesign:
+    def replace(self, **changes: Any) -> StudyDesign:
         """A copy with some fields changed (validated again).
 
         Besides the fields, ``n_raters=`` rescales every group keeping their shares.
@@ -443,7 +446,7 @@ class StudyDesign:
 
 def design_from_study(
     study: Study,
-    fit=None,
+    fit: ModelResult | None = None,
     *,
     term: str | None = None,
     dimension: str | None = None,

@@ -7,8 +7,8 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
+from pluralign._compat import tqdm
 from pluralign.report._options import ReportOptions
 from pluralign.report._render import Table, Text
 from pluralign.report._report import (

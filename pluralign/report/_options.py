@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pluralign._settings import options
 
@@ -103,7 +104,7 @@ class ReportOptions:
             if value is not None and (int(value) != value or value < 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
-    def replace(self, **changes) -> ReportOptions:
+    def replace(self, **changes: Any) -> ReportOptions:
         """A copy with some settings changed (validated again)."""
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)

@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -396,7 +397,9 @@ def stage_models(a: Analysis) -> None:
                         p="p_adjusted",
                     ),
                     "Linear mixed model: difference in expected rating (rating points) with "
-                    f"{options.ci_prob:.0%} CI; * Holm-adjusted p < {1 - options.ci_prob:.2f}",
+                    f"{options.ci_prob:.0%} CI, each a contrast averaged over the other "
+                    "demographics in their observed mix (marginal, as emmeans); * Holm-adjusted "
+                    f"Wald p < {1 - options.ci_prob:.2f}",
                     max_rows=80,
                     name="mixed_difference",
                 )
@@ -482,6 +485,7 @@ def stage_models(a: Analysis) -> None:
                     "ci_low",
                     "ci_high",
                     "p_direction",
+                    "p_tail",
                     "odds_ratio",
                     "difference",
                     "relative_pct",
@@ -492,7 +496,10 @@ def stage_models(a: Analysis) -> None:
                 Table(
                     eff[cols],
                     f"Bayesian {opts['family']} model of {dim}: log-odds of a higher rating "
-                    f"({options.ci_prob:.0%} HDI), odds ratio and difference in expected rating",
+                    f"({options.ci_prob:.0%} HDI), odds ratio and difference in expected rating; "
+                    "p_direction is the posterior probability of the estimate's sign and p_tail "
+                    "= 2 (1 - p_direction), at least 1/draws (read < 1/draws): posterior "
+                    "probabilities, not p-values, and not adjusted for multiplicity",
                     max_rows=60,
                     name="bayes_effects",
                 )
@@ -972,7 +979,7 @@ def write_report(
     out: str | Path,
     settings: ReportOptions | None = None,
     training: pd.DataFrame | None = None,
-    **shortcuts,
+    **shortcuts: Any,
 ) -> Path:
     """Write a self-contained HTML report of a study, and a markdown twin.
 

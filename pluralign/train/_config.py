@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,10 +166,31 @@ def quiet_trainer(trainer: Any) -> None:
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
 
 
+@contextlib.contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """Hide ``datasets``' progress bars (TRL tokenizing a dataset) for a block; restored afterwards.
+
+    Training reports its own progress; the per-``map`` bars of the library underneath are noise.
+    """
+    ds_logging = require("datasets.utils.logging", "training")
+    was = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            ds_logging.enable_progress_bar()
+
+
 def run_trainer(trainer: Any, tokenizer: Any) -> TrainResult:
     """Train a configured TRL trainer and collect the model, per-step logs and final metrics."""
     quiet_trainer(trainer)
-    trainer.train()
+    with quiet_datasets(), warnings.catch_warnings():
+        # TRL reads transformers' deprecated alias; the notice is for TRL's authors, not our users
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        trainer.train()
     log = list(trainer.state.log_history)
     return TrainResult(
         model=trainer.model,

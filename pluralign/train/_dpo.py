@@ -14,6 +14,7 @@ from pluralign._compat import require
 from pluralign.train._config import (
     TrainResult,
     build_config,
+    quiet_datasets,
     run_trainer,
 )
 
@@ -161,16 +162,17 @@ def train_dpo(
         if ref_model is None and peft_config is None and not args.precompute_ref_log_probs:
             ref_model = copy.deepcopy(model)
             ref_model.eval()
-        trainer = SoftDPOTrainer(
-            model=model,
-            ref_model=ref_model,
-            args=args,
-            train_dataset=train,
-            eval_dataset=evaluation,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=callbacks,
-        )
+        with quiet_datasets():  # TRL tokenizes the pairs with datasets' map
+            trainer = SoftDPOTrainer(
+                model=model,
+                ref_model=ref_model,
+                args=args,
+                train_dataset=train,
+                eval_dataset=evaluation,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+                callbacks=callbacks,
+            )
         result = run_trainer(trainer, tokenizer)
         del trainer
     return result

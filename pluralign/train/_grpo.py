@@ -13,6 +13,7 @@ from pluralign._compat import require
 from pluralign.train._config import (
     TrainResult,
     build_config,
+    quiet_datasets,
     run_trainer,
 )
 
@@ -230,7 +231,7 @@ def train_grpo(
                 trl.GRPOConfig, {**overrides, **dict(config or {})}, tmp, GRPO_DEFAULTS
             )
         needs_path = args.beta != 0.0 and peft_config is None
-        with _loadable_from_path(model, needs_path):
+        with _loadable_from_path(model, needs_path), quiet_datasets():
             trainer = trl.GRPOTrainer(
                 model=model,
                 reward_funcs=rewards,

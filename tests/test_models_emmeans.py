@@ -1,0 +1,151 @@
+"""Effects of interaction models: one estimand per row, equal to R's emmeans on an lmer fit."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pluralign.data import Study
+from pluralign.models import design_contrasts, fit_mixed
+
+REF = {"gender": "she/her", "race": "White"}
+#: Latent cell effects: the gender difference depends on race (an interaction).
+CELLS = {
+    ("she/her", "White"): 0.0,
+    ("she/her", "Black"): 0.2,
+    ("she/her", "Asian"): 0.0,
+    ("he/him", "White"): -0.3,
+    ("he/him", "Black"): 0.1,
+    ("he/him", "Asian"): -0.5,
+}
+
+
+def interaction_study(seed: int, n_raters: int = 240, n_items: int = 30, per_rater: int = 8):
+    """Continuous ratings ``3 + cell effect + rater + item + noise`` of raters by gender × race."""
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["she/her", "he/him"], n_raters, p=[0.55, 0.45])
+    race = rng.choice(["White", "Black", "Asian"], n_raters, p=[0.5, 0.3, 0.2])
+    u, v = rng.normal(0, 0.5, n_raters), rng.normal(0, 0.4, n_items)
+    frames = []
+    for r in range(n_raters):
+        items = rng.choice(n_items, per_rater, replace=False)
+        y = 3 + CELLS[gender[r], race[r]] + u[r] + v[items] + rng.normal(0, 0.8, per_rater)
+        frames.append(
+            pd.DataFrame({"rater": f"r{r}", "item": [f"i{i}" for i in items], "rating": y})
+        )
+    ratings = pd.concat(frames, ignore_index=True).assign(dimension="d")
+    raters = pd.DataFrame(
+        {"rater": [f"r{r}" for r in range(n_raters)], "gender": gender, "race": race}
+    )
+    return Study.from_frames(ratings, raters, continuous=True)
+
+
+@pytest.fixture(scope="module")
+def fit():
+    return fit_mixed(interaction_study(1), "rating ~ gender * race", reference=REF, n_draws=500)
+
+
+def test_rows_are_marginal_contrasts_not_coefficients(fit):
+    eff = fit.effects().set_index(["term", "level"])
+    d = fit.design("d")
+    beta = pd.Series(fit.fits["d"].fit.beta, index=d.columns)
+    # observed weights: the race mix of the fitted ratings
+    w = d.data["race"].value_counts(normalize=True)
+    he = beta["gender[T.he/him]"] + sum(
+        w[r] * beta.get(f"gender[T.he/him]:race[T.{r}]", 0.0) for r in w.index
+    )
+    row = eff.loc[("gender", "he/him")]
+    assert row["estimate"] == pytest.approx(he, rel=1e-10)
+    assert abs(row["estimate"] - beta["gender[T.he/him]"]) > 0.05  # not the coefficient
+    assert row["estimand"] == "marginal over race (observed weights)"
+    # the rating-scale difference is the same estimand (identity link)
+    assert row["difference"] == pytest.approx(row["estimate"], rel=1e-10)
+    assert row["difference_ci_low"] < row["estimate"] < row["difference_ci_high"]
+    # equal weights: the plain mean over the three races
+    eq = fit.effects(weights="equal").set_index(["term", "level"]).loc[("gender", "he/him")]
+    he_eq = beta["gender[T.he/him]"] + np.mean(
+        [beta.get(f"gender[T.he/him]:race[T.{r}]", 0.0) for r in ("White", "Black", "Asian")]
+    )
+    assert eq["estimate"] == pytest.approx(he_eq, rel=1e-10)
+    assert eq["estimand"] == "marginal over race (equal weights)"
+    inter = eff.loc[("gender:race", "he/him:Black")]
+    assert inter["estimate"] == pytest.approx(beta["gender[T.he/him]:race[T.Black]"])
+    assert inter["estimand"].startswith("interaction coefficient")
+    assert np.isnan(inter["difference"])
+
+
+def test_additive_model_rows_are_the_coefficients():
+    fit = fit_mixed(interaction_study(2, n_raters=120), "rating ~ gender + race", reference=REF)
+    beta = pd.Series(fit.fits["d"].fit.beta, index=fit.design("d").columns)
+    for weights in ("observed", "equal"):
+        eff = fit.effects(weights=weights, scale="link").set_index(["term", "level"])
+        assert eff.loc[("gender", "he/him"), "estimate"] == pytest.approx(
+            beta["gender[T.he/him]"], rel=1e-10
+        )
+        assert eff.loc[("race", "Black"), "estimate"] == pytest.approx(
+            beta["race[T.Black]"], rel=1e-10
+        )
+    with pytest.raises(ValueError, match="weights must be one of"):
+        design_contrasts(fit.design("d"), weights="cells")
+
+
+EMMEANS_R = r"""
+suppressMessages({library(lme4); library(emmeans)})
+args <- commandArgs(TRUE)
+d <- read.csv(args[1], stringsAsFactors = FALSE)
+d$gender <- relevel(factor(d$gender), ref = "she/her")
+d$race <- relevel(factor(d$race), ref = "White")
+m <- lmer(rating ~ gender * race + (1 | rater) + (1 | item), data = d, REML = TRUE)
+out <- NULL
+for (w in c("equal", "proportional")) for (v in c("gender", "race")) {
+  em <- suppressMessages(emmeans(m, v, weights = w, lmer.df = "asymptotic"))
+  ct <- summary(contrast(em, "trt.vs.ctrl", ref = 1), infer = TRUE, adjust = "none")
+  out <- rbind(out, data.frame(weights = w, term = v, contrast = ct$contrast,
+    estimate = ct$estimate, se = ct$SE, low = ct$asymp.LCL, high = ct$asymp.UCL, p = ct$p.value))
+}
+write.csv(out, args[2], row.names = FALSE)
+"""
+
+
+def _have_emmeans() -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    cmd = "suppressMessages({library(lme4); library(emmeans)})"
+    return subprocess.run(["Rscript", "-e", cmd], capture_output=True, timeout=120).returncode == 0
+
+
+@pytest.mark.needs_r
+def test_marginal_contrasts_equal_emmeans(fit, tmp_path):
+    if not _have_emmeans():
+        pytest.skip("Rscript with the R packages lme4 and emmeans is not installed")
+    fit.design("d").data[["rater", "item", "rating", "gender", "race"]].to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    (tmp_path / "emm.R").write_text(EMMEANS_R)
+    proc = subprocess.run(
+        ["Rscript", str(tmp_path / "emm.R"), str(tmp_path / "d.csv"), str(tmp_path / "out.csv")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = pd.read_csv(tmp_path / "out.csv")
+    r["level"] = r["contrast"].str.split(" - ").str[0].str.strip("()")
+    for weights, ours in (("equal", "equal"), ("proportional", "observed")):
+        eff = fit.effects(weights=ours, scale="link").set_index(["term", "level"])
+        got = r[r["weights"] == weights]
+        assert len(got) == 3
+        for row in got.itertuples():
+            mine = eff.loc[(row.term, row.level)]
+            for ours_col, r_val in (
+                ("estimate", row.estimate),
+                ("std_error", row.se),
+                ("ci_low", row.low),
+                ("ci_high", row.high),
+                ("p_value", row.p),
+            ):
+                assert mine[ours_col] == pytest.approx(r_val, abs=1e-4), (weights, row, ours_col)
