@@ -167,6 +167,132 @@ def section_glmer(repeats, quick):
     return [_against_lme4(study, "binomial", repeats, "fit_mixed binomial vs glmer")]
 
 
+R_SLOPES = r"""
+suppressMessages(library(lme4))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1], stringsAsFactors = FALSE)
+d$gender <- relevel(factor(d$gender), "she/her")
+f <- as.formula(args[3])
+t0 <- proc.time()[["elapsed"]]
+m <- if (args[4] == "gaussian") lmer(f, d, REML = TRUE) else glmer(f, d, family = binomial)
+seconds <- proc.time()[["elapsed"]] - t0
+se <- if (isGLMM(m)) sqrt(diag(as.matrix(vcov(m, use.hessian = FALSE)))) else
+  sqrt(diag(as.matrix(vcov(m))))
+vc <- as.data.frame(VarCorr(m))
+vc <- vc[vc$grp != "Residual", ]
+key <- ifelse(is.na(vc$var2), paste0("sd:", vc$grp, ":", vc$var1),
+              paste0("cor:", vc$grp, ":", vc$var1, ":", vc$var2))
+out <- rbind(
+  data.frame(name = paste0("beta:", names(fixef(m))), value = unname(fixef(m))),
+  data.frame(name = paste0("se:", names(fixef(m))), value = unname(se)),
+  data.frame(name = key, value = vc$sdcor),
+  data.frame(name = c("deviance", "seconds"), value = c(-2 * as.numeric(logLik(m)), seconds))
+)
+write.csv(out, args[2], row.names = FALSE)
+"""
+
+
+def _slopes_against_lme4(study, formula, family, label):
+    """Random-slope fit (one run each side): agreement of β, SEs, SDs/correlations, deviance."""
+    dim = study.dimensions[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours_s, fit = _time(
+            lambda: fit_mixed(
+                study,
+                formula,
+                dimension=dim,
+                family=family,
+                reference={"gender": "she/her"},
+                progressbar=False,
+            ),
+            1,
+        )
+    f = fit.fits[dim]
+    row = {
+        "comparison": label,
+        "ours_s": ours_s,
+        "reference_s": np.nan,
+        "ratio": np.nan,
+        "max_rel_diff": np.nan,
+        "note": f"{f.fit.n} ratings, {f.design.n_raters} raters, {f.design.n_items} items",
+    }
+    if shutil.which("Rscript") is None:
+        row["note"] += "; Rscript missing"
+        return row
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        f.design.data[["rater", "item", "gender", "rating"]].to_csv(tmp / "d.csv", index=False)
+        (tmp / "fit.R").write_text(R_SLOPES)
+        proc = subprocess.run(
+            [
+                "Rscript",
+                str(tmp / "fit.R"),
+                str(tmp / "d.csv"),
+                str(tmp / "out.csv"),
+                formula,
+                family,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            row["note"] += f"; R failed: {proc.stderr[-300:]}"
+            return row
+        r = pd.read_csv(tmp / "out.csv").set_index("name")["value"]
+    names = [_r_name(c) for c in f.design.columns]
+    vc = fit.variance_components(dim)
+    vc = vc[vc["term"] != "residual"]
+    keys, ours_vc = [], []
+    for factor, kind, parameter, value in vc[
+        ["factor", "kind", "parameter", "estimate"]
+    ].itertuples(index=False):
+        parts = [_r_name(p) for p in parameter.split(", ")]
+        keys.append(f"{kind}:{factor}:" + ":".join(parts))
+        ours_vc.append(value)
+    diffs = {
+        "beta": np.abs(f.fit.beta - r[[f"beta:{n}" for n in names]].to_numpy())
+        / np.maximum(
+            np.abs(r[[f"beta:{n}" for n in names]].to_numpy()),
+            r[[f"se:{n}" for n in names]].to_numpy(),
+        ),
+        "se": np.abs(f.fit.se / r[[f"se:{n}" for n in names]].to_numpy() - 1),
+        "sdcor": np.abs(np.asarray(ours_vc) - r[keys].to_numpy())
+        / np.maximum(np.abs(r[keys].to_numpy()), 0.05),
+        "deviance": np.atleast_1d(abs(f.fit.deviance - r["deviance"]) / abs(r["deviance"])),
+    }
+    row["reference_s"] = float(r["seconds"])
+    row["ratio"] = ours_s / row["reference_s"]
+    row["max_rel_diff"] = float(max(np.max(v) for v in diffs.values()))
+    row["note"] += "; " + ", ".join(f"{k} {np.max(v):.1e}" for k, v in diffs.items())
+    return row
+
+
+def section_random_slopes(repeats, quick):
+    """Random slopes (1 + gender | item) against lmer and glmer (one timed run each)."""
+    gauss = simulate_study(
+        n_raters=150 if quick else 400,
+        n_prompts=60,
+        items_per_rater=10,
+        dimensions=["toxicity"],
+        seed=4,
+    ).study
+    binary = simulate_study(
+        scale_points=2,
+        n_raters=150 if quick else 400,
+        n_prompts=30,
+        items_per_rater=10,
+        dimensions=["helpfulness"],
+        seed=5,
+        missing_share=0.0,
+    ).study
+    formula = "rating ~ gender + (1|rater) + (1 + gender|item)"
+    return [
+        _slopes_against_lme4(gauss, formula, "gaussian", "fit_mixed slopes vs lmer"),
+        _slopes_against_lme4(binary, formula, "binomial", "fit_mixed slopes vs glmer"),
+    ]
+
+
 # ----------------------------------------------------------------------------- add here
 # Bayesian comparisons (fit_bayes vs brms / cmdstan / nutpie settings) go here: write
 # ``def section_bayes_...(repeats, quick) -> list[dict]`` returning rows with the same keys
@@ -174,7 +300,13 @@ def section_glmer(repeats, quick):
 
 from bench_bayes import section_bayes  # noqa: E402  (Bayesian section, benchmarks/bench_bayes.py)
 
-SECTIONS = [section_lmer_paper_scale, section_lmer_default_study, section_glmer, section_bayes]
+SECTIONS = [
+    section_lmer_paper_scale,
+    section_lmer_default_study,
+    section_glmer,
+    section_random_slopes,
+    section_bayes,
+]
 
 
 def main(argv=None) -> pd.DataFrame:

@@ -32,9 +32,13 @@ from pluralign.models._protocol import (
     MARGINAL_COLUMNS,
     MIXED_SUMMARY_COLUMNS,
     POSTSTRAT_COLUMNS,
+    RANDOM_EFFECT_COLUMNS,
+    SLOPE_TEST_COLUMNS,
     TERM_COLUMNS,
+    VARIANCE_COLUMNS,
     ModelResult,
 )
+from pluralign.models._slope_test import random_slope_test
 from pluralign.models._within import WITHIN_EFFECT_COLUMNS, effects_within
 
 __all__ = [
@@ -48,8 +52,11 @@ __all__ = [
     "MIXED_SUMMARY_COLUMNS",
     "PARETO_K_MAX",
     "POSTSTRAT_COLUMNS",
+    "RANDOM_EFFECT_COLUMNS",
     "SENSITIVITY_COLUMNS",
+    "SLOPE_TEST_COLUMNS",
     "TERM_COLUMNS",
+    "VARIANCE_COLUMNS",
     "WITHIN_EFFECT_COLUMNS",
     "BayesResult",
     "Contrast",
@@ -73,5 +80,6 @@ __all__ = [
     "preference_from_probs",
     "prior_predictive",
     "prior_sensitivity",
+    "random_slope_test",
     "tail_probability",
 ]

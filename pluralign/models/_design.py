@@ -25,10 +25,14 @@ import pandas as pd
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign.models._protocol import TERM_COLUMNS
+from pluralign.models._random import RandomTerm
 
-#: Random-effect terms that may be written in a formula; the random structure is always crossed
-#: rater and item intercepts, so these are accepted (lme4 style) and removed before formulaic.
-_RANDOM_TERM = re.compile(r"\+?\s*\(\s*1\s*\|\s*(rater|item)\s*\)")
+#: Random-effect terms ``(expr | group)`` / ``(expr || group)`` (lme4 style), removed before
+#: formulaic reads the fixed part. Intercepts alone, ``(1|rater)`` and ``(1|item)``, mean the
+#: default crossed intercepts; any other term makes the written terms the random structure.
+_RANDOM_TERM = re.compile(r"\+?\s*\(\s*([^()|]+?)\s*(\|\|?)\s*([^()|]+?)\s*\)")
+#: Grouping factors a random term may name.
+_GROUPS = ("rater", "item")
 
 #: Variables that are not covariates (they may not appear as fixed effects).
 _RESERVED = ("rater", "item", "dimension")
@@ -75,6 +79,10 @@ class Design:
         Demographic variables used by the formula.
     numeric : list of str
         Variables entered as numbers (not categorical).
+    random : tuple of RandomTerm
+        Random terms written in the formula beyond the default intercepts (e.g.
+        ``(1 + gender | item)``), coded for the rows used; empty for the default
+        ``(1|rater) + (1|item)``.
     sources : dict
         Table each variable comes from: ``"raters"`` or ``"items"``.
     numeric_scaling : dict
@@ -105,6 +113,12 @@ class Design:
     sources: dict[str, str] = field(default_factory=dict)
     numeric_scaling: dict[str, tuple[float, float]] = field(default_factory=dict)
     _spec: Any = field(default=None, repr=False, compare=False)
+    random: tuple[RandomTerm, ...] = ()
+
+    @property
+    def has_random_terms(self) -> bool:
+        """Whether the formula's random terms replace the default ``(1|rater) + (1|item)``."""
+        return bool(self.random)
 
     @property
     def known_levels(self) -> dict[str, list[str] | None]:
@@ -182,6 +196,34 @@ class Design:
         return np.asarray(mm, dtype=float)
 
 
+def random_terms(formula: str) -> list[tuple[str, bool, str]]:
+    """The random terms of a formula as ``(expr, correlated, group)``; empty for the default.
+
+    Intercept-only terms ``(1|rater)`` / ``(1|item)`` alone mean the default crossed intercepts
+    (both, always) and give ``[]``; as soon as one term has slopes, the terms written are the
+    whole random structure, as in lme4.
+
+    Examples
+    --------
+    >>> random_terms("rating ~ gender + (1|rater) + (1|item)")
+    []
+    >>> random_terms("rating ~ gender + (1|rater) + (1 + gender || item)")
+    [('1', True, 'rater'), ('1 + gender', False, 'item')]
+    """
+    found = []
+    for m in _RANDOM_TERM.finditer(formula):
+        expr, bar, group = m.group(1).strip(), m.group(2), m.group(3).strip()
+        if group not in _GROUPS:
+            raise ValueError(
+                f"formula {formula!r}: random term ({expr} {bar} {group}) groups by {group!r}; "
+                f"the grouping factor must be one of {list(_GROUPS)}"
+            )
+        found.append((" ".join(expr.split()), bar == "|", group))
+    if all(expr == "1" for expr, _, _ in found):
+        return []
+    return found
+
+
 def _parse(formula: str) -> tuple[str, str]:
     """Split off lme4-style random terms; return (fixed formula, response)."""
     if "~" not in formula:
@@ -189,8 +231,8 @@ def _parse(formula: str) -> tuple[str, str]:
     fixed = _RANDOM_TERM.sub("", formula).strip()
     if "|" in fixed:
         raise ValueError(
-            f"formula {formula!r}: only (1|rater) and (1|item) random intercepts are supported "
-            "(they are always included); remove other random terms"
+            f"formula {formula!r}: random terms are written (expr | rater) or (expr | item), "
+            "e.g. (1 + gender | item); fix the unmatched '|'"
         )
     lhs, rhs = fixed.split("~", 1)
     if not rhs.strip():
@@ -219,6 +261,7 @@ def build_design(
     dimension: str | None = None,
     reference: Mapping[str, str] | None = None,
     coding: str = "collapsed",
+    allow_random: bool = False,
     scale_numeric: str | Mapping[str, str] = "none",
 ) -> Design:
     """Code a study for one dimension: fixed effects by formulaic, random effects as integer codes.
@@ -230,8 +273,11 @@ def build_design(
     formula : str
         Wilkinson formula for the fixed effects with ``rating`` as response, e.g.
         ``"rating ~ gender + ideology"`` or ``"rating ~ gender * race"`` (interactions). Random
-        intercepts ``(1|rater)`` and ``(1|item)`` are always part of the model; writing them in
-        the formula is allowed and changes nothing.
+        intercepts ``(1|rater)`` and ``(1|item)`` are the default random structure; writing
+        them in the formula changes nothing. Random slopes, e.g.
+        ``"rating ~ gender + (1|rater) + (1 + gender|item)"`` (correlated) or
+        ``(1 + gender || item)`` (uncorrelated), replace the default with the terms written
+        (``allow_random=True`` only; they are coded in :attr:`Design.random`).
     dimension : str, optional
         Dimension to code; may be omitted when the study has only one.
     reference : mapping, optional
@@ -246,6 +292,9 @@ def build_design(
         become ``options.multi_label``), or 0/1 indicator columns named ``{column}_{value}``
         (e.g. ``race_Black``; use those names in the formula). 0/1 indicators are entered as
         categorical with reference ``"0"``.
+    allow_random : bool, default False
+        Whether the calling model fits random terms beyond the default intercepts; when False
+        such terms raise a ValueError saying which models fit them.
     scale_numeric : {"none", "center", "standardize"} or mapping, default "none"
         Transformation of numeric variables before they enter ``X``, for all of them or per
         variable (``{"length": "standardize"}``): ``"center"`` subtracts the mean, so main
@@ -276,6 +325,12 @@ def build_design(
     from formulaic import Formula, model_matrix
 
     fixed, response = _parse(formula)
+    rterms = random_terms(formula)
+    if rterms and not allow_random:
+        raise ValueError(
+            f"formula {formula!r}: random slopes are fitted by fit_mixed (family 'gaussian' or "
+            "'binomial'); this model takes only the default (1|rater) + (1|item)"
+        )
     if response != "rating":
         raise ValueError(f"the response must be 'rating' (got {response!r}); write 'rating ~ ...'")
     if dimension is None:
@@ -285,7 +340,11 @@ def build_design(
             )
         dimension = study.dimensions[0]
     data = study.data(dimension=dimension, coding=coding)
-    variables = sorted(Formula(fixed).rhs.required_variables)
+    variables = sorted(
+        set(Formula(fixed).rhs.required_variables).union(
+            *(Formula(expr).required_variables for expr, _, _ in rterms)
+        )
+    )
     data, sources = _join_items(study, data, variables, coding)
     scalings = _scalings(scale_numeric, variables)
     keep = data[variables].notna().all(axis=1) if variables else pd.Series(True, index=data.index)
@@ -378,6 +437,8 @@ def build_design(
 
     raters, rater_levels = pd.factorize(data["rater"], sort=True)
     items, item_levels = pd.factorize(data["item"], sort=True)
+    codes = {"rater": (raters, rater_levels), "item": (items, item_levels)}
+    random = tuple(_random_term(expr, corr, group, frame, codes) for expr, corr, group in rterms)
     return Design(
         formula=fixed,
         dimension=str(dimension),
@@ -399,6 +460,27 @@ def build_design(
         sources=sources,
         numeric_scaling=numeric_scaling,
         _spec=rhs.model_spec,
+        random=random,
+    )
+
+
+def _random_term(expr: str, correlated: bool, group: str, frame: pd.DataFrame, codes) -> RandomTerm:
+    """Code one random term: its columns (treatment contrasts as the fixed part) per row."""
+    from formulaic import model_matrix
+
+    mm = model_matrix(f"~ {expr}", frame, na_action="raise")
+    columns = tuple(str(c) for c in mm.columns)
+    if not columns:
+        raise ValueError(f"random term ({expr} | {group}) has no columns")
+    codes_, levels = codes[group]
+    return RandomTerm(
+        group=group,
+        expr=expr,
+        correlated=correlated,
+        columns=columns,
+        values=np.asarray(mm, dtype=float),
+        codes=np.asarray(codes_, dtype=np.int64),
+        levels=np.asarray(levels),
     )
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.optimize as sopt
 
+from pluralign.models._random import DENSE_MAX as _DENSE_MAX
+from pluralign.models._random import RandomStructure, factor_pls
 from pluralign.models._sparse import CrossedSystem, Method
 
 #: A relative standard deviation below this is a singular fit (lme4's ``isSingular`` default).
@@ -59,18 +61,70 @@ class LMMFit:
     n: int
     p: int
     method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
+    #: General random terms (slopes): their structure and modes; None for the two intercepts.
+    random: TermsFit | None = None
 
     @property
     def var1(self) -> float:
+        """Rater intercept variance (0 when the model has no rater intercept)."""
+        if self.random is not None:
+            return self.random.intercept_variance("rater", self.theta, self.sigma2)
         return float(self.sigma2 * self.theta[0] ** 2)
 
     @property
     def var2(self) -> float:
+        """Item intercept variance (0 when the model has no item intercept)."""
+        if self.random is not None:
+            return self.random.intercept_variance("item", self.theta, self.sigma2)
         return float(self.sigma2 * self.theta[1] ** 2)
+
+    def components(self) -> list[tuple[str, str, str, float]]:
+        """Variance components ``(term, kind, parameter, value)``: SDs and correlations per
+        random term, in lme4's ``VarCorr`` order (the residual SD is not included)."""
+        if self.random is not None:
+            return self.random.structure.components(self.theta, self.sigma2)
+        return [
+            ("(1 | rater)", "sd", "Intercept", float(np.sqrt(self.var1))),
+            ("(1 | item)", "sd", "Intercept", float(np.sqrt(self.var2))),
+        ]
+
+    def singular_terms(self) -> list[tuple[str, bool]]:
+        """``(term, singular)`` per random term (lme4's ``isSingular`` criterion per term)."""
+        if self.random is not None:
+            labels = [t.label for t in self.random.structure.terms]
+            return list(zip(labels, self.singular, strict=True))
+        return [("(1 | rater)", self.singular[0]), ("(1 | item)", self.singular[1])]
 
     @property
     def se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.vcov))
+
+
+@dataclass(frozen=True)
+class TermsFit:
+    """Estimates specific to general random terms (see :func:`fit_lmm_terms`)."""
+
+    structure: RandomStructure
+    b: np.ndarray  # all random effects (Q,), on the response (linear predictor) scale
+
+    def modes(self, index: int) -> np.ndarray:
+        """Conditional modes of term ``index``: ``n_levels × q``."""
+        return self.structure.modes(self.b, index)
+
+    def intercept_variance(self, group: str, theta, sigma2: float) -> float:
+        """Variance of the intercept of the first term of ``group`` that has one (else 0)."""
+        for k, t in enumerate(self.structure.terms):
+            if t.group == group and "Intercept" in t.columns:
+                j = t.columns.index("Intercept")
+                return float(self.structure.covariance(theta, sigma2, k)[j, j])
+        return 0.0
+
+    def intercept_modes(self, group: str, n_levels: int) -> np.ndarray:
+        """Intercept modes of ``group`` in its level order (zeros when it has no intercept)."""
+        for k, t in enumerate(self.structure.terms):
+            if t.group == group and "Intercept" in t.columns:
+                return self.modes(k)[:, t.columns.index("Intercept")].copy()
+        return np.zeros(n_levels)
 
 
 class _Profile:
@@ -117,14 +171,16 @@ class _Profile:
         return f.logdet + n * (1.0 + np.log(2.0 * np.pi * r2 / n))
 
 
-def _stencil(fun, x, f0, h=1e-4):
+def _stencil(fun, x, f0, h=1e-4, lower=None):
     """Gradient and Hessian of ``fun`` at ``x`` by central differences on a 3^k stencil.
 
-    Steps are one-sided (forward, second order) for coordinates at the ``x = 0`` bound.
+    Steps are one-sided (forward, second order) for coordinates near their lower bound
+    (``lower``, default 0 for every coordinate; ``-inf`` for unbounded ones).
     """
     k = len(x)
     steps = h * np.maximum(1.0, np.abs(x))
-    forward = (x - steps) < 0
+    lower = np.zeros(k) if lower is None else np.asarray(lower, dtype=float)
+    forward = (x - steps) < lower
     cache: dict[tuple[int, ...], float] = {(0,) * k: f0}
 
     def f(offsets):
@@ -276,3 +332,152 @@ def fit_lmm(
         p=p,
         method=sysm.method,
     )
+
+
+class _TermsProfile:
+    """Profiled deviance of θ for general random terms (dense or sparse-LU PLS)."""
+
+    def __init__(self, X, y, structure: RandomStructure, reml: bool):
+        self.X = np.asarray(X, dtype=float)
+        self.y = np.asarray(y, dtype=float)
+        self.n, self.p = self.X.shape
+        self.reml = reml
+        self.re = structure
+        M = np.column_stack([self.X, self.y])
+        self.MtM = M.T @ M
+        Z = structure.Z
+        self.ZtZ = (Z.T @ Z).tocsc()
+        self.ZtM = np.asarray(Z.T @ M)
+        self.n_evals = 0
+
+    def _pieces(self, theta):
+        lam = self.re.lam(theta)
+        f = factor_pls(self.ZtZ, lam, self.re.block)
+        LtZtM = np.asarray(lam.T @ self.ZtM)
+        S = f.solve(LtZtM)
+        G = self.MtM - LtZtM.T @ S
+        p = self.p
+        LX = sla.cholesky(G[:p, :p], lower=True, check_finite=False)
+        beta = sla.cho_solve((LX, True), G[:p, p], check_finite=False)
+        r2 = float(G[p, p] - G[:p, p] @ beta)
+        return f, lam, LtZtM, LX, beta, r2
+
+    def deviance(self, theta) -> float:
+        self.n_evals += 1
+        try:
+            f, _, _, LX, _, r2 = self._pieces(np.asarray(theta, dtype=float))
+        except (np.linalg.LinAlgError, ValueError, RuntimeError):
+            return np.inf
+        if r2 <= 0:
+            return np.inf
+        n, p = self.n, self.p
+        if self.reml:
+            nmp = n - p
+            return (
+                f.logdet
+                + 2.0 * np.sum(np.log(np.diag(LX)))
+                + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp))
+            )
+        return f.logdet + n * (1.0 + np.log(2.0 * np.pi * r2 / n))
+
+
+def check_optimum(fun, x, f0, lower, bounded):
+    """lme4's convergence checks at ``x``: returns (gradient, scaled gradient, ok).
+
+    ``bounded`` marks coordinates with a lower bound of 0 (relative SDs); those at the bound
+    are excluded from the Hessian-scaled test and need a non-negative gradient instead.
+    """
+    grad, hess = _stencil(fun, x, f0, lower=lower)
+    at_bound = bounded & (x < SINGULAR_TOL)
+    free = ~at_bound
+    scaled = scaled_gradient(grad, hess, free)
+    ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(grad[at_bound] > -GRADIENT_TOL)
+    )
+    return grad, scaled, ok
+
+
+def fit_lmm_terms(
+    X: np.ndarray,
+    y: np.ndarray,
+    structure: RandomStructure,
+    *,
+    reml: bool = True,
+    start: np.ndarray | None = None,
+) -> LMMFit:
+    """Fit ``y ~ X + <random terms>`` by (RE)ML, as ``lme4::lmer``, for any random terms.
+
+    The general path (random slopes, one factor, several terms of a factor): ``Λ(θ)`` is block
+    diagonal with one lower-triangular ``q × q`` block per level of each term
+    (:class:`~pluralign.models._random.RandomStructure`) and ``A = Λ'Z'ZΛ + I`` is factored
+    densely or by sparse LU at each θ. For ``(1|g1) + (1|g2)`` it gives :func:`fit_lmm`'s
+    answer, more slowly.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Full-rank fixed-effect design.
+    y : ndarray (n,)
+    structure : RandomStructure
+        The random terms, coded for the rows of ``X``.
+    reml : bool
+        REML (default) or maximum likelihood.
+    start : ndarray, optional
+        Starting θ (default: lme4's, identity blocks).
+
+    Returns
+    -------
+    LMMFit
+        ``theta`` is the full θ vector in lme4's order, ``singular`` has one flag per term,
+        ``b1``/``b2`` are the rater/item intercept modes and ``random`` holds every mode.
+    """
+    prof = _TermsProfile(X, y, structure, reml)
+    theta0 = structure.start if start is None else np.asarray(start, dtype=float)
+    bounds = structure.bounds
+    theta, ok, msg, _ = minimise_theta(prof.deviance, theta0, bounds)
+    bounded = structure.lower == 0
+    theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
+    dev = prof.deviance(theta)
+    grad, scaled, grad_ok = check_optimum(prof.deviance, theta, dev, structure.lower, bounded)
+    f, lam, LtZtM, LX, beta, r2 = prof._pieces(theta)
+    n, p = prof.n, prof.p
+    sigma2 = r2 / (n - p if reml else n)
+    RXinv = sla.solve_triangular(LX, np.eye(p), lower=True, check_finite=False)
+    vcov = sigma2 * (RXinv.T @ RXinv)
+    u = f.solve(LtZtM[:, p] - LtZtM[:, :p] @ beta)
+    b = np.asarray(lam @ u)
+    terms = TermsFit(structure, b)
+    k = p + 1 + structure.n_theta
+    n_r = _n_levels(structure, "rater")
+    n_i = _n_levels(structure, "item")
+    return LMMFit(
+        beta=beta,
+        vcov=vcov,
+        sigma2=float(sigma2),
+        theta=theta,
+        b1=terms.intercept_modes("rater", n_r),
+        b2=terms.intercept_modes("item", n_i),
+        deviance=float(dev),
+        loglik=float(-dev / 2.0),
+        aic=float(dev + 2 * k),
+        bic=float(dev + k * np.log(n)),
+        reml=reml,
+        converged=bool(ok and grad_ok),
+        message=msg if grad_ok else f"{msg}; scaled gradient {np.round(scaled, 6).tolist()} not ~0",
+        singular=tuple(structure.singular(theta)),
+        gradient=grad,
+        n_evals=prof.n_evals,
+        n=n,
+        p=p,
+        method="dense"
+        if structure.Q - structure.block[1] * structure.block[2] <= _DENSE_MAX
+        else "sparse",
+        random=terms,
+    )
+
+
+def _n_levels(structure: RandomStructure, group: str) -> int:
+    for t in structure.terms:
+        if t.group == group:
+            return t.n_levels
+    return 0

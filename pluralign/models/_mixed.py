@@ -32,15 +32,18 @@ from pluralign.models._effects import (
     interval,
     rating_contrast_draws,
 )
-from pluralign.models._glmm import fit_glmm_logit
-from pluralign.models._lmm import LMMFit, fit_lmm
+from pluralign.models._glmm import fit_glmm_logit, fit_glmm_terms
+from pluralign.models._lmm import LMMFit, fit_lmm, fit_lmm_terms
 from pluralign.models._protocol import (
     DIAGNOSTIC_COLUMNS,
     EFFECT_SCALES,
     MARGINAL_COLUMNS,
     MIXED_SUMMARY_COLUMNS,
     POSTSTRAT_COLUMNS,
+    RANDOM_EFFECT_COLUMNS,
+    VARIANCE_COLUMNS,
 )
+from pluralign.models._random import RandomStructure
 
 #: Gauss–Hermite nodes/weights (probabilists') for integrating normal random effects.
 _GH_X, _GH_W = gauss_hermite(24)
@@ -180,18 +183,91 @@ class MixedResult:
         return float(np.sqrt(f.var_rater + f.var_item + resid))
 
     def random_effects(self, dimension: str | None = None) -> pd.DataFrame:
-        """Conditional modes (BLUPs) of the rater and item intercepts: ``dimension, factor, level, estimate``."""
+        """Conditional modes (BLUPs) of the random effects (RANDOM_EFFECT_COLUMNS).
+
+        One row per level of each random term and each of its coefficients: ``dimension,
+        term`` (e.g. ``"(1 + gender | item)"``), ``factor`` (``rater`` / ``item``), ``level``,
+        ``coefficient`` (``"Intercept"`` or a slope column such as ``"gender[T.he/him]"``:
+        how much that item's he/him − she/her difference departs from the average) and
+        ``estimate`` (link scale).
+
+        Examples
+        --------
+        >>> fit = fit_mixed(_example_study(), "rating ~ gender")
+        >>> fit.random_effects()["term"].unique().tolist()
+        ['(1 | rater)', '(1 | item)']
+        """
         out = []
         for dim in self._dims(dimension):
             f = self._fit(dim)
-            for name, levels, b in (
-                ("rater", f.design.rater_levels, f.fit.b1),
-                ("item", f.design.item_levels, f.fit.b2),
-            ):
+            if getattr(f.fit, "random", None) is None:
+                for name, levels, b in (
+                    ("rater", f.design.rater_levels, f.fit.b1),
+                    ("item", f.design.item_levels, f.fit.b2),
+                ):
+                    out.append(
+                        pd.DataFrame(
+                            {
+                                "dimension": dim,
+                                "term": f"(1 | {name})",
+                                "factor": name,
+                                "level": levels,
+                                "coefficient": "Intercept",
+                                "estimate": b,
+                            }
+                        )
+                    )
+                continue
+            for k, t in enumerate(f.fit.random.structure.terms):
+                modes = f.fit.random.modes(k)
                 out.append(
-                    pd.DataFrame({"dimension": dim, "factor": name, "level": levels, "estimate": b})
+                    pd.DataFrame(
+                        {
+                            "dimension": dim,
+                            "term": t.label,
+                            "factor": t.group,
+                            "level": np.repeat(t.levels, t.q),
+                            "coefficient": np.tile(
+                                np.asarray(t.columns, dtype=object), len(t.levels)
+                            ),
+                            "estimate": modes.ravel(),
+                        }
+                    )
                 )
-        return pd.concat(out, ignore_index=True)
+        return pd.concat(out, ignore_index=True)[list(RANDOM_EFFECT_COLUMNS)]
+
+    def variance_components(self, dimension: str | None = None) -> pd.DataFrame:
+        """Standard deviations and correlations of every random term (VARIANCE_COLUMNS).
+
+        As lme4's ``VarCorr``: per dimension and term, one ``sd`` row per coefficient and one
+        ``cor`` row per pair (correlated terms); the ``sd`` of a slope column such as
+        ``gender[T.he/him]`` in ``(1 + gender | item)`` is how much the groups' difference
+        varies from item to item beyond its average (the fixed effect). The residual SD of
+        the gaussian family is a row of term ``"residual"``.
+
+        Examples
+        --------
+        >>> fit = fit_mixed(_example_study(), "rating ~ gender")
+        >>> fit.variance_components()[["term", "kind", "parameter"]].iloc[0].tolist()
+        ['(1 | rater)', 'sd', 'Intercept']
+        """
+        rows = []
+        for dim in self._dims(dimension):
+            f = self._fit(dim)
+            fit = f.fit
+            if getattr(fit, "random", None) is None:
+                components = [
+                    ("(1 | rater)", "sd", "Intercept", float(np.sqrt(f.var_rater))),
+                    ("(1 | item)", "sd", "Intercept", float(np.sqrt(f.var_item))),
+                ]
+            else:
+                components = fit.components()
+            for term, kind, parameter, value in components:
+                group = term.rstrip(")").split("|")[-1].strip()
+                rows.append((dim, term, group, kind, parameter, value))
+            if self.family == "gaussian":
+                rows.append((dim, "residual", "", "sd", "Residual", float(np.sqrt(fit.sigma2))))
+        return pd.DataFrame(rows, columns=list(VARIANCE_COLUMNS))
 
     # ---------------------------------------------------------------- draws and cells
     def beta_draws(self, dimension: str) -> np.ndarray:
@@ -482,6 +558,7 @@ class MixedResult:
                     known = pos >= 0
                     eta = eta + np.where(known, b[np.maximum(pos, 0)], 0.0)
                     var_left = var_left - np.where(known, var, 0.0)
+                eta = eta + _slope_part(d, fit, frame, data is None)
             if self.family == "binomial":
                 s = np.sqrt(np.maximum(var_left, 0.0))
                 pred = expit(eta[:, None] + s[:, None] * _GH_X) @ _GH_W
@@ -569,10 +646,7 @@ class MixedResult:
                     f"finite-difference gradient of the deviance at the optimum ({fit.n_evals} evaluations)",
                 )
             )
-            for name, th, sing in (
-                ("rater", fit.theta[0], fit.singular[0]),
-                ("item", fit.theta[1], fit.singular[1]),
-            ):
+            for name, th, sing in _singular_rows(fit):
                 rows.append(
                     (
                         dim,
@@ -580,7 +654,8 @@ class MixedResult:
                         name,
                         float(th),
                         not sing,
-                        "relative SD at the boundary (≈0): variance not identified"
+                        "relative SD at the boundary (≈0): a variance at 0 or a correlation "
+                        "at ±1, not identified"
                         if sing
                         else "relative SD > 1e-4",
                     )
@@ -611,8 +686,11 @@ class MixedResult:
             se = fit.se
             for name, b, s in zip(d.columns, fit.beta, se, strict=True):
                 rows.append((dim, "fixed", name, b, s, b / s, 2 * stats.norm.sf(abs(b / s))))
-            rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
-            rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
+            if getattr(fit, "random", None) is None:
+                rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
+                rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
+            else:
+                rows.extend((dim, *row, np.nan, np.nan, np.nan) for row in _term_rows(fit))
             if self.family == "gaussian":
                 rows.append((dim, "variance", "residual", fit.sigma2, np.nan, np.nan, np.nan))
             crit = "REML criterion" if fit.reml else "deviance"
@@ -665,7 +743,15 @@ def fit_mixed(
         Fixed effects, e.g. ``"rating ~ gender + ideology"`` or ``"rating ~ gender * race"``;
         ``(1|rater)`` and ``(1|item)`` may be written and are always included. Columns of the
         items table (``source_model``, ``length``) may be used too, also crossed with
-        demographics (``"rating ~ gender * source_model"``).
+        demographics (``"rating ~ gender * source_model"``). Random slopes
+        replace that default with the terms written, as in lme4: ``"rating ~ gender +
+        (1|rater) + (1 + gender|item)"`` lets the gender difference vary by item (correlated
+        with the item intercept; ``||`` for uncorrelated, diagonal terms), so groups that
+        disagree on specific items show as the slope's SD in :meth:`MixedResult.variance_components`
+        and are tested by :func:`~pluralign.models.random_slope_test`. Gaussian and binomial
+        families only; the ordinal family takes the default intercepts. With slopes in the
+        binomial family, rating-scale summaries integrate over the rater and item *intercept*
+        variances only (the link-scale effects are exact).
     dimension : str or list of str, optional
         Dimensions to fit (default: all).
     family : {"gaussian", "binomial", "ordinal"}
@@ -704,8 +790,8 @@ def fit_mixed(
     Warns
     -----
     ConvergenceWarning
-        If the optimiser fails, the gradient is not ~0, or a variance is estimated at 0
-        (singular fit).
+        If the optimiser fails, the gradient is not ~0, or a fit is singular (lme4's
+        ``isSingular``: a variance at 0 or a correlation at ±1), naming the random term.
     DroppedRowsWarning
         If ratings with missing covariates are dropped.
 
@@ -727,6 +813,18 @@ def fit_mixed(
     ...                 reference={"gender": "she/her"})
     >>> fit.summary().query("kind == 'fixed'")["parameter"].tolist()[:2]
     ['Intercept', 'gender[T.he/him]']
+
+    Let the he/him − she/her difference vary by item (uncorrelated with the item intercept):
+
+    >>> study = _example_study()
+    >>> two = study.subset(raters=study.raters.query("gender in ['she/her', 'he/him']")["rater"])
+    >>> import warnings
+    >>> with warnings.catch_warnings():  # these data have no item-specific gap: singular fit
+    ...     warnings.simplefilter("ignore")
+    ...     slopes = fit_mixed(two, "rating ~ gender + (1|rater) + (1 + gender||item)",
+    ...                        reference={"gender": "she/her"})
+    >>> slopes.variance_components().query("kind == 'sd'")["parameter"].tolist()[:3]
+    ['Intercept', 'Intercept', 'gender[T.he/him]']
 
     Who *and* what: a rater column crossed with an item column (the response's length, per SD):
 
@@ -774,6 +872,7 @@ def fit_mixed(
             reference=reference,
             coding=coding,
             scale_numeric=scale_numeric,
+            allow_random=True,
         )
         if family == "binomial":
             bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
@@ -782,15 +881,25 @@ def fit_mixed(
                     f"{dim}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
                     "recode with pluralign.labels.rescale(study, to='binary')"
                 )
-            fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
+            if design.has_random_terms:
+                fit = fit_glmm_terms(design.X, design.y, RandomStructure(design.random))
+            else:
+                fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
+        elif design.has_random_terms:
+            fit = fit_lmm_terms(design.X, design.y, RandomStructure(design.random), reml=reml)
         else:
             fit = fit_lmm(design.X, design.y, design.rater_codes, design.item_codes, reml=reml)
         if not fit.converged:
             warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=2)
-        for name, sing in zip(("rater", "item"), fit.singular, strict=True):
+        for term, sing in fit.singular_terms():
             if sing:
+                what = (
+                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
+                    if "|" in term and term.startswith("(1 |")
+                    else "a variance is estimated as 0 or a correlation as ±1"
+                )
                 warnings.warn(
-                    f"{dim}: singular fit, the {name} variance is estimated as 0",
+                    f"{dim}: singular fit of {term}: {what}",
                     ConvergenceWarning,
                     stacklevel=2,
                 )
@@ -806,6 +915,59 @@ def fit_mixed(
         seed=options.seed if seed is None else int(seed),
         references=dict(first.references),
     )
+
+
+def _slope_part(d: Design, fit: LMMFit, frame: pd.DataFrame, fitted: bool) -> np.ndarray:
+    """Slope modes' contribution ``Σ_j z_j b_j`` (slope columns only; the intercepts are added
+    by the caller) for rows of ``frame`` whose rater / item was fitted."""
+    out = np.zeros(len(frame))
+    if getattr(fit, "random", None) is None:
+        return out
+    from formulaic import model_matrix
+
+    for k, t in enumerate(fit.random.structure.terms):
+        slope = [j for j, c in enumerate(t.columns) if c != "Intercept"]
+        if not slope or t.group not in frame.columns:
+            continue
+        if fitted:
+            values = t.values
+        else:
+            values = np.asarray(model_matrix(f"~ {t.expr}", d.prepare(frame)), dtype=float)
+        pos = pd.Index(t.levels.astype(str)).get_indexer(frame[t.group].astype(str))
+        known = pos >= 0
+        modes = fit.random.modes(k)[np.maximum(pos, 0)]
+        out += np.where(known, np.sum(values[:, slope] * modes[:, slope], axis=1), 0.0)
+    return out
+
+
+def _singular_rows(fit: LMMFit) -> list[tuple[str, float, bool]]:
+    """``(parameter, smallest relative SD, singular)`` per random term for diagnostics()."""
+    if getattr(fit, "random", None) is None:
+        return [("rater", fit.theta[0], fit.singular[0]), ("item", fit.theta[1], fit.singular[1])]
+    re = fit.random.structure
+    out = []
+    for t, s, sing in zip(re.terms, re.theta_slices, fit.singular, strict=True):
+        diag = fit.theta[s][re.lower[s] == 0]
+        out.append((t.label, float(np.min(diag)), sing))
+    return out
+
+
+def _term_rows(fit: LMMFit) -> list[tuple[str, str, float]]:
+    """Summary rows ``(kind, parameter, estimate)`` of general random terms.
+
+    Intercept variances are named by their factor (``rater``, ``item``) as in the default
+    model; slope variances ``"item: gender[T.he/him]"``; correlations (kind ``correlation``)
+    ``"item: cor(Intercept, gender[T.he/him])"``.
+    """
+    rows = []
+    for term, kind, parameter, value in fit.components():
+        group = term.rstrip(")").split("|")[-1].strip()
+        if kind == "sd":
+            name = group if parameter == "Intercept" else f"{group}: {parameter}"
+            rows.append(("variance", name, value**2))
+        else:
+            rows.append(("correlation", f"{group}: cor({parameter})", value))
+    return rows
 
 
 def _yes_no(flag: bool) -> str:

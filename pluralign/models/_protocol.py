@@ -75,7 +75,7 @@ COMPARE_COLUMNS = (
 #: Columns of ``MixedResult.summary()``.
 MIXED_SUMMARY_COLUMNS = (
     "dimension",
-    "kind",  # "fixed", "variance" or "fit"
+    "kind",  # "fixed", "variance", "correlation" (random slopes) or "fit"
     "parameter",
     "estimate",
     "std_error",
@@ -103,6 +103,36 @@ MARGINAL_COLUMNS = ("dimension", "mean", "ci_low", "ci_high")
 
 #: Columns of ``ModelResult.poststratify(target)``.
 POSTSTRAT_COLUMNS = ("dimension", "population", "estimate", "ci_low", "ci_high")
+
+#: Columns of ``MixedResult.random_effects()``: one row per level and coefficient of a term.
+RANDOM_EFFECT_COLUMNS = (
+    "dimension",
+    "term",  # random term as lme4 writes it, e.g. "(1 + gender | item)"
+    "factor",  # grouping factor: "rater" or "item"
+    "level",  # rater or item identifier
+    "coefficient",  # "Intercept" or a slope column, e.g. "gender[T.he/him]"
+    "estimate",  # conditional mode (BLUP), link scale
+)
+
+#: Columns of ``MixedResult.variance_components()`` (lme4's ``VarCorr``).
+VARIANCE_COLUMNS = (
+    "dimension",
+    "term",  # random term, e.g. "(1 + gender | item)", or "residual"
+    "factor",  # grouping factor ("" for the residual)
+    "kind",  # "sd" or "cor"
+    "parameter",  # coefficient ("Intercept", "gender[T.he/him]") or pair "a, b" for "cor"
+    "estimate",
+)
+
+#: Columns of :func:`pluralign.models.random_slope_test`.
+SLOPE_TEST_COLUMNS = (
+    "dimension",
+    "term",  # tested slope term, e.g. "(1 + gender | item)"
+    "null_term",  # what replaces it under the null, e.g. "(1 | item)"
+    "statistic",  # likelihood ratio (difference of REML criteria / deviances)
+    "df",  # variance and correlation parameters the slopes add
+    "p_value",  # 50:50 mixture of chi2(df - 1) and chi2(df)
+)
 
 #: Columns of ``ModelResult.diagnostics()``.
 DIAGNOSTIC_COLUMNS = ("dimension", "check", "parameter", "value", "ok", "note")

@@ -1,0 +1,283 @@
+"""Numeric kernel: general random-effect terms (intercepts and slopes) in lme4's parametrisation.
+
+A term ``(1 + gender | item)`` has ``q`` columns (intercept and the treatment-coded slope
+columns) and one ``q``-vector of random effects per level of its grouping factor, with
+covariance ``σ² T T'``. ``T`` is lower triangular; its entries are the relative covariance
+parameters ``θ`` (column by column, diagonal entries ≥ 0), as ``lme4::lFormula`` lays them out.
+An uncorrelated term ``(1 + gender || item)`` keeps only the diagonal of ``T``.
+
+:class:`RandomStructure` stacks the terms into the sparse model matrix ``Z`` (``n × Q``, columns
+grouped by term, then by level, then by the term's columns) and the block-diagonal relative
+covariance factor ``Λ(θ)`` (one copy of ``T`` per level). :func:`factor_pls` factors
+``A = Λ'Z'WZΛ + I`` (:class:`PLSFactor`: the largest term eliminated block by block, the
+Schur complement of the others dense or by sparse LU) for the general penalised least squares of :func:`pluralign.models._lmm.fit_lmm_terms` and
+:func:`pluralign.models._glmm.fit_glmm_terms`. The two-intercept models keep their faster
+:class:`~pluralign.models._sparse.CrossedSystem`.
+
+References
+----------
+Bates, D., Mächler, M., Bolker, B. & Walker, S. (2015). Fitting linear mixed-effects models
+using lme4. Journal of Statistical Software, 67(1), 1–48. doi:10.18637/jss.v067.i01
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+#: Largest Schur complement (random effects outside the eliminated term) factored densely.
+DENSE_MAX = 2500
+#: A relative SD below this is a singular fit (lme4's ``isSingular`` default tolerance).
+SINGULAR_TOL = 1e-4
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effect term of a formula, coded for the rows of a design.
+
+    Attributes
+    ----------
+    group : str
+        Grouping factor, ``"rater"`` or ``"item"``.
+    expr : str
+        Left-hand side as written, e.g. ``"1 + gender"``.
+    correlated : bool
+        ``|`` (correlated, full ``T``) or ``||`` (uncorrelated, diagonal ``T``).
+    columns : tuple of str
+        Names of the term's columns, e.g. ``("Intercept", "gender[T.he/him]")``.
+    values : ndarray (n, q)
+        Value of each column in each row (``1`` for the intercept, 0/1 for a contrast).
+    codes : ndarray of int (n,)
+        Level of the grouping factor of each row.
+    levels : ndarray
+        Level identifiers in code order.
+    """
+
+    group: str
+    expr: str
+    correlated: bool
+    columns: tuple[str, ...]
+    values: np.ndarray
+    codes: np.ndarray
+    levels: np.ndarray
+
+    @property
+    def q(self) -> int:
+        return len(self.columns)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def label(self) -> str:
+        """The term as lme4 writes it, e.g. ``(1 + gender | item)``."""
+        bar = "|" if self.correlated else "||"
+        return f"({self.expr} {bar} {self.group})"
+
+
+def theta_pairs(q: int, correlated: bool) -> list[tuple[int, int]]:
+    """Positions ``(row, column)`` in ``T`` of a term's θ entries, in lme4's order.
+
+    Examples
+    --------
+    >>> theta_pairs(2, True)
+    [(0, 0), (1, 0), (1, 1)]
+    >>> theta_pairs(2, False)
+    [(0, 0), (1, 1)]
+    """
+    if not correlated:
+        return [(i, i) for i in range(q)]
+    return [(i, j) for j in range(q) for i in range(j, q)]
+
+
+class RandomStructure:
+    """``Z``, ``Λ(θ)`` and the θ layout of a list of :class:`RandomTerm` (see the module notes)."""
+
+    def __init__(self, terms):
+        if not terms:
+            raise ValueError("a random structure needs at least one term")
+        self.terms = list(terms)
+        n = len(self.terms[0].codes)
+        rows, cols, vals = [], [], []
+        lam_r, lam_c, lam_i = [], [], []
+        self.offsets, self.theta_slices = [], []
+        lower: list[float] = []
+        start: list[float] = []
+        off = 0
+        k = 0
+        for t in self.terms:
+            q, nl = t.q, t.n_levels
+            self.offsets.append(off)
+            base = off + t.codes.astype(np.int64) * q
+            for j in range(q):
+                rows.append(np.arange(n))
+                cols.append(base + j)
+                vals.append(np.asarray(t.values[:, j], dtype=float))
+            pairs = theta_pairs(q, t.correlated)
+            self.theta_slices.append(slice(k, k + len(pairs)))
+            lev = off + np.arange(nl) * q
+            for m, (i, j) in enumerate(pairs):
+                lam_r.append(lev + i)
+                lam_c.append(lev + j)
+                lam_i.append(np.full(nl, k + m))
+                lower.append(0.0 if i == j else -np.inf)
+                start.append(1.0 if i == j else 0.0)
+            k += len(pairs)
+            off += q * nl
+        self.n, self.Q, self.n_theta = n, off, k
+        self.Z = sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, off)
+        )
+        self.Z.eliminate_zeros()
+        self.lower = np.asarray(lower)
+        self.start = np.asarray(start)
+        # Λ's pattern in CSC order with the θ index of each stored entry
+        r, c, i = np.concatenate(lam_r), np.concatenate(lam_c), np.concatenate(lam_i)
+        order = np.lexsort((r, c))
+        self._lam_r, self._lam_c, self._lam_i = r[order], c[order], i[order]
+
+    @property
+    def block(self) -> tuple[int, int, int]:
+        """``(offset, q, n_levels)`` of the term with the most random effects (eliminated first
+        by :class:`PLSFactor`)."""
+        k = int(np.argmax([t.q * t.n_levels for t in self.terms]))
+        t = self.terms[k]
+        return self.offsets[k], t.q, t.n_levels
+
+    @property
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        return [(0.0, None) if lo == 0 else (None, None) for lo in self.lower]
+
+    def lam(self, theta) -> sp.csc_matrix:
+        """The relative covariance factor ``Λ(θ)`` (``Q × Q``, block diagonal, lower triangular)."""
+        theta = np.asarray(theta, dtype=float)
+        return sp.csc_matrix(
+            (theta[self._lam_i], (self._lam_r, self._lam_c)), shape=(self.Q, self.Q)
+        )
+
+    def T(self, theta, index: int) -> np.ndarray:
+        """The ``q × q`` lower-triangular factor of term ``index``."""
+        t = self.terms[index]
+        out = np.zeros((t.q, t.q))
+        th = np.asarray(theta, dtype=float)[self.theta_slices[index]]
+        for v, (i, j) in zip(th, theta_pairs(t.q, t.correlated), strict=True):
+            out[i, j] = v
+        return out
+
+    def covariance(self, theta, sigma2: float, index: int) -> np.ndarray:
+        """Covariance ``σ² T T'`` of one level's random effects of term ``index``."""
+        T = self.T(theta, index)
+        return sigma2 * (T @ T.T)
+
+    def singular(self, theta, tol: float = SINGULAR_TOL) -> list[bool]:
+        """Per term: a diagonal θ below ``tol`` (lme4's ``isSingular``: a variance at 0 or a
+        correlation at ±1)."""
+        theta = np.asarray(theta, dtype=float)
+        out = []
+        for s in self.theta_slices:
+            th, lo = theta[s], self.lower[s]
+            out.append(bool(np.any(th[lo == 0] < tol)))
+        return out
+
+    def modes(self, b: np.ndarray, index: int) -> np.ndarray:
+        """Random effects ``b`` (length ``Q``) of term ``index`` as an ``n_levels × q`` array."""
+        t = self.terms[index]
+        off = self.offsets[index]
+        return b[off : off + t.q * t.n_levels].reshape(t.n_levels, t.q)
+
+    def components(self, theta, sigma2: float) -> list[tuple[str, str, str, float]]:
+        """Variance components as ``(term label, kind, parameter, value)`` rows.
+
+        ``kind`` is ``"sd"`` (parameter: a column name) or ``"cor"`` (``"a, b"``), in lme4's
+        ``VarCorr`` order.
+        """
+        rows = []
+        for k, t in enumerate(self.terms):
+            S = self.covariance(theta, sigma2, k)
+            sd = np.sqrt(np.maximum(np.diag(S), 0.0))
+            for j, name in enumerate(t.columns):
+                rows.append((t.label, "sd", name, float(sd[j])))
+            if t.correlated:
+                for j in range(t.q):
+                    for i in range(j + 1, t.q):
+                        den = sd[i] * sd[j]
+                        cor = S[i, j] / den if den > 0 else np.nan
+                        rows.append((t.label, "cor", f"{t.columns[j]}, {t.columns[i]}", float(cor)))
+        return rows
+
+
+class PLSFactor:
+    """Factor of ``A = Λ'Z'WZΛ + I`` that eliminates one term's block-diagonal part.
+
+    The random effects of a single term meet only within their level, so the diagonal block
+    ``A₁₁`` of the largest term is block diagonal with one ``q × q`` block per level; it is
+    factored block by block and eliminated, and the Schur complement ``S = A₂₂ − A₂₁A₁₁⁻¹A₁₂``
+    of the other terms is factored densely (up to :data:`DENSE_MAX` effects) or by sparse LU
+    in symmetric mode. ``log|A| = log|A₁₁| + log|S|``.
+    """
+
+    def __init__(self, A: sp.spmatrix, block: tuple[int, int, int]):
+        off, q, nl = block
+        Q = A.shape[0]
+        A = sp.csr_matrix(A)
+        i1 = np.arange(off, off + q * nl)
+        i2 = np.setdiff1d(np.arange(Q), i1)
+        self.Q, self.i1, self.i2, self.q = Q, i1, i2, q
+        A11 = A[i1][:, i1].tocoo()
+        blocks = np.zeros((nl, q, q))
+        np.add.at(blocks, (A11.row // q, A11.row % q, A11.col % q), A11.data)
+        L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
+        inv = np.linalg.inv(blocks)
+        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        rr = (np.arange(nl)[:, None, None] * q + np.arange(q)[None, :, None]).repeat(q, axis=2)
+        cc = (np.arange(nl)[:, None, None] * q + np.arange(q)[None, None, :]).repeat(q, axis=1)
+        self._inv11 = sp.csr_matrix((inv.ravel(), (rr.ravel(), cc.ravel())), shape=(q * nl,) * 2)
+        self._lu = self._L2 = None
+        if len(i2):
+            self._A12 = A[i1][:, i2].tocsr()
+            self._A21 = self._A12.T.tocsr()
+            S = A[i2][:, i2] - self._A21 @ (self._inv11 @ self._A12)
+            if len(i2) <= DENSE_MAX:
+                self._L2 = sla.cholesky(np.asarray(S.todense()), lower=True, check_finite=False)
+                self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
+            else:
+                lu = spla.splu(
+                    sp.csc_matrix(S),
+                    permc_spec="MMD_AT_PLUS_A",
+                    diag_pivot_thresh=0.0,
+                    options={"SymmetricMode": True},
+                )
+                d = lu.U.diagonal()
+                if np.any(d <= 0):
+                    raise np.linalg.LinAlgError("the penalised system is not positive definite")
+                self.logdet += float(np.sum(np.log(d)))
+                self._lu = lu
+
+    def _solve2(self, B):
+        if self._L2 is not None:
+            return sla.cho_solve((self._L2, True), B, check_finite=False)
+        return self._lu.solve(np.asarray(B, dtype=float))
+
+    def solve(self, B: np.ndarray) -> np.ndarray:
+        """``A⁻¹ B`` for a vector or matrix ``B`` (rows in the order of ``A``)."""
+        B = np.asarray(B, dtype=float)
+        out = np.empty_like(B)
+        b1 = B[self.i1]
+        if not len(self.i2):
+            out[self.i1] = self._inv11 @ b1
+            return out
+        x2 = self._solve2(B[self.i2] - self._A21 @ (self._inv11 @ b1))
+        out[self.i2] = x2
+        out[self.i1] = self._inv11 @ (b1 - self._A12 @ x2)
+        return out
+
+
+def factor_pls(ZtWZ: sp.spmatrix, lam: sp.spmatrix, block: tuple[int, int, int]) -> PLSFactor:
+    """Factor ``Λ'(Z'WZ)Λ + I`` eliminating ``block`` (``RandomStructure.block``)."""
+    A = (lam.T @ ZtWZ @ lam).tocsr() + sp.identity(lam.shape[0], format="csr")
+    return PLSFactor(A, block)
