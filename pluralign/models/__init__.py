@@ -13,6 +13,14 @@ from pluralign.models._bayes_workflow import (
 from pluralign.models._clmm import OrdinalMixedResult
 from pluralign.models._design import Design, build_design, fixed_terms
 from pluralign.models._effects import adjust_pvalues, compare_groups, contrast_columns
+from pluralign.models._inference import (
+    CONTRAST_TEST_COLUMNS,
+    LRT_COLUMNS,
+    VARIANCE_PARTITION_COLUMNS,
+    compare,
+    contrast_test,
+    variance_partition,
+)
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
     BAYES_SUMMARY_COLUMNS,
@@ -30,15 +38,18 @@ from pluralign.models._protocol import (
 __all__ = [
     "BAYES_SUMMARY_COLUMNS",
     "COMPARE_COLUMNS",
+    "CONTRAST_TEST_COLUMNS",
     "DIAGNOSTIC_COLUMNS",
     "EFFECT_COLUMNS",
     "EFFECT_SCALES",
+    "LRT_COLUMNS",
     "MARGINAL_COLUMNS",
     "MIXED_SUMMARY_COLUMNS",
     "PARETO_K_MAX",
     "POSTSTRAT_COLUMNS",
     "SENSITIVITY_COLUMNS",
     "TERM_COLUMNS",
+    "VARIANCE_PARTITION_COLUMNS",
     "BayesResult",
     "Design",
     "MixedResult",
@@ -47,9 +58,11 @@ __all__ = [
     "Priors",
     "adjust_pvalues",
     "build_design",
+    "compare",
     "compare_bayes",
     "compare_groups",
     "contrast_columns",
+    "contrast_test",
     "cumulative_probs",
     "fit_bayes",
     "fit_mixed",
@@ -57,4 +70,5 @@ __all__ = [
     "preference_from_probs",
     "prior_predictive",
     "prior_sensitivity",
+    "variance_partition",
 ]

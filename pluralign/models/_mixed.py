@@ -26,6 +26,7 @@ from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import contrast_columns, finish_effects, interval
 from pluralign.models._glmm import fit_glmm_logit
+from pluralign.models._inference import coefficient_tests
 from pluralign.models._lmm import LMMFit, fit_lmm
 from pluralign.models._protocol import (
     DIAGNOSTIC_COLUMNS,
@@ -263,6 +264,7 @@ class MixedResult:
         correction: str = "holm",
         ci_prob: float | None = None,
         scale: str = "rating",
+        df: str | None = None,
     ) -> pd.DataFrame:
         """One row per contrast (non-reference level of each term) with EFFECT_COLUMNS.
 
@@ -301,6 +303,12 @@ class MixedResult:
             ``"link"`` returns the coefficient columns only (estimate, Wald interval and test,
             odds ratios, ``std_error``, ``statistic``): no simulation, about the cost of
             reading the coefficients; the rating-scale columns are NaN.
+        df : {None, "satterthwaite"}, default None
+            Reference distribution of the coefficient tests and intervals: None gives the
+            Wald z test; ``"satterthwaite"`` (linear models only) t tests on Satterthwaite's
+            degrees of freedom, as lmerTest (see :func:`~pluralign.models.contrast_test`).
+            The extra columns ``df`` (NaN for z) and ``test`` (``"Wald z"`` or
+            ``"t (Satterthwaite)"``) say which.
 
         Examples
         --------
@@ -327,10 +335,12 @@ class MixedResult:
             d, fit = f.design, f.fit
             sd = self.standardiser(dim)
             standardisers[dim] = sd
+            tests = coefficient_tests(self, dim, df, ci_prob)
             for term, entries in d.terms.items():
                 idx = [i for _, i in entries]
                 est = fit.beta[idx]
                 s = fit.se[idx]
+                test = tests.iloc[idx]
                 info = terms[(terms["dimension"] == dim) & (terms["term"] == term)]
                 table = pd.DataFrame(
                     {
@@ -339,12 +349,14 @@ class MixedResult:
                         "level": info["level"].to_numpy(),
                         "reference": info["reference"].to_numpy(),
                         "estimate": est,
-                        "ci_low": est - z * s,
-                        "ci_high": est + z * s,
-                        "p_value": 2 * stats.norm.sf(np.abs(est / s)),
+                        "ci_low": test["ci_low"].to_numpy(),
+                        "ci_high": test["ci_high"].to_numpy(),
+                        "p_value": test["p_value"].to_numpy(),
                         "p_direction": np.nan,
                         "std_error": s,
                         "statistic": est / s,
+                        "df": test["df"].to_numpy(),
+                        "test": test["test"].to_numpy(),
                     }
                 )
                 if term in d.levels and scale == "rating":
@@ -571,20 +583,30 @@ class MixedResult:
             )
         return pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
 
-    def summary(self) -> pd.DataFrame:
-        """Fixed effects (Wald), variance components and fit statistics of every dimension.
+    def summary(self, *, df: str | None = None) -> pd.DataFrame:
+        """Fixed effects, variance components and fit statistics of every dimension.
 
         Columns (MIXED_SUMMARY_COLUMNS): ``dimension, kind, parameter, estimate, std_error,
         statistic, p_value``. For the contrasts of formula terms with their levels, use
         :attr:`terms` and ``effects(scale="link")`` rather than parsing ``parameter``.
+
+        Parameters
+        ----------
+        df : {None, "satterthwaite"}, default None
+            None: Wald z tests of the fixed effects. ``"satterthwaite"`` (linear models): t
+            tests on Satterthwaite's degrees of freedom, as lmerTest's ``summary``; the
+            columns ``df`` and ``test`` are added.
         """
         rows = []
+        dfs, labels = [], []
         for dim in self.dimensions:
             f = self._fit(dim)
             d, fit = f.design, f.fit
-            se = fit.se
-            for name, b, s in zip(d.columns, fit.beta, se, strict=True):
-                rows.append((dim, "fixed", name, b, s, b / s, 2 * stats.norm.sf(abs(b / s))))
+            tests = coefficient_tests(self, dim, df, options.ci_prob)
+            for name, b, s, p in zip(d.columns, fit.beta, fit.se, tests["p_value"], strict=True):
+                rows.append((dim, "fixed", name, b, s, b / s, p))
+            dfs.extend(tests["df"])
+            labels.extend(tests["test"])
             rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
             rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
             if self.family == "gaussian":
@@ -600,7 +622,13 @@ class MixedResult:
                 ("n_items", d.n_items),
             ):
                 rows.append((dim, "fit", name, float(val), np.nan, np.nan, np.nan))
-        return pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
+            n_other = len(rows) - len(dfs)
+            dfs.extend([np.nan] * n_other)
+            labels.extend([None] * n_other)
+        table = pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
+        if df is not None:
+            table["df"], table["test"] = dfs, labels
+        return table
 
 
 def fit_mixed(
