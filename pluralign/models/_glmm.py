@@ -9,7 +9,7 @@ the conditional mode ``u*`` of the spherical random effects, and the Laplace dev
 is minimised over ``(θ, β)`` by bounded L-BFGS-B (exact gradient in β, central differences in
 θ); starting values
 come from the ``nAGQ = 0`` fit (β estimated jointly with ``u`` inside PIRLS, θ optimised). The
-sparse algebra is the block elimination of :mod:`pluralign.models._lmm`. The covariance of β̂ is
+sparse algebra is :class:`~pluralign.models._sparse.CrossedSystem`. The covariance of β̂ is
 ``(X'WX − X'WZΛ A⁻¹ Λ'Z'WX)⁻¹`` at the mode (glmer's ``vcov(fit, use.hessian = FALSE)``).
 """
 
@@ -23,11 +23,11 @@ from scipy.special import expit
 from pluralign.models._lmm import (
     GRADIENT_TOL,
     SINGULAR_TOL,
-    CrossedSystem,
     LMMFit,
     _stencil,
     scaled_gradient,
 )
+from pluralign.models._sparse import CrossedSystem
 
 
 def _loglik(y: np.ndarray, eta: np.ndarray) -> float:
@@ -41,7 +41,8 @@ class _Laplace:
         self.y = np.asarray(y, dtype=float)
         self.g = (np.asarray(g1), np.asarray(g2))
         self.n, self.p = self.X.shape
-        self.sys = CrossedSystem(g1, g2)
+        # exact factorisations only: the β gradient needs entries of A⁻¹
+        self.sys = CrossedSystem(g1, g2, method="exact")
         self.q = self.sys.q
         self.u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
         self.n_evals = 0
@@ -115,7 +116,7 @@ class _Laplace:
         f, _ = self._factor(theta, eta)
         return u, beta, old + f.logdet, f
 
-    def deviance_theta(self, theta, beta0):
+    def deviance_theta(self, theta):
         """nAGQ = 0 objective: joint mode of (u, β), Laplace deviance."""
         self.n_evals += 1
         try:
@@ -138,14 +139,9 @@ class _Laplace:
         wprime = mu * (1 - mu) * (1 - 2 * mu)
         tb, ts = f.tb, f.ts
         gb, gs = self.g[s.big], self.g[1 - s.big]
-        # entries of A⁻¹ needed for h_i (block inverse through the Schur complement S)
-        Sinv = sla.cho_solve((f.L, True), np.eye(f.L.shape[0]), check_finite=False)
-        t = tb * ts
-        M = s.N @ Sinv  # q_big × q_small
-        Nd = s.N if s.dense else s.N.toarray()
-        inv_bb = 1.0 / f.d1 + (t * t) * np.einsum("ij,ij->i", M, Nd) / f.d1**2
-        inv_ss = np.diag(Sinv)
-        inv_bs = -t * M[gb, gs] / f.d1[gb]
+        # entries of A⁻¹ needed for h_i (diagonal blocks, off-diagonal block at observed pairs)
+        inv_bb, inv_ss, inv_pairs = f.inverse_parts()
+        inv_bs = inv_pairs[s._pair]
         h = tb * tb * inv_bb[gb] + ts * ts * inv_ss[gs] + 2 * tb * ts * inv_bs
         # ∂η*/∂β = X - ZΛ A⁻¹ Λ'Z'WX
         zx = s.zt(self.X)
@@ -177,14 +173,14 @@ def fit_glmm_logit(X, y, g1, g2) -> LMMFit:
     lap._beta0[0] = np.log(ybar / (1 - ybar))
     # stage 1 (nAGQ = 0): θ only, β jointly in PIRLS
     res0 = sopt.minimize(
-        lambda t: lap.deviance_theta(t, None),
+        lap.deviance_theta,
         np.ones(2),
         method="L-BFGS-B",
         bounds=[(0.0, None)] * 2,
         options={"ftol": 1e-10},
     )
     theta0 = np.asarray(res0.x)
-    lap.deviance_theta(theta0, None)
+    lap.deviance_theta(theta0)
     start = np.concatenate([theta0, lap._beta0])
 
     # stage 2 (nAGQ = 1): (θ, β) with central-difference gradients
@@ -264,4 +260,5 @@ def fit_glmm_logit(X, y, g1, g2) -> LMMFit:
         n_evals=lap.n_evals,
         n=n,
         p=p,
+        method=lap.sys.method,
     )

@@ -5,10 +5,12 @@ The model is ``y = X β + Z₁ b₁ + Z₂ b₂ + ε`` with ``b_k ~ N(0, σ² θ
 profiled over β and σ² and minimised over the relative standard deviations ``θ ≥ 0``; each
 evaluation solves the penalised least-squares system with ``A = Λ'Z'WZΛ + I``.
 
-Why hand-written: scikit-sparse/CHOLMOD does not build here, and with two crossed intercept
-factors ``A`` has two diagonal blocks (counts) and one sparse off-diagonal count block, so we
-eliminate the larger diagonal block analytically and factor the dense Schur complement of the
-smaller one (1,000 items → one 1,000 × 1,000 Cholesky per evaluation).
+The algebra of ``A`` (log-determinant, solves, quadratic forms) is
+:class:`~pluralign.models._sparse.CrossedSystem`: the larger diagonal block is eliminated
+analytically and the Schur complement of the smaller one is factored densely, sparsely (block
+designs) or handled iteratively (tens of thousands of levels), picked by size. Why not CHOLMOD:
+scikit-sparse has no wheel on PyPI (it builds only against a system SuiteSparse), and for
+randomly crossed designs a fill-reducing ordering leaves 50–90% of a dense factor anyway.
 
 Everything here works on NumPy arrays and integer codes; pandas lives one layer up.
 
@@ -25,140 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 import scipy.optimize as sopt
-import scipy.sparse as sp
+
+from pluralign.models._sparse import CrossedSystem, Method
 
 #: A relative standard deviation below this is a singular fit (lme4's ``isSingular`` default).
 SINGULAR_TOL = 1e-4
 #: Largest acceptable Hessian-scaled gradient at the optimum (lme4's ``check.conv.grad`` uses 2e-3).
 GRADIENT_TOL = 2e-3
-
-
-class CrossedSystem:
-    """Weighted sufficient statistics of two crossed intercept factors.
-
-    Parameters
-    ----------
-    g1, g2 : ndarray of int
-        Codes of the two factors (e.g. rater, item), ``0..q-1``.
-    w : ndarray, optional
-        Observation weights (IRLS working weights); default 1.
-
-    Notes
-    -----
-    The factor with more levels is eliminated analytically (its block of ``A`` is diagonal);
-    the Schur complement of the other is formed densely and Cholesky-factored. The off-diagonal
-    count block is kept sparse (its pattern coded once) unless it is small enough that dense
-    products are cheaper.
-    """
-
-    def __init__(self, g1: np.ndarray, g2: np.ndarray, w: np.ndarray | None = None):
-        self.n = len(g1)
-        self.q = (int(g1.max()) + 1, int(g2.max()) + 1)
-        self.big = 0 if self.q[0] >= self.q[1] else 1
-        self.codes = (np.asarray(g1), np.asarray(g2))
-        gb, gs = self.codes[self.big], self.codes[1 - self.big]
-        qb, qs = self.q[self.big], self.q[1 - self.big]
-        # the sparsity pattern of the big × small count block is fixed: code it once
-        keys, self._pair = np.unique(gb.astype(np.int64) * qs + gs, return_inverse=True)
-        self._n_pairs = len(keys)
-        rows, cols = keys // qs, keys % qs
-        self._csr = (cols, np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=qb))]))
-        perm = np.lexsort((rows, cols))
-        self._perm = perm
-        self._csr_t = (
-            rows[perm],
-            np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=qs))]),
-        )
-        self._rows = rows
-        # dense products are cheaper than sparse ones for small blocks
-        self.dense = qb * qs * qs <= 3e7
-        self.set_weights(w)
-
-    def set_weights(self, w: np.ndarray | None) -> None:
-        n = self.n
-        self.w = np.ones(n) if w is None else np.asarray(w, dtype=float)
-        gb, gs = self.codes[self.big], self.codes[1 - self.big]
-        qb, qs = self.q[self.big], self.q[1 - self.big]
-        self.Db = np.bincount(gb, weights=self.w, minlength=qb)
-        self.Ds = np.bincount(gs, weights=self.w, minlength=qs)
-        data = np.bincount(self._pair, weights=self.w, minlength=self._n_pairs)
-        self._data = data
-        if self.dense:
-            N = np.zeros((qb, qs))
-            N[self._rows, self._csr[0]] = data
-            self.N, self.Nt = N, N.T
-        else:
-            self.N = sp.csr_matrix((data, *self._csr), shape=(qb, qs))
-            self.Nt = sp.csr_matrix((data[self._perm], *self._csr_t), shape=(qs, qb))
-
-    def zt(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``Z_big' W M`` and ``Z_small' W M`` for an (n,) or (n, k) array."""
-        M2 = M.reshape(self.n, -1) * self.w[:, None]
-        out = []
-        for k in (self.big, 1 - self.big):
-            g = self.codes[k]
-            out.append(
-                np.stack(
-                    [
-                        np.bincount(g, weights=M2[:, j], minlength=self.q[k])
-                        for j in range(M2.shape[1])
-                    ],
-                    axis=1,
-                )
-            )
-        return out[0], out[1]
-
-    def factor(self, theta: np.ndarray) -> _Factor:
-        """Factor ``A = Λ'Z'WZΛ + I`` at ``theta`` (ordered as the factors g1, g2)."""
-        tb, ts = float(theta[self.big]), float(theta[1 - self.big])
-        d1 = tb * tb * self.Db + 1.0
-        if self.dense:
-            S = self.Nt @ (self.N / d1[:, None])
-        else:
-            scaled = self._data / d1[self._rows]
-            Ns = sp.csr_matrix((scaled, *self._csr), shape=self.N.shape)
-            S = (self.Nt @ Ns).toarray()
-        S *= -(tb * tb * ts * ts)
-        S[np.diag_indices_from(S)] += ts * ts * self.Ds + 1.0
-        L = sla.cholesky(S, lower=True, check_finite=False)
-        return _Factor(self, tb, ts, d1, L)
-
-
-@dataclass
-class _Factor:
-    system: CrossedSystem
-    tb: float
-    ts: float
-    d1: np.ndarray
-    L: np.ndarray
-
-    @property
-    def logdet(self) -> float:
-        """``log |A|`` (lme4's ``ldL2``)."""
-        return float(np.sum(np.log(self.d1)) + 2.0 * np.sum(np.log(np.diag(self.L))))
-
-    def half(self, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pieces of ``C'A⁻¹C = c1'D⁻¹c1 + V'V`` for right-hand sides ``C = [c1; c2]``."""
-        s = self.system
-        t = self.tb * self.ts
-        w = c2 - t * (s.Nt @ (c1 / self.d1[:, None]))
-        V = sla.solve_triangular(self.L, w, lower=True, check_finite=False)
-        return c1 / np.sqrt(self.d1)[:, None], V
-
-    def quad(self, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-        """``C' A⁻¹ C``."""
-        a, V = self.half(c1, c2)
-        return a.T @ a + V.T @ V
-
-    def solve(self, r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``A⁻¹ [r1; r2]`` (blocks of the big and small factor)."""
-        s = self.system
-        t = self.tb * self.ts
-        d1 = self.d1 if np.ndim(r1) == 1 else self.d1[:, None]
-        w = r2 - t * (s.Nt @ (r1 / d1))
-        u2 = sla.cho_solve((self.L, True), w, check_finite=False)
-        u1 = (r1 - t * (s.N @ u2)) / d1
-        return u1, u2
 
 
 @dataclass(frozen=True)
@@ -183,6 +58,7 @@ class LMMFit:
     n_evals: int
     n: int
     p: int
+    method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
 
     @property
     def var1(self) -> float:
@@ -200,12 +76,12 @@ class LMMFit:
 class _Profile:
     """Profiled deviance of θ for fixed data (cached sufficient statistics)."""
 
-    def __init__(self, X, y, g1, g2, reml):
+    def __init__(self, X, y, g1, g2, reml, method="auto"):
         self.X = np.asarray(X, dtype=float)
         self.y = np.asarray(y, dtype=float)
         self.n, self.p = self.X.shape
         self.reml = reml
-        self.sys = CrossedSystem(g1, g2)
+        self.sys = CrossedSystem(g1, g2, method=method)
         M = np.column_stack([self.X, self.y])
         self.MtM = M.T @ M
         self.ZtM = self.sys.zt(M)  # (big, small)
@@ -330,6 +206,7 @@ def fit_lmm(
     *,
     reml: bool = True,
     start: np.ndarray | None = None,
+    method: Method = "auto",
 ) -> LMMFit:
     """Fit ``y ~ X + (1|g1) + (1|g2)`` by (RE)ML, as ``lme4::lmer``.
 
@@ -344,12 +221,15 @@ def fit_lmm(
         REML (default) or maximum likelihood.
     start : ndarray, optional
         Starting relative SDs (default ``(1, 1)`` as lme4).
+    method : {"auto", "exact", "dense", "blocks", "sparse", "iterative"}
+        How ``A``'s Schur complement is factored (:class:`~pluralign.models._sparse.CrossedSystem`);
+        "auto" picks by size, "exact" never uses the stochastic log-determinant.
 
     Returns
     -------
     LMMFit
     """
-    prof = _Profile(X, y, g1, g2, reml)
+    prof = _Profile(X, y, g1, g2, reml, method)
     theta0 = np.ones(2) if start is None else np.asarray(start, dtype=float)
     theta, ok, msg, _ = minimise_theta(prof.deviance, theta0, [(0.0, None), (0.0, None)])
     theta = np.where(theta < 1e-10, 0.0, theta)
@@ -394,4 +274,5 @@ def fit_lmm(
         n_evals=prof.n_evals,
         n=n,
         p=p,
+        method=sysm.method,
     )
