@@ -122,7 +122,8 @@ class Satterthwaite:
     """
 
     def __init__(self, X, y, g1, g2, theta, sigma, reml: bool):
-        self._prof = _Profile(X, y, g1, g2, reml)
+        # second differences need an exact log-determinant (not the stochastic estimate)
+        self._prof = _Profile(X, y, g1, g2, reml, method="exact")
         self.reml = reml
         self.varpar = np.r_[np.asarray(theta, dtype=float), float(sigma)]
         H = hessian(self.deviance, self.varpar)
