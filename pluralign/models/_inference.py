@@ -453,12 +453,14 @@ def variance_partition(
     -------
     DataFrame
         VARIANCE_PARTITION_COLUMNS; ``attrs["n_failed"]`` counts refits per dimension that did
-        not converge (kept: their estimates are still at a local optimum of the criterion).
+        not converge (kept: their estimates are still at a local optimum of the criterion),
+        ``attrs["n_errors"]`` those that had no estimate (e.g. a simulated binary level without
+        a 1; left out of the intervals).
 
     Warns
     -----
     ConvergenceWarning
-        If some bootstrap refits did not converge.
+        If some bootstrap refits did not converge or had no estimate.
 
     See Also
     --------
@@ -494,29 +496,38 @@ def variance_partition(
     progress = options.progress if progress is None else progress
     method = f"parametric bootstrap ({n_boot} refits, percentile)"
     rows = []
-    failed = {}
+    failed, errors = {}, {}
     for k, dim in enumerate(result._dims(dimension)):
         f = result._fit(dim)
         d, fit = f.design, f.fit
         point = _components(result, fit)
         rng = np.random.default_rng([seed, k])
         boot = np.empty((n_boot, 3))
-        n_failed = 0
+        n_failed = n_error = 0
         if result.family == "gaussian":
             sds = (np.sqrt(fit.var1), np.sqrt(fit.var2), np.sqrt(fit.sigma2))
         else:
             sds = (np.sqrt(fit.var1), np.sqrt(fit.var2), 0.0)
         for b in tqdm(range(n_boot), desc=f"variance_partition {dim}", disable=not progress):
             eta = simulate_lmm(d.X, fit.beta, sds, d.rater_codes, d.item_codes, rng)
-            if result.family == "gaussian":
-                refit = fit_lmm(d.X, eta, d.rater_codes, d.item_codes, reml=fit.reml)
-            else:
-                y = (rng.random(len(eta)) < expit(eta)).astype(float)
-                refit = fit_glmm_logit(d.X, y, d.rater_codes, d.item_codes)
+            try:
+                if result.family == "gaussian":
+                    refit = fit_lmm(d.X, eta, d.rater_codes, d.item_codes, reml=fit.reml)
+                else:
+                    y = (rng.random(len(eta)) < expit(eta)).astype(float)
+                    refit = fit_glmm_logit(d.X, y, d.rater_codes, d.item_codes)
+            except (np.linalg.LinAlgError, ValueError):
+                # e.g. a simulated binary level with no 1s: no estimate exists
+                boot[b] = np.nan
+                n_error += 1
+                continue
             n_failed += not refit.converged
             boot[b] = list(_components(result, refit).values())
-        shares = boot / boot.sum(axis=1, keepdims=True)
-        lo, hi = interval(boot, ci_prob)
+        ok = np.isfinite(boot).all(axis=1)
+        if not ok.any():
+            raise ValueError(f"{dim}: every bootstrap refit failed; no interval can be computed")
+        shares = boot[ok] / boot[ok].sum(axis=1, keepdims=True)
+        lo, hi = interval(boot[ok], ci_prob)
         slo, shi = interval(shares, ci_prob)
         total = sum(point.values())
         for j, (name, var) in enumerate(point.items()):
@@ -535,14 +546,16 @@ def variance_partition(
                 )
             )
         failed[dim] = n_failed
-        if n_failed:
+        errors[dim] = n_error
+        if n_failed or n_error:
             warnings.warn(
-                f"{dim}: {n_failed} of {n_boot} bootstrap refits did not converge "
-                "(kept in the intervals)",
+                f"{dim}: of {n_boot} bootstrap refits, {n_failed} did not converge (kept in the "
+                f"intervals) and {n_error} had no estimate (left out)",
                 ConvergenceWarning,
                 stacklevel=2,
             )
     table = pd.DataFrame(rows, columns=list(VARIANCE_PARTITION_COLUMNS))
     table.attrs["n_failed"] = failed
+    table.attrs["n_errors"] = errors
     table.attrs["ci_prob"] = ci_prob
     return table
