@@ -53,6 +53,10 @@ for (reml in c(TRUE, FALSE)) {
   ct <- contest(m, L, joint = FALSE)
   write.csv(as.data.frame(ct), file.path(dir, paste0("contest_", tag, ".csv")), row.names = FALSE)
 }
+m <- lmer(rating ~ gender + ideology + (1 | rater) + (1 | item), d)
+kr <- as.data.frame(summary(m, ddf = "Kenward-Roger")$coefficients)
+kr$name <- rownames(kr)
+write.csv(kr, file.path(dir, "coef_kr.csv"), row.names = FALSE)
 m0 <- lmer(rating ~ gender + (1 | rater) + (1 | item), d)
 m1 <- lmer(rating ~ gender + ideology + (1 | rater) + (1 | item), d)
 a <- suppressMessages(anova(m0, m1))
@@ -124,6 +128,17 @@ def test_satterthwaite_matches_lmertest(fits, lmertest, crit):
 
 
 @pytest.mark.needs_r
+def test_kenward_roger_matches_pbkrtest(fits, lmertest):
+    r = pd.read_csv(lmertest / "coef_kr.csv").set_index("name")
+    ours = fits["reml"].summary(df="kenward-roger").query("kind == 'fixed'")
+    names = [_r_name(c) for c in ours["parameter"]]
+    assert _rel(ours["df"], r.loc[names, "df"]) < 1e-4
+    assert _rel(ours["std_error"], r.loc[names, "Std. Error"]) < 1e-5  # adjusted SE
+    assert _rel(ours["p_value"], r.loc[names, "Pr(>|t|)"]) < 1e-3
+    assert set(ours["test"]) == {"t (Kenward-Roger)"}
+
+
+@pytest.mark.needs_r
 @pytest.mark.parametrize("crit", ["reml", "ml"])
 def test_contrast_test_matches_lmertest_contest(fits, lmertest, crit):
     fit = fits[crit]
@@ -154,8 +169,8 @@ def test_wald_stays_available_and_labelled(fits):
 
 
 def test_bad_df_requests_are_explained(fits):
-    with pytest.raises(ValueError, match="Kenward-Roger"):
-        fits["reml"].effects(scale="link", df="kenward-roger")
+    with pytest.raises(ValueError, match="REML"):
+        fits["ml"].effects(scale="link", df="kenward-roger")
     with pytest.raises(ValueError, match="df must be"):
         fits["reml"].summary(df="t")
     with pytest.raises(KeyError, match="does not have"):

@@ -1,8 +1,8 @@
 """Inference on mixed-model fits: t tests with Satterthwaite df, likelihood-ratio tests, variance partition.
 
 * :func:`contrast_test` and ``MixedResult.effects(df="satterthwaite")``: t tests of contrasts
-  ``L'β`` of a linear mixed model with Satterthwaite's degrees of freedom, as
-  ``lmerTest::contest`` (numerics in :mod:`pluralign.models._inference_kernels`).
+  ``L'β`` of a linear mixed model with Satterthwaite's (or Kenward–Roger's) degrees of freedom,
+  as ``lmerTest::contest`` (numerics in :mod:`pluralign.models._inference_kernels`).
 * :func:`compare`: likelihood-ratio tests between nested mixed models, as R's ``anova(m0, m1)``
   on ``lmer``/``glmer`` fits (REML fits that differ in fixed effects are refitted by ML first).
 * :func:`variance_partition`: rater, item and residual variance and their shares of the total
@@ -25,29 +25,34 @@ from pluralign._errors import ConvergenceWarning
 from pluralign._settings import options
 from pluralign.models._effects import interval
 from pluralign.models._glmm import fit_glmm_logit
-from pluralign.models._inference_kernels import Satterthwaite, simulate_lmm
+from pluralign.models._inference_kernels import KenwardRoger, Satterthwaite, simulate_lmm
 from pluralign.models._lmm import fit_lmm
 
 if TYPE_CHECKING:
     from pluralign.models._mixed import MixedResult
 
-#: Reference distributions of coefficient tests: ``None``/``"wald"`` (z) or ``"satterthwaite"`` (t).
-DF_METHODS = ("wald", "satterthwaite")
+#: Reference distributions of coefficient tests: ``None``/``"wald"`` (z), ``"satterthwaite"`` or
+#: ``"kenward-roger"`` (t; Kenward–Roger also adjusts the standard error).
+DF_METHODS = ("wald", "satterthwaite", "kenward-roger")
 #: Label of each test in the ``test`` column of effects, summaries and contrast tests.
-TEST_LABELS = {"wald": "Wald z", "satterthwaite": "t (Satterthwaite)"}
+TEST_LABELS = {
+    "wald": "Wald z",
+    "satterthwaite": "t (Satterthwaite)",
+    "kenward-roger": "t (Kenward-Roger)",
+}
 
 #: Columns of :func:`contrast_test`.
 CONTRAST_TEST_COLUMNS = (
     "dimension",
     "contrast",  # label of the row of L
     "estimate",  # L'β
-    "std_error",  # sqrt(L' Var(β̂) L)
-    "df",  # Satterthwaite degrees of freedom (NaN for the Wald z test)
+    "std_error",  # sqrt(L' Var(β̂) L) (Kenward-Roger: the adjusted Var(β̂))
+    "df",  # Satterthwaite or Kenward-Roger degrees of freedom (NaN for the Wald z test)
     "statistic",  # t (or z) = estimate / std_error
     "p_value",  # two-sided
     "ci_low",
     "ci_high",
-    "test",  # "t (Satterthwaite)" or "Wald z"
+    "test",  # "t (Satterthwaite)", "t (Kenward-Roger)" or "Wald z"
 )
 
 #: Columns of :func:`compare`: one row per model and dimension, as R's ``anova(m0, m1)``.
@@ -80,26 +85,30 @@ VARIANCE_PARTITION_COLUMNS = (
 
 
 def _df_method(df: str | None) -> str:
-    method = "wald" if df is None else str(df).lower()
-    if method in ("kenward-roger", "kenward_roger", "kr"):
-        raise ValueError(
-            "Kenward-Roger degrees of freedom are not available; use df='satterthwaite' "
-            "(they agree closely for crossed random intercepts)"
-        )
+    method = "wald" if df is None else str(df).lower().replace("_", "-")
     if method not in DF_METHODS:
         raise ValueError(f"df must be None or one of {DF_METHODS}, got {df!r}")
     return method
 
 
-def satterthwaite(result: MixedResult, dimension: str) -> Satterthwaite:
-    """The Satterthwaite system of one dimension of a linear (gaussian) mixed-model fit."""
+def small_sample(result: MixedResult, dimension: str, method: str):
+    """The Satterthwaite or Kenward–Roger system of one dimension of a linear mixed model."""
     if result.family != "gaussian":
         raise ValueError(
-            f"Satterthwaite t tests need a linear mixed model (family='gaussian'); this fit is "
-            f"{result.family!r}, whose coefficients are tested by Wald z (df=None)"
+            f"t tests with df={method!r} need a linear mixed model (family='gaussian'); this "
+            f"fit is {result.family!r}, whose coefficients are tested by Wald z (df=None)"
         )
     f = result.fits[dimension]
     d, fit = f.design, f.fit
+    if method == "kenward-roger":
+        if not fit.reml:
+            raise ValueError(
+                "Kenward-Roger's method is defined for REML fits; refit with reml=True or "
+                "use df='satterthwaite'"
+            )
+        return KenwardRoger(
+            d.X, d.rater_codes, d.item_codes, (fit.var1, fit.var2), fit.sigma2, fit.vcov
+        )
     return Satterthwaite(
         d.X, d.y, d.rater_codes, d.item_codes, fit.theta, np.sqrt(fit.sigma2), fit.reml
     )
@@ -120,8 +129,8 @@ def coefficient_tests(
 def _tests(result, dimension, L, method, ci_prob) -> pd.DataFrame:
     fit = result.fits[dimension].fit
     est = L @ fit.beta
-    if method == "satterthwaite":
-        var, dfs = satterthwaite(result, dimension).contrasts(L)
+    if method != "wald":
+        var, dfs = small_sample(result, dimension, method).contrasts(L)
         q = stats.t.ppf(0.5 + ci_prob / 2, dfs)
         se = np.sqrt(var)
         p = 2 * stats.t.sf(np.abs(est / se), dfs)
@@ -184,8 +193,10 @@ def contrast_test(
 
     where ``C = Var(β̂)`` as a function of the variance parameters ``φ = (θ_rater, θ_item, σ)``,
     ``g = ∂(L'CL)/∂φ`` and ``A`` is the asymptotic covariance of ``φ̂`` (twice the inverse
-    Hessian of the REML or ML deviance), computed numerically as lmerTest does. ``df=None``
-    gives the Wald z test instead.
+    Hessian of the REML or ML deviance), computed numerically as lmerTest does.
+    ``df="kenward-roger"`` (REML fits) uses Kenward and Roger's adjusted covariance of β̂ and
+    their df, as ``pbkrtest`` (``lmerTest``'s ``ddf="Kenward-Roger"``); ``df=None`` gives the
+    Wald z test.
 
     Parameters
     ----------
@@ -198,8 +209,9 @@ def contrast_test(
         the contrasts; or a mapping ``{label: {coefficient: weight}}``.
     dimension : str or list of str, optional
         Dimensions to test (default: all).
-    df : {"satterthwaite", None}, default "satterthwaite"
-        Reference distribution: t with Satterthwaite df, or the normal (Wald z).
+    df : {"satterthwaite", "kenward-roger", None}, default "satterthwaite"
+        Reference distribution: t with Satterthwaite or Kenward–Roger df, or the normal
+        (Wald z). Kenward–Roger needs a REML fit and at most ``KR_MAX_LEVELS`` raters + items.
     ci_prob : float, optional
         Interval probability (default ``options.ci_prob``).
 

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 from pluralign._errors import ConvergenceWarning
 from pluralign.models._lmm import _Profile
@@ -182,3 +183,125 @@ def simulate_lmm(
     b1 = rng.normal(0.0, sds[0], int(g1.max()) + 1)
     b2 = rng.normal(0.0, sds[1], int(g2.max()) + 1)
     return X @ beta + b1[g1] + b2[g2] + rng.normal(0.0, sds[2], len(g1))
+
+
+#: Kenward–Roger works with dense (q × q) matrices over all random-effect levels; above this
+#: many levels it is refused (Satterthwaite's df need no such matrices).
+KR_MAX_LEVELS = 6000
+
+
+class KenwardRoger:
+    """Kenward–Roger adjusted covariance and degrees of freedom of one crossed REML fit.
+
+    As ``pbkrtest::vcovAdj`` and ``pbkrtest::Lb_ddf``: the covariance ``Σ = σ²_1 Z₁Z₁' +
+    σ²_2 Z₂Z₂' + σ² I`` is linear in the variance components ``γ``; with ``Φ = (X'Σ⁻¹X)⁻¹``,
+    ``P_i = -X'Σ⁻¹G_iΣ⁻¹X``, ``Q_ij = X'Σ⁻¹G_iΣ⁻¹G_jΣ⁻¹X`` and ``W = 2 I_E⁻¹`` (expected REML
+    information of γ), the adjusted covariance is ``Φ_A = Φ + 2Φ[Σ W_ij(Q_ij - P_iΦP_j)]Φ``.
+    Every ``n × n`` product is reduced to ``q × q`` ones by the Woodbury identity
+    ``Σ⁻¹ = σ⁻²(I - ZS C⁻¹ SZ')``, ``C = I + SZ'ZS``, ``S = diag(sqrt(σ²_k/σ²))``.
+
+    References
+    ----------
+    Kenward, M. G. & Roger, J. H. (1997). Small sample inference for fixed effects from
+    restricted maximum likelihood. Biometrics, 53(3), 983–997.
+
+    Halekoh, U. & Højsgaard, S. (2014). A Kenward–Roger approximation and parametric bootstrap
+    methods for tests in linear mixed models – the R package pbkrtest. Journal of Statistical
+    Software, 59(9). doi:10.18637/jss.v059.i09
+    """
+
+    def __init__(self, X, g1, g2, variances: tuple[float, float], sigma2: float, vcov):
+        X = np.asarray(X, dtype=float)
+        n, p = X.shape
+        q1, q2 = int(g1.max()) + 1, int(g2.max()) + 1
+        q = q1 + q2
+        if q > KR_MAX_LEVELS:
+            raise ValueError(
+                f"Kenward-Roger needs dense {q} x {q} matrices (raters + items); above "
+                f"{KR_MAX_LEVELS} levels use df='satterthwaite'"
+            )
+        rows = np.arange(n)
+        Z = sp.csr_matrix((np.ones(2 * n), (np.r_[rows, rows], np.r_[g1, q1 + g2])), shape=(n, q))
+        blocks = (slice(0, q1), slice(q1, q))
+        s = np.r_[
+            np.full(q1, np.sqrt(variances[0] / sigma2)), np.full(q2, np.sqrt(variances[1] / sigma2))
+        ]
+        ZtZ = (Z.T @ Z).toarray()
+        K = s[:, None] * ZtZ * s[None, :]
+        C = K + np.eye(q)
+        Lc = sla.cho_factor(C, lower=True, check_finite=False)
+        inv_s2 = 1.0 / sigma2
+
+        def sinv(M):
+            """``Σ⁻¹ M`` for an (n, k) array."""
+            inner = sla.cho_solve(Lc, s[:, None] * (Z.T @ M), check_finite=False)
+            return inv_s2 * (M - Z @ (s[:, None] * inner))
+
+        Phi = np.asarray(vcov, dtype=float)
+        TT = sinv(X)
+        OO = [Z[:, b] @ (Z[:, b].T @ TT) for b in blocks] + [TT]
+        PP = [-(o.T @ TT) for o in OO]
+        PP = [(m + m.T) / 2 for m in PP]
+        SO = [sinv(o) for o in OO]
+        m = len(OO)
+        QQ = [[OO[i].T @ SO[j] for j in range(m)] for i in range(m)]
+        # traces tr(G_i Σ⁻¹ G_j Σ⁻¹) in q-space
+        CinvK = sla.cho_solve(Lc, K, check_finite=False)
+        R = inv_s2 * (ZtZ - ZtZ @ (s[:, None] * sla.cho_solve(Lc, s[:, None] * ZtZ)))
+        B = inv_s2 * (np.eye(q) - s[:, None] * sla.cho_solve(Lc, s[:, None] * ZtZ))
+        Kt = np.empty((m, m))
+        for i in range(2):
+            for j in range(2):
+                Kt[i, j] = np.sum(R[blocks[i], blocks[j]] ** 2)
+            Bi = B[:, blocks[i]]
+            Kt[i, 2] = Kt[2, i] = float(np.sum(Bi * (ZtZ @ Bi)))
+        Kt[2, 2] = inv_s2**2 * (n - 2 * np.trace(CinvK) + np.sum(CinvK * CinvK.T))
+        IE2 = np.empty((m, m))
+        for i in range(m):
+            PhiP = Phi @ PP[i]
+            for j in range(i, m):
+                IE2[i, j] = IE2[j, i] = (
+                    Kt[i, j] - 2 * np.sum(Phi * QQ[i][j]) + np.sum(PhiP * (PP[j] @ Phi))
+                )
+        condi = np.min(np.abs(np.linalg.eigvalsh(IE2)))
+        W = 2 * (np.linalg.inv(IE2) if condi > 1e-10 else np.linalg.pinv(IE2))
+        W = (W + W.T) / 2
+        U = np.zeros((p, p))
+        for i in range(m):
+            for j in range(m):
+                U += W[i, j] * (QQ[i][j] - PP[i] @ Phi @ PP[j])
+        self.vcov_beta = Phi
+        self.vcov_adjusted = Phi + 2 * Phi @ U @ Phi
+        self.P, self.W = PP, W
+
+    def contrasts(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Adjusted variance ``L'Φ_A L`` and Kenward–Roger df of each row of ``L``."""
+        L = np.atleast_2d(np.asarray(L, dtype=float))
+        var = np.einsum("kp,pq,kq->k", L, self.vcov_adjusted, L)
+        return var, np.array([self._ddf(row[None, :]) for row in L])
+
+    def _ddf(self, L: np.ndarray) -> float:
+        """``pbkrtest::Lb_ddf`` for one contrast matrix ``L`` (q × p)."""
+        V0 = self.vcov_beta
+        Theta = L.T @ np.linalg.solve(L @ V0 @ L.T, L)
+        TV = Theta @ V0
+        u = [TV @ P @ V0 for P in self.P]
+        A1 = A2 = 0.0
+        m = len(u)
+        for i in range(m):
+            for j in range(i, m):
+                e = 1.0 if i == j else 2.0
+                A1 += e * self.W[i, j] * np.trace(u[i]) * np.trace(u[j])
+                A2 += e * self.W[i, j] * np.sum(u[i] * u[j].T)
+        q = L.shape[0]
+        Bq = (A1 + 6 * A2) / (2 * q)
+        g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
+        den = 3 * q + 2 * (1 - g)
+        c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
+        v0 = 1 + c1 * Bq
+        v0 = 0.0 if abs(v0) < 1e-10 else v0
+        v1, v2 = 1 - c2 * Bq, 1 - c3 * Bq
+        x = 1 - A2 / q
+        ratio = 1.0 if abs(x) < 1e-14 and abs(v1) < 1e-14 else x / v1
+        rho = ratio**2 * v0 / (q * v2)
+        return float(4 + (q + 2) / (q * rho - 1))

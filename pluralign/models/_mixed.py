@@ -303,12 +303,14 @@ class MixedResult:
             ``"link"`` returns the coefficient columns only (estimate, Wald interval and test,
             odds ratios, ``std_error``, ``statistic``): no simulation, about the cost of
             reading the coefficients; the rating-scale columns are NaN.
-        df : {None, "satterthwaite"}, default None
+        df : {None, "satterthwaite", "kenward-roger"}, default None
             Reference distribution of the coefficient tests and intervals: None gives the
             Wald z test; ``"satterthwaite"`` (linear models only) t tests on Satterthwaite's
-            degrees of freedom, as lmerTest (see :func:`~pluralign.models.contrast_test`).
-            The extra columns ``df`` (NaN for z) and ``test`` (``"Wald z"`` or
-            ``"t (Satterthwaite)"``) say which.
+            degrees of freedom, as lmerTest; ``"kenward-roger"`` (REML fits) t tests with
+            Kenward–Roger's adjusted standard errors and df, as pbkrtest (see
+            :func:`~pluralign.models.contrast_test`). The extra columns ``df`` (NaN for z) and
+            ``test`` (``"Wald z"``, ``"t (Satterthwaite)"``, ``"t (Kenward-Roger)"``) say which;
+            Kenward–Roger's ``std_error`` is the adjusted one.
 
         Examples
         --------
@@ -353,8 +355,8 @@ class MixedResult:
                         "ci_high": test["ci_high"].to_numpy(),
                         "p_value": test["p_value"].to_numpy(),
                         "p_direction": np.nan,
-                        "std_error": s,
-                        "statistic": est / s,
+                        "std_error": test["std_error"].to_numpy(),
+                        "statistic": test["statistic"].to_numpy(),
                         "df": test["df"].to_numpy(),
                         "test": test["test"].to_numpy(),
                     }
@@ -592,10 +594,11 @@ class MixedResult:
 
         Parameters
         ----------
-        df : {None, "satterthwaite"}, default None
-            None: Wald z tests of the fixed effects. ``"satterthwaite"`` (linear models): t
-            tests on Satterthwaite's degrees of freedom, as lmerTest's ``summary``; the
-            columns ``df`` and ``test`` are added.
+        df : {None, "satterthwaite", "kenward-roger"}, default None
+            None: Wald z tests of the fixed effects. ``"satterthwaite"`` or
+            ``"kenward-roger"`` (linear models): t tests as lmerTest's ``summary(ddf=...)``
+            (Kenward–Roger also adjusts ``std_error``); the columns ``df`` and ``test`` are
+            added.
         """
         rows = []
         dfs, labels = [], []
@@ -603,7 +606,9 @@ class MixedResult:
             f = self._fit(dim)
             d, fit = f.design, f.fit
             tests = coefficient_tests(self, dim, df, options.ci_prob)
-            for name, b, s, p in zip(d.columns, fit.beta, fit.se, tests["p_value"], strict=True):
+            for name, b, s, p in zip(
+                d.columns, fit.beta, tests["std_error"], tests["p_value"], strict=True
+            ):
                 rows.append((dim, "fixed", name, b, s, b / s, p))
             dfs.extend(tests["df"])
             labels.extend(tests["test"])
