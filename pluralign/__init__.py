@@ -6,9 +6,16 @@ it. Layers, in the order data flows: :mod:`pluralign.data` (studies, loaders, si
 :mod:`pluralign.train`, :mod:`pluralign.plots`, :mod:`pluralign.report` and
 :mod:`pluralign.power`. ``import pluralign`` needs only the core dependencies: the Bayesian
 models (``pluralign[bayes]``) and training (``pluralign[train]``) import their extras when called.
+
+``import pluralign`` is quick: the names below are imported from their subpackage on first use
+(PEP 562), so a script that only plans a study never loads matplotlib, and ``pluralign.plots``
+is ready when first touched.
 """
 
-from pluralign import plots
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from pluralign._errors import (
     ConvergenceWarning,
     DesignError,
@@ -17,73 +24,76 @@ from pluralign._errors import (
     StudyValidationError,
 )
 from pluralign._settings import Options, option_context, options
-from pluralign.data import (
-    AGREEMENT_3,
-    AGREEMENT_5,
-    BINARY,
-    EVERYONE,
-    LogEntry,
-    Population,
-    Scale,
-    SimulatedStudy,
-    SimulationDesign,
-    SimulationTruth,
-    Study,
-    load_multipico,
-    load_popquorn,
-    read_study,
-    simulate_study,
-    wide_to_long,
-)
-from pluralign.describe import group_means, relative_difference
-from pluralign.labels import (
-    PreferenceLabels,
-    RatingReward,
-    agreement,
-    desirability_labels,
-    group_divergence,
-    item_disagreement,
-    label_flips,
-    most_contested,
-    preference_labels,
-    rescale,
-    reward_function,
-)
-from pluralign.models import (
-    BayesResult,
-    MixedResult,
-    ModelResult,
-    Priors,
-    compare,
-    compare_bayes,
-    compare_groups,
-    contrast_test,
-    fit_bayes,
-    fit_mixed,
-    prior_predictive,
-    prior_sensitivity,
-    variance_partition,
-)
-from pluralign.power import (
-    PowerResult,
-    StudyDesign,
-    StudyPlan,
-    design_from_study,
-    label_precision,
-    plan_study,
-    power_analysis,
-    power_curve,
-)
-from pluralign.report import ReportOptions, run_demo, write_report
-from pluralign.train import (
-    TrainResult,
-    load_model,
-    load_smollm2,
-    run_grid,
-    tiny_model,
-    train_dpo,
-    train_grpo,
-)
+
+if TYPE_CHECKING:  # the public names and where each is defined; imported on first use below
+    from pluralign import plots
+    from pluralign.data import (
+        AGREEMENT_3,
+        AGREEMENT_5,
+        BINARY,
+        EVERYONE,
+        LogEntry,
+        Population,
+        Scale,
+        SimulatedStudy,
+        SimulationDesign,
+        SimulationTruth,
+        Study,
+        load_multipico,
+        load_popquorn,
+        read_study,
+        simulate_study,
+        wide_to_long,
+    )
+    from pluralign.describe import group_means, relative_difference
+    from pluralign.labels import (
+        PreferenceLabels,
+        RatingReward,
+        agreement,
+        desirability_labels,
+        group_divergence,
+        item_disagreement,
+        label_flips,
+        most_contested,
+        preference_labels,
+        rescale,
+        reward_function,
+    )
+    from pluralign.models import (
+        BayesResult,
+        MixedResult,
+        ModelResult,
+        Priors,
+        compare,
+        compare_bayes,
+        compare_groups,
+        contrast_test,
+        fit_bayes,
+        fit_mixed,
+        prior_predictive,
+        prior_sensitivity,
+        variance_partition,
+    )
+    from pluralign.power import (
+        PowerResult,
+        StudyDesign,
+        StudyPlan,
+        design_from_study,
+        label_precision,
+        plan_study,
+        power_analysis,
+        power_curve,
+    )
+    from pluralign.report import ReportOptions, run_demo, write_report
+    from pluralign.train import (
+        TrainResult,
+        load_model,
+        load_smollm2,
+        run_grid,
+        tiny_model,
+        train_dpo,
+        train_grpo,
+    )
 
 __version__ = "0.1.0"
 
@@ -159,3 +169,42 @@ __all__ = [
     "wide_to_long",
     "write_report",
 ]
+
+
+def _sources() -> dict[str, str]:
+    """Public name → the subpackage it comes from, read from the ``TYPE_CHECKING`` imports above
+    (one list to maintain, as ``lazy_loader.attach_stub`` reads a stub)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    )
+    out = {}
+    for node in block.body:
+        for alias in node.names:
+            if isinstance(node, ast.ImportFrom) and node.module == "pluralign":
+                out[alias.asname or alias.name] = f"pluralign.{alias.name}"  # a subpackage
+            else:
+                out[alias.asname or alias.name] = node.module
+    return out
+
+
+_SOURCES = _sources()
+
+
+def __getattr__(name: str):
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pluralign' has no attribute {name!r}")
+    import importlib
+
+    found = importlib.import_module(module)
+    value = found if module == f"pluralign.{name}" else getattr(found, name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -20,6 +20,8 @@ _EXTRA_OF = {
     "tokenizers": "train",
     "gguf": "train",
     "peft": "train",
+    "dask": "dask",
+    "distributed": "dask",
 }
 
 

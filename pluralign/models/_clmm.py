@@ -50,6 +50,7 @@ from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study:
     _example_study,
     fit_mixed,
 )
+from pluralign.models._protocol import EFFECT_SCALES
 
 #: Coefficient draws are processed in chunks of this many (bounds the quadrature's memory).
 _CHUNK = 64
@@ -131,9 +132,10 @@ class OrdinalMixedResult(MixedResult):
     def effects(
         self,
         *,
-        family: Sequence[str] | None = None,
+        multiplicity: str | Sequence[str] | None = None,
         correction: str = "holm",
         ci_prob: float | None = None,
+        scale: str = "rating",
     ) -> pd.DataFrame:
         """One row per contrast (non-reference level of each term) with EFFECT_COLUMNS.
 
@@ -146,7 +148,10 @@ class OrdinalMixedResult(MixedResult):
         * ``cohens_d = estimate / sqrt(σ²_rater + σ²_item + π²/3)`` (logit; ``+ 1`` for probit):
           latent-scale standardised effect.
         * ``odds_ratio = exp(estimate)`` with its interval (logit link only; NaN for probit).
-        * ``p_adjusted``: ``correction`` over the declared ``family`` (default every row).
+        * ``p_adjusted``: ``correction`` over the terms named in ``multiplicity`` (default
+          every row).
+        * ``scale="link"`` returns the latent-scale columns only (no simulation); the
+          rating-scale columns are NaN.
 
         Examples
         --------
@@ -158,6 +163,8 @@ class OrdinalMixedResult(MixedResult):
         >>> bool((eff["odds_ratio"] > 0).all())
         True
         """
+        if scale not in EFFECT_SCALES:
+            raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
         ci_prob = options.ci_prob if ci_prob is None else ci_prob
         z = stats.norm.ppf(0.5 + ci_prob / 2)
         rows = []
@@ -185,9 +192,10 @@ class OrdinalMixedResult(MixedResult):
                         "p_value": 2 * stats.norm.sf(np.abs(est / s)),
                         "p_direction": np.nan,
                         "std_error": s,
+                        "statistic": est / s,
                     }
                 )
-                if term in d.levels:
+                if term in d.levels and scale == "rating":
                     levels = [lv for lv, _ in entries]
                     cells = pd.DataFrame({term: [d.references[term], *levels]})
                     X, W = self._cells_design(cells, dim)
@@ -213,7 +221,7 @@ class OrdinalMixedResult(MixedResult):
             if rows
             else pd.DataFrame(columns=["dimension", "term", "p_value"])
         )
-        out = finish_effects(table, family=family, correction=correction)
+        out = finish_effects(table, multiplicity=multiplicity, correction=correction)
         out.attrs["standardiser"] = standardisers
         out.attrs["standardiser_definition"] = (
             "sqrt(var_rater + var_item + pi^2/3) on the logit scale"
@@ -393,7 +401,7 @@ def fit_ordinal_mixed(
     dims = list(dimensions)
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(study, formula, dim, reference=reference, coding=coding)
+        design = build_design(study, formula, dimension=dim, reference=reference, coding=coding)
         codes, values = _ordinal_codes(design)
         fit = fit_clmm(
             design.X[:, 1:],
@@ -422,6 +430,6 @@ def fit_ordinal_mixed(
         fits=fits,
         n_draws=int(n_draws),
         seed=options.seed if seed is None else int(seed),
-        attrs={"references": first.references},
+        references=dict(first.references),
         link=link,
     )

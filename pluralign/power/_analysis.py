@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from pluralign._errors import PluralignWarning
+from pluralign._parallel import parallel_map
 from pluralign._settings import options
 from pluralign.power._design import StudyDesign
 from pluralign.power._fitters import Fitter, fitter_key, fitter_truth, resolve_fitter
@@ -162,6 +164,9 @@ class PowerResult:
         )
 
 
+_WARNINGS_LOCK = threading.Lock()
+
+
 def _takes_seed(fitter: Any) -> bool:
     """Whether a fitter accepts ``seed=`` (the simulation's own seed, for sampling fitters)."""
     try:
@@ -177,20 +182,27 @@ def _seed_sequences(seed: int | None, n_sims: int) -> list[np.random.SeedSequenc
 
 
 def _run_one(
+    point: int,
     design: StudyDesign,
     fitter: Fitter,
     ss: np.random.SeedSequence,
     index: int,
     truth: Mapping[str, float],
-    cache_file: Path | None,
-) -> list[dict[str, Any]]:
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """Simulate and fit study ``index`` of design point ``point``; its rows of the table.
+
+    Everything random comes from ``ss`` (the simulation's own seed sequence), so the rows are
+    the same wherever the task runs."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(ss)
     study = design.simulate(rng)
     sim_seed = int(ss.generate_state(1)[0])
     t1 = time.perf_counter()
     error = ""
-    with warnings.catch_warnings(record=True) as caught:
+    # catch_warnings swaps process-wide state: fits in threads of one process (a threaded
+    # backend, a Dask worker with several threads) take turns, so no warning is lost or
+    # counted twice; process workers never wait here
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             fit = fitter(study, seed=sim_seed) if _takes_seed(fitter) else fitter(study)
@@ -242,11 +254,13 @@ def _run_one(
         row["n_warnings"] = len(caught)
         row["simulate_s"] = t1 - t0
         row["fit_s"] = t2 - t1
-    if cache_file is not None:
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows, default=_json_default))
-        tmp.replace(cache_file)  # atomic: an interrupted run leaves no half-written result
-    return rows
+    return point, index, rows
+
+
+def _save(cache_file: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = cache_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rows, default=_json_default))
+    tmp.replace(cache_file)  # atomic: an interrupted run leaves no half-written result
 
 
 def _json_default(obj):
@@ -350,6 +364,8 @@ def power_analysis(
     model_options: Mapping[str, Any] | None = None,
     seed: int | None = None,
     n_jobs: int = 1,
+    backend: str | None = None,
+    client: Any = None,
     progress: bool = True,
     cache: str | Path | None = None,
     mc_method: str = "wilson",
@@ -386,6 +402,13 @@ def power_analysis(
         ``n_jobs`` is, so results are reproducible and extendable.
     n_jobs : int, default 1
         Parallel worker processes (joblib; -1: all cores).
+    backend : {"loky", "threading", "dask"} or str, optional
+        Where the simulations run (a joblib backend; default: this process when
+        ``n_jobs=1``, local worker processes otherwise). ``"dask"`` sends them to the current
+        :class:`dask.distributed.Client` (see the power guide's "Running on a cluster").
+    client : dask.distributed.Client, optional
+        Run the simulations on this Dask cluster (implies ``backend="dask"``). Results are the
+        same as with ``n_jobs=1``: each simulation's seed comes from ``seed`` and its number.
     progress : bool, default True
         Show a progress bar.
     cache : str or Path, optional
@@ -433,6 +456,68 @@ def power_analysis(
     >>> 0 <= res.power <= 1
     True
     """
+    run = _prepare(
+        design,
+        effect=effect,
+        alpha=alpha,
+        n_sims=n_sims,
+        model=model,
+        model_options=model_options,
+        seed=seed,
+        cache=cache,
+        mc_method=mc_method,
+        failed_fits=failed_fits,
+    )
+    execute([run], n_jobs=n_jobs, backend=backend, client=client, progress=progress)
+    return run.result(stacklevel=3)
+
+
+@dataclass
+class PowerRun:
+    """One design point of a power analysis, ready to run: its simulations not yet done, the
+    rows of those done, and what is needed to summarise them. Several runs can share one pool of
+    workers (:func:`execute`), as :func:`power_curve` does."""
+
+    design: StudyDesign
+    fitter: Fitter
+    model_name: str
+    truth: Mapping[str, float]
+    seqs: list[np.random.SeedSequence]
+    cdir: Path | None
+    alpha: float
+    mc_method: str
+    failed_fits: str
+    done: dict[int, list[dict]] = field(default_factory=dict)
+    todo: list[int] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def n_sims(self) -> int:
+        return len(self.seqs)
+
+    def tasks(self, point: int) -> list[tuple]:
+        """Arguments of :func:`_run_one` for every simulation still to run."""
+        return [(point, self.design, self.fitter, self.seqs[i], i, self.truth) for i in self.todo]
+
+    def result(self, stacklevel: int = 2) -> PowerResult:
+        """The :class:`PowerResult` of the finished simulations."""
+        return _result(self, stacklevel=stacklevel + 1)
+
+
+def _prepare(
+    design: StudyDesign,
+    *,
+    effect: float | Mapping[str, float] | None,
+    alpha: float,
+    n_sims: int,
+    model: str | Fitter,
+    model_options: Mapping[str, Any] | None,
+    seed: int | None,
+    cache: str | Path | None,
+    mc_method: str,
+    failed_fits: str,
+) -> PowerRun:
+    """Check the arguments, resolve the fitter and load cached simulations of one design point."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if failed_fits not in FAILED_FITS:
@@ -443,44 +528,66 @@ def power_analysis(
         design = design.with_effect(effect)
     fitter = resolve_fitter(model, design, alpha=alpha, options=model_options)
     model_name = getattr(fitter, "name", None) or getattr(fitter, "__name__", "custom")
-    truth = fitter_truth(fitter, design)
-    seqs = _seed_sequences(seed, n_sims)
-    cdir = _cache_dir(cache, design, fitter, seed)
-
-    start = time.perf_counter()
-    done: dict[int, list[dict]] = {}
-    if cdir is not None:
-        for i in range(n_sims):
-            f = cdir / f"sim{i:06d}.json"
+    run = PowerRun(
+        design=design,
+        fitter=fitter,
+        model_name=model_name,
+        truth=fitter_truth(fitter, design),
+        seqs=_seed_sequences(seed, int(n_sims)),
+        cdir=_cache_dir(cache, design, fitter, seed),
+        alpha=alpha,
+        mc_method=mc_method,
+        failed_fits=failed_fits,
+    )
+    if run.cdir is not None:
+        for i in range(run.n_sims):
+            f = run.cdir / f"sim{i:06d}.json"
             if f.exists():
-                done[i] = json.loads(f.read_text())
-    todo = [i for i in range(n_sims) if i not in done]
-    files = {i: (cdir / f"sim{i:06d}.json" if cdir is not None else None) for i in todo}
+                run.done[i] = json.loads(f.read_text())
+    run.todo = [i for i in range(run.n_sims) if i not in run.done]
+    return run
+
+
+def execute(
+    runs: list[PowerRun],
+    *,
+    n_jobs: int = 1,
+    backend: str | None = None,
+    client: Any = None,
+    progress: bool = True,
+) -> None:
+    """Run the missing simulations of every run in one pool of workers (:func:`parallel_map`).
+
+    Each run's ``wall_s`` is the wall-clock time of the whole pool.
+    """
     from tqdm.auto import tqdm  # here: importing tqdm.auto in a notebook warns without ipywidgets
 
+    names = sorted({r.model_name for r in runs})
     bar = tqdm(
-        total=n_sims,
-        initial=len(done),
-        desc=f"power ({model_name})",
+        total=sum(r.n_sims for r in runs),
+        initial=sum(len(r.done) for r in runs),
+        desc=f"power ({', '.join(names)})",
         disable=not progress,
         leave=False,
     )
-    if n_jobs == 1 or len(todo) <= 1:
-        for i in todo:
-            done[i] = _run_one(design, fitter, seqs[i], i, truth, files[i])
-            bar.update()
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(_run_one)(design, fitter, seqs[i], i, truth, files[i]) for i in todo
-        )
-        for rows in results:
-            done[rows[0]["sim"]] = rows
-            bar.update()
+    start = time.perf_counter()
+    tasks = [t for point, r in enumerate(runs) for t in r.tasks(point)]
+    for point, index, rows in parallel_map(
+        _run_one, tasks, n_jobs=n_jobs, backend=backend, client=client
+    ):
+        runs[point].done[index] = rows
+        if runs[point].cdir is not None:  # written here: cluster workers need no shared disk
+            _save(runs[point].cdir / f"sim{index:06d}.json", rows)
+        bar.update()
     bar.close()
     wall = time.perf_counter() - start
+    for r in runs:
+        r.wall_s = wall
 
+
+def _result(run: PowerRun, stacklevel: int) -> PowerResult:
+    alpha, n_sims, failed_fits = run.alpha, run.n_sims, run.failed_fits
+    done = run.done
     table = pd.DataFrame([r for i in sorted(done) for r in done[i]])
     given = pd.to_numeric(table["detected"], errors="coerce").to_numpy(dtype=float)
     by_p = (table["p_value"] < alpha).to_numpy()
@@ -504,16 +611,17 @@ def power_analysis(
             )
             + f"see result.table['error'] (first: {table.loc[table['error'] != '', 'error'].iloc[0]})",
             PluralignWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     per_sim = table.drop_duplicates("sim")
     timing = {
-        "wall_s": wall,
+        "wall_s": run.wall_s,
         "simulate_s": float(per_sim["simulate_s"].sum()),
         "fit_s": float(per_sim["fit_s"].sum()),
-        "n_cached": len(done) - len(todo),
-        "n_run": len(todo),
-        "n_jobs": n_jobs,
+        "n_cached": len(done) - len(run.todo),
+        "n_run": len(run.todo),
     }
-    summary = _summarise(table, mc_method, failed_fits)
-    return PowerResult(design, model_name, alpha, summary, table, timing, mc_method, failed_fits)
+    summary = _summarise(table, run.mc_method, failed_fits)
+    return PowerResult(
+        run.design, run.model_name, alpha, summary, table, timing, run.mc_method, failed_fits
+    )

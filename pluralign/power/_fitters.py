@@ -43,30 +43,19 @@ def _term_entries(design, term: str) -> list[tuple[str, int]]:
 def coefficient_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
     """Wald contrasts of ``term`` from a fitted :class:`~pluralign.models.MixedResult`.
 
-    Read from the fit's :class:`Design` (which coefficient is which level, and the reference)
-    and its coefficients and standard errors: the same estimate, interval and p-value as
-    ``effects()`` on the link scale, without its rating-scale simulations, which cost ~5× the
-    fit and are not needed to count detections.
+    Read through ``effects(scale="link")``: the coefficient, its Wald interval and z test for
+    every level of ``term`` against its reference, without the rating-scale simulations
+    (marginal means from parameter draws), which cost several times the fit and are not needed
+    to count detections.
     """
-    dim = res.dimensions[0]
-    design = res.design(dim)
-    fit = res.fits[dim].fit
-    entries = _term_entries(design, term)
-    cols = [c for _, c in entries]
-    est, se = np.asarray(fit.beta)[cols], np.asarray(fit.se)[cols]
-    z = stats.norm.ppf(0.5 + ci_prob / 2)
-    return pd.DataFrame(
-        {
-            "term": term,
-            "level": [lv for lv, _ in entries],
-            "reference": design.references[term],
-            "estimate": est,
-            "ci_low": est - z * se,
-            "ci_high": est + z * se,
-            "p_value": 2 * stats.norm.sf(np.abs(est / se)),
-        },
-        columns=list(FIT_COLUMNS),
-    )
+    eff = res.effects(scale="link", ci_prob=ci_prob, correction="none")
+    rows = eff[eff["term"] == term]
+    if rows.empty:
+        raise ValueError(
+            f"the model has no coefficients for {term!r}; its terms are "
+            f"{sorted(eff['term'].unique())}"
+        )
+    return rows[list(FIT_COLUMNS)].reset_index(drop=True)
 
 
 def hdi_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
@@ -288,7 +277,7 @@ def resolve_fitter(
             "its estimand is the difference in the proportion of 1s "
             "(model_options={'family': 'binomial'} fits a logistic mixed model)",
             PluralignWarning,
-            stacklevel=3,
+            stacklevel=4,  # resolve_fitter <- _prepare <- power_analysis etc. <- the caller
         )
     return _BUILTIN[model](term=design.term, dimension=design.dimension, ci_prob=1 - alpha, **opts)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
-from pluralign.power._analysis import PowerResult, power_analysis
+from pluralign.power._analysis import PowerResult, _prepare, execute
 from pluralign.power._design import StudyDesign
 
 #: Columns of :func:`power_curve`'s table.
@@ -99,6 +99,8 @@ def power_curve(
     model_options: Mapping[str, Any] | None = None,
     seed: int | None = None,
     n_jobs: int = 1,
+    backend: str | None = None,
+    client: Any = None,
     progress: bool = True,
     cache: str | Path | None = None,
     failed_fits: Literal["miss", "exclude"] = "miss",
@@ -117,8 +119,11 @@ def power_curve(
         ``"n_prompts"``, ``"effect"`` or another numeric field of :class:`StudyDesign`.
     values : sequence
         Values of ``vary``.
-    effect, alpha, n_sims, model, model_options, seed, n_jobs, progress, cache, failed_fits
+    effect, alpha, n_sims, model, model_options, seed, cache, failed_fits
         As in :func:`power_analysis`.
+    n_jobs, backend, client, progress
+        As in :func:`power_analysis`; the simulations of every point share one pool of
+        workers (one Dask cluster), so a curve of few simulations per point still fills it.
 
     Returns
     -------
@@ -145,11 +150,12 @@ def power_curve(
     if effect is not None:
         design = design.with_effect(effect)
     options = dict(alpha=alpha, n_sims=n_sims, model=model, model_options=model_options,
-                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache,
-                   failed_fits=failed_fits)  # fmt: skip
+                   seed=seed, cache=cache, mc_method="wilson", failed_fits=failed_fits)  # fmt: skip
+    runs = [_prepare(vary_design(design, vary, v), effect=None, **options) for v in values]
+    execute(runs, n_jobs=n_jobs, backend=backend, client=client, progress=progress)
     rows = []
-    for value in values:
-        rows += _curve_row(vary, value, power_analysis(vary_design(design, vary, value), **options))
+    for value, run in zip(values, runs, strict=True):
+        rows += _curve_row(vary, value, run.result(stacklevel=3))
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
@@ -255,6 +261,8 @@ def plan_study(
     model_options: Mapping[str, Any] | None = None,
     seed: int | None = None,
     n_jobs: int = 1,
+    backend: str | None = None,
+    client: Any = None,
     progress: bool = True,
     cache: str | Path | None = None,
     failed_fits: Literal["miss", "exclude"] = "miss",
@@ -290,8 +298,8 @@ def plan_study(
     n_grid : int, default 5
         Points of the coarse grid.
     criterion : {"estimate", "lower"}
-    alpha, n_sims, model, model_options, seed, n_jobs, progress, cache, failed_fits
-        As in :func:`power_analysis`.
+    alpha, n_sims, model, model_options, seed, n_jobs, backend, client, progress, cache, failed_fits
+        As in :func:`power_analysis` (the points of the coarse grid share one pool of workers).
 
     Returns
     -------
@@ -335,14 +343,14 @@ def plan_study(
 
     evaluated: dict[int, dict] = {}
     options = dict(alpha=alpha, n_sims=n_sims, model=model, model_options=model_options,
-                   seed=seed, n_jobs=n_jobs, progress=progress, cache=cache,
-                   failed_fits=failed_fits)  # fmt: skip
+                   seed=seed, cache=cache, mc_method="wilson", failed_fits=failed_fits)  # fmt: skip
 
-    def evaluate(v: int) -> None:
-        if v in evaluated:
-            return
-        res = power_analysis(vary_design(design, vary, v), **options)
-        evaluated[v] = _curve_row(vary, v, res)[0]
+    def evaluate(*values: int) -> None:
+        values = tuple(v for v in dict.fromkeys(values) if v not in evaluated)
+        runs = [_prepare(vary_design(design, vary, v), effect=None, **options) for v in values]
+        execute(runs, n_jobs=n_jobs, backend=backend, client=client, progress=progress)
+        for v, run in zip(values, runs, strict=True):
+            evaluated[v] = _curve_row(vary, v, run.result(stacklevel=4))[0]
 
     def monotone() -> pd.DataFrame:
         df = pd.DataFrame([evaluated[v] for v in sorted(evaluated)], columns=list(CURVE_COLUMNS))
@@ -361,8 +369,7 @@ def plan_study(
         return bool(value >= target_power)
 
     grid = np.unique(np.round(np.geomspace(lo, hi, max(n_grid, 2))).astype(int))
-    for v in grid:
-        evaluate(int(v))
+    evaluate(*(int(v) for v in grid))
     df = monotone()
     ok = df[df.apply(reaches, axis=1)]
     if ok.empty:

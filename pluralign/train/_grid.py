@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pluralign._errors import DroppedRowsWarning
+from pluralign._parallel import parallel_map
 from pluralign._settings import options
 from pluralign.data import Population, Study
 from pluralign.labels import preference_labels, rescale, reward_function
@@ -217,6 +218,9 @@ def run_grid(
     labeller: Callable[..., Any] | None = None,
     rewarder: Callable[..., Any] | None = None,
     progress: bool = True,
+    n_jobs: int = 1,
+    backend: str | None = None,
+    client: Any = None,
 ) -> pd.DataFrame:
     """Train one model per condition and seed, judge its answers per group, compare with baseline.
 
@@ -270,6 +274,16 @@ def run_grid(
         (same signatures).
     progress : bool
         Show a progress bar.
+    n_jobs : int, default 1
+        Worker processes training conditions × seeds side by side (joblib; -1: all cores).
+    backend : {"loky", "dask"} or str, optional
+        Where the runs happen (a joblib backend; ``"dask"``: the current
+        :class:`dask.distributed.Client`). The results do not depend on it: every run is
+        seeded by its seed. Finished runs are written to ``out`` by this process, so cluster
+        workers need no access to it. Use process workers: concurrent runs in threads of
+        one process would share torch's global random state.
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster (implies ``backend="dask"``).
 
     Returns
     -------
@@ -380,14 +394,9 @@ def run_grid(
         return judged(gens)
 
     def baseline_for(seed: int) -> pd.DataFrame:
-        file = out_dir / "baseline" / f"seed{seed}.parquet" if out_dir is not None else None
-        if file is not None and file.exists():
-            return pd.read_parquet(file)
         base_model, tok = factory(seed)
         frame = evaluate(base_model, tok, seed)
         frame["seed"] = seed
-        if file is not None:
-            frame.to_parquet(file, index=False)
         return frame
 
     def train_one(cond: dict[str, Any], seed: int) -> pd.DataFrame:
@@ -433,7 +442,17 @@ def run_grid(
         return frame
 
     with _quiet_datasets():
-        runs = _loop(seeds, conditions, out_dir, baseline_for, train_one, progress)
+        runs = _loop(
+            seeds,
+            conditions,
+            out_dir,
+            baseline_for,
+            train_one,
+            progress=progress,
+            n_jobs=n_jobs,
+            backend=backend,
+            client=client,
+        )
     scores = pd.concat(runs, ignore_index=True)
     table = summarise_runs(scores, CONDITION_COLUMNS, n_boot=int(cfg["summary"]["n_boot"]))
     table = table[list(GRID_COLUMNS)]
@@ -442,39 +461,74 @@ def run_grid(
     return table
 
 
+def _call(func: Callable[..., pd.DataFrame], key: tuple, *args: Any) -> tuple[tuple, pd.DataFrame]:
+    """``(key, func(*args))``: a task of :func:`parallel_map` that says which one it was."""
+    return key, func(*args)
+
+
 def _loop(
     seeds: Sequence[int],
     conditions: list[dict[str, Any]],
     out_dir: Path | None,
     baseline_for: Callable[[int], pd.DataFrame],
     train_one: Callable[[dict[str, Any], int], pd.DataFrame],
+    *,
     progress: bool,
+    n_jobs: int = 1,
+    backend: str | None = None,
+    client: Any = None,
 ) -> list[pd.DataFrame]:
-    """Every condition × seed: load a finished run from ``out_dir`` or train it; pair with baseline."""
-    runs = []
-    bar = tqdm(total=len(conditions) * len(seeds), disable=not progress, desc="grid")
+    """Every condition × seed: load a finished run from ``out_dir`` or train it; pair with baseline.
+
+    Baselines, then runs, go through :func:`parallel_map` (in order when serial); each result is
+    written to ``out_dir`` by this process as it arrives, so an interrupted grid resumes.
+    """
+    files: dict[tuple, Path | None] = {}
     for seed in seeds:
-        baseline = baseline_for(seed)
-        for cond in conditions:
-            bar.set_postfix_str(f"{'/'.join(str(v) for v in cond.values())} seed={seed}")
-            file = (
+        files["baseline", seed] = (
+            out_dir / "baseline" / f"seed{seed}.parquet" if out_dir is not None else None
+        )
+        for i, cond in enumerate(conditions):
+            files[i, seed] = (
                 out_dir / "runs" / f"{_slug([*cond.values(), seed])}.parquet"
                 if out_dir is not None
                 else None
             )
-            if file is not None and file.exists():
-                frame = pd.read_parquet(file)
-            else:
-                frame = train_one(cond, seed)
-                if file is not None:
-                    frame.to_parquet(file, index=False)
-            keys = ["seed", "prompt_idx", "gen_idx", "dimension", "group"]
-            merged = frame.rename(columns={"score": "trained", "text": "trained_text"}).merge(
-                baseline.rename(columns={"score": "baseline", "text": "baseline_text"}),
-                on=keys,
-                how="inner",
-            )
-            runs.append(merged)
-            bar.update(1)
+    frames = {k: pd.read_parquet(f) for k, f in files.items() if f is not None and f.exists()}
+    bar = tqdm(
+        total=len(conditions) * len(seeds),
+        initial=sum(1 for k in frames if k[0] != "baseline"),
+        disable=not progress,
+        desc="grid",
+    )
+
+    def run(tasks: list[tuple]) -> None:
+        for key, frame in parallel_map(_call, tasks, n_jobs=n_jobs, backend=backend, client=client):
+            frames[key] = frame
+            if files[key] is not None:
+                frame.to_parquet(files[key], index=False)
+            if key[0] != "baseline":
+                cond = conditions[key[0]]
+                bar.set_postfix_str(f"{'/'.join(str(v) for v in cond.values())} seed={key[1]}")
+                bar.update(1)
+
+    run([(baseline_for, ("baseline", s), s) for s in seeds if ("baseline", s) not in frames])
+    run(
+        [
+            (train_one, (i, s), cond, s)
+            for s in seeds
+            for i, cond in enumerate(conditions)
+            if (i, s) not in frames
+        ]
+    )
     bar.close()
+    runs = []
+    keys = ["seed", "prompt_idx", "gen_idx", "dimension", "group"]
+    for seed in seeds:
+        baseline = frames["baseline", seed].rename(
+            columns={"score": "baseline", "text": "baseline_text"}
+        )
+        for i in range(len(conditions)):
+            frame = frames[i, seed].rename(columns={"score": "trained", "text": "trained_text"})
+            runs.append(frame.merge(baseline, on=keys, how="inner"))
     return runs
