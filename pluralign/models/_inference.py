@@ -351,11 +351,12 @@ def compare(
         n = fs[0].design.n
         for lab, f in zip(labels, fs, strict=True):
             if f.design.n != n or not np.array_equal(f.design.y, fs[0].design.y):
+                used = sorted({v for g in fs for v in g.design.variables})
                 raise ValueError(
                     f"{dim}: model {lab!r} was fitted to {f.design.n} ratings and "
                     f"{labels[0]!r} to {n} (or to different ones): likelihoods of different "
-                    "data cannot be compared; drop rows with missing covariates from the study "
-                    "before fitting every model"
+                    "data cannot be compared. Fit every model to the raters known on all of "
+                    f"{used}, e.g. study.filter_raters(lambda r: r[{used}].notna().all(axis=1))"
                 )
         fits = [f.fit for f in fs]
         if family == "gaussian":

@@ -125,6 +125,7 @@ class Satterthwaite:
     def __init__(self, X, y, g1, g2, theta, sigma, reml: bool):
         # second differences need an exact log-determinant (not the stochastic estimate)
         self._prof = _Profile(X, y, g1, g2, reml, method="exact")
+        self._cache: dict[tuple[float, ...], tuple] = {}  # steps along σ reuse θ's pieces
         self.reml = reml
         self.varpar = np.r_[np.asarray(theta, dtype=float), float(sigma)]
         H = hessian(self.deviance, self.varpar)
@@ -143,20 +144,28 @@ class Satterthwaite:
         self.vcov_beta = self.vcov(self.varpar)
         self.jac = jacobian(self.vcov, self.varpar)
 
+    def _pieces(self, theta) -> tuple[float, np.ndarray, float]:
+        """``log|A|``, ``R_X`` (lower) and the penalised RSS at ``θ`` (cached)."""
+        key = tuple(float(t) for t in theta)
+        if key not in self._cache:
+            f, LX, _, r2 = self._prof._pieces(np.asarray(key, dtype=float))
+            self._cache[key] = (f.logdet, LX, r2)
+        return self._cache[key]
+
     def deviance(self, varpar: np.ndarray) -> float:
         """REML or ML deviance at ``(θ, σ)`` (lmerTest's ``devfun_vp``)."""
         prof = self._prof
         theta, s2 = varpar[:-1], float(varpar[-1]) ** 2
-        f, LX, _, r2 = prof._pieces(np.asarray(theta, dtype=float))
+        logdet, LX, r2 = self._pieces(theta)
         n, p = prof.n, prof.p
-        dev = f.logdet + r2 / s2 + n * np.log(2 * np.pi * s2)
+        dev = logdet + r2 / s2 + n * np.log(2 * np.pi * s2)
         if self.reml:
             dev += 2.0 * np.sum(np.log(np.diag(LX))) - p * np.log(2 * np.pi * s2)
         return float(dev)
 
     def vcov(self, varpar: np.ndarray) -> np.ndarray:
         """``Var(β̂) = σ² (R_X'R_X)⁻¹`` at ``(θ, σ)`` (lmerTest's ``get_covbeta``)."""
-        _, LX, _, _ = self._prof._pieces(np.asarray(varpar[:-1], dtype=float))
+        _, LX, _ = self._pieces(varpar[:-1])
         Li = sla.solve_triangular(LX, np.eye(LX.shape[0]), lower=True, check_finite=False)
         return float(varpar[-1]) ** 2 * (Li.T @ Li)
 
