@@ -228,7 +228,7 @@ def test_lrt_holds_its_level_under_the_null():
     """Simulated truth without a batch effect: LRT p-values are about uniform."""
     rng = np.random.default_rng(7)
     ps = []
-    for _ in range(40):
+    for _ in range(30):
         study = _gaussian_study(rng, (0.6, 0.5, 1.0))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -275,13 +275,16 @@ def test_variance_partition_interval_covers_the_truth():
     truth = sds[0] ** 2 / sum(s**2 for s in sds)
     rng = np.random.default_rng(12)
     share_hits = var_hits = 0
-    n_rep = 30
+    widths = []
+    n_rep = 20
     for rep in range(n_rep):
         fit = fit_mixed(_gaussian_study(rng, sds), "rating ~ g", progressbar=False)
-        vp = variance_partition(fit, n_boot=49, ci_prob=0.8, seed=rep, progress=False)
+        vp = variance_partition(fit, n_boot=39, ci_prob=0.8, seed=rep, progress=False)
         rater = vp.set_index("component").loc["rater"]
         share_hits += rater["share_ci_low"] <= truth <= rater["share_ci_high"]
         var_hits += rater["ci_low"] <= sds[0] ** 2 <= rater["ci_high"]
-    # nominal 0.8; 30 replications: 0.57-0.97 holds with > 99% probability when calibrated
-    assert 0.57 <= share_hits / n_rep <= 0.97
-    assert 0.57 <= var_hits / n_rep <= 0.97
+        widths.append(rater["share_ci_high"] - rater["share_ci_low"])
+    # nominal 0.8; with 20 replications 0.55 or more holds with ~99% probability when calibrated,
+    # and the intervals must be informative (not covering by being wide)
+    assert share_hits / n_rep >= 0.55 and var_hits / n_rep >= 0.55
+    assert np.mean(widths) < 0.25
