@@ -22,6 +22,14 @@ from pluralign.models._effects import (
     format_tail,
     tail_probability,
 )
+from pluralign.models._inference import (
+    CONTRAST_TEST_COLUMNS,
+    LRT_COLUMNS,
+    VARIANCE_PARTITION_COLUMNS,
+    compare,
+    contrast_test,
+    variance_partition,
+)
 from pluralign.models._mixed import MixedResult, fit_mixed
 from pluralign.models._protocol import (
     BAYES_SUMMARY_COLUMNS,
@@ -44,10 +52,12 @@ from pluralign.models._within import WITHIN_EFFECT_COLUMNS, effects_within
 __all__ = [
     "BAYES_SUMMARY_COLUMNS",
     "COMPARE_COLUMNS",
+    "CONTRAST_TEST_COLUMNS",
     "DIAGNOSTIC_COLUMNS",
     "EFFECT_COLUMNS",
     "EFFECT_SCALES",
     "ESTIMAND_WEIGHTS",
+    "LRT_COLUMNS",
     "MARGINAL_COLUMNS",
     "MIXED_SUMMARY_COLUMNS",
     "PARETO_K_MAX",
@@ -57,6 +67,7 @@ __all__ = [
     "SLOPE_TEST_COLUMNS",
     "TERM_COLUMNS",
     "VARIANCE_COLUMNS",
+    "VARIANCE_PARTITION_COLUMNS",
     "WITHIN_EFFECT_COLUMNS",
     "BayesResult",
     "Contrast",
@@ -67,9 +78,11 @@ __all__ = [
     "Priors",
     "adjust_pvalues",
     "build_design",
+    "compare",
     "compare_bayes",
     "compare_groups",
     "contrast_columns",
+    "contrast_test",
     "cumulative_probs",
     "design_contrasts",
     "effects_within",
@@ -82,4 +95,5 @@ __all__ = [
     "prior_sensitivity",
     "random_slope_test",
     "tail_probability",
+    "variance_partition",
 ]

@@ -33,6 +33,7 @@ from pluralign.models._effects import (
     rating_contrast_draws,
 )
 from pluralign.models._glmm import fit_glmm_logit, fit_glmm_terms
+from pluralign.models._inference import coefficient_tests, contrast_tests
 from pluralign.models._lmm import LMMFit, fit_lmm, fit_lmm_terms
 from pluralign.models._protocol import (
     DIAGNOSTIC_COLUMNS,
@@ -351,6 +352,7 @@ class MixedResult:
         ci_prob: float | None = None,
         scale: str = "rating",
         weights: str = "observed",
+        df: str | None = None,
     ) -> pd.DataFrame:
         """One row per estimand (non-reference level of each term) with EFFECT_COLUMNS.
 
@@ -400,6 +402,14 @@ class MixedResult:
             How a contrast is averaged over the other variables: their mix in the fitted
             ratings (emmeans' ``weights = "proportional"``), or every combination of the other
             categorical variables' levels alike (emmeans' default ``"equal"``).
+        df : {None, "satterthwaite", "kenward-roger"}, default None
+            Reference distribution of the coefficient tests and intervals: None gives the
+            Wald z test; ``"satterthwaite"`` (linear models only) t tests on Satterthwaite's
+            degrees of freedom, as lmerTest; ``"kenward-roger"`` (REML fits) t tests with
+            Kenward–Roger's adjusted standard errors and df, as pbkrtest (see
+            :func:`~pluralign.models.contrast_test`). The extra columns ``df`` (NaN for z) and
+            ``test`` (``"Wald z"``, ``"t (Satterthwaite)"``, ``"t (Kenward-Roger)"``) say which;
+            Kenward–Roger's ``std_error`` is the adjusted one.
 
         Examples
         --------
@@ -427,8 +437,9 @@ class MixedResult:
             standardisers[dim] = sd
             contrasts = design_contrasts(d, weights=weights)
             L = np.array([c.L for c in contrasts]).reshape(len(contrasts), len(fit.beta))
-            est = L @ fit.beta
-            s = np.sqrt(np.einsum("kp,pq,kq->k", L, fit.vcov, L))
+            tests = contrast_tests(self, dim, L, df, ci_prob)
+            est = tests["estimate"].to_numpy()
+            s = tests["std_error"].to_numpy()
             table = pd.DataFrame(
                 {
                     "dimension": dim,
@@ -437,12 +448,14 @@ class MixedResult:
                     "reference": [c.reference for c in contrasts],
                     "estimand": [c.estimand for c in contrasts],
                     "estimate": est,
-                    "ci_low": est - z * s,
-                    "ci_high": est + z * s,
-                    "p_value": 2 * stats.norm.sf(np.abs(est / s)),
+                    "ci_low": tests["ci_low"].to_numpy(),
+                    "ci_high": tests["ci_high"].to_numpy(),
+                    "p_value": tests["p_value"].to_numpy(),
                     "p_direction": np.nan,
                     "std_error": s,
-                    "statistic": est / s,
+                    "statistic": tests["statistic"].to_numpy(),
+                    "df": tests["df"].to_numpy(),
+                    "test": tests["test"].to_numpy(),
                 }
             )
             on_scale = [i for i, c in enumerate(contrasts) if c.level_cells is not None]
@@ -672,20 +685,33 @@ class MixedResult:
             )
         return pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS))
 
-    def summary(self) -> pd.DataFrame:
-        """Fixed effects (Wald), variance components and fit statistics of every dimension.
+    def summary(self, *, df: str | None = None) -> pd.DataFrame:
+        """Fixed effects, variance components and fit statistics of every dimension.
 
         Columns (MIXED_SUMMARY_COLUMNS): ``dimension, kind, parameter, estimate, std_error,
         statistic, p_value``. For the contrasts of formula terms with their levels, use
         :attr:`terms` and ``effects(scale="link")`` rather than parsing ``parameter``.
+
+        Parameters
+        ----------
+        df : {None, "satterthwaite", "kenward-roger"}, default None
+            None: Wald z tests of the fixed effects. ``"satterthwaite"`` or
+            ``"kenward-roger"`` (linear models): t tests as lmerTest's ``summary(ddf=...)``
+            (Kenward–Roger also adjusts ``std_error``); the columns ``df`` and ``test`` are
+            added.
         """
         rows = []
+        dfs, labels = [], []
         for dim in self.dimensions:
             f = self._fit(dim)
             d, fit = f.design, f.fit
-            se = fit.se
-            for name, b, s in zip(d.columns, fit.beta, se, strict=True):
-                rows.append((dim, "fixed", name, b, s, b / s, 2 * stats.norm.sf(abs(b / s))))
+            tests = coefficient_tests(self, dim, df, options.ci_prob)
+            for name, b, s, p in zip(
+                d.columns, fit.beta, tests["std_error"], tests["p_value"], strict=True
+            ):
+                rows.append((dim, "fixed", name, b, s, b / s, p))
+            dfs.extend(tests["df"])
+            labels.extend(tests["test"])
             if getattr(fit, "random", None) is None:
                 rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
                 rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
@@ -704,7 +730,13 @@ class MixedResult:
                 ("n_items", d.n_items),
             ):
                 rows.append((dim, "fit", name, float(val), np.nan, np.nan, np.nan))
-        return pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
+            n_other = len(rows) - len(dfs)
+            dfs.extend([np.nan] * n_other)
+            labels.extend([None] * n_other)
+        table = pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
+        if df is not None:
+            table["df"], table["test"] = dfs, labels
+        return table
 
 
 def fit_mixed(
