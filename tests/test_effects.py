@@ -80,7 +80,7 @@ def test_design_errors_name_the_problem(study):
         build_design(study, "rating ~ religion", dimension="tox")
     with pytest.raises(ValueError, match="reference level 'x'"):
         build_design(study, "rating ~ gender", dimension="tox", reference={"gender": "x"})
-    with pytest.raises(ValueError, match="only \\(1\\|rater\\)"):
+    with pytest.raises(ValueError, match="only the default \\(1\\|rater\\)"):
         build_design(study, "rating ~ gender + (gender|item)", dimension="tox")
     d = build_design(study, "rating ~ gender", dimension="tox")
     with pytest.raises(ValueError, match="not in the fitted data"):
