@@ -219,8 +219,10 @@ class MixedResult:
                         )
                     )
                 continue
-            for k, t in enumerate(f.fit.random.structure.terms):
-                modes = f.fit.random.modes(k)
+            random = f.fit.random
+            assert random is not None  # the intercept-only case continued above
+            for k, t in enumerate(random.structure.terms):
+                modes = random.modes(k)
                 out.append(
                     pd.DataFrame(
                         {
@@ -953,11 +955,12 @@ def _slope_part(d: Design, fit: LMMFit, frame: pd.DataFrame, fitted: bool) -> np
     """Slope modes' contribution ``Σ_j z_j b_j`` (slope columns only; the intercepts are added
     by the caller) for rows of ``frame`` whose rater / item was fitted."""
     out = np.zeros(len(frame))
-    if getattr(fit, "random", None) is None:
+    random = getattr(fit, "random", None)
+    if random is None:
         return out
     from formulaic import model_matrix
 
-    for k, t in enumerate(fit.random.structure.terms):
+    for k, t in enumerate(random.structure.terms):
         slope = [j for j, c in enumerate(t.columns) if c != "Intercept"]
         if not slope or t.group not in frame.columns:
             continue
@@ -967,16 +970,17 @@ def _slope_part(d: Design, fit: LMMFit, frame: pd.DataFrame, fitted: bool) -> np
             values = np.asarray(model_matrix(f"~ {t.expr}", d.prepare(frame)), dtype=float)
         pos = pd.Index(t.levels.astype(str)).get_indexer(frame[t.group].astype(str))
         known = pos >= 0
-        modes = fit.random.modes(k)[np.maximum(pos, 0)]
+        modes = random.modes(k)[np.maximum(pos, 0)]
         out += np.where(known, np.sum(values[:, slope] * modes[:, slope], axis=1), 0.0)
     return out
 
 
 def _singular_rows(fit: LMMFit) -> list[tuple[str, float, bool]]:
     """``(parameter, smallest relative SD, singular)`` per random term for diagnostics()."""
-    if getattr(fit, "random", None) is None:
+    random = getattr(fit, "random", None)
+    if random is None:
         return [("rater", fit.theta[0], fit.singular[0]), ("item", fit.theta[1], fit.singular[1])]
-    re = fit.random.structure
+    re = random.structure
     out = []
     for t, s, sing in zip(re.terms, re.theta_slices, fit.singular, strict=True):
         diag = fit.theta[s][re.lower[s] == 0]
