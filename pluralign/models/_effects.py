@@ -166,12 +166,11 @@ class Contrast:
     reference_cells: pd.DataFrame | None = None
 
 
-def averaged_rows(design, cells: pd.DataFrame, *, shift: str | None = None) -> np.ndarray:
-    """Mean design row of each cell over the fitted rows' patterns of the variables it leaves out.
+def cell_patterns(design, cells: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Counterfactual rows: each cell crossed with the fitted rows' patterns of the variables it
+    leaves out, and the patterns' shares (summing to 1).
 
-    ``shift`` names a numeric variable to raise by one unit of the fitted variable in every
-    row (one SD when the design standardised it), for slopes on the coefficient's scale.
-    Returns an ``(n_cells, p)`` array.
+    Returns the frame of ``n_cells × n_patterns`` rows (cell-major) and the pattern weights.
     """
     cells = cells.drop(columns="share", errors="ignore").reset_index(drop=True)
     rest = [v for v in design.variables if v not in cells.columns]
@@ -182,11 +181,22 @@ def averaged_rows(design, cells: pd.DataFrame, *, shift: str | None = None) -> n
     else:
         patterns = pd.DataFrame(index=[0])
         weights = np.ones(1)
-    weights = weights / weights.sum()
     n_c, n_p = len(cells), len(patterns)
     frame = patterns.loc[np.tile(np.arange(n_p), n_c)].reset_index(drop=True)
     for c in cells.columns:
         frame[c] = np.repeat(cells[c].to_numpy(dtype=object), n_p)
+    return frame, weights / weights.sum()
+
+
+def averaged_rows(design, cells: pd.DataFrame, *, shift: str | None = None) -> np.ndarray:
+    """Mean design row of each cell over the fitted rows' patterns of the variables it leaves out.
+
+    ``shift`` names a numeric variable to raise by one unit of the fitted variable in every
+    row (one SD when the design standardised it), for slopes on the coefficient's scale.
+    Returns an ``(n_cells, p)`` array.
+    """
+    frame, weights = cell_patterns(design, cells)
+    n_c, n_p = len(frame) // len(weights), len(weights)
     if shift is not None:  # one unit of the fitted variable (one SD when it was standardised)
         step = getattr(design, "numeric_scaling", {}).get(shift, (0.0, 1.0))[1]
         frame[shift] = pd.to_numeric(frame[shift]).astype(float) + step

@@ -26,6 +26,7 @@ from pluralign.data import Population, Study
 from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
+    cell_patterns,
     contrast_columns,
     design_contrasts,
     finish_effects,
@@ -295,19 +296,8 @@ class MixedResult:
                 f"cells name {extra}, which are not variables of the formula {d.formula!r}; "
                 "add them to the formula or leave them out"
             )
-        rest = [v for v in d.variables if v not in cells.columns]
-        if rest:
-            counts = d.data.groupby(rest, observed=True, dropna=False).size()
-            patterns = counts.index.to_frame(index=False)
-            weights = counts.to_numpy(dtype=float)
-        else:
-            patterns = pd.DataFrame(index=[0])
-            weights = np.ones(1)
-        weights = weights / weights.sum()
-        n_c, n_p = len(cells), len(patterns)
-        frame = patterns.loc[np.tile(np.arange(n_p), n_c)].reset_index(drop=True)
-        for c in cells.columns:
-            frame[c] = np.repeat(cells[c].to_numpy(dtype=object), n_p)
+        frame, weights = cell_patterns(d, cells)
+        n_c = len(cells)
         X = d.transform(frame)
         W = sp.kron(sp.identity(n_c, format="csr"), sp.csr_matrix(weights[None, :]), format="csr")
         return X, W
