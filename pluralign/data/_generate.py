@@ -206,6 +206,15 @@ class LatentRatings:
     rater_ids, item_ids, prompt_ids : ndarray of str
         Ids in the one simulated format (:func:`entity_ids`); item ``i`` belongs to prompt
         ``i // responses_per_prompt``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> draw = simulate_ratings(np.zeros((4, 1)), np.random.default_rng(0), n_prompts=2,
+    ...                         responses_per_prompt=2, items_per_rater=2, responses_per_visit=2,
+    ...                         rater_sd=0.5, item_sd=1.0, cutpoints=np.array([[-1.0, 1.0]]))
+    >>> isinstance(draw, LatentRatings), draw.rater_effect.shape
+    (True, (4, 1))
     """
 
     rater: np.ndarray

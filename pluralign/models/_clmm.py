@@ -78,6 +78,17 @@ class OrdinalMixedResult(MixedResult):
     simulations draw ``(β, α)`` jointly from their Laplace covariance (variance components at
     their estimates). ``family`` is ``"ordinal"``; ``link`` is ``"logit"`` or ``"probit"``.
     Rating-scale quantities are population-averaged (see the module docstring).
+
+    See Also
+    --------
+    fit_mixed : fits it with ``family="ordinal"``.
+    MixedResult : the linear and logistic mixed models.
+
+    Examples
+    --------
+    >>> fit = fit_mixed(_example_study(), "rating ~ gender", family="ordinal")
+    >>> isinstance(fit, OrdinalMixedResult), fit.link
+    (True, 'logit')
     """
 
     link: str = "logit"

@@ -154,6 +154,18 @@ class Contrast:
         Demographic cells averaged with equal weights for each side of the rating-scale
         contrast (each cell keeps the observed mix of the variables it leaves out); None when
         the row has no rating-scale contrast (numeric and interaction terms).
+
+    See Also
+    --------
+    design_contrasts : the contrasts of every term of a design.
+
+    Examples
+    --------
+    >>> from pluralign.models import build_design
+    >>> from pluralign.models._design import _example_study
+    >>> c = design_contrasts(build_design(_example_study(), "rating ~ gender"))[0]
+    >>> isinstance(c, Contrast), c.term, c.kind
+    (True, 'gender', 'categorical')
     """
 
     term: str
