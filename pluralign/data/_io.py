@@ -12,8 +12,9 @@ import pandas as pd
 
 from pluralign._errors import StudyValidationError
 from pluralign.data._clean import is_text
+from pluralign.data._log import LogEntry
 from pluralign.data._scale import Scale
-from pluralign.data._study import LogEntry, Study
+from pluralign.data._study import Study
 from pluralign.data._validate import (
     ITEM_COLUMNS,
     OPTIONAL_ITEM_COLUMNS,

@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from pluralign._settings import options
+from pluralign.data._log import LogEntry
 from pluralign.data._scale import BINARY, Scale
-from pluralign.data._study import LogEntry, Study
+from pluralign.data._study import Study
 
 ENV_VAR = "PLURALIGN_DATA"
 

@@ -70,12 +70,7 @@ GROUP_MEANS_COLUMNS = (
 
 #: Columns of :func:`relative_difference`; the ``by`` columns follow ``group``.
 RELATIVE_DIFFERENCE_COLUMNS = (
-    "dimension",
-    "by",
-    "group",
-    "n_raters",
-    "n_ratings",
-    "mean",
+    *GROUP_MEANS_COLUMNS[: GROUP_MEANS_COLUMNS.index("mean") + 1],  # dimension ... mean
     "reference",  # the reference group (Study.reference_level unless given)
     "is_reference",
     "mean_reference",
@@ -227,17 +222,6 @@ def _with_reference(
     return block
 
 
-def _dims(study: Study, dimension) -> list[str]:
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
-    for d in dims:
-        study._check_dimension(d)
-    return dims
-
-
 def _origin(origin: Origin, scale) -> float:
     if isinstance(origin, str):
         if origin == "zero":
@@ -316,6 +300,7 @@ def _twoway_intervals(y, r, i, mk, mean, var, ref, origin, span, ci_prob):
 
 def _compute(
     study: Study,
+    *,
     by: str | Sequence[str],
     dimension: str | Sequence[str] | None,
     ci_prob: float | None,
@@ -323,9 +308,9 @@ def _compute(
     seed: int | None,
     coding: GroupCoding,
     crossed: bool,
-    reference,
-    relative: bool,
     ci_method: CiMethod,
+    reference=None,
+    relative: bool = False,
     origin: Origin = "zero",
 ) -> pd.DataFrame:
     by_list = _as_list(by)
@@ -343,7 +328,7 @@ def _compute(
     seed = options.seed if seed is None else seed
     rng = np.random.default_rng(seed)
     groups, missing = _groups(study, by_list, coding, crossed, reference, relative)
-    dims = _dims(study, dimension)
+    dims = study.resolve_dimensions(dimension)
     origins = {d: _origin(origin, study.scale(d)) for d in dims}
 
     rater_ids = pd.Index(study.raters["rater"])
@@ -466,7 +451,7 @@ def _compute(
             "group(s) whose raters all rated one item get no interval (NaN): nothing shows how "
             f"the mean would change with other items: {one_item[:10]}",
             PluralignWarning,
-            stacklevel=3,
+            stacklevel=4,  # group_means → _describe → _compute
         )
     if many_dropped:
         warnings.warn(
@@ -474,7 +459,7 @@ def _compute(
             f"reference without raters and were dropped (see n_boot_used): {many_dropped[:10]}; "
             "use ci_method='two-way' or merge small groups",
             PluralignWarning,
-            stacklevel=3,
+            stacklevel=4,  # group_means → _describe → _compute
         )
     n_excl = {d: {k: v for k, v in e.items() if v} for d, e in excluded.items()}
     n_excl = {d: e for d, e in n_excl.items() if e}
@@ -527,20 +512,21 @@ def _within_levels(study: Study, within: str) -> pd.Series:
     return study.items.set_index("item")[within].astype("string")
 
 
-def _compute_within(study: Study, within: str, dimension, **kwargs) -> pd.DataFrame:
+def _describe(study: Study, within: str | None, **kwargs) -> pd.DataFrame:
+    """:func:`_compute` over the study, or per level of the item column ``within``."""
+    if within is None:
+        return _compute(study, **kwargs)
+    return _compute_within(study, within, **kwargs)
+
+
+def _compute_within(study: Study, within: str, *, dimension, **kwargs) -> pd.DataFrame:
     """:func:`_compute` per level of an item column, in one pass over every level.
 
     Each (dimension, level) pair is described as its own dimension of a temporary study (so a
     rater bootstrap resamples the same raters for every level), then the key is split back.
     """
     levels_of = _within_levels(study, within)
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
-    for d in dims:
-        study._check_dimension(d)
+    dims = study.resolve_dimensions(dimension)
     ratings = study.ratings[study.ratings["dimension"].isin(dims)]
     level = levels_of.reindex(ratings["item"].astype(str)).to_numpy()
     missing = pd.isna(level)
@@ -655,23 +641,17 @@ def group_means(
     >>> sorted(by_model["source_model"].unique())
     ['model_a', 'model_b', 'model_c']
     """
-    if within is not None:
-        return _compute_within(
-            study,
-            within,
-            dimension,
-            by=by,
-            ci_prob=ci_prob,
-            n_boot=n_boot,
-            seed=seed,
-            coding=coding,
-            crossed=crossed,
-            reference=None,
-            relative=False,
-            ci_method=ci_method,
-        )
-    return _compute(
-        study, by, dimension, ci_prob, n_boot, seed, coding, crossed, None, False, ci_method
+    return _describe(
+        study,
+        within,
+        by=by,
+        dimension=dimension,
+        ci_method=ci_method,
+        ci_prob=ci_prob,
+        n_boot=n_boot,
+        seed=seed,
+        coding=coding,
+        crossed=crossed,
     )
 
 
@@ -780,33 +760,18 @@ def relative_difference(
     >>> per_model.query("group == 'he/him'")[["source_model", "reference"]].values.tolist()
     [['model_a', 'she/her'], ['model_b', 'she/her'], ['model_c', 'she/her']]
     """
-    if within is not None:
-        return _compute_within(
-            study,
-            within,
-            dimension,
-            by=by,
-            ci_prob=ci_prob,
-            n_boot=n_boot,
-            seed=seed,
-            coding=coding,
-            crossed=crossed,
-            reference=reference,
-            relative=True,
-            ci_method=ci_method,
-            origin=origin,
-        )
-    return _compute(
+    return _describe(
         study,
-        by,
-        dimension,
-        ci_prob,
-        n_boot,
-        seed,
-        coding,
-        crossed,
-        reference,
-        True,
-        ci_method,
-        origin,
+        within,
+        by=by,
+        dimension=dimension,
+        reference=reference,
+        relative=True,
+        origin=origin,
+        ci_method=ci_method,
+        ci_prob=ci_prob,
+        n_boot=n_boot,
+        seed=seed,
+        coding=coding,
+        crossed=crossed,
     )

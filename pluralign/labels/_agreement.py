@@ -142,11 +142,7 @@ def agreement(
     n_boot = options.n_boot if n_boot is None else int(n_boot)
     ci_prob = options.ci_prob if ci_prob is None else float(ci_prob)
     rng = np.random.default_rng(options.seed if seed is None else seed)
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
+    dims = study.resolve_dimensions(dimension)
 
     group_of = None
     groups: list[str] = []

@@ -40,15 +40,6 @@ MULTIPLICITY = ("pair", "dimension", "all")
 RANK_BY = ("evidence", "jsd", "ci_low", "abs_difference")
 
 
-def _dims(study: Study, dimension: str | Sequence[str] | None) -> list[str]:
-    if dimension is None:
-        return study.dimensions
-    dims = [dimension] if isinstance(dimension, str) else list(dimension)
-    for d in dims:
-        study.scale(d)
-    return dims
-
-
 def _count_matrix(codes: pd.DataFrame, n_values: int, keys: list[str]) -> pd.DataFrame:
     """Rows: unique ``keys`` combinations; columns 0..n_values-1: number of ratings of each value."""
     counts = pd.crosstab([codes[k] for k in keys], codes["v"])
@@ -94,7 +85,7 @@ def item_disagreement(
         )
     members = target.members(study)
     frames = []
-    for dim in _dims(study, dimension):
+    for dim in study.resolve_dimensions(dimension):
         scale = study.scale(dim)
         codes = rating_codes(study, dim)
         codes = codes[codes["rater"].isin(members.index)]
@@ -274,7 +265,7 @@ def group_divergence(
             if level not in levels_present:
                 raise ValueError(f"{by}={level!r} has no raters; levels are {levels_present}")
     frames, dropped = [], 0
-    for dim in _dims(study, dimension):
+    for dim in study.resolve_dimensions(dimension):
         scale = study.scale(dim)
         codes = rating_codes(study, dim)
         codes["g"] = group_of.reindex(codes["rater"]).to_numpy()

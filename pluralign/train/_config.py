@@ -7,6 +7,7 @@ import dataclasses
 import html
 import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,3 +200,33 @@ def run_trainer(trainer: Any, tokenizer: Any) -> TrainResult:
         metrics=final_metrics(log),
         config=trainer.args,
     )
+
+
+def train_with(
+    trainer_cls: type,
+    args: Any,
+    *,
+    model: Any,
+    tokenizer: Any,
+    train_dataset: Any,
+    peft_config: Any = None,
+    callbacks: list[Any] | None = None,
+    while_building: AbstractContextManager | None = None,
+    **trainer_kwargs: Any,
+) -> TrainResult:
+    """Build a TRL trainer (its datasets tokenized quietly), train it and collect the result.
+
+    ``while_building`` is a context held only while the trainer is built; ``trainer_kwargs``
+    are the trainer's own arguments (``ref_model``, ``reward_funcs``, ``eval_dataset``...).
+    """
+    with while_building or contextlib.nullcontext(), quiet_datasets():
+        trainer = trainer_cls(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+            **trainer_kwargs,
+        )
+    return run_trainer(trainer, tokenizer)

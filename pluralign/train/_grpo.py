@@ -10,12 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign._compat import require
-from pluralign.train._config import (
-    TrainResult,
-    build_config,
-    quiet_datasets,
-    run_trainer,
-)
+from pluralign.train._config import TrainResult, build_config, train_with
 
 #: Defaults of :func:`train_grpo` on top of TRL's ``GRPOConfig`` (override any through ``config``).
 GRPO_DEFAULTS: Mapping[str, Any] = {
@@ -231,16 +226,15 @@ def train_grpo(
                 trl.GRPOConfig, {**overrides, **dict(config or {})}, tmp, GRPO_DEFAULTS
             )
         needs_path = args.beta != 0.0 and peft_config is None
-        with _loadable_from_path(model, needs_path), quiet_datasets():
-            trainer = trl.GRPOTrainer(
-                model=model,
-                reward_funcs=rewards,
-                args=args,
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            )
-        result = run_trainer(trainer, tokenizer)
-        del trainer
+        result = train_with(
+            trl.GRPOTrainer,
+            args,
+            model=model,
+            tokenizer=tokenizer,
+            train_dataset=dataset,
+            peft_config=peft_config,
+            callbacks=callbacks,
+            while_building=_loadable_from_path(model, needs_path),
+            reward_funcs=rewards,
+        )
     return result
