@@ -46,7 +46,7 @@ so describe's :func:`relative_difference` recovers the targets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -430,38 +430,39 @@ class SimulationDesign:
             delta = float(self.length_effects.get(dimension, 0.0))
         else:
             delta = float(self.length_effects)
-        sm = (
-            (
-                {"gender": {"he/him": alternating(INTERACTION_SHIFT)}}
-                if self.base_effects == "published"
-                else {}
-            )
-            if self.source_model_interactions is None
-            else self.source_model_interactions.get(dimension, {})
+
+        def interactions(given: Mapping | None, published: Mapping) -> Mapping:
+            """The interactions given for this dimension, else the published ones (or none)."""
+            if given is not None:
+                return given.get(dimension, {})
+            return published if self.base_effects == "published" else {}
+
+        def per_level(spec: Mapping, value: Callable, shape: tuple[int, ...]) -> dict:
+            """``{var: {level: spec}}`` as one array per variable, a row per known level."""
+            out = {}
+            for var, levels in spec.items():
+                known = _levels(var)
+                table = np.zeros((len(known), *shape))
+                for lev, val in levels.items():
+                    table[known.index(lev)] = value(val)
+                out[var] = table
+            return out
+
+        theta = per_level(
+            interactions(
+                self.source_model_interactions,
+                {"gender": {"he/him": alternating(INTERACTION_SHIFT)}},
+            ),
+            shifts,
+            (len(models),),
         )
-        theta = {}
-        for var, levels in sm.items():
-            known = _levels(var)
-            tab = np.zeros((len(known), len(models)))
-            for lev, spec in levels.items():
-                tab[known.index(lev)] = shifts(spec)
-            theta[var] = tab
-        li = (
-            (
-                {"ideology": {"conservative": LENGTH_INTERACTION}}
-                if self.base_effects == "published"
-                else {}
-            )
-            if self.length_interactions is None
-            else self.length_interactions.get(dimension, {})
+        kappa = per_level(
+            interactions(
+                self.length_interactions, {"ideology": {"conservative": LENGTH_INTERACTION}}
+            ),
+            float,
+            (),
         )
-        kappa = {}
-        for var, levels in li.items():
-            known = _levels(var)
-            k = np.zeros(len(known))
-            for lev, val in levels.items():
-                k[known.index(lev)] = float(val)
-            kappa[var] = k
         return gamma, delta, theta, kappa
 
 

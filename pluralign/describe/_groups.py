@@ -300,19 +300,26 @@ def _twoway_intervals(y, r, i, mk, mean, var, ref, origin, span, ci_prob):
 
 def _compute(
     study: Study,
-    *,
     by: str | Sequence[str],
     dimension: str | Sequence[str] | None,
+    ci_method: CiMethod,
     ci_prob: float | None,
     n_boot: int | None,
     seed: int | None,
     coding: GroupCoding,
     crossed: bool,
-    ci_method: CiMethod,
+    within: str | None,
     reference=None,
     relative: bool = False,
     origin: Origin = "zero",
 ) -> pd.DataFrame:
+    """The table of :func:`group_means` or (``relative=True``) :func:`relative_difference`.
+
+    The arguments are theirs, in order. With ``within``, each (dimension, item level) pair is
+    described as a dimension of its own (see :func:`_levels_as_dimensions`).
+    """
+    if within is not None:
+        study, dimension, n_missing = _levels_as_dimensions(study, within, dimension)
     by_list = _as_list(by)
     if ci_method not in CI_METHODS:
         raise ValueError(f"ci_method must be one of {list(CI_METHODS)}, got {ci_method!r}")
@@ -451,7 +458,7 @@ def _compute(
             "group(s) whose raters all rated one item get no interval (NaN): nothing shows how "
             f"the mean would change with other items: {one_item[:10]}",
             PluralignWarning,
-            stacklevel=4,  # group_means → _describe → _compute
+            stacklevel=3,
         )
     if many_dropped:
         warnings.warn(
@@ -459,7 +466,7 @@ def _compute(
             f"reference without raters and were dropped (see n_boot_used): {many_dropped[:10]}; "
             "use ci_method='two-way' or merge small groups",
             PluralignWarning,
-            stacklevel=4,  # group_means → _describe → _compute
+            stacklevel=3,
         )
     n_excl = {d: {k: v for k, v in e.items() if v} for d, e in excluded.items()}
     n_excl = {d: e for d, e in n_excl.items() if e}
@@ -479,7 +486,7 @@ def _compute(
     if relative:
         out.attrs["relative_origin"] = origins
         out.attrs["cohens_d_definition"] = COHENS_D_DEFINITION
-    return out
+    return out if within is None else _split_levels(out, within, n_missing)
 
 
 def _withhold_thin(table: pd.DataFrame) -> pd.DataFrame:
@@ -512,18 +519,14 @@ def _within_levels(study: Study, within: str) -> pd.Series:
     return study.items.set_index("item")[within].astype("string")
 
 
-def _describe(study: Study, within: str | None, **kwargs) -> pd.DataFrame:
-    """:func:`_compute` over the study, or per level of the item column ``within``."""
-    if within is None:
-        return _compute(study, **kwargs)
-    return _compute_within(study, within, **kwargs)
+def _levels_as_dimensions(
+    study: Study, within: str, dimension: str | Sequence[str] | None
+) -> tuple[Study, list[str], int]:
+    """A study whose dimensions are the (dimension, level of ``within``) pairs of ``study``.
 
-
-def _compute_within(study: Study, within: str, *, dimension, **kwargs) -> pd.DataFrame:
-    """:func:`_compute` per level of an item column, in one pass over every level.
-
-    Each (dimension, level) pair is described as its own dimension of a temporary study (so a
-    rater bootstrap resamples the same raters for every level), then the key is split back.
+    Describing them as dimensions of one study makes a rater bootstrap draw the same raters for
+    every level; :func:`_split_levels` splits the keys back. Returns the study, its dimensions
+    in order and the number of ratings left out because their item has no level.
     """
     levels_of = _within_levels(study, within)
     dims = study.resolve_dimensions(dimension)
@@ -542,9 +545,12 @@ def _compute_within(study: Study, within: str, *, dimension, **kwargs) -> pd.Dat
     ratings["dimension"] = keys
     order = sorted(set(keys), key=lambda k: (dims.index(k.split(sep)[0]), k))
     scales = {k: study.scales[k.split(sep)[0]] for k in order}
-    temp = study.replace(ratings=ratings.reset_index(drop=True), scales=scales)
-    out = _compute(temp, dimension=order, **kwargs)
-    split = out["dimension"].str.split(sep, n=1, expand=True, regex=False)
+    return study.replace(ratings=ratings.reset_index(drop=True), scales=scales), order, n_missing
+
+
+def _split_levels(out: pd.DataFrame, within: str, n_missing: int) -> pd.DataFrame:
+    """The ``dimension`` keys of :func:`_levels_as_dimensions` split into dimension and level."""
+    split = out["dimension"].str.split(f"{_WITHIN_SEP}{within}=", n=1, expand=True, regex=False)
     out["dimension"] = split[0].to_numpy()
     out.insert(out.columns.get_loc("dimension") + 1, within, split[1].to_numpy())
     out.attrs["within"] = within
@@ -641,18 +647,7 @@ def group_means(
     >>> sorted(by_model["source_model"].unique())
     ['model_a', 'model_b', 'model_c']
     """
-    return _describe(
-        study,
-        within,
-        by=by,
-        dimension=dimension,
-        ci_method=ci_method,
-        ci_prob=ci_prob,
-        n_boot=n_boot,
-        seed=seed,
-        coding=coding,
-        crossed=crossed,
-    )
+    return _compute(study, by, dimension, ci_method, ci_prob, n_boot, seed, coding, crossed, within)
 
 
 def relative_difference(
@@ -760,18 +755,7 @@ def relative_difference(
     >>> per_model.query("group == 'he/him'")[["source_model", "reference"]].values.tolist()
     [['model_a', 'she/her'], ['model_b', 'she/her'], ['model_c', 'she/her']]
     """
-    return _describe(
-        study,
-        within,
-        by=by,
-        dimension=dimension,
-        reference=reference,
-        relative=True,
-        origin=origin,
-        ci_method=ci_method,
-        ci_prob=ci_prob,
-        n_boot=n_boot,
-        seed=seed,
-        coding=coding,
-        crossed=crossed,
-    )
+    return _compute(
+        study, by, dimension, ci_method, ci_prob, n_boot, seed, coding, crossed, within,
+        reference, relative=True, origin=origin,
+    )  # fmt: skip

@@ -205,19 +205,18 @@ def run_trainer(trainer: Any, tokenizer: Any) -> TrainResult:
 def train_with(
     trainer_cls: type,
     args: Any,
-    *,
     model: Any,
     tokenizer: Any,
     train_dataset: Any,
-    peft_config: Any = None,
-    callbacks: list[Any] | None = None,
+    *,
     while_building: AbstractContextManager | None = None,
     **trainer_kwargs: Any,
 ) -> TrainResult:
     """Build a TRL trainer (its datasets tokenized quietly), train it and collect the result.
 
     ``while_building`` is a context held only while the trainer is built; ``trainer_kwargs``
-    are the trainer's own arguments (``ref_model``, ``reward_funcs``, ``eval_dataset``...).
+    are the trainer's other arguments (``peft_config``, ``callbacks``, ``ref_model``,
+    ``reward_funcs``...).
     """
     with while_building or contextlib.nullcontext(), quiet_datasets():
         trainer = trainer_cls(
@@ -225,8 +224,6 @@ def train_with(
             args=args,
             train_dataset=train_dataset,
             processing_class=tokenizer,
-            peft_config=peft_config,
-            callbacks=callbacks,
             **trainer_kwargs,
         )
     return run_trainer(trainer, tokenizer)

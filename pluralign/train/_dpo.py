@@ -160,9 +160,9 @@ def train_dpo(
         result = train_with(
             SoftDPOTrainer,
             args,
-            model=model,
-            tokenizer=tokenizer,
-            train_dataset=train,
+            model,
+            tokenizer,
+            train,
             peft_config=peft_config,
             callbacks=callbacks,
             ref_model=ref_model,

@@ -229,9 +229,9 @@ def train_grpo(
         result = train_with(
             trl.GRPOTrainer,
             args,
-            model=model,
-            tokenizer=tokenizer,
-            train_dataset=dataset,
+            model,
+            tokenizer,
+            dataset,
             peft_config=peft_config,
             callbacks=callbacks,
             while_building=_loadable_from_path(model, needs_path),
