@@ -56,7 +56,7 @@ from scipy import optimize
 
 from pluralign._numeric import expected_ordinal_rating
 from pluralign._settings import options
-from pluralign.data._generate import Family, simulate_ratings
+from pluralign.data._generate import Family, LatentRatings, simulate_ratings
 from pluralign.data._scale import AGREEMENT_5, BINARY, Scale
 from pluralign.data._study import Study
 from pluralign.data._text import prompt_texts, response_texts
@@ -967,6 +967,7 @@ def simulate_study(seed: int | None = None, **design: Any) -> SimulatedStudy:
     item_effects = pd.DataFrame(
         item_rows, columns=["dimension", "term", "level", "source_model", "effect"]
     )
+    mu = np.zeros(D)  # ordinal: the cutpoints place the scale
     if d.family == "gaussian":
         mu = np.array([GAUSSIAN_MEAN.get(dim, 3.0) if d.scale_points == 5 else 0.5 for dim in dims])
         fixed = fixed + mu
@@ -995,12 +996,11 @@ def simulate_study(seed: int | None = None, **design: Any) -> SimulatedStudy:
         minimum=minimum,
         residual_sd=np.array([d.sd("residual", dim) for dim in dims]),
     )
-    z, v, u, w = draw.item_trait, draw.item_effect, draw.rater_effect, draw.group_item
-    rater_ids, item_ids, prompt_ids = draw.rater_ids, draw.item_ids, draw.prompt_ids
+    z, item_ids, prompt_ids = draw.item_trait, draw.item_ids, draw.prompt_ids
 
     # --- tables
     ratings = draw.ratings_frame(dims)
-    raters = _rater_frame(rater_ids, codes, d, rng)
+    raters = _rater_frame(draw.rater_ids, codes, d, rng)
     prompts = np.asarray(prompt_texts(P, rng), dtype=object)
     items = pd.DataFrame(
         {
@@ -1037,74 +1037,98 @@ def simulate_study(seed: int | None = None, **design: Any) -> SimulatedStudy:
     )
 
     # --- truth
-    random_rows = []
+    cutpoints, intercepts = _threshold_frames(dims, cuts if d.family == "ordinal" else {}, mu)
+    truth = SimulationTruth(
+        fixed_effects=fixed_effects,
+        random_sd=_random_sd_frame(d, dims, rsd, isd, gi_sd),
+        item_traits=_item_traits_frame(draw, dims, K),
+        cutpoints=cutpoints,
+        group_item=_group_item_frame(draw, dims),
+        rater_effects=_rater_effects_frame(draw, dims),
+        intercepts=intercepts,
+        item_effects=item_effects,
+    )
+    return SimulatedStudy(study, truth, d, seed)
+
+
+def _random_sd_frame(
+    d: SimulationDesign,
+    dims: Sequence[str],
+    rater_sd: np.ndarray,
+    item_sd: np.ndarray,
+    group_item_sd: np.ndarray,
+) -> pd.DataFrame:
+    """:attr:`SimulationTruth.random_sd`: the SD of every random component of every dimension."""
+    rows = []
     for j, dim in enumerate(dims):
-        random_rows.append((dim, "rater", rsd[j]))
-        random_rows.append((dim, "item", isd[j]))
+        rows.append((dim, "rater", rater_sd[j]))
+        rows.append((dim, "item", item_sd[j]))
         for g in d.group_item:
-            random_rows.append((dim, f"group_item:{g}", gi_sd[j]))
+            rows.append((dim, f"group_item:{g}", group_item_sd[j]))
         if d.family == "gaussian":
-            random_rows.append((dim, "residual", d.sd("residual", dim)))
-    random_sd = pd.DataFrame(random_rows, columns=["dimension", "component", "sd"])
-    item_traits = pd.DataFrame(
+            rows.append((dim, "residual", d.sd("residual", dim)))
+    return pd.DataFrame(rows, columns=["dimension", "component", "sd"])
+
+
+def _item_traits_frame(draw: LatentRatings, dims: Sequence[str], K: int) -> pd.DataFrame:
+    """:attr:`SimulationTruth.item_traits`: each item's latent trait and effect per dimension."""
+    D = len(dims)
+    return pd.DataFrame(
         {
-            "item": np.repeat(item_ids, D),
-            "prompt_id": np.repeat(np.repeat(prompt_ids, K), D),
-            "dimension": np.tile(np.array(dims, dtype=object), n_items),
-            "trait": z.ravel(),
-            "effect": v.ravel(),
+            "item": np.repeat(draw.item_ids, D),
+            "prompt_id": np.repeat(np.repeat(draw.prompt_ids, K), D),
+            "dimension": np.tile(np.array(dims, dtype=object), len(draw.item_ids)),
+            "trait": draw.item_trait.ravel(),
+            "effect": draw.item_effect.ravel(),
         }
     )
-    if d.family == "ordinal":
-        cutpoints = pd.DataFrame(
-            [
-                {"dimension": dim, "threshold": k + 1, "value": c}
-                for dim in dims
-                for k, c in enumerate(cuts[dim])
-            ]
-        )
-        intercepts = pd.DataFrame({"dimension": list(dims), "intercept": 0.0})
-    else:
-        cutpoints = pd.DataFrame(columns=["dimension", "threshold", "value"])
-        intercepts = pd.DataFrame({"dimension": list(dims), "intercept": mu})
-    gi_frames = []
-    for g, dev in w.items():
+
+
+def _threshold_frames(
+    dims: Sequence[str], cuts: Mapping[str, np.ndarray], intercept: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:attr:`SimulationTruth.cutpoints` (none without ``cuts``) and ``intercepts``."""
+    cutpoints = pd.DataFrame(
+        [
+            {"dimension": dim, "threshold": k + 1, "value": c}
+            for dim in cuts
+            for k, c in enumerate(cuts[dim])
+        ],
+        columns=["dimension", "threshold", "value"],
+    )
+    return cutpoints, pd.DataFrame({"dimension": list(dims), "intercept": intercept})
+
+
+def _rater_effects_frame(draw: LatentRatings, dims: Sequence[str]) -> pd.DataFrame:
+    """:attr:`SimulationTruth.rater_effects`: each rater's random effect per dimension."""
+    return pd.DataFrame(
+        {
+            "rater": np.repeat(draw.rater_ids, len(dims)),
+            "dimension": np.tile(np.array(dims, dtype=object), len(draw.rater_ids)),
+            "effect": draw.rater_effect.ravel(),
+        }
+    )
+
+
+def _group_item_frame(draw: LatentRatings, dims: Sequence[str]) -> pd.DataFrame:
+    """:attr:`SimulationTruth.group_item`: each group's deviation on each item."""
+    columns = ["dimension", "term", "level", "item", "deviation"]
+    frames = []
+    for g, dev in draw.group_item.items():
         levels = _levels(g)
         L_, I_, D_ = dev.shape
-        gi_frames.append(
+        frames.append(
             pd.DataFrame(
                 {
                     "dimension": np.tile(np.array(dims, dtype=object), L_ * I_),
                     "term": g,
                     "level": np.repeat(np.array(levels, dtype=object), I_ * D_),
-                    "item": np.tile(np.repeat(item_ids, D_), L_),
+                    "item": np.tile(np.repeat(draw.item_ids, D_), L_),
                     "deviation": dev.ravel(),
                 }
             )
         )
-    group_item = (
-        pd.concat(gi_frames, ignore_index=True)
-        if gi_frames
-        else pd.DataFrame(columns=["dimension", "term", "level", "item", "deviation"])
-    )
-    rater_effects = pd.DataFrame(
-        {
-            "rater": np.repeat(rater_ids, D),
-            "dimension": np.tile(np.array(dims, dtype=object), n),
-            "effect": u.ravel(),
-        }
-    )
-    truth = SimulationTruth(
-        fixed_effects=fixed_effects,
-        random_sd=random_sd,
-        item_traits=item_traits,
-        cutpoints=cutpoints,
-        group_item=group_item,
-        rater_effects=rater_effects,
-        intercepts=intercepts,
-        item_effects=item_effects,
-    )
-    return SimulatedStudy(study, truth, d, seed)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _item_effect_rows(
