@@ -461,22 +461,19 @@ def read_study(
         demographics=demographics,
         item_columns=[] if items is not None else extra_items,
     )
+
+    def side_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+        """A separate raters or items table, read like the file and renamed with ``columns``."""
+        if not isinstance(source, pd.DataFrame):
+            source = _read_table(Path(source), sep=sep, encoding=encoding, ids=ids)
+        return source.rename(columns=columns)
+
     if raters is not None:
-        rater_tab = (
-            raters
-            if isinstance(raters, pd.DataFrame)
-            else _read_table(Path(raters), sep=sep, encoding=encoding, ids=ids)
-        )
-        rater_tab = rater_tab.rename(columns=columns)
+        rater_tab = side_table(raters)
     elif not demographics:
         rater_tab = None
     if items is not None:
-        item_tab = (
-            items
-            if isinstance(items, pd.DataFrame)
-            else _read_table(Path(items), sep=sep, encoding=encoding, ids=ids)
-        )
-        item_tab = item_tab.rename(columns=columns)
+        item_tab = side_table(items)
     kwargs.setdefault("name", path.stem)
     study = Study.from_frames(ratings, rater_tab, items=item_tab, scales=scales, **kwargs)
     for note in notes:
