@@ -14,6 +14,7 @@ from statsmodels.stats.multitest import multipletests
 from pluralign._errors import DroppedRowsWarning
 from pluralign._settings import options
 from pluralign.data import Population, Study
+from pluralign.describe import percentile_interval
 from pluralign.labels._agreement import rating_codes
 from pluralign.labels._kernels import jsd_counts, jsd_permutation_null
 from pluralign.labels._preference import PopulationSpec
@@ -295,7 +296,7 @@ def group_divergence(
                 ba = rng.multinomial(na, ca / na[:, None], size=size)
                 bb = rng.multinomial(nb, cb / nb[:, None], size=size)
                 j = jsd_counts(ba, bb)
-                q = np.quantile(j, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2], axis=0)
+                q = percentile_interval(j, ci_prob)
                 # resampled plug-in JSDs are biased twice: as the estimate (null_mean) and
                 # again by the resampling itself (their mean's excess over the plug-in)
                 shift = null_mean + (j.mean(axis=0) - plugin)
