@@ -245,6 +245,12 @@ def _missing_by_var(study: Study, missing: dict[str, int]) -> dict[str, np.ndarr
     return out
 
 
+def _mean_var(sums: np.ndarray, sums_sq: np.ndarray, counts: np.ndarray):
+    """Mean and sample variance (ddof 1) of each group's ratings from their sums and counts."""
+    mean = ratio(sums, counts)
+    return mean, ratio(sums_sq - counts * np.nan_to_num(mean) ** 2, counts - 1)
+
+
 def _contrasts(mean, var, ref, origin, span):
     """Contrast statistics of every group with its reference (arrays over groups, or resamples ×
     groups)."""
@@ -374,8 +380,7 @@ def _compute(
         active = np.bincount(r, minlength=n) > 0
         r_g = membership[active].sum(axis=0)
         s_g, ss_g = mk.T @ y, mk.T @ y**2
-        mean = ratio(s_g, n_g)
-        var = ratio(ss_g - n_g * np.nan_to_num(mean) ** 2, n_g - 1)
+        mean, var = _mean_var(s_g, ss_g, n_g)
         point = _contrasts(mean, var, ref, o, span)
         stat = {"mean": mean, **point}
         se = np.full(G, np.nan)
@@ -399,8 +404,7 @@ def _compute(
             b_s = boot[:, base : base + G]
             b_ss = boot[:, base + G : base + 2 * G]
             b_n = boot[:, base + 2 * G : base + 3 * G]
-            b_mean = ratio(b_s, b_n)
-            b_var = ratio(b_ss - b_n * np.nan_to_num(b_mean) ** 2, b_n - 1)
+            b_mean, b_var = _mean_var(b_s, b_ss, b_n)
             reps = {"mean": b_mean, **_contrasts(b_mean, b_var, ref, o, span)}
             for name, rep in reps.items():
                 lo[name], hi[name] = percentile_interval(rep, ci_prob)
