@@ -81,6 +81,35 @@ def split_flat(
 
     A rater whose demographics differ between rows, or an item whose text differs, is an
     error naming the id and the column.
+
+    Parameters
+    ----------
+    flat : DataFrame
+        Columns ``rater, item, dimension, rating``, the ``demographics`` and item columns.
+    demographics : sequence of str
+        Rater columns (one value per rater; values differing only by surrounding whitespace or
+        case count as one, cleaned later by :meth:`Study.from_frames`).
+    item_columns : sequence of str, optional
+        Item columns (default: the known item columns present, e.g. ``prompt_id, response``).
+
+    Returns
+    -------
+    ratings, raters, items : DataFrame
+        The tables :meth:`Study.from_frames` takes.
+
+    Raises
+    ------
+    StudyValidationError
+        When a rater's or item's attributes differ between rows.
+
+    Examples
+    --------
+    >>> flat = pd.DataFrame({"rater": ["a", "a", "b"], "item": ["i1", "i2", "i1"],
+    ...                      "dimension": "toxicity", "rating": [1, 2, 3],
+    ...                      "gender": ["she/her", "she/her", "he/him"]})
+    >>> ratings, raters, items = split_flat(flat, demographics=["gender"])
+    >>> raters.values.tolist(), items["item"].tolist()
+    ([['a', 'she/her'], ['b', 'he/him']], ['i1', 'i2'])
     """
     check_columns(flat, "table", ["rater", "item", "dimension", "rating", *demographics])
     if item_columns is None:

@@ -185,7 +185,18 @@ PerDimension = float | Mapping[str, float]
 # ---------------------------------------------------------------------------------- design
 @dataclass(frozen=True)
 class SimulationDesign:
-    """All settings of a simulated study (see :func:`simulate_study` for their meaning)."""
+    """All settings of a simulated study (see :func:`simulate_study` for their meaning).
+
+    See Also
+    --------
+    simulate_study : Takes these settings as keyword arguments.
+
+    Examples
+    --------
+    >>> design = SimulationDesign(n_raters=40, family="gaussian")
+    >>> design.n_raters, design.family, design.sd("rater", "toxicity")
+    (40, 'gaussian', 0.45)
+    """
 
     n_raters: int = 1095
     n_prompts: int = 250
@@ -516,6 +527,19 @@ class SimulationTruth:
         (extra shift of ``source_model`` for raters of ``level``, against the reference level)
         or ``"<demographic>:length"`` (extra length slope for raters of ``level``). Only
         non-zero effects are listed.
+
+    See Also
+    --------
+    simulate_study : Returns it as ``.truth``.
+
+    Examples
+    --------
+    >>> truth = simulate_study(n_raters=40, n_prompts=20, seed=1).truth
+    >>> effect = truth.effect("toxicity", "gender", "he/him")
+    >>> effect["reference"], float(effect["target_pct"])
+    ('she/her', -18.0)
+    >>> truth.random_sd.query("dimension == 'toxicity'")["component"].tolist()[:2]
+    ['rater', 'item']
     """
 
     fixed_effects: pd.DataFrame
@@ -528,7 +552,10 @@ class SimulationTruth:
     item_effects: pd.DataFrame
 
     def effect(self, dimension: str, term: str, level: str) -> pd.Series:
-        """One row of :attr:`fixed_effects`."""
+        """One row of :attr:`fixed_effects`: the effect of ``term = level`` on ``dimension``.
+
+        Raises a ``KeyError`` when the truth has no such effect.
+        """
         fe = self.fixed_effects
         row = fe[(fe["dimension"] == dimension) & (fe["term"] == term) & (fe["level"] == level)]
         if row.empty:
@@ -538,7 +565,25 @@ class SimulationTruth:
 
 @dataclass(frozen=True)
 class SimulatedStudy:
-    """A simulated :class:`Study` with its ground truth and design."""
+    """A simulated :class:`Study` with its ground truth and design.
+
+    Attributes
+    ----------
+    study : Study
+        The ratings, raters and items, as a user's data would be.
+    truth : SimulationTruth
+        The effects and variance components the ratings were drawn from.
+    design : SimulationDesign
+        The settings used.
+    seed : int or None
+        The seed of the simulation.
+
+    Examples
+    --------
+    >>> sim = simulate_study(n_raters=40, n_prompts=20, seed=1)
+    >>> sim.study.n_raters, sim.design.n_raters, sim.seed
+    (40, 40, 1)
+    """
 
     study: Study
     truth: SimulationTruth

@@ -27,7 +27,16 @@ DROP_STEPS = ("drop_invalid", "subset", "filter_raters")
 
 
 def slug(value: object) -> str:
-    """A formula-safe name for a category value (``"Black or African American"`` → ``Black_or_African_American``)."""
+    """A formula-safe name for a category value (``"Black or African American"`` → ``Black_or_African_American``).
+
+    Runs of characters other than letters and digits become one ``_``; a value with none
+    left is ``"missing"``.
+
+    Examples
+    --------
+    >>> slug("Black or African American"), slug("18-24"), slug(" / ")
+    ('Black_or_African_American', '18_24', 'missing')
+    """
     s = re.sub(r"[^0-9A-Za-z]+", "_", str(value)).strip("_")
     return s or "missing"
 

@@ -13,11 +13,10 @@ from statsmodels.stats.multitest import multipletests
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign._settings import options
-from pluralign.data import Population, Study
+from pluralign.data import Population, PopulationSpec, Study
 from pluralign.describe import percentile_interval
 from pluralign.labels._agreement import rating_codes
 from pluralign.labels._kernels import jsd_counts, jsd_permutation_null
-from pluralign.labels._preference import PopulationSpec
 
 #: Columns of :func:`item_disagreement`'s table.
 ITEM_DISAGREEMENT_COLUMNS = (

@@ -17,16 +17,15 @@ from __future__ import annotations
 import html
 import itertools
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 from pluralign._compat import require
 from pluralign._errors import DroppedRowsWarning
-from pluralign.data import Population, Study, check_pairs
+from pluralign.data import Population, PopulationSpec, Study, check_pairs
 
 if TYPE_CHECKING:
     from pluralign.models import ModelResult
@@ -35,9 +34,6 @@ from pluralign.labels._posterior import posterior_pair_probabilities
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec, score_table
 
 Method = Literal["majority", "distribution", "posterior"]
-
-#: What a ``group=`` argument may be (see :class:`~pluralign.data.Population`).
-PopulationSpec: TypeAlias = Population | Mapping | pd.DataFrame | None
 
 #: Columns of :attr:`PreferenceLabels.table`.
 PREFERENCE_COLUMNS = (
@@ -218,7 +214,7 @@ class DesirabilityLabels(_Labels):
     _unit: ClassVar[str] = "responses"
     _dropped_prefix: ClassVar[str] = "items"  # responses left out
 
-    def to_dataset(self):
+    def to_dataset(self) -> Any:
         """``datasets.Dataset`` with ``prompt, completion, label`` (bool), ``p`` and metadata."""
         cols = ["prompt", "completion", "label", "p", "score", "prompt_id", "item", "n_ratings",
                 "group", "method", "dimensions"]  # fmt: skip
