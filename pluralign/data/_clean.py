@@ -24,6 +24,19 @@ def is_text(dtype) -> bool:
     return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)
 
 
+def folded(values: pd.Series) -> pd.Series:
+    """Text stripped and case-folded (other values kept): spellings that count as one answer.
+
+    Examples
+    --------
+    >>> folded(pd.Series([" She/Her", "she/her", 3])).tolist()
+    ['she/her', 'she/her', 3]
+    """
+    if not is_text(values.dtype):
+        return values
+    return values.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+
+
 def strip_column_names(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list[LogEntry]]:
     """Column names without surrounding whitespace (``" rating"`` → ``"rating"``), logged."""
     renamed = {c: c.strip() for c in frame.columns if isinstance(c, str) and c != c.strip()}

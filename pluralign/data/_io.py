@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import StudyValidationError
-from pluralign.data._clean import is_text
+from pluralign.data._clean import folded
 from pluralign.data._log import LogEntry
 from pluralign.data._scale import Scale
 from pluralign.data._study import Study
@@ -128,14 +128,7 @@ def _one_row_per(
     if loose and columns:
         # demographic values that differ only by surrounding whitespace or case are one
         # answer (cleaned, and logged, by Study.from_frames)
-        norm = sub.apply(
-            lambda c: (
-                c.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
-                if is_text(c.dtype)
-                else c
-            )
-        )
-        sub = sub.loc[~norm.duplicated()]
+        sub = sub.loc[~sub.apply(folded).duplicated()]
     dup = sub[key].duplicated(keep=False)
     if dup.any():
         bad = sub[dup].sort_values(key)
@@ -516,9 +509,7 @@ def _rater_columns(flat: pd.DataFrame, candidates: list[str]) -> list[str]:
     keyed = flat[flat["rater"].notna()]
     for col in candidates:
         pairs = keyed[["rater", col]].drop_duplicates()  # small: one row per rater and value
-        values = pairs[col]
-        if is_text(values.dtype):
-            values = values.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+        values = folded(pairs[col])
         if values.groupby(pairs["rater"], sort=False).nunique(dropna=False).le(1).all():
             out.append(col)
     return out
