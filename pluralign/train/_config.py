@@ -86,6 +86,22 @@ class TrainResult:
         return "\n".join(parts)
 
 
+def uses_chat(tokenizer: Any) -> bool:
+    """Whether prompts go to this tokenizer's model as chat messages (it has a chat template)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def turn(text: str, role: str = "user") -> list[dict[str, str]]:
+    """One chat turn, in the message layout of chat templates and TRL's conversational data.
+
+    Examples
+    --------
+    >>> turn("Say hi.")
+    [{'role': 'user', 'content': 'Say hi.'}]
+    """
+    return [{"role": role, "content": text}]
+
+
 def default_device_options() -> dict[str, Any]:
     """bf16 and CPU options for the machine at hand: bf16 on a bf16-capable GPU, float32 on CPU.
 

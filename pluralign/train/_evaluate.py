@@ -11,6 +11,7 @@ import pandas as pd
 from pluralign._compat import require
 from pluralign._settings import options
 from pluralign.describe import percentile_interval
+from pluralign.train._config import turn, uses_chat
 
 #: Measurement columns of :func:`summarise_runs` (after the condition columns).
 SUMMARY_COLUMNS = (
@@ -48,11 +49,9 @@ def generate(
     """
     torch = require("torch", "generation")
     device = next(model.parameters()).device
-    if getattr(tokenizer, "chat_template", None):
+    if uses_chat(tokenizer):
         texts = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-            )
+            tokenizer.apply_chat_template(turn(p), tokenize=False, add_generation_prompt=True)
             for p in prompts
         ]
     else:

@@ -23,7 +23,7 @@ from pluralign._parallel import parallel_map
 from pluralign._settings import options
 from pluralign.data import Population, Study
 from pluralign.labels import preference_labels, rescale, reward_function
-from pluralign.train._config import quiet_datasets
+from pluralign.train._config import quiet_datasets, turn, uses_chat
 from pluralign.train._dpo import train_dpo
 from pluralign.train._evaluate import SUMMARY_COLUMNS, generate, judge_scores, summarise_runs
 from pluralign.train._grpo import train_grpo
@@ -146,9 +146,9 @@ def _conversational(dataset: Any) -> Any:
 
     def convert(example: dict[str, Any]) -> dict[str, Any]:
         return {
-            "prompt": [{"role": "user", "content": example["prompt"]}],
-            "chosen": [{"role": "assistant", "content": example["chosen"]}],
-            "rejected": [{"role": "assistant", "content": example["rejected"]}],
+            "prompt": turn(example["prompt"]),
+            "chosen": turn(example["chosen"], "assistant"),
+            "rejected": turn(example["rejected"], "assistant"),
         }
 
     if isinstance(dataset[0]["prompt"], str):
@@ -418,7 +418,7 @@ def run_grid(
             dataset = labels.to_dataset() if hasattr(labels, "to_dataset") else labels
             if cond["optimizer"] == "dpo_hard":
                 dataset = _hard(dataset)
-            dataset = _conversational(dataset) if getattr(tok, "chat_template", None) else dataset
+            dataset = _conversational(dataset) if uses_chat(tok) else dataset
             result = train_dpo(dataset, policy, tok, config={**cfg["dpo"], "seed": seed})
         frame = evaluate(result.model, tok, seed)
         frame["seed"] = seed

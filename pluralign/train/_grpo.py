@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign._compat import require
-from pluralign.train._config import TrainResult, build_config, train_with
+from pluralign.train._config import TrainResult, build_config, train_with, turn, uses_chat
 
 #: Defaults of :func:`train_grpo` on top of TRL's ``GRPOConfig`` (override any through ``config``).
 GRPO_DEFAULTS: Mapping[str, Any] = {
@@ -117,10 +117,8 @@ def as_prompt_dataset(prompts: Any, tokenizer: Any) -> Any:
     texts = [str(p) for p in prompts]
     if not texts:
         raise ValueError("train_grpo needs at least one prompt")
-    if getattr(tokenizer, "chat_template", None):
-        return datasets.Dataset.from_dict(
-            {"prompt": [[{"role": "user", "content": t}] for t in texts]}
-        )
+    if uses_chat(tokenizer):
+        return datasets.Dataset.from_dict({"prompt": [turn(t) for t in texts]})
     return datasets.Dataset.from_dict({"prompt": texts})
 
 
