@@ -12,7 +12,8 @@ from pluralign.data._generate import (
 )
 from pluralign.data._io import read_study, split_flat, wide_to_long
 from pluralign.data._loaders import data_roots, find_data, load_multipico, load_popquorn
-from pluralign.data._population import EVERYONE, Population
+from pluralign.data._log import LogEntry
+from pluralign.data._population import EVERYONE, Population, PopulationSpec
 from pluralign.data._scale import AGREEMENT_3, AGREEMENT_5, BINARY, Scale
 from pluralign.data._simulate import (
     CUTPOINTS_2,
@@ -27,7 +28,7 @@ from pluralign.data._simulate import (
     SimulationTruth,
     simulate_study,
 )
-from pluralign.data._study import DROP_STEPS, LogEntry, Study, slug
+from pluralign.data._study import DROP_STEPS, Study, slug
 
 __all__ = [
     "AGREEMENT_3",
@@ -46,6 +47,7 @@ __all__ = [
     "LatentRatings",
     "LogEntry",
     "Population",
+    "PopulationSpec",
     "Scale",
     "SimulatedStudy",
     "SimulationDesign",
