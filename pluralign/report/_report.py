@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import time
 import warnings
@@ -17,6 +18,7 @@ from pluralign._errors import ConvergenceWarning, DroppedRowsWarning, PluralignW
 from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.labels import label_flips
+from pluralign.report._coverage import interval_note
 from pluralign.report._options import ReportOptions
 from pluralign.report._render import (
     Figure,
@@ -41,6 +43,20 @@ MAX_BETWEEN = 4
 #: Fewest raters of a group drawn in figures (smaller groups stay in the tables).
 MIN_GROUP = 10
 
+#: The note under the label tables and figure.
+LABEL_NOTE = (
+    "No intervals and no tests: p_chosen is a share of raters (distribution), 0 or 1 "
+    "(majority) or a posterior probability (posterior), so nothing is adjusted for "
+    "multiplicity."
+)
+
+#: The note under the training table and figure.
+TRAINING_NOTE = (
+    "Intervals: bootstrap intervals of the change over seeds and generations; no "
+    "tests, so nothing is adjusted for multiplicity; with few seeds these intervals are rough "
+    "and no simulation has checked their coverage."
+)
+
 
 @dataclass
 class Analysis:
@@ -51,6 +67,11 @@ class Analysis:
     study : Study
     dimensions, demographics : list of str
         What was analysed.
+    formula : str
+        Fixed effects of the models (``settings.formula``, or built from the demographics and
+        ``settings.item_covariates``).
+    within : list of str
+        Categorical item columns within whose levels group differences are shown.
     seed : int
         Seed of every random step.
     settings : ReportOptions
@@ -70,10 +91,16 @@ class Analysis:
     demographics: list[str]
     seed: int
     settings: ReportOptions = field(default_factory=ReportOptions)
+    formula: str = ""
+    within: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
     results: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.formula:
+            self.formula, self.within = model_formula(self.study, self.demographics, self.settings)
 
     def section(self, title: str, anchor: str) -> Section:
         s = Section(title, anchor)
@@ -125,6 +152,54 @@ def _default_demographics(study: Study) -> list[str]:
         if 2 <= n <= MAX_LEVELS:
             out.append(col)
     return out
+
+
+def _formula_variables(formula: str) -> list[str]:
+    from formulaic import Formula
+
+    rhs = formula.split("~", 1)[1]
+    return sorted(Formula(rhs).required_variables)
+
+
+def model_formula(
+    study: Study, demographics: Sequence[str], settings: ReportOptions
+) -> tuple[str, list[str]]:
+    """The models' fixed-effect formula and the categorical item columns to compare within.
+
+    Without ``settings.formula``: ``rating ~`` the demographics, crossed with
+    ``settings.item_covariates`` when given (``rating ~ (gender + race) * source_model``).
+    The item columns compared within are ``settings.item_covariates``, else the item columns
+    the formula names; numeric ones (e.g. a response length) enter the model but have no levels
+    to compare within.
+    """
+    item_cols = [c for c in study.items.columns if c not in ("item", "prompt_id")]
+    covariates = list(settings.item_covariates or ())
+    for c in covariates:
+        if c not in item_cols:
+            raise KeyError(
+                f"item_covariates: {c!r} is not a column of the items table (it has {item_cols})"
+            )
+    if settings.formula:
+        formula = settings.formula
+        if not covariates:
+            covariates = [v for v in _formula_variables(formula) if v in item_cols]
+    else:
+
+        def sum_of(names: Sequence[str]) -> str:
+            return " + ".join(names) if len(names) == 1 else f"({' + '.join(names)})"
+
+        if demographics and covariates:
+            rhs = f"{sum_of(demographics)} * {sum_of(covariates)}"
+        else:
+            rhs = " + ".join([*demographics, *covariates]) or "1"
+        formula = f"rating ~ {rhs}"
+    within = [
+        c
+        for c in covariates
+        if not pd.api.types.is_numeric_dtype(study.items[c])
+        and not pd.api.types.is_bool_dtype(study.items[c])
+    ]
+    return formula, within
 
 
 def _as_study(study: Study | str | Path) -> Study:
@@ -185,10 +260,10 @@ def _diagnostics_table(diag: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index().rename_axis(columns=None).fillna("")
 
 
-def _figure(fig, caption: str, name: str) -> Figure:
+def _figure(fig, caption: str, name: str, note: str = "") -> Figure:
     from pluralign.report._render import figure_from_matplotlib
 
-    return figure_from_matplotlib(fig, caption, name)
+    return figure_from_matplotlib(fig, caption, name, note=note)
 
 
 # ---------------------------------------------------------------- stages
@@ -272,8 +347,16 @@ def stage_data(a: Analysis) -> None:
         )
 
 
+def _describe_note() -> str:
+    return interval_note(
+        "two-way cluster-robust t intervals (rater × item)",
+        "no tests here, so nothing is adjusted for multiplicity",
+        "describe_two_way",
+    )
+
+
 def stage_describe(a: Analysis) -> None:
-    """Relative differences of mean ratings between demographic groups."""
+    """Relative differences of mean ratings between demographic groups (within item levels too)."""
     s = a.section("Descriptive differences", "describe")
     s.add(
         Text(
@@ -310,6 +393,7 @@ def stage_describe(a: Analysis) -> None:
                 f"mean counted from 0 ({options.ci_prob:.0%} two-way interval)",
                 max_rows=80,
                 name="describe_relative",
+                note=_describe_note(),
             )
         )
         fig_data = rd.assign(group=rd["by"].astype(str) + ": " + rd["group"].astype(str))
@@ -323,6 +407,7 @@ def stage_describe(a: Analysis) -> None:
                 "Group means relative to the reference group (percent, counted from 0), with "
                 "two-way intervals",
                 "relative_difference",
+                note=_describe_note(),
                 by="group",
                 value="relative_pct",
                 show_n=False,
@@ -331,6 +416,50 @@ def stage_describe(a: Analysis) -> None:
         )
 
     a.run(s, "Descriptive differences", run)
+    for within in a.within:
+        a.run(
+            s,
+            f"Descriptive differences within {within}",
+            lambda w=within: _describe_within(a, s, w),
+        )
+
+
+def _describe_within(a: Analysis, s: Section, within: str) -> None:
+    """The group differences on the responses of each level of an item column."""
+    from pluralign.describe import relative_difference
+
+    rd = pd.concat(
+        [
+            relative_difference(a.study, by=demo, dimension=a.dimensions, within=within)
+            for demo in a.demographics
+        ],
+        ignore_index=True,
+    )
+    a.results[f"describe_within_{within}"] = rd
+    shown = rd[~rd["is_reference"].astype(bool)]
+    s.add(
+        Text(
+            f"The same differences on the items of each level of `{within}` (an item column): "
+            "does a group rate some items' responses differently from others'?"
+        )
+    )
+    s.add(
+        Table(
+            wide_intervals(
+                shown,
+                "relative_pct",
+                "relative_ci_low",
+                "relative_ci_high",
+                [within, "by", "group", "reference"],
+                digits=1,
+            ),
+            f"Difference of group means from the reference group within each level of {within}, "
+            f"percent of the reference mean ({options.ci_prob:.0%} two-way interval)",
+            max_rows=80,
+            name=f"describe_within_{within}",
+            note=_describe_note(),
+        )
+    )
 
 
 def _plot(
@@ -340,6 +469,7 @@ def _plot(
     caption: str,
     fig_name: str,
     *,
+    note: str = "",
     clear_ylabel: bool = False,
     **kw,
 ) -> None:
@@ -351,16 +481,37 @@ def _plot(
     if clear_ylabel:
         for ax in fig.axes:
             ax.set_ylabel("")
-    s.add(_figure(fig, caption, fig_name))
+    s.add(_figure(fig, caption, fig_name, note))
+
+
+#: How the mixed model's p-values are adjusted (``ModelResult.effects()``'s default).
+MIXED_ADJUSTMENT = (
+    "* marks a Holm-adjusted Wald p < {alpha:.2g}, Holm over every row of one dimension's model"
+)
+
+#: How the Bayesian model's probabilities are (not) adjusted.
+BAYES_ADJUSTMENT = (
+    "p_direction and p_tail are posterior probabilities, not p-values, and are not adjusted "
+    "for multiplicity"
+)
+
+
+def _mixed_note(
+    calibration: str, interval: str = "Wald intervals (normal reference)", *, figure: bool = False
+) -> str:
+    adjust = MIXED_ADJUSTMENT.format(alpha=1 - options.ci_prob)
+    if figure:
+        adjust = adjust.replace("* marks", "a filled dot marks") + (
+            "; thin lines widen each interval to the Holm-adjusted level"
+        )
+    return interval_note(interval, adjust, calibration)
 
 
 def stage_models(a: Analysis) -> None:
-    """Mixed-model (and optionally Bayesian) effects of the demographics."""
-    from pluralign import plots
-
+    """Mixed-model (and optionally Bayesian) effects of the demographics and item covariates."""
     models = a.settings.models
     s = a.section("Model effects", "models")
-    formula = "rating ~ " + " + ".join(a.demographics) if a.demographics else "rating ~ 1"
+    formula = a.formula
     s.add(
         Text(
             f"Formula `{formula}` with crossed random intercepts for raters and items, fitted "
@@ -369,162 +520,250 @@ def stage_models(a: Analysis) -> None:
         )
     )
     if "mixed" in models:
-
-        def mixed():
-            from pluralign.models import fit_mixed
-
-            fits, effects, diags = {}, [], []
-            for dim in a.dimensions:
-                fit = fit_mixed(a.study, formula, dimension=dim, seed=a.seed)
-                fits[dim] = fit
-                effects.append(fit.effects())
-                diags.append(fit.diagnostics())
-            eff = pd.concat(effects, ignore_index=True)
-            diag = pd.concat(diags, ignore_index=True)
-            a.results["mixed"] = fits
-            a.results["mixed_effects"] = eff
-            eff = eff.assign(
-                contrast=eff["level"].astype(str) + " vs " + eff["reference"].astype(str)
-            )
-            s.add(
-                Table(
-                    wide_intervals(
-                        eff,
-                        "difference",
-                        "difference_ci_low",
-                        "difference_ci_high",
-                        ["term", "contrast"],
-                        p="p_adjusted",
-                    ),
-                    "Linear mixed model: difference in expected rating (rating points) with "
-                    f"{options.ci_prob:.0%} CI, each a contrast averaged over the other "
-                    "demographics in their observed mix (marginal, as emmeans); * Holm-adjusted "
-                    f"Wald p < {1 - options.ci_prob:.2f}",
-                    max_rows=80,
-                    name="mixed_difference",
-                )
-            )
-            s.add(
-                Table(
-                    wide_intervals(
-                        eff,
-                        "relative_pct",
-                        "relative_ci_low",
-                        "relative_ci_high",
-                        ["term", "contrast"],
-                        digits=1,
-                        p="p_adjusted",
-                    ),
-                    "Linear mixed model: difference in percent of the reference group's mean",
-                    max_rows=80,
-                    name="mixed_relative",
-                )
-            )
-            _plot(
+        a.run(s, "Linear mixed model", lambda: _mixed(a, s))
+        fits = a.results.get("mixed", {})
+        for within in a.within if fits else ():
+            a.run(
                 s,
-                plots.forest,
-                eff,
-                "Linear mixed model effects in percent of the reference mean: thick lines are "
-                f"{options.ci_prob:.0%} CIs, thin lines multiplicity-adjusted",
-                "mixed_effects",
+                f"Model effects within {within}",
+                lambda w=within: _mixed_within(a, s, fits, w),
             )
-            s.add(
-                Table(
-                    _diagnostics_table(diag),
-                    "Linear mixed model diagnostics (value; ✗ = failed)",
-                    name="mixed_diagnostics",
-                )
-            )
-            bad = diag[~diag["ok"].astype(bool)] if "ok" in diag.columns else diag.iloc[:0]
-            if len(bad):
-                s.add(Note(f"{len(bad)} diagnostic check(s) failed; see the table.", "warning"))
-
-        a.run(s, "Linear mixed model", mixed)
-
     if "bayes" in models:
+        a.run(s, "Bayesian model", lambda: _bayes(a, s))
 
-        def bayes():
-            from pluralign.models import fit_bayes
 
-            cfg = a.settings
-            opts = {
-                "family": cfg.family,
-                "sampler": cfg.sampler,
-                "draws": cfg.draws,
-                "tune": cfg.tune,
-                "chains": cfg.chains,
-            }
-            dim = cfg.bayes_dimension or a.dimensions[0]
-            bayes_formula = cfg.bayes_formula or formula
-            fit = fit_bayes(
-                a.study,
-                bayes_formula,
-                dimension=dim,
-                seed=a.seed,
-                progressbar=False,
-                **opts,
-            )
-            a.results["bayes"] = fit
-            eff = fit.effects()
-            a.results["bayes_effects"] = eff
-            s.add(
-                Text(
-                    f"Bayesian {opts['family']} model `{bayes_formula}` of `{dim}` with crossed rater and "
-                    f"item effects ({opts['chains']} chains × "
-                    f"{opts['draws']} draws): link-scale estimates are log-odds of a higher rating; "
-                    "intervals are highest-density intervals."
-                )
-            )
-            cols = [
-                c
-                for c in (
-                    "term",
-                    "level",
-                    "reference",
-                    "estimate",
-                    "ci_low",
-                    "ci_high",
-                    "p_direction",
-                    "p_tail",
-                    "odds_ratio",
-                    "difference",
-                    "relative_pct",
-                )
-                if c in eff.columns
-            ]
-            s.add(
-                Table(
-                    eff[cols],
-                    f"Bayesian {opts['family']} model of {dim}: log-odds of a higher rating "
-                    f"({options.ci_prob:.0%} HDI), odds ratio and difference in expected rating; "
-                    "p_direction is the posterior probability of the estimate's sign and p_tail "
-                    "= 2 (1 - p_direction), at least 1/draws (read < 1/draws): posterior "
-                    "probabilities, not p-values, and not adjusted for multiplicity",
-                    max_rows=60,
-                    name="bayes_effects",
-                )
-            )
-            _plot(
-                s,
-                plots.forest,
-                eff,
-                f"Bayesian {opts['family']} model of {dim}: cumulative odds ratios with "
-                f"{options.ci_prob:.0%} HDIs",
-                "bayes_effects",
-                scale="odds_ratio",
-            )
-            diag = fit.diagnostics()
-            keep = [c for c in ("check", "parameter", "value", "ok", "note") if c in diag.columns]
-            s.add(
-                Table(
-                    diag[keep],
-                    "Sampler diagnostics: worst parameter of each check (R-hat, effective sample "
-                    "size, divergences, BFMI)",
-                    name="bayes_diagnostics",
-                )
-            )
+def _mixed(a: Analysis, s: Section) -> None:
+    from pluralign import plots
+    from pluralign.models import fit_mixed
 
-        a.run(s, "Bayesian model", bayes)
+    fits, effects, diags = {}, [], []
+    for dim in a.dimensions:
+        fit = fit_mixed(a.study, a.formula, dimension=dim, seed=a.seed)
+        fits[dim] = fit
+        effects.append(fit.effects())
+        diags.append(fit.diagnostics())
+    eff = pd.concat(effects, ignore_index=True)
+    eff.attrs = effects[0].attrs
+    diag = pd.concat(diags, ignore_index=True)
+    a.results["mixed"] = fits
+    a.results["mixed_effects"] = eff
+    eff = eff.assign(contrast=eff["level"].astype(str) + " vs " + eff["reference"].astype(str))
+    rating_scale = eff[eff["difference"].notna()]
+    s.add(
+        Table(
+            wide_intervals(
+                rating_scale,
+                "difference",
+                "difference_ci_low",
+                "difference_ci_high",
+                ["term", "contrast"],
+                p="p_adjusted",
+            ),
+            "Linear mixed model: difference in expected rating (rating points) with "
+            f"{options.ci_prob:.0%} CI, each a contrast averaged over the other "
+            "variables in their observed mix (marginal, as emmeans)",
+            max_rows=80,
+            name="mixed_difference",
+            note=_mixed_note("mixed_difference"),
+        )
+    )
+    s.add(
+        Table(
+            wide_intervals(
+                rating_scale,
+                "relative_pct",
+                "relative_ci_low",
+                "relative_ci_high",
+                ["term", "contrast"],
+                digits=1,
+                p="p_adjusted",
+            ),
+            "Linear mixed model: difference in percent of the reference group's mean",
+            max_rows=80,
+            name="mixed_relative",
+            note=_mixed_note("mixed_relative", "percentile intervals of simulations from N(β̂, V̂)"),
+        )
+    )
+    if eff["difference"].isna().any():  # interactions and numeric terms: link scale only
+        s.add(
+            Text(
+                "Interactions (`a:b`) and numeric variables have no single rating-scale "
+                "contrast: their coefficients follow, each one estimand (an interaction is how "
+                "much a contrast changes from the reference level of the other variable to "
+                "this one, a difference of differences; a main effect in a model with "
+                "interactions is the contrast at the other variable's reference level)."
+            )
+        )
+        s.add(
+            Table(
+                wide_intervals(
+                    eff, "estimate", "ci_low", "ci_high", ["term", "contrast"], p="p_adjusted"
+                ),
+                "Linear mixed model coefficients (rating points)",
+                max_rows=80,
+                name="mixed_coefficients",
+                note=_mixed_note("mixed_difference"),
+            )
+        )
+    _plot(
+        s,
+        plots.forest,
+        rating_scale,
+        "Linear mixed model effects in percent of the reference mean: thick lines are "
+        f"{options.ci_prob:.0%} CIs, thin lines Holm-adjusted",
+        "mixed_effects",
+        note=_mixed_note(
+            "mixed_relative", "percentile intervals of simulations from N(β̂, V̂)", figure=True
+        ),
+    )
+    s.add(
+        Table(
+            _diagnostics_table(diag),
+            "Linear mixed model diagnostics (value; ✗ = failed)",
+            name="mixed_diagnostics",
+        )
+    )
+    bad = diag[~diag["ok"].astype(bool)] if "ok" in diag.columns else diag.iloc[:0]
+    if len(bad):
+        s.add(Note(f"{len(bad)} diagnostic check(s) failed; see the table.", "warning"))
+
+
+def _mixed_within(a: Analysis, s: Section, fits: dict, within: str) -> None:
+    """Each demographic's contrasts on the items of each level of ``within`` (``effects_within``)."""
+    from pluralign.models import effects_within
+
+    demos = [d for d in a.demographics if d in _formula_variables(a.formula)]
+    if not demos or within not in _formula_variables(a.formula):
+        s.add(Note(f"The formula does not name `{within}` and a demographic.", "skipped"))
+        return
+    ew = pd.concat(
+        [effects_within(fit, demo, within) for fit in fits.values() for demo in demos],
+        ignore_index=True,
+    )
+    a.results[f"mixed_within_{within}"] = ew
+    ew = ew.assign(contrast=ew["level"].astype(str) + " vs " + ew["reference"].astype(str))
+    s.add(
+        Text(
+            f"Each demographic's contrast on the items of each level of `{within}` (from the model "
+            f"with its cross-level interactions; `effects_within`): the expected rating of the "
+            f"group minus that of the reference group, both on the items of that `{within}`."
+        )
+    )
+    s.add(
+        Table(
+            wide_intervals(
+                ew,
+                "relative_pct",
+                "relative_ci_low",
+                "relative_ci_high",
+                [within, "term", "contrast"],
+                digits=1,
+                p="p_adjusted",
+            ),
+            f"Linear mixed model: difference in percent of the reference group's mean within each "
+            f"level of {within}",
+            max_rows=80,
+            name=f"mixed_within_{within}",
+            note=interval_note(
+                "percentile intervals of simulations from N(β̂, V̂)",
+                f"* marks a Holm-adjusted p < {1 - options.ci_prob:.2g}, Holm over the levels of "
+                f"one demographic × {within} in one dimension",
+                "mixed_relative",
+            ),
+        )
+    )
+
+
+def _bayes(a: Analysis, s: Section) -> None:
+    from pluralign import plots
+    from pluralign.models import fit_bayes
+
+    cfg = a.settings
+    opts: dict[str, Any] = {
+        "family": cfg.family,
+        "sampler": cfg.sampler,
+        "draws": cfg.draws,
+        "tune": cfg.tune,
+        "chains": cfg.chains,
+        "method": cfg.method,
+        "priors": cfg.priors,
+    }
+    dim = cfg.bayes_dimension or a.dimensions[0]
+    bayes_formula = cfg.bayes_formula or a.formula
+    fit = fit_bayes(a.study, bayes_formula, dimension=dim, seed=a.seed, progressbar=False, **opts)
+    a.results["bayes"] = fit
+    eff = fit.effects()
+    a.results["bayes_effects"] = eff
+    if cfg.method == "laplace":
+        how = (
+            f"{cfg.chains * cfg.draws} independent draws from an embedded Laplace approximation, "
+            "corrected by importance sampling"
+        )
+    else:
+        how = (
+            f"NUTS ({cfg.sampler}), {cfg.chains} chains × {cfg.draws} draws after {cfg.tune} tuning"
+        )
+    priors = cfg.priors
+    prior_text = "default priors" if priors is None else f"priors {priors}"
+    s.add(
+        Text(
+            f"Bayesian {cfg.family} model `{bayes_formula}` of `{dim}` with crossed rater and "
+            f"item effects ({how}; {prior_text}): link-scale estimates are log-odds of a higher "
+            "rating; intervals are highest-density intervals."
+        )
+    )
+    note = interval_note(
+        "highest-density intervals (HDI) of the posterior", BAYES_ADJUSTMENT, "bayes_hdi"
+    )
+    cols = [
+        c
+        for c in (
+            "term",
+            "level",
+            "reference",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_direction",
+            "p_tail",
+            "odds_ratio",
+            "difference",
+            "relative_pct",
+        )
+        if c in eff.columns
+    ]
+    s.add(
+        Table(
+            eff[cols],
+            f"Bayesian {cfg.family} model of {dim}: log-odds of a higher rating "
+            f"({options.ci_prob:.0%} HDI), odds ratio and difference in expected rating; "
+            "p_direction is the posterior probability of the estimate's sign and p_tail "
+            "= 2 (1 - p_direction), at least 1/draws (read < 1/draws)",
+            max_rows=60,
+            name="bayes_effects",
+            note=note,
+        )
+    )
+    _plot(
+        s,
+        plots.forest,
+        eff,
+        f"Bayesian {cfg.family} model of {dim}: cumulative odds ratios with "
+        f"{options.ci_prob:.0%} HDIs",
+        "bayes_effects",
+        note=note,
+        scale="odds_ratio",
+    )
+    diag = fit.diagnostics()
+    keep = [c for c in ("check", "parameter", "value", "ok", "note") if c in diag.columns]
+    s.add(
+        Table(
+            diag[keep],
+            "Sampler diagnostics: worst parameter of each check (R-hat, effective sample "
+            "size, divergences, BFMI)",
+            name="bayes_diagnostics",
+        )
+    )
 
 
 def stage_agreement(a: Analysis) -> None:
@@ -539,6 +778,12 @@ def stage_agreement(a: Analysis) -> None:
             "Lower agreement between groups than within them means the groups see the items "
             "differently."
         )
+    )
+
+    note = interval_note(
+        f"percentile bootstrap intervals over items ({n_boot} resamples)",
+        "no tests here, so nothing is adjusted for multiplicity; no simulation has checked the "
+        "coverage of these intervals",
     )
 
     def run():
@@ -581,6 +826,7 @@ def stage_agreement(a: Analysis) -> None:
                 "of the group (or pair of groups)",
                 max_rows=80,
                 name="agreement_alpha",
+                note=note,
             )
         )
         # the figure: overall and groups of at least MIN_GROUP raters, within groups only
@@ -595,6 +841,7 @@ def stage_agreement(a: Analysis) -> None:
                 fig_data,
                 f"Krippendorff's alpha overall and within groups of at least {MIN_GROUP} raters",
                 "agreement",
+                note=note,
             ),
         )
 
@@ -695,7 +942,7 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
             if len(lab.dropped):
                 a.results.setdefault("labels_dropped", []).append(lab.dropped.assign(method=method))
         a.results["labels"] = tables
-        s.add(Table(pd.DataFrame(rows), "Labels by method", name="labels_summary"))
+        s.add(Table(pd.DataFrame(rows), "Labels by method", name="labels_summary", note=LABEL_NOTE))
         if "labels_dropped" in a.results:
             dropped = pd.concat(a.results["labels_dropped"], ignore_index=True)
             s.add(
@@ -714,6 +961,7 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
                 list(tables.values()),
                 "Confidence of the labels: probability that the chosen response is preferred",
                 "soft_labels",
+                note=LABEL_NOTE,
             ),
         )
         method, first = next(iter(tables.items()))
@@ -734,7 +982,11 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
         ]
         s.add(
             Table(
-                first.table[cols], f"Example labels ({method})", max_rows=8, name="labels_examples"
+                first.table[cols],
+                f"Example labels ({method})",
+                max_rows=8,
+                name="labels_examples",
+                note=LABEL_NOTE,
             )
         )
 
@@ -756,7 +1008,14 @@ def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
         )
     )
     s.add(
-        Table(fl, "Label flips between each group and all raters", max_rows=60, name="label_flips")
+        Table(
+            fl,
+            "Label flips between each group and all raters",
+            max_rows=60,
+            name="label_flips",
+            note="No intervals and no tests: flips are counts of pairs, so nothing is adjusted "
+            "for multiplicity; a small group flips more pairs by chance alone.",
+        )
     )
 
 
@@ -816,6 +1075,7 @@ def stage_training(
             "Training grid results",
             max_rows=60,
             name="training_grid",
+            note=TRAINING_NOTE,
         )
     )
     from pluralign import plots
@@ -829,6 +1089,7 @@ def stage_training(
             training,
             "Change of the judged rating after training, by training condition and judging group",
             "training",
+            note=TRAINING_NOTE,
         ),
     )
 
@@ -957,7 +1218,7 @@ def save_tables(a: Analysis, out: str | Path) -> list[Path]:
                 path = out / f"{name}.csv"
                 b.frame.to_csv(path, index=False)
                 paths.append(path)
-                full = Table(b.frame, b.caption, b.digits, max_rows=len(b.frame), name=b.name)
+                full = dataclasses.replace(b, max_rows=len(b.frame))
                 md.append(
                     render_markdown(
                         b.caption, f"`{path.name}`", [Section(s.title, s.anchor, [full])]
