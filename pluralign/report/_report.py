@@ -632,9 +632,17 @@ def _mixed_within(a: Analysis, s: Section, fits: dict, within: str) -> None:
     """Each demographic's contrasts on the items of each level of ``within`` (``effects_within``)."""
     from pluralign.models import effects_within
 
-    demos = [d for d in a.demographics if d in _formula_variables(a.formula)]
-    if not demos or within not in _formula_variables(a.formula):
-        s.add(Note(f"The formula does not name `{within}` and a demographic.", "skipped"))
+    terms = set(a.results["mixed_effects"]["term"].astype(str))
+    demos = [d for d in a.demographics if {f"{d}:{within}", f"{within}:{d}"} & terms]
+    if not demos:
+        s.add(
+            Note(
+                f"No demographic interacts with `{within}` in the formula, so the model's "
+                f"contrasts are the same on every level of `{within}` (cross them, e.g. "
+                f"`gender * {within}`, to let them differ).",
+                "skipped",
+            )
+        )
         return
     ew = pd.concat(
         [effects_within(fit, demo, within) for fit in fits.values() for demo in demos],
