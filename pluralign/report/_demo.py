@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pluralign._compat import tqdm
+from pluralign.report._coverage import interval_note
 from pluralign.report._options import ReportOptions
 from pluralign.report._render import Table, Text
 from pluralign.report._report import (
@@ -203,6 +204,11 @@ def _recovery(a: Analysis, sim) -> None:
             shown[cols],
             "Simulated (true) vs estimated relative differences (percent)",
             name="recovery",
+            note=interval_note(
+                "percentile intervals of simulations from N(β̂, V̂)",
+                "coverage is counted without any multiplicity adjustment",
+                "mixed_relative",
+            ),
         )
     )
 

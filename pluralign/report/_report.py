@@ -1044,10 +1044,6 @@ def stage_training(
     if training is None:
         s.add(Note("No training results were given (pass `training=run_grid(...)`).", "skipped"))
         return
-    # the interval of the change is change_ci_low / change_ci_high in every table
-    training = training.rename(
-        columns={"change_lo": "change_ci_low", "change_hi": "change_ci_high"}
-    )
     a.results["training"] = training
     s.add(
         Text(
