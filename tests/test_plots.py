@@ -417,7 +417,7 @@ def test_agreement_single_dimension_without_guides():
          "ci_low": [0.1, 0.15, 0.0], "ci_high": [0.3, 0.35, 0.2]}
     )  # fmt: skip
     ax = plots.agreement(df)
-    assert tick_texts(ax) == ["all raters", "a", "b"]
+    assert tick_texts(ax) == ["everyone", "a", "b"]
     assert not [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
     assert ax.get_legend() is None
 

@@ -134,7 +134,7 @@ def test_markdown_twin_has_sections_and_counts(written):
     assert "drop_invalid" in md and "missing_values" in md
     for caption in (
         "Labels by method",
-        "Label flips between each group and all raters",
+        "Label flips between each group and everyone",
         "Krippendorff's alpha",
         "Linear mixed model diagnostics",
     ):

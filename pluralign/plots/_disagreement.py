@@ -217,7 +217,7 @@ def agreement(
     ----------
     df : DataFrame
         Output of ``pluralign.labels.agreement``: columns ``dimension``, ``group`` (missing =
-        all raters), ``krippendorff_alpha``, optionally its ``krippendorff_alpha_ci_low``,
+        everyone), ``krippendorff_alpha``, optionally its ``krippendorff_alpha_ci_low``,
         ``krippendorff_alpha_ci_high`` (or ``ci_low``, ``ci_high``), ``kind``, ``by`` (with
         several demographics, labels read ``"by: group"``).
     group : str, default "group"
@@ -250,11 +250,12 @@ def agreement(
     >>> import pandas as pd
     >>> from pluralign import plots
     >>> df = pd.DataFrame({"dimension": ["toxicity"] * 3, "group": [None, "she/her", "he/him"],
-    ...     "krippendorff_alpha": [0.31, 0.35, 0.27], "ci_low": [0.28, 0.30, 0.22],
-    ...     "ci_high": [0.34, 0.40, 0.32]})
+    ...     "krippendorff_alpha": [0.31, 0.35, 0.27],
+    ...     "krippendorff_alpha_ci_low": [0.28, 0.30, 0.22],
+    ...     "krippendorff_alpha_ci_high": [0.34, 0.40, 0.32]})
     >>> ax = plots.agreement(df)
     >>> [t.get_text() for t in ax.get_yticklabels()]
-    ['all raters', 'she/her', 'he/him']
+    ['everyone', 'she/her', 'he/him']
     """
     C.check_frame(df, ["dimension", group, value], "agreement", "pluralign.labels.agreement")
     data = df.copy()

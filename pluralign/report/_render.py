@@ -144,7 +144,8 @@ table{border-collapse:collapse;font-size:.84em;margin:.4em 0 1em;display:block;o
 th,td{border:1px solid #dde1e7;padding:.25em .6em;text-align:left;white-space:nowrap}
 th{background:#eef1f5;white-space:normal;vertical-align:bottom}
 .num{text-align:right;font-variant-numeric:tabular-nums}
-caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0;color:#394356;white-space:nowrap}
+caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0;color:#394356;
+white-space:normal;max-width:1100px}
 figure{margin:1em 0}
 figure img{max-width:100%;border:1px solid #eef1f5}
 figcaption{font-size:.88em;color:#4b5568}

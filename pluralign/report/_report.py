@@ -127,15 +127,15 @@ class Analysis:
                 msg = f"{what} failed: {type(exc).__name__}: {exc}"
                 section.add(Note(msg, "warning"))
         self.timings[what] = self.timings.get(what, 0.0) + time.perf_counter() - t0
-        seen = set()
+        ours = []
         for w in caught:
-            text = str(w.message)
-            if issubclass(w.category, PluralignWarning) and text not in seen:
-                seen.add(text)
+            if issubclass(w.category, PluralignWarning):
                 kind = "warning" if issubclass(w.category, ConvergenceWarning) else "info"
-                section.add(Note(f"{what}: {text}", kind))
-            elif not issubclass(w.category, PluralignWarning):
+                ours.append((str(w.message), kind))
+            else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        for text, kind in merge_by_dimension(ours, self.dimensions):
+            section.add(Note(f"{what}: {text}", kind))
         if not ok:
             if " failed: " in msg:
                 warnings.warn(msg, PluralignWarning, stacklevel=2)
@@ -144,6 +144,51 @@ class Analysis:
 
 
 # ---------------------------------------------------------------- helpers
+#: Longest note shown in full; longer ones are cut (the full text is in the warning).
+MAX_NOTE = 600
+
+
+def merge_by_dimension(
+    messages: Sequence[tuple[str, str]], dimensions: Sequence[str]
+) -> list[tuple[str, str]]:
+    """One note per message that repeats for several dimensions, naming them once.
+
+    ``messages`` are ``(text, kind)`` pairs; texts that differ only by the dimension they name
+    (``dimension 'toxicity': ...`` or ``toxicity: ...``) are shown once, followed by the
+    dimensions they concern. Exact repeats are dropped and notes over :data:`MAX_NOTE`
+    characters are cut.
+
+    Examples
+    --------
+    >>> merge_by_dimension([("a: 3 dropped", "info"), ("b: 3 dropped", "info")], ["a", "b"])
+    [('3 dropped (in a, b)', 'info')]
+    """
+    import re
+
+    patterns = [
+        (d, re.compile(rf"^(?:dimension '{re.escape(d)}'|{re.escape(d)}): "))
+        for d in sorted(dimensions, key=len, reverse=True)
+    ]
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for text, kind in messages:
+        named, key = "", text
+        for d, pattern in patterns:
+            if pattern.search(text):
+                named, key = d, pattern.sub("", text)
+                break
+        seen = groups.setdefault((key, kind), [])
+        if (named, text) not in seen:
+            seen.append((named, text))
+    out = []
+    for (key, kind), seen in groups.items():
+        dims = [d for d, _ in seen if d]
+        text = f"{key} (in {', '.join(dims)})" if len(seen) > 1 and dims else seen[0][1]
+        if len(text) > MAX_NOTE:
+            text = text[: MAX_NOTE - 1].rstrip() + "… (cut; the warning has the full text)"
+        out.append((text, kind))
+    return out
+
+
 def _default_demographics(study: Study) -> list[str]:
     table = study.rater_table("collapsed")
     out = []
@@ -159,6 +204,21 @@ def _formula_variables(formula: str) -> list[str]:
 
     rhs = formula.split("~", 1)[1]
     return sorted(Formula(rhs).required_variables)
+
+
+def crossed_with(formula: str, within: str, names: Sequence[str]) -> list[str]:
+    """The ``names`` that share an interaction term with ``within`` in ``formula``.
+
+    Examples
+    --------
+    >>> crossed_with("rating ~ gender + ideology * source_model", "source_model",
+    ...              ["gender", "ideology"])
+    ['ideology']
+    """
+    from formulaic import Formula
+
+    terms = [{str(f) for f in term.factors} for term in Formula(formula.split("~", 1)[1])]
+    return [n for n in names if any({n, within} <= t for t in terms)]
 
 
 def model_formula(
@@ -223,14 +283,18 @@ def wide_intervals(
 ) -> pd.DataFrame:
     """One row per ``index`` combination, one column per dimension: ``"estimate [low, high]"``.
 
-    With ``p`` (a p-value column), estimates with ``p < alpha`` get a ``*``.
+    With ``p`` (a p-value column), estimates with ``p < alpha`` get a ``*``. An estimate
+    without an interval (e.g. a group of one rater) reads ``"value (no interval)"``.
     """
     alpha = 1 - options.ci_prob if alpha is None else alpha
 
     def cell(r) -> str:
         if pd.isna(r[value]):
             return ""
-        txt = f"{r[value]:.{digits}f} [{r[low]:.{digits}f}, {r[high]:.{digits}f}]"
+        if pd.isna(r[low]) or pd.isna(r[high]):
+            txt = f"{r[value]:.{digits}f} (no interval)"
+        else:
+            txt = f"{r[value]:.{digits}f} [{r[low]:.{digits}f}, {r[high]:.{digits}f}]"
         if p is not None and pd.notna(r[p]) and r[p] < alpha:
             txt += " *"
         return txt
@@ -428,10 +492,12 @@ def _describe_within(a: Analysis, s: Section, within: str) -> None:
     """The group differences on the responses of each level of an item column."""
     from pluralign.describe import relative_difference
 
+    # the demographics the models cross with this item column (all, if none is crossed)
+    demos = crossed_with(a.formula, within, a.demographics) or a.demographics
     rd = pd.concat(
         [
             relative_difference(a.study, by=demo, dimension=a.dimensions, within=within)
-            for demo in a.demographics
+            for demo in demos
         ],
         ignore_index=True,
     )
@@ -632,8 +698,7 @@ def _mixed_within(a: Analysis, s: Section, fits: dict, within: str) -> None:
     """Each demographic's contrasts on the items of each level of ``within`` (``effects_within``)."""
     from pluralign.models import effects_within
 
-    terms = set(a.results["mixed_effects"]["term"].astype(str))
-    demos = [d for d in a.demographics if {f"{d}:{within}", f"{within}:{d}"} & terms]
+    demos = crossed_with(a.formula, within, a.demographics)
     if not demos:
         s.add(
             Note(
@@ -1018,7 +1083,7 @@ def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
     s.add(
         Table(
             fl,
-            "Label flips between each group and all raters",
+            "Label flips between each group and everyone",
             max_rows=60,
             name="label_flips",
             note="No intervals and no tests: flips are counts of pairs, so nothing is adjusted "
