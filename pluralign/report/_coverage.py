@@ -103,7 +103,13 @@ CALIBRATION: dict[str, Calibration] = {
 }
 
 
-def interval_note(interval: str, adjustment: str, calibration: str | None = None) -> str:
+def interval_note(
+    interval: str,
+    adjustment: str,
+    calibration: str | None = None,
+    *,
+    ci_prob: float | None = None,
+) -> str:
     """The one-line note under a table or figure: interval, multiplicity, simulated coverage.
 
     Parameters
@@ -116,6 +122,8 @@ def interval_note(interval: str, adjustment: str, calibration: str | None = None
         within each model", or "no tests".
     calibration : str, optional
         A key of :data:`CALIBRATION`: its observed behaviour in simulation is appended.
+    ci_prob : float, optional
+        Level of the intervals (default ``options.ci_prob``).
 
     Returns
     -------
@@ -126,7 +134,8 @@ def interval_note(interval: str, adjustment: str, calibration: str | None = None
     >>> interval_note("HDIs", "no p-values", "bayes_hdi")[:24]
     'Intervals: 95% HDIs; no '
     """
-    text = f"Intervals: {options.ci_prob:.0%} {interval}; {adjustment}"
+    level = options.ci_prob if ci_prob is None else ci_prob
+    text = f"Intervals: {level:.0%} {interval}; {adjustment}"
     if calibration is not None:
         text += f"; {CALIBRATION[calibration].sentence()} (docs/validity.md)"
     return text + "."

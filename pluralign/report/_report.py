@@ -50,11 +50,11 @@ LABEL_NOTE = (
     "multiplicity."
 )
 
-#: The note under the training table and figure.
-TRAINING_NOTE = (
-    "Intervals: bootstrap intervals of the change over seeds and generations; no "
-    "tests, so nothing is adjusted for multiplicity; with few seeds these intervals are rough "
-    "and no simulation has checked their coverage."
+#: What the training intervals are and why they are not checked (the note under them).
+TRAINING_INTERVALS = (
+    "bootstrap intervals of the change over seeds and generations",
+    "no tests, so nothing is adjusted for multiplicity; with few seeds these intervals are "
+    "rough and no simulation has checked their coverage",
 )
 
 
@@ -160,7 +160,7 @@ def merge_by_dimension(
 
     Examples
     --------
-    >>> merge_by_dimension([("a: 3 dropped", "info"), ("b: 3 dropped", "info")], ["a", "b"])
+    >>> merge_by_dimension([("a: 3 dropped", "info"), ("b: 3 dropped", "info")], ["a", "b", "c"])
     [('3 dropped (in a, b)', 'info')]
     """
     import re
@@ -182,7 +182,8 @@ def merge_by_dimension(
     out = []
     for (key, kind), seen in groups.items():
         dims = [d for d, _ in seen if d]
-        text = f"{key} (in {', '.join(dims)})" if len(seen) > 1 and dims else seen[0][1]
+        where = "every dimension" if set(dims) == set(dimensions) else ", ".join(dims)
+        text = f"{key} (in {where})" if len(seen) > 1 and dims else seen[0][1]
         if len(text) > MAX_NOTE:
             text = text[: MAX_NOTE - 1].rstrip() + "… (cut; the warning has the full text)"
         out.append((text, kind))
@@ -1110,6 +1111,8 @@ def stage_training(
         s.add(Note("No training results were given (pass `training=run_grid(...)`).", "skipped"))
         return
     a.results["training"] = training
+    level = training["ci_prob"].iloc[0] if "ci_prob" in training.columns else None
+    note = interval_note(*TRAINING_INTERVALS, ci_prob=level)
     s.add(
         Text(
             "Each condition trains a model on labels made one way (which raters, scale, aggregation, "
@@ -1144,7 +1147,7 @@ def stage_training(
             "Training grid results",
             max_rows=60,
             name="training_grid",
-            note=TRAINING_NOTE,
+            note=note,
         )
     )
     from pluralign import plots
@@ -1158,7 +1161,7 @@ def stage_training(
             training,
             "Change of the judged rating after training, by training condition and judging group",
             "training",
-            note=TRAINING_NOTE,
+            note=note,
         ),
     )
 
