@@ -412,6 +412,14 @@ def stage_data(a: Analysis) -> None:
         )
 
 
+def _relative_wide(rd: pd.DataFrame, index: list[str]) -> pd.DataFrame:
+    """Relative differences of the non-reference groups, one column per dimension."""
+    shown = rd[~rd["is_reference"].astype(bool)]
+    return wide_intervals(
+        shown, "relative_pct", "relative_ci_low", "relative_ci_high", index, digits=1
+    )
+
+
 def _describe_note() -> str:
     return interval_note(
         "two-way cluster-robust t intervals (rater × item)",
@@ -443,17 +451,9 @@ def stage_describe(a: Analysis) -> None:
         ]
         rd = pd.concat(frames, ignore_index=True)
         a.results["describe"] = rd
-        shown = rd[~rd["is_reference"].astype(bool)] if "is_reference" in rd.columns else rd
         s.add(
             Table(
-                wide_intervals(
-                    shown,
-                    "relative_pct",
-                    "relative_ci_low",
-                    "relative_ci_high",
-                    ["by", "group", "reference"],
-                    digits=1,
-                ),
+                _relative_wide(rd, ["by", "group", "reference"]),
                 "Difference of group means from the reference group, percent of the reference "
                 f"mean counted from 0 ({options.ci_prob:.0%} two-way interval)",
                 max_rows=80,
@@ -503,7 +503,6 @@ def _describe_within(a: Analysis, s: Section, within: str) -> None:
         ignore_index=True,
     )
     a.results[f"describe_within_{within}"] = rd
-    shown = rd[~rd["is_reference"].astype(bool)]
     s.add(
         Text(
             f"The same differences on the items of each level of `{within}` (an item column): "
@@ -512,14 +511,7 @@ def _describe_within(a: Analysis, s: Section, within: str) -> None:
     )
     s.add(
         Table(
-            wide_intervals(
-                shown,
-                "relative_pct",
-                "relative_ci_low",
-                "relative_ci_high",
-                [within, "by", "group", "reference"],
-                digits=1,
-            ),
+            _relative_wide(rd, [within, "by", "group", "reference"]),
             f"Difference of group means from the reference group within each level of {within}, "
             f"percent of the reference mean ({options.ci_prob:.0%} two-way interval)",
             max_rows=80,
@@ -555,6 +547,10 @@ def _plot(
 MIXED_ADJUSTMENT = (
     "* marks a Holm-adjusted Wald p < {alpha:.2g}, Holm over every row of one dimension's model"
 )
+
+#: Columns of the Bayesian effects shown in the report (bayes_effects.csv has them all).
+BAYES_SHOWN = ("term", "level", "reference", "estimate", "ci_low", "ci_high", "p_direction")
+BAYES_SHOWN += ("p_tail", "odds_ratio", "difference", "relative_pct")
 
 #: How the Bayesian model's probabilities are (not) adjusted.
 BAYES_ADJUSTMENT = (
@@ -789,26 +785,9 @@ def _bayes(a: Analysis, s: Section) -> None:
     note = interval_note(
         "highest-density intervals (HDI) of the posterior", BAYES_ADJUSTMENT, "bayes_hdi"
     )
-    cols = [
-        c
-        for c in (
-            "term",
-            "level",
-            "reference",
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "p_direction",
-            "p_tail",
-            "odds_ratio",
-            "difference",
-            "relative_pct",
-        )
-        if c in eff.columns
-    ]
     s.add(
         Table(
-            eff[cols],
+            eff[[c for c in BAYES_SHOWN if c in eff.columns]],
             f"Bayesian {cfg.family} model of {dim}: log-odds of a higher rating "
             f"({options.ci_prob:.0%} HDI), odds ratio and difference in expected rating; "
             "p_direction is the posterior probability of the estimate's sign and p_tail "
