@@ -329,6 +329,7 @@ def test_every_interval_table_and_every_figure_says_what_its_intervals_cover(wri
         "describe_relative",
         "mixed_difference",
         "agreement_alpha",
+        "divergence_top",
     }
     for anchor, t in with_ci:
         assert t.note.startswith("Intervals: 95% "), (anchor, t.name)
@@ -337,6 +338,12 @@ def test_every_interval_table_and_every_figure_says_what_its_intervals_cover(wri
     assert "Holm over every row of one dimension's model" in notes["mixed_difference"]
     assert "covered the truth in 96.0% of 500" in notes["mixed_difference"]
     assert "bootstrap" in notes["agreement_alpha"]
+    assert "Benjamini–Hochberg over the items" in notes["divergence_top"]
+    assert "in 7.4% of 500" not in notes["mixed_difference"]  # a rejection rate, not coverage
+    assert (
+        "LMM Wald z test of a demographic without effect at level 0.05: 7.4%"
+        in (notes["mixed_difference"])
+    )
     # the notes reach both renderings
     _, out, _ = written
     md = (out / "report.md").read_text()

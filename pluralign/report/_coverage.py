@@ -7,6 +7,7 @@ test compares this table with ``benchmarks/results/calibration_*.csv`` so that t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pluralign._settings import options
@@ -33,12 +34,13 @@ class Calibration:
     def sentence(self) -> str:
         """E.g. "in simulation 95% intervals covered the truth in 94.4% of 500 studies"."""
         if self.kind == "coverage":
+            where = f"with {self.setting}" if self.setting else "of this kind"
             return (
-                f"in simulation, nominal {self.nominal:.0%} intervals of this kind covered the "
-                f"truth in {self.observed:.1%} of {self.n_sims} studies"
+                f"in simulation, nominal {self.nominal:.0%} intervals {where} covered the truth "
+                f"in {self.observed:.1%} of {self.n_sims} studies"
             )
         return (
-            f"in simulation without an effect, tests at level {self.nominal:g} rejected in "
+            f"in simulation without an effect, {self.quantity} at level {self.nominal:g}: "
             f"{self.observed:.1%} of {self.n_sims} studies"
         )
 
@@ -85,6 +87,14 @@ CALIBRATION: dict[str, Calibration] = {
         10000,
         setting="identical groups (true JSD 0)",
     ),
+    "jsd_interval_shifted": Calibration(
+        "calibration_labels",
+        "corrected-JSD interval",
+        0.95,
+        0.923,
+        10000,
+        setting="group B shifted +2 logits",
+    ),
     "jsd_bh": Calibration(
         "calibration_labels",
         "any item flagged (Benjamini–Hochberg over 20 items)",
@@ -106,7 +116,7 @@ CALIBRATION: dict[str, Calibration] = {
 def interval_note(
     interval: str,
     adjustment: str,
-    calibration: str | None = None,
+    calibration: str | Sequence[str] | None = None,
     *,
     ci_prob: float | None = None,
 ) -> str:
@@ -120,8 +130,8 @@ def interval_note(
     adjustment : str
         How tests or flags are adjusted for multiplicity, e.g. "p-values Holm-adjusted
         within each model", or "no tests".
-    calibration : str, optional
-        A key of :data:`CALIBRATION`: its observed behaviour in simulation is appended.
+    calibration : str or sequence of str, optional
+        Keys of :data:`CALIBRATION`: their observed behaviour in simulation is appended.
     ci_prob : float, optional
         Level of the intervals (default ``options.ci_prob``).
 
@@ -137,5 +147,7 @@ def interval_note(
     level = options.ci_prob if ci_prob is None else ci_prob
     text = f"Intervals: {level:.0%} {interval}; {adjustment}"
     if calibration is not None:
-        text += f"; {CALIBRATION[calibration].sentence()} (docs/validity.md)"
+        keys = [calibration] if isinstance(calibration, str) else list(calibration)
+        sentences = "; ".join(CALIBRATION[k].sentence() for k in keys)
+        text += f"; {sentences} (docs/validity.md)"
     return text + "."

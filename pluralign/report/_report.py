@@ -562,12 +562,14 @@ BAYES_ADJUSTMENT = (
 def _mixed_note(
     calibration: str, interval: str = "Wald intervals (normal reference)", *, figure: bool = False
 ) -> str:
+    """The note under a mixed-model table: Wald or simulation intervals, Holm within a model, and
+    the coverage and the null rejection rate of the Wald test in simulation."""
     adjust = MIXED_ADJUSTMENT.format(alpha=1 - options.ci_prob)
     if figure:
         adjust = adjust.replace("* marks", "a filled dot marks") + (
             "; thin lines widen each interval to the Holm-adjusted level"
         )
-    return interval_note(interval, adjust, calibration)
+    return interval_note(interval, adjust, (calibration, "mixed_null"))
 
 
 def stage_models(a: Analysis) -> None:
@@ -899,6 +901,87 @@ def stage_agreement(a: Analysis) -> None:
         )
 
     a.run(s, "Agreement", run)
+    if a.demographics:
+        a.run(s, "Disagreement on items", lambda: _disagreement(a, s))
+
+
+#: Fewest ratings from each group for an item to enter the divergence test.
+MIN_ITEM_RATINGS = 3
+
+#: Relabellings of the divergence test (smallest p-value 1 / (N + 1)).
+N_PERM = 4999
+
+
+def _disagreement(a: Analysis, s: Section) -> None:
+    """Items on which the largest groups of the first demographic rate differently (JSD test)."""
+    from pluralign import plots
+    from pluralign.labels import group_divergence
+
+    demo = a.demographics[0]
+    sizes = a.study.rater_table("collapsed")[demo].value_counts()
+    big = [str(g) for g, n in sizes.items() if n >= MIN_GROUP][:3]
+    if len(big) < 2:
+        s.add(
+            Note(
+                f"Disagreement on items: `{demo}` has fewer than 2 groups of {MIN_GROUP} raters.",
+                "skipped",
+            )
+        )
+        return
+    pairs = [(g, h) for i, g in enumerate(big) for h in big[i + 1 :]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedRowsWarning)  # counted in the text below
+        div = group_divergence(
+            a.study,
+            demo,
+            dimension=a.dimensions,
+            groups=pairs,
+            min_ratings=MIN_ITEM_RATINGS,
+            n_perm=N_PERM,
+            n_boot=a.settings.resolved_n_boot,
+            seed=a.seed,
+        )
+    a.results["divergence"] = div
+    dropped = div.attrs.get("dropped", 0)
+    s.add(
+        Text(
+            f"Disagreement on items: for each item rated at least {MIN_ITEM_RATINGS} times by "
+            f"both groups of a pair of `{demo}` groups ({', '.join(f'{g} vs {h}' for g, h in pairs)}), "
+            "the Jensen–Shannon divergence between the two groups' ratings, corrected for its "
+            "small-sample bias (so it scatters around 0, below 0 too, when groups agree), and a "
+            f'permutation test of "the groups rate the item alike" ({len(div)} item × pair rows; '
+            f"{dropped} left out for too few ratings)."
+        )
+    )
+    if div.empty:
+        return
+    note = interval_note(
+        "bias-corrected percentile bootstrap intervals of the JSD",
+        f"p_adjusted: Benjamini–Hochberg over the items of each dimension × pair ({N_PERM} "
+        "relabellings per test)",
+        ("jsd_interval", "jsd_interval_shifted", "jsd_bh"),
+    )
+    top = div.sort_values(["p_adjusted", "jsd"], ascending=[True, False]).head(10)
+    cols = ["dimension", "group_a", "group_b", "item", "n_a", "n_b", "mean_a", "mean_b", "jsd"]
+    s.add(
+        Table(
+            top[[*cols, "ci_low", "ci_high", "p_value", "p_adjusted"]],
+            "The 10 item × pair rows with the strongest evidence of disagreement",
+            name="divergence_top",
+            note=note,
+        )
+    )
+    first = div[div["dimension"] == a.dimensions[0]]
+    if len(first):
+        _plot(
+            s,
+            plots.divergence_heatmap,
+            first,
+            f"Bias-corrected divergence between groups of {demo} on the most divisive items "
+            f"of {a.dimensions[0]}",
+            "divergence",
+            note=note,
+        )
 
 
 def _label_dimensions(a: Analysis) -> list[str]:
@@ -1242,7 +1325,8 @@ def write(a: Analysis, out: str | Path, *, title: str | None = None) -> Path:
     (out / "report.md").write_text(
         render_markdown(title, subtitle, sections, "figures", footer), encoding="utf-8"
     )
-    for name in ("mixed_effects", "bayes_effects", "describe", "agreement", "flips", "training"):
+    saved = ("mixed_effects", "bayes_effects", "describe", "agreement", "divergence", "flips")
+    for name in (*saved, "training"):
         obj = a.results.get(name)
         if isinstance(obj, pd.DataFrame):
             obj.to_csv(out / f"{name}.csv", index=False)
