@@ -294,7 +294,7 @@ def test_analysis_scripts_write_figures_and_tables(tmp_path, monkeypatch):
     assert log.loc[log["step"] == "drop_invalid", "n_rows"].sum() == 3
 
 
-@pytest.mark.parametrize("module", ["_options", "_report", "_coverage"])
+@pytest.mark.parametrize("module", ["_options", "_report", "_coverage", "_analysis"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib
@@ -353,7 +353,7 @@ def test_every_interval_table_and_every_figure_says_what_its_intervals_cover(wri
 
 def test_bayesian_note_says_hdi_and_not_adjusted():
     from pluralign.report._coverage import interval_note
-    from pluralign.report._report import BAYES_ADJUSTMENT
+    from pluralign.report._stage_models import BAYES_ADJUSTMENT
 
     note = interval_note("HDIs", BAYES_ADJUSTMENT, "bayes_hdi")
     assert "not p-values" in note and "not adjusted" in note and "96.7% of 30" in note

@@ -9,20 +9,20 @@ from pathlib import Path
 import pandas as pd
 
 from pluralign._compat import tqdm
+from pluralign.report._analysis import Analysis
 from pluralign.report._coverage import interval_note
 from pluralign.report._options import ReportOptions
 from pluralign.report._render import Table, Text
 from pluralign.report._report import (
-    Analysis,
     _label_dimensions,
     stage_agreement,
     stage_data,
     stage_describe,
     stage_labels,
-    stage_models,
     stage_training,
     write,
 )
+from pluralign.report._stage_models import stage_models
 
 #: Demographics compared in the demo (party is left out: it is nested in country and ideology).
 DEMO_DEMOGRAPHICS = ("gender", "race", "age", "ideology", "country")
