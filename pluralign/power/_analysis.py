@@ -167,13 +167,20 @@ class PowerResult:
 _WARNINGS_LOCK = threading.Lock()
 
 
-def _takes_seed(fitter: Any) -> bool:
-    """Whether a fitter accepts ``seed=`` (the simulation's own seed, for sampling fitters)."""
+def _fit_keywords(fitter: Any, seed: int, truth: Mapping[str, float]) -> dict[str, Any]:
+    """What a fitter is given beside the study: ``seed=`` (the simulation's own seed, for
+    sampling fitters) when it accepts it, and ``truth=`` (the true contrasts, for fitters that
+    screen their decisions, :class:`MixedFitter`) when it names it."""
     try:
         params = inspect.signature(fitter).parameters
     except (TypeError, ValueError):
-        return False
-    return "seed" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        return {}
+    kw: dict[str, Any] = {}
+    if "seed" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kw["seed"] = seed
+    if "truth" in params:
+        kw["truth"] = dict(truth)
+    return kw
 
 
 def _seed_sequences(seed: int | None, n_sims: int) -> list[np.random.SeedSequence]:
@@ -205,7 +212,7 @@ def _run_one(
     with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = fitter(study, seed=sim_seed) if _takes_seed(fitter) else fitter(study)
+            fit = fitter(study, **_fit_keywords(fitter, sim_seed, truth))
         except Exception as exc:  # a failed fit is a result to count, not a crash of the run
             fit, error = None, f"{type(exc).__name__}: {exc}"[:300]
     t2 = time.perf_counter()
