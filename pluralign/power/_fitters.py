@@ -161,7 +161,7 @@ class MixedFitter:
                 warnings.simplefilter("always")
                 try:
                     screened = self._fit(study, approximate=True)
-                except Exception:  # noqa: BLE001 - the exact fit below decides (or raises)
+                except Exception:  # the exact fit below decides (or raises)
                     screened = None
             if screened is not None and not caught and not self.near_decision(screened, truth):
                 return screened
