@@ -218,13 +218,13 @@ def _run_one(
     t2 = time.perf_counter()
     rows = []
     if fit is None:
-        for lv in design.levels[1:]:
+        for term, lv, ref in design.contrasts:
             rows.append(
                 {
                     "sim": index,
-                    "term": design.term,
+                    "term": term,
                     "level": lv,
-                    "reference": design.reference,
+                    "reference": ref,
                     "truth": truth.get(lv, np.nan),
                     "estimate": np.nan,
                     "ci_low": np.nan,

@@ -40,18 +40,27 @@ def _term_entries(design, term: str) -> list[tuple[str, int]]:
     return entries
 
 
+def _reference(design, term: str) -> str:
+    """The reference of ``term``'s contrasts as ``effects`` names it: its level for a factor,
+    the levels of an interaction's factors joined by ``:`` (empty for numeric variables)."""
+    return ":".join(design.references.get(part, "") for part in term.split(":"))
+
+
 def coefficient_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
     """Wald contrasts of ``term`` from a fitted :class:`~pluralign.models.MixedResult`.
 
     The link-scale contrasts of ``effects(scale="link")``: the coefficient, its Wald interval
     and z test for every level of ``term`` against its reference, without the rating-scale
     simulations (marginal means from parameter draws), which cost several times the fit and
-    are not needed to count detections. A Gaussian fit's coefficients are read directly from
-    its estimates and covariance (the same numbers; ``effects`` would first build every
-    contrast of the model). The Wald standard error is kept as ``std_error``.
+    are not needed to count detections. When ``term`` is a Gaussian model's only term its
+    coefficients are read directly from the estimates and their covariance (the same numbers;
+    ``effects`` would first build every contrast of the model). The Wald standard error is
+    kept as ``std_error``.
     """
     columns = [*FIT_COLUMNS, "std_error"]
-    if res.family != "gaussian":
+    dim = res.dimensions[0]
+    design = res.design(dim)
+    if res.family != "gaussian" or len(design.terms) > 1:  # other terms: marginal contrasts
         eff = res.effects(scale="link", ci_prob=ci_prob, correction="none")
         rows = eff[eff["term"] == term]
         if rows.empty:
@@ -60,8 +69,7 @@ def coefficient_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
                 f"{sorted(eff['term'].unique())}"
             )
         return rows[columns].reset_index(drop=True)
-    dim = res.dimensions[0]
-    design, fit = res.design(dim), res.fits[dim].fit
+    fit = res.fits[dim].fit
     q = stats.norm.ppf(0.5 + ci_prob / 2)
     rows = []
     for level, col in _term_entries(design, term):
@@ -99,7 +107,7 @@ def hdi_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
             {
                 "term": term,
                 "level": level,
-                "reference": design.references[term],
+                "reference": _reference(design, term),
                 "estimate": float(b.mean()),
                 "ci_low": float(lo),
                 "ci_high": float(hi),
@@ -126,7 +134,9 @@ class MixedFitter:
     approximate fit warns (non-convergence, a singular fit) or fails. Detections and coverage
     are then those of exact fits, at a fraction of their cost; estimates and intervals of the
     rows not refitted differ from the exact ones by about 10⁻⁵ relative. ``screen_margin=None``
-    fits every study exactly.
+    fits every study exactly. ``formula`` (default ``"rating ~ {term}"``) is the model fitted,
+    ``term`` the one tested (e.g. ``"gender:source_model"`` in ``"rating ~ gender +
+    source_model + gender:source_model"``).
     """
 
     term: str
@@ -135,6 +145,7 @@ class MixedFitter:
     family: str = "gaussian"
     reml: bool = True
     screen_margin: float | None = 0.02
+    formula: str | None = None
 
     name = "mixed"
 
@@ -143,7 +154,7 @@ class MixedFitter:
 
         res = fit_mixed(
             study,
-            formula=f"rating ~ {self.term}",
+            formula=self.formula or f"rating ~ {self.term}",
             dimension=self.dimension,
             family=self.family,
             reml=self.reml,
@@ -184,8 +195,8 @@ class MixedFitter:
     def truth(self, design: StudyDesign) -> dict[str, float]:
         """True value of each contrast on the scale of ``estimate``."""
         if self.family == "gaussian":
-            return design.point_effects()
-        return design.latent_effects()  # logit link on a binary cumulative-logit design
+            return design.test_effects("point")
+        return design.test_effects("latent")  # logit link on a binary cumulative-logit design
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,7 @@ class BayesFitter:
     tune: int = 300
     chains: int = 2
     sampler: str = "nutpie"
+    formula: str | None = None
 
     name = "bayes"
 
@@ -212,7 +224,7 @@ class BayesFitter:
 
         res = fit_bayes(
             study,
-            formula=f"rating ~ {self.term}",
+            formula=self.formula or f"rating ~ {self.term}",
             dimension=self.dimension,
             family=self.family,
             sampler=self.sampler,
@@ -228,8 +240,8 @@ class BayesFitter:
         """True contrast on the model's scale: rating points (gaussian) or the latent logit shift
         (ordinal, bernoulli: the design's ordinal scales are cumulative-logit, like the model)."""
         if self.family == "gaussian":
-            return design.point_effects()
-        return design.latent_effects()
+            return design.test_effects("point")
+        return design.test_effects("latent")
 
 
 @dataclass(frozen=True)
@@ -275,7 +287,7 @@ class RaterMeansFitter:
         )
 
     def truth(self, design: StudyDesign) -> dict[str, float]:
-        return design.point_effects()
+        return design.test_effects("point")
 
 
 def rater_means_contrasts(
@@ -346,13 +358,23 @@ def resolve_fitter(
             PluralignWarning,
             stacklevel=4,  # resolve_fitter <- _prepare <- power_analysis etc. <- the caller
         )
-    return _BUILTIN[model](term=design.term, dimension=design.dimension, ci_prob=1 - alpha, **opts)
+    if model == "rater_means":
+        if design.test != design.term:
+            raise ValueError(
+                f"model='rater_means' tests the demographic {design.term!r} only; the design "
+                f"tests {design.test!r}: use model='mixed' or 'bayes'"
+            )
+        return RaterMeansFitter(
+            term=design.term, dimension=design.dimension, ci_prob=1 - alpha, **opts
+        )
+    opts.setdefault("formula", design.formula)
+    return _BUILTIN[model](term=design.test, dimension=design.dimension, ci_prob=1 - alpha, **opts)
 
 
 def fitter_truth(fitter: Fitter, design: StudyDesign) -> dict[str, float]:
     """True value of each contrast on the fitter's scale (rating points unless it says otherwise)."""
     truth = getattr(fitter, "truth", None)
-    return truth(design) if callable(truth) else design.point_effects()
+    return truth(design) if callable(truth) else design.test_effects("point")
 
 
 def fitter_key(fitter: Fitter) -> str:
