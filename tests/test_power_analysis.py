@@ -166,3 +166,23 @@ def test_docstring_examples_run(module):
     mod = importlib.import_module(f"pluralign.power.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_bayes_contrasts_bound_the_tail_probability_by_the_draws():
+    """Every draw positive: the tail probability is only known to be below 1/draws, so it is
+    reported as 1/draws (never 0); detection is the HDI excluding 0."""
+    from types import SimpleNamespace
+
+    from pluralign.power._fitters import hdi_contrasts
+
+    rng = np.random.default_rng(1)
+    beta = np.column_stack([rng.normal(1.0, 0.1, 400), rng.normal(0.05, 0.1, 400)])
+    design = SimpleNamespace(terms={"g": [("b", 1), ("c", 2)]}, references={"g": "a"})
+    fit = SimpleNamespace(draws=lambda: SimpleNamespace(beta=beta))
+    res = SimpleNamespace(dimensions=["d"], design=lambda dim: design, fits={"d": fit})
+    out = hdi_contrasts(res, "g", 0.9).set_index("level")
+    assert out.loc["b", "p_value"] == 1 / 400 and out.loc["b", "detected"]
+    pos = np.mean(beta[:, 1] > 0)
+    assert out.loc["c", "p_value"] == pytest.approx(2 * (1 - max(pos, 1 - pos)))
+    assert not out.loc["c", "detected"]
+    assert out.loc["c", "ci_low"] < 0 < out.loc["c", "ci_high"]

@@ -93,7 +93,11 @@ def hdi_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
     """Link-scale contrasts of ``term`` from a fitted :class:`~pluralign.models.BayesResult`:
     posterior mean and highest-density interval of each coefficient (ArviZ's ``hdi``), read
     from the fit's :class:`Design` and its coefficient draws, without rating-scale summaries.
-    A contrast is ``detected`` when its interval excludes 0."""
+    A contrast is ``detected`` when its interval excludes 0. ``p_value`` is the two-sided tail
+    probability of the draws, bounded below by ``1 / draws`` as the Bayesian effects report it
+    (:func:`~pluralign.models.tail_probability`): informative only, detection does not use it."""
+    from pluralign.models import tail_probability
+
     az = require("arviz", purpose="Bayesian power analysis")
     dim = res.dimensions[0]
     design = res.design(dim)
@@ -102,7 +106,7 @@ def hdi_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
     for level, col in _term_entries(design, term):
         b = beta[:, col - 1]
         lo, hi = az.hdi(b, hdi_prob=ci_prob)
-        pos = float(np.mean(b > 0))
+        _, p_tail = tail_probability(b)
         rows.append(
             {
                 "term": term,
@@ -111,7 +115,7 @@ def hdi_contrasts(res, term: str, ci_prob: float) -> pd.DataFrame:
                 "estimate": float(b.mean()),
                 "ci_low": float(lo),
                 "ci_high": float(hi),
-                "p_value": float(min(1.0, 2 * min(pos, 1 - pos))),
+                "p_value": float(p_tail),
                 "detected": bool(lo > 0 or hi < 0),
             }
         )
