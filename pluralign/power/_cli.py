@@ -95,31 +95,15 @@ FailedFits = Annotated[
 ]
 
 
+#: Options of the simulations that `run` and `plan` share, in the order they are passed.
+_SIMULATION = ("alpha", "n_sims", "model", "seed", "n_jobs", "backend", "cache", "failed_fits")
+
+
 @contextmanager
-def _simulation_options(
-    alpha: float,
-    n_sims: int,
-    model: str,
-    seed: int | None,
-    n_jobs: int,
-    backend: str | None,
-    client: str | None,
-    cache: Path | None,
-    failed_fits: str,
-) -> Iterator[dict[str, Any]]:
-    """The keyword arguments of the simulations that `run` and `plan` share (in the order of
-    their options), with a Dask client connected to ``client`` (a scheduler address) while
-    they are used."""
-    options = dict(
-        alpha=alpha,
-        n_sims=n_sims,
-        model=model,
-        seed=seed,
-        n_jobs=n_jobs,
-        backend=backend,
-        cache=cache,
-        failed_fits=failed_fits,
-    )
+def _simulation_options(client: str | None, *values: Any) -> Iterator[dict[str, Any]]:
+    """The keyword arguments of the simulations (:data:`_SIMULATION`, in order), with a Dask
+    client connected to ``client`` (a scheduler address) while they are used."""
+    options = dict(zip(_SIMULATION, values, strict=True))
     if client is None:
         yield options
         return
@@ -168,8 +152,8 @@ def cli_power(
         items_per_rater,
         dimension,
     )
-    sims = (alpha, n_sims, model, seed, n_jobs, backend, client, cache, failed_fits)
-    with _simulation_options(*sims) as options:
+    sims = (alpha, n_sims, model, seed, n_jobs, backend, cache, failed_fits)
+    with _simulation_options(client, *sims) as options:
         res = power_analysis(d, **options)
     typer.echo(repr(res))
     typer.echo(res.summary.to_string(index=False))
@@ -225,17 +209,10 @@ def cli_plan(
         items_per_rater,
         dimension,
     )
-    sims = (alpha, n_sims, model, seed, n_jobs, backend, client, cache, failed_fits)
-    with _simulation_options(*sims) as options:
-        plan = plan_study(
-            d,
-            target_power=target_power,
-            vary=vary,
-            lower=lower,
-            upper=upper,
-            criterion=criterion,
-            **options,
-        )
+    sims = (alpha, n_sims, model, seed, n_jobs, backend, cache, failed_fits)
+    search = dict(target_power=target_power, vary=vary, lower=lower, upper=upper)
+    with _simulation_options(client, *sims) as options:
+        plan = plan_study(d, criterion=criterion, **search, **options)
     typer.echo(repr(plan))
     typer.echo(
         plan.curve[["value", "power", "power_ci_low", "power_ci_high", "power_monotone"]].to_string(
