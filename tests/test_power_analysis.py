@@ -186,3 +186,17 @@ def test_bayes_contrasts_bound_the_tail_probability_by_the_draws():
     assert out.loc["c", "p_value"] == pytest.approx(2 * (1 - max(pos, 1 - pos)))
     assert not out.loc["c", "detected"]
     assert out.loc["c", "ci_low"] < 0 < out.loc["c", "ci_high"]
+
+
+def test_approximate_fit_is_close_to_the_exact_fit_and_gaussian_only(three_groups):
+    from pluralign.models import fit_mixed
+
+    study = three_groups({"b": 0.5, "c": -0.2}, n=20).simulate(np.random.default_rng(4))
+    exact = fit_mixed(study, "rating ~ g", n_draws=1).fits["toxicity"].fit
+    approx = fit_mixed(study, "rating ~ g", n_draws=1, approximate=True).fits["toxicity"].fit
+    assert approx.converged and np.isnan(approx.gradient).all()  # no stencil was evaluated
+    assert approx.n_evals < exact.n_evals
+    np.testing.assert_allclose(approx.beta, exact.beta, rtol=1e-4)
+    np.testing.assert_allclose(np.diag(approx.vcov), np.diag(exact.vcov), rtol=1e-3)
+    with pytest.raises(ValueError, match="gaussian"):
+        fit_mixed(study, "rating ~ g", family="binomial", approximate=True)
