@@ -387,7 +387,8 @@ def power_analysis(
     effect : float or mapping, optional
         Effect to test, in the design's ``effect_scale``: a float for the first non-reference
         level, or ``{level: size}``. Default: the design's ``effects``. ``0`` gives the
-        false-positive rate.
+        false-positive rate. For an item term (``design.test``, e.g. a demographic × source
+        model interaction) it sets that term's contrasts (:meth:`StudyDesign.with_effect`).
     alpha : float, default 0.05
         Two-sided test level. Built-in models report ``1 - alpha`` intervals, so ``coverage``
         is the coverage of the ``1 - alpha`` interval.
@@ -395,12 +396,14 @@ def power_analysis(
         Number of simulated studies. The Monte-Carlo SD of a power estimate is
         ``sqrt(p(1 - p)/n_sims)`` (≤ 0.022 for 500).
     model : {"mixed", "bayes", "rater_means"} or callable
-        ``"mixed"``: :func:`pluralign.models.fit_mixed` (Wald p < alpha). ``"bayes"``:
+        ``"mixed"``: :func:`pluralign.models.fit_mixed` (Wald p < alpha), screened by an
+        approximate fit and refitted exactly near a decision (:class:`MixedFitter`). ``"bayes"``:
         :func:`pluralign.models.fit_bayes` with few draws (``model_options`` sets ``draws``,
         ``tune``, ``chains``, ``family``); detection means the ``1 - alpha`` HDI excludes 0.
         ``"rater_means"``: t test on rater means (exact without item effects, fast). A
         callable ``fit(study) -> DataFrame`` with columns ``term, level, reference, estimate,
-        ci_low, ci_high, p_value`` (and optionally a boolean ``detected``).
+        ci_low, ci_high, p_value`` (and optionally a boolean ``detected``); it is given
+        ``seed=`` when it accepts it and ``truth=`` (the true contrasts) when it names it.
     model_options : mapping, optional
         Extra fields of the built-in fitter (e.g. ``{"draws": 200}`` for Bayes).
     seed : int, optional
