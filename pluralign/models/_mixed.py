@@ -745,6 +745,7 @@ def fit_mixed(
     n_draws: int = 4000,
     seed: int | None = None,
     progressbar: bool = True,
+    approximate: bool = False,
 ) -> MixedResult:
     """Fit a mixed model with crossed random intercepts for rater and item, per dimension.
 
@@ -800,6 +801,13 @@ def fit_mixed(
         Seed of those simulations (default ``options.seed``).
     progressbar : bool, default True
         Progress bar over dimensions (shown when there are several).
+    approximate : bool, default False
+        A cheaper, approximate Gaussian fit for screening many studies (power analysis): the
+        crossed system's matrix-free iterative factor at large sizes, a looser optimiser
+        tolerance and no finite-difference convergence check (the optimiser's own verdict
+        decides ``converged``). Wald z statistics stay within about 10⁻³ of the exact fit's
+        at paper scale, 3–5 times faster. Gaussian family with the default random intercepts
+        only.
 
     Returns
     -------
@@ -872,6 +880,10 @@ def fit_mixed(
     )
     if link != "logit" and family != "ordinal":
         raise ValueError(f"link={link!r} is available for family='ordinal' only")
+    if approximate and family != "gaussian":
+        raise ValueError(
+            f"approximate=True is available for family='gaussian' only, not {family!r}"
+        )
     if family == "ordinal":
         from pluralign.models._clmm import fit_ordinal_mixed  # its result extends MixedResult
 
@@ -910,9 +922,18 @@ def fit_mixed(
             else:
                 fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
         elif design.has_random_terms:
+            if approximate:
+                raise ValueError("approximate=True fits the default random intercepts only")
             fit = fit_lmm_terms(design.X, design.y, RandomStructure(design.random), reml=reml)
         else:
-            fit = fit_lmm(design.X, design.y, design.rater_codes, design.item_codes, reml=reml)
+            fit = fit_lmm(
+                design.X,
+                design.y,
+                design.rater_codes,
+                design.item_codes,
+                reml=reml,
+                approximate=approximate,
+            )
         if not fit.converged:
             warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=2)
         for term, sing in fit.singular_terms():
