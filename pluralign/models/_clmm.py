@@ -33,7 +33,6 @@ from scipy import stats
 from pluralign._errors import ConvergenceWarning
 from pluralign._settings import options
 from pluralign.models._clmm_kernels import (
-    LATENT_VARIANCE,
     LINKS,
     CLMMFit,
     category_probabilities,
@@ -97,11 +96,6 @@ class OrdinalMixedResult(MixedResult):
         dims = ", ".join(self.dimensions)
         return f"<OrdinalMixedResult {self.link} {self.formula!r}: {dims}>"
 
-    def standardiser(self, dimension: str) -> float:
-        """Latent SD of one rating: ``sqrt(σ²_rater + σ²_item + v)``, v = π²/3 (logit) or 1 (probit)."""
-        f = self._fit(dimension)
-        return float(np.sqrt(f.var_rater + f.var_item + LATENT_VARIANCE[self.link]))
-
     # ---------------------------------------------------------------- draws
     def beta_draws(self, dimension: str) -> np.ndarray:
         """``n_draws`` rows ``(β, α)`` from their joint normal approximation (seeded per dimension)."""
@@ -140,19 +134,10 @@ class OrdinalMixedResult(MixedResult):
         return out
 
     # ---------------------------------------------------------------- protocol hooks
-    # ``effects()``, ``marginal_means()``, ``poststratify()`` are MixedResult's: contrasts on the
-    # latent scale from ``β`` (no intercept: the cutpoints take its place), rating-scale
-    # quantities from the population-averaged expected rating of :meth:`_expected`.
-    @property
-    def _standardiser_definition(self) -> str:
-        if self.link == "logit":
-            return "sqrt(var_rater + var_item + pi^2/3) on the logit scale"
-        return "sqrt(var_rater + var_item + 1) on the probit scale"
-
-    @property
-    def _odds_ratios(self) -> bool:
-        return self.link == "logit"
-
+    # ``effects()``, ``marginal_means()``, ``poststratify()``, ``standardiser()`` are
+    # MixedResult's: contrasts on the latent scale from ``β`` (no intercept: the cutpoints take
+    # its place), rating-scale quantities from the population-averaged expected rating of
+    # :meth:`_expected`.
     def _coefficient_weights(self, L: np.ndarray) -> np.ndarray:
         """Weights over the design's columns as weights over ``β`` (the intercept has none)."""
         if np.any(L[:, 0] != 0.0):

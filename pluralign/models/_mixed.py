@@ -23,6 +23,7 @@ from pluralign._errors import ConvergenceWarning
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
 from pluralign.data import Population, Study
+from pluralign.models._clmm_kernels import LATENT_VARIANCE
 from pluralign.models._design import Design, build_design, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
@@ -174,27 +175,30 @@ class MixedResult:
             return list(self.dimensions)
         return [dimension] if isinstance(dimension, str) else list(dimension)
 
+    @property
+    def link(self) -> str:
+        """Link of the linear predictor: ``"identity"`` (gaussian) or ``"logit"`` (binomial;
+        the ordinal family's ``"logit"`` or ``"probit"``)."""
+        return "identity" if self.family == "gaussian" else "logit"
+
     def standardiser(self, dimension: str) -> float:
         """Cohen's d denominator: ``sqrt(σ²_rater + σ²_item + σ²_residual)``.
 
-        For the binomial family the residual variance is the logistic latent variance π²/3 and
-        d is computed from the link-scale estimate (latent-scale d).
+        For the binomial and ordinal families the residual variance is the latent variance of
+        the link (π²/3 for logit, 1 for probit) and d is computed from the link-scale estimate
+        (latent-scale d).
         """
         f = self._fit(dimension)
-        resid = np.pi**2 / 3 if self.family == "binomial" else f.fit.sigma2
+        resid = f.fit.sigma2 if self.family == "gaussian" else LATENT_VARIANCE[self.link]
         return float(np.sqrt(f.var_rater + f.var_item + resid))
 
-    #: How :meth:`standardiser` is defined (``effects().attrs["standardiser_definition"]``).
     @property
     def _standardiser_definition(self) -> str:
+        """How :meth:`standardiser` is defined (``effects().attrs["standardiser_definition"]``)."""
         if self.family == "gaussian":
             return "sqrt(var_rater + var_item + var_residual)"
-        return "sqrt(var_rater + var_item + pi^2/3) on the logit scale"
-
-    @property
-    def _odds_ratios(self) -> bool:
-        """Whether ``exp(estimate)`` is an odds ratio (logit links)."""
-        return self.family == "binomial"
+        v = "pi^2/3" if self.link == "logit" else "1"
+        return f"sqrt(var_rater + var_item + {v}) on the {self.link} scale"
 
     def _coefficient_weights(self, L: np.ndarray) -> np.ndarray:
         """Contrast weights over the design's columns as weights over the fitted ``beta``."""
@@ -497,7 +501,7 @@ class MixedResult:
                 table = table.join(cols)
             if self.family != "gaussian":  # latent-scale d
                 table["cohens_d"] = est / sd
-            if self._odds_ratios:
+            if self.link == "logit":  # exp(estimate) is an odds ratio
                 table["odds_ratio"] = np.exp(est)
                 table["odds_ratio_ci_low"] = np.exp(est - z * s)
                 table["odds_ratio_ci_high"] = np.exp(est + z * s)
