@@ -111,21 +111,17 @@ write.csv(out, args[2], row.names = FALSE)
 """
 
 
-def _have_emmeans() -> bool:
+def _have_r(*packages: str) -> bool:
     if shutil.which("Rscript") is None:
         return False
-    cmd = "suppressMessages({library(lme4); library(emmeans)})"
+    cmd = f"suppressMessages({{{'; '.join(f'library({p})' for p in packages)}}})"
     return subprocess.run(["Rscript", "-e", cmd], capture_output=True, timeout=120).returncode == 0
 
 
-@pytest.mark.needs_r
-def test_marginal_contrasts_equal_emmeans(fit, tmp_path):
-    if not _have_emmeans():
-        pytest.skip("Rscript with the R packages lme4 and emmeans is not installed")
-    fit.design("d").data[["rater", "item", "rating", "gender", "race"]].to_csv(
-        tmp_path / "d.csv", index=False
-    )
-    (tmp_path / "emm.R").write_text(EMMEANS_R)
+def _emmeans(fit, script: str, columns: list[str], tmp_path) -> pd.DataFrame:
+    """Run an emmeans script on the fitted ratings; its contrasts with the compared level."""
+    fit.design(fit.dimensions[0]).data[columns].to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "emm.R").write_text(script)
     proc = subprocess.run(
         ["Rscript", str(tmp_path / "emm.R"), str(tmp_path / "d.csv"), str(tmp_path / "out.csv")],
         capture_output=True,
@@ -135,8 +131,14 @@ def test_marginal_contrasts_equal_emmeans(fit, tmp_path):
     assert proc.returncode == 0, proc.stderr
     r = pd.read_csv(tmp_path / "out.csv")
     r["level"] = r["contrast"].str.split(" - ").str[0].str.strip("()")
+    return r
+
+
+def _assert_equal_emmeans(fit, r: pd.DataFrame, *, tol: float, scale: str):
+    """Every emmeans contrast equals our effects row (estimate, SE, interval, p) within ``tol``;
+    yields ``(weights, effects table, row)`` for further checks."""
     for weights, ours in (("equal", "equal"), ("proportional", "observed")):
-        eff = fit.effects(weights=ours, scale="link").set_index(["term", "level"])
+        eff = fit.effects(weights=ours, scale=scale).set_index(["term", "level"])
         got = r[r["weights"] == weights]
         assert len(got) == 3
         for row in got.itertuples():
@@ -148,7 +150,16 @@ def test_marginal_contrasts_equal_emmeans(fit, tmp_path):
                 ("ci_high", row.high),
                 ("p_value", row.p),
             ):
-                assert mine[ours_col] == pytest.approx(r_val, abs=1e-4), (weights, row, ours_col)
+                assert mine[ours_col] == pytest.approx(r_val, abs=tol), (weights, row, ours_col)
+            yield ours, eff, mine
+
+
+@pytest.mark.needs_r
+def test_marginal_contrasts_equal_emmeans(fit, tmp_path):
+    if not _have_r("lme4", "emmeans"):
+        pytest.skip("Rscript with the R packages lme4 and emmeans is not installed")
+    r = _emmeans(fit, EMMEANS_R, ["rater", "item", "rating", "gender", "race"], tmp_path)
+    assert len(list(_assert_equal_emmeans(fit, r, tol=1e-4, scale="link"))) == 6
 
 
 # ------------------------------------------------------------------------ ordinal (clmm)
@@ -193,10 +204,7 @@ def _popquorn_gender_race():
 @pytest.mark.slow
 def test_ordinal_marginal_contrasts_equal_emmeans_on_clmm(tmp_path):
     """Latent-scale marginal contrasts of a gender × race clmm: emmeans(mode = "latent")."""
-    probe = "suppressMessages({library(ordinal); library(emmeans)})"
-    if shutil.which("Rscript") is None or (
-        subprocess.run(["Rscript", "-e", probe], capture_output=True, timeout=120).returncode
-    ):
+    if not _have_r("ordinal", "emmeans"):
         pytest.skip("Rscript with the R packages ordinal and emmeans is not installed")
     study = _popquorn_gender_race()
     fit = fit_mixed(
@@ -206,39 +214,12 @@ def test_ordinal_marginal_contrasts_equal_emmeans_on_clmm(tmp_path):
         reference={"gender": "Woman", "race": "White"},
         n_draws=400,
     )
-    fit.design("offensiveness").data[["rater", "item", "gender", "race", "rating"]].to_csv(
-        tmp_path / "d.csv", index=False
-    )
-    (tmp_path / "emm.R").write_text(CLMM_EMMEANS_R)
-    proc = subprocess.run(
-        ["Rscript", str(tmp_path / "emm.R"), str(tmp_path / "d.csv"), str(tmp_path / "out.csv")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    r = pd.read_csv(tmp_path / "out.csv")
-    r["level"] = r["contrast"].str.split(" - ").str[0].str.strip("()")
-    for weights, ours in (("equal", "equal"), ("proportional", "observed")):
-        eff = fit.effects(weights=ours).set_index(["term", "level"])
-        got = r[r["weights"] == weights]
-        assert len(got) == 3
-        for row in got.itertuples():
-            mine = eff.loc[(row.term, row.level)]
-            for ours_col, r_val in (
-                ("estimate", row.estimate),
-                ("std_error", row.se),
-                ("ci_low", row.low),
-                ("ci_high", row.high),
-                ("p_value", row.p),
-            ):
-                assert mine[ours_col] == pytest.approx(r_val, abs=1e-3), (weights, row, ours_col)
-            # the same contrast on the expected-rating scale, with its own interval
-            assert mine["difference"] == pytest.approx(mine["mean_level"] - mine["mean_reference"])
-            assert mine["difference_ci_low"] < mine["difference"] < mine["difference_ci_high"]
-        assert eff.loc[("gender", "Man"), "estimand"] == (
-            f"marginal over race ({'observed' if ours == 'observed' else 'equal'} weights)"
-        )
+    r = _emmeans(fit, CLMM_EMMEANS_R, ["rater", "item", "gender", "race", "rating"], tmp_path)
+    for weights, eff, mine in _assert_equal_emmeans(fit, r, tol=1e-3, scale="rating"):
+        # the same contrast on the expected-rating scale, with its own interval
+        assert mine["difference"] == pytest.approx(mine["mean_level"] - mine["mean_reference"])
+        assert mine["difference_ci_low"] < mine["difference"] < mine["difference_ci_high"]
+        assert eff.loc[("gender", "Man"), "estimand"] == f"marginal over race ({weights} weights)"
     # interaction rows are the clmm coefficients, with odds ratios
     inter = fit.effects(scale="link").query("term == 'gender:race'")
     assert np.allclose(inter["odds_ratio"], np.exp(inter["estimate"]))
