@@ -93,22 +93,34 @@ def test_additive_model_rows_are_the_coefficients():
         design_contrasts(fit.design("d"), weights="cells")
 
 
-EMMEANS_R = r"""
-suppressMessages({library(lme4); library(emmeans)})
+def _emmeans_script(library: str, women: str, model: str, emmeans_option: str) -> str:
+    """R: fit ``model`` (gender × race) and write emmeans' treatment-vs-control contrasts of
+    gender and race with equal and proportional weights, unadjusted, with asymptotic intervals."""
+    return rf"""
+suppressMessages({{library({library}); library(emmeans)}})
 args <- commandArgs(TRUE)
 d <- read.csv(args[1], stringsAsFactors = FALSE)
-d$gender <- relevel(factor(d$gender), ref = "she/her")
+d$gender <- relevel(factor(d$gender), ref = "{women}")
 d$race <- relevel(factor(d$race), ref = "White")
-m <- lmer(rating ~ gender * race + (1 | rater) + (1 | item), data = d, REML = TRUE)
+d$rater <- factor(d$rater); d$item <- factor(d$item)
+m <- {model}
 out <- NULL
-for (w in c("equal", "proportional")) for (v in c("gender", "race")) {
-  em <- suppressMessages(emmeans(m, v, weights = w, lmer.df = "asymptotic"))
+for (w in c("equal", "proportional")) for (v in c("gender", "race")) {{
+  em <- suppressMessages(emmeans(m, v, weights = w, {emmeans_option}))
   ct <- summary(contrast(em, "trt.vs.ctrl", ref = 1), infer = TRUE, adjust = "none")
   out <- rbind(out, data.frame(weights = w, term = v, contrast = ct$contrast,
     estimate = ct$estimate, se = ct$SE, low = ct$asymp.LCL, high = ct$asymp.UCL, p = ct$p.value))
-}
+}}
 write.csv(out, args[2], row.names = FALSE)
 """
+
+
+EMMEANS_R = _emmeans_script(
+    "lme4",
+    "she/her",
+    "lmer(rating ~ gender * race + (1 | rater) + (1 | item), data = d, REML = TRUE)",
+    'lmer.df = "asymptotic"',
+)
 
 
 def _have_r(*packages: str) -> bool:
@@ -163,24 +175,12 @@ def test_marginal_contrasts_equal_emmeans(fit, tmp_path):
 
 
 # ------------------------------------------------------------------------ ordinal (clmm)
-CLMM_EMMEANS_R = r"""
-suppressMessages({library(ordinal); library(emmeans)})
-args <- commandArgs(TRUE)
-d <- read.csv(args[1], stringsAsFactors = FALSE)
-d$gender <- relevel(factor(d$gender), ref = "Woman")
-d$race <- relevel(factor(d$race), ref = "White")
-d$rater <- factor(d$rater); d$item <- factor(d$item)
-d$rating <- factor(d$rating, ordered = TRUE)
-m <- clmm(rating ~ gender * race + (1 | rater) + (1 | item), data = d, link = "logit")
-out <- NULL
-for (w in c("equal", "proportional")) for (v in c("gender", "race")) {
-  em <- suppressMessages(emmeans(m, v, weights = w, mode = "latent"))
-  ct <- summary(contrast(em, "trt.vs.ctrl", ref = 1), infer = TRUE, adjust = "none")
-  out <- rbind(out, data.frame(weights = w, term = v, contrast = ct$contrast,
-    estimate = ct$estimate, se = ct$SE, low = ct$asymp.LCL, high = ct$asymp.UCL, p = ct$p.value))
-}
-write.csv(out, args[2], row.names = FALSE)
-"""
+CLMM_EMMEANS_R = _emmeans_script(
+    "ordinal",
+    "Woman",
+    "clmm(ordered(rating) ~ gender * race + (1 | rater) + (1 | item), data = d, link = 'logit')",
+    'mode = "latent"',
+)
 
 
 def _popquorn_gender_race():
