@@ -24,8 +24,11 @@ CELLS = {
 }
 
 
-def interaction_study(seed: int, n_raters: int = 240, n_items: int = 30, per_rater: int = 8):
-    """Continuous ratings ``3 + cell effect + rater + item + noise`` of raters by gender × race."""
+def interaction_study(
+    seed: int, n_raters: int = 240, n_items: int = 30, per_rater: int = 8, ordinal: bool = False
+):
+    """Continuous ratings ``3 + cell effect + rater + item + noise`` of raters by gender × race
+    (``ordinal``: rounded to the categories 1–5)."""
     rng = np.random.default_rng(seed)
     gender = rng.choice(["she/her", "he/him"], n_raters, p=[0.55, 0.45])
     race = rng.choice(["White", "Black", "Asian"], n_raters, p=[0.5, 0.3, 0.2])
@@ -38,10 +41,12 @@ def interaction_study(seed: int, n_raters: int = 240, n_items: int = 30, per_rat
             pd.DataFrame({"rater": f"r{r}", "item": [f"i{i}" for i in items], "rating": y})
         )
     ratings = pd.concat(frames, ignore_index=True).assign(dimension="d")
+    if ordinal:
+        ratings["rating"] = ratings["rating"].round().clip(1, 5)
     raters = pd.DataFrame(
         {"rater": [f"r{r}" for r in range(n_raters)], "gender": gender, "race": race}
     )
-    return Study.from_frames(ratings, raters, continuous=True)
+    return Study.from_frames(ratings, raters, continuous=not ordinal)
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +126,37 @@ EMMEANS_R = _emmeans_script(
     "lmer(rating ~ gender * race + (1 | rater) + (1 | item), data = d, REML = TRUE)",
     'lmer.df = "asymptotic"',
 )
+
+
+def test_ordinal_rows_are_marginal_contrasts_of_the_latent_coefficients():
+    """The ordinal model's table is built as the linear model's: marginal contrasts of β."""
+    fit = fit_mixed(
+        interaction_study(3, ordinal=True),
+        "rating ~ gender * race",
+        family="ordinal",
+        reference=REF,
+        n_draws=200,
+    )
+    d = fit.design("d")
+    beta = pd.Series(fit.fits["d"].fit.beta, index=d.columns[1:])  # no intercept: cutpoints
+    w = d.data["race"].value_counts(normalize=True)
+    he = beta["gender[T.he/him]"] + sum(
+        w[r] * beta.get(f"gender[T.he/him]:race[T.{r}]", 0.0) for r in w.index
+    )
+    eff = fit.effects().set_index(["term", "level"])
+    row = eff.loc[("gender", "he/him")]
+    assert row["estimate"] == pytest.approx(he, rel=1e-10)
+    assert row["estimand"] == "marginal over race (observed weights)"
+    assert row["odds_ratio"] == pytest.approx(np.exp(he))
+    # the rating-scale side: population-averaged expected ratings of the two sides
+    assert row["difference"] == pytest.approx(row["mean_level"] - row["mean_reference"])
+    assert row["difference_ci_low"] < row["difference"] < row["difference_ci_high"]
+    inter = eff.loc[("gender:race", "he/him:Black")]
+    assert inter["estimate"] == pytest.approx(beta["gender[T.he/him]:race[T.Black]"])
+    assert np.isnan(inter["difference"])
+    assert fit.effects(scale="link")["difference"].isna().all()
+    with pytest.raises(ValueError, match="linear mixed model"):
+        fit.effects(df="satterthwaite")
 
 
 def _have_r(*packages: str) -> bool:

@@ -7,9 +7,12 @@ distinct observed rating values, in order), fits it, and summarises the fits thr
 
 Two scales
 ----------
-* **Latent scale** (``effects()["estimate"]``, ``summary()``): the coefficient β of the
-  cumulative link, ``P(rating ≤ k) = F(α_k − η)``: a log cumulative odds ratio for the logit
-  link (positive = higher ratings), with a Wald interval and z test from the Laplace Hessian.
+* **Latent scale** (``effects()["estimate"]``, ``summary()``): the coefficients β of the
+  cumulative link, ``P(rating ≤ k) = F(α_k − η)``: log cumulative odds ratios for the logit
+  link (positive = higher ratings), with Wald intervals and z tests from the Laplace Hessian.
+  ``effects()`` is :meth:`MixedResult.effects`: each row one estimand ``L'β`` (the marginal
+  contrast of a term, averaged over the other variables as R's emmeans does; the coefficient
+  in additive models), named in its ``estimand`` column.
 * **Rating scale** (marginal means, differences, post-stratification, ``predict``): the
   *population-averaged* expected rating ``Σ_k value_k P(rating = k)``, the category
   probabilities integrated over the rater and item random effects ``N(0, σ²_rater + σ²_item)``
@@ -73,10 +76,12 @@ class OrdinalDimensionFit(DimensionFit):
 class OrdinalMixedResult(MixedResult):
     """Crossed cumulative-link mixed models, one per dimension (``fit_mixed(family="ordinal")``).
 
-    Implements :class:`~pluralign.models.ModelResult` as :class:`MixedResult` does; coefficient
-    simulations draw ``(β, α)`` jointly from their Laplace covariance (variance components at
-    their estimates). ``family`` is ``"ordinal"``; ``link`` is ``"logit"`` or ``"probit"``.
-    Rating-scale quantities are population-averaged (see the module docstring).
+    Implements :class:`~pluralign.models.ModelResult` as :class:`MixedResult` does, with the
+    same ``effects()`` (latent-scale marginal contrasts and population-averaged expected-rating
+    differences, one estimand per row); coefficient simulations draw ``(β, α)`` jointly from
+    their Laplace covariance (variance components at their estimates). ``family`` is
+    ``"ordinal"``; ``link`` is ``"logit"`` or ``"probit"``. Rating-scale quantities are
+    population-averaged (see the module docstring).
 
     See Also
     --------
@@ -88,6 +93,16 @@ class OrdinalMixedResult(MixedResult):
     >>> fit = fit_mixed(_example_study(), "rating ~ gender", family="ordinal")
     >>> isinstance(fit, OrdinalMixedResult), fit.link
     (True, 'logit')
+
+    Effects as for the linear model, the estimate on the latent (log cumulative odds) scale:
+
+    >>> fit = fit_mixed(_example_study(), "rating ~ gender", family="ordinal",
+    ...                 reference={"gender": "she/her"})
+    >>> eff = fit.effects()
+    >>> eff[["term", "level", "reference", "estimand"]].iloc[0].tolist()
+    ['gender', 'he/him', 'she/her', 'no other variables']
+    >>> bool(np.allclose(eff["odds_ratio"], np.exp(eff["estimate"])))
+    True
     """
 
     link: str = "logit"
