@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pluralign.data import Study
-from pluralign.models import design_contrasts, fit_mixed
+from pluralign.models import contrast_test, design_contrasts, fit_mixed
 
 REF = {"gender": "she/her", "race": "White"}
 #: Latent cell effects: the gender difference depends on race (an interaction).
@@ -157,6 +157,15 @@ def test_ordinal_rows_are_marginal_contrasts_of_the_latent_coefficients():
     assert fit.effects(scale="link")["difference"].isna().all()
     with pytest.raises(ValueError, match="linear mixed model"):
         fit.effects(df="satterthwaite")
+    # contrast_test takes contrasts over the same named columns, as Wald z tests
+    L = {"he/him": {"gender[T.he/him]": 1.0}}
+    z = contrast_test(fit, L, df=None)
+    assert z["estimate"].iloc[0] == pytest.approx(beta["gender[T.he/him]"])
+    assert z["std_error"].iloc[0] == pytest.approx(
+        fit.summary().set_index("parameter").loc["gender[T.he/him]", "std_error"]
+    )
+    with pytest.raises(ValueError, match="no intercept"):
+        contrast_test(fit, {"x": {"Intercept": 1.0}}, df=None)
 
 
 def _have_r(*packages: str) -> bool:

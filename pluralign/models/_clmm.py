@@ -155,7 +155,7 @@ class OrdinalMixedResult(MixedResult):
     # :meth:`_expected`.
     def _coefficient_weights(self, L: np.ndarray) -> np.ndarray:
         """Weights over the design's columns as weights over ``β`` (the intercept has none)."""
-        if np.any(L[:, 0] != 0.0):
+        if np.any(np.abs(L[:, 0]) > 1e-12):
             raise ValueError(
                 "the ordinal model has no intercept (its cutpoints take its place): a contrast "
                 "must give the Intercept column weight 0"

@@ -264,7 +264,7 @@ def contrast_test(
     out = []
     for dim in dims:
         M, labels = _contrast_matrix(L, list(result.design(dim).columns))
-        table = _tests(result, dim, M, method, ci_prob)
+        table = _tests(result, dim, result._coefficient_weights(M), method, ci_prob)
         table.insert(0, "contrast", labels)
         table.insert(0, "dimension", dim)
         out.append(table)
