@@ -43,8 +43,27 @@ APPROXIMATE_FTOL = 1e-9
 APPROXIMATE_ITERATIVE_MIN = 500
 
 
-@dataclass(frozen=True)
-class LMMFit:
+@dataclass(frozen=True, kw_only=True)
+class FitStatus:
+    """What every mixed-model fit reports besides its estimates: criterion, information
+    criteria, convergence and size. The fits (:class:`LMMFit`, and any other model's fit
+    class) extend it, so that summaries and diagnostics read one set of names."""
+
+    deviance: float  # REML criterion or (Laplace) deviance at the optimum
+    loglik: float
+    aic: float
+    bic: float
+    converged: bool
+    message: str
+    singular: tuple[bool, ...]  # per random term: at the boundary (lme4's isSingular)
+    gradient: np.ndarray
+    n_evals: int
+    n: int
+    p: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMMFit(FitStatus):
     """Estimates of one crossed linear mixed model (see :func:`fit_lmm`)."""
 
     beta: np.ndarray
@@ -53,18 +72,7 @@ class LMMFit:
     theta: np.ndarray  # relative SDs (factor 1, factor 2)
     b1: np.ndarray  # conditional modes of factor 1 (rating units)
     b2: np.ndarray
-    deviance: float  # REML criterion or ML deviance at the optimum
-    loglik: float
-    aic: float
-    bic: float
     reml: bool
-    converged: bool
-    message: str
-    singular: tuple[bool, bool]
-    gradient: np.ndarray
-    n_evals: int
-    n: int
-    p: int
     method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
     #: General random terms (slopes): their structure and modes; None for the two intercepts.
     random: TermsFit | None = None
@@ -132,6 +140,27 @@ class TermsFit:
         return np.zeros(n_levels)
 
 
+def profiled_deviance(
+    logdet: float, LX: np.ndarray, r2: float, n: int, p: int, reml: bool
+) -> float:
+    """lme4's profiled deviance (ML) or REML criterion from the penalised least-squares pieces.
+
+    ``logdet = log|Λ'Z'ZΛ + I|``, ``LX`` the Cholesky factor of the fixed-effect block (its
+    log-determinant enters REML only), ``r2`` the penalised residual sum of squares (Bates et
+    al. 2015, eqs. 34 and 41); ``inf`` when ``r2 ≤ 0``.
+    """
+    if r2 <= 0:
+        return np.inf
+    if reml:
+        nmp = n - p
+        return (
+            logdet
+            + 2.0 * np.sum(np.log(np.diag(LX)))
+            + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp))
+        )
+    return logdet + n * (1.0 + np.log(2.0 * np.pi * r2 / n))
+
+
 class _Profile:
     """Profiled deviance of θ for fixed data (cached sufficient statistics)."""
 
@@ -163,17 +192,7 @@ class _Profile:
             f, LX, _, r2 = self._pieces(np.asarray(theta, dtype=float))
         except (np.linalg.LinAlgError, ValueError):
             return np.inf
-        if r2 <= 0:
-            return np.inf
-        n, p = self.n, self.p
-        if self.reml:
-            nmp = n - p
-            return (
-                f.logdet
-                + 2.0 * np.sum(np.log(np.diag(LX)))
-                + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp))
-            )
-        return f.logdet + n * (1.0 + np.log(2.0 * np.pi * r2 / n))
+        return profiled_deviance(f.logdet, LX, r2, self.n, self.p, self.reml)
 
 
 def _stencil(fun, x, f0, h=1e-4, lower=None):
@@ -387,17 +406,7 @@ class _TermsProfile:
             f, _, _, LX, _, r2 = self._pieces(np.asarray(theta, dtype=float))
         except (np.linalg.LinAlgError, ValueError, RuntimeError):
             return np.inf
-        if r2 <= 0:
-            return np.inf
-        n, p = self.n, self.p
-        if self.reml:
-            nmp = n - p
-            return (
-                f.logdet
-                + 2.0 * np.sum(np.log(np.diag(LX)))
-                + nmp * (1.0 + np.log(2.0 * np.pi * r2 / nmp))
-            )
-        return f.logdet + n * (1.0 + np.log(2.0 * np.pi * r2 / n))
+        return profiled_deviance(f.logdet, LX, r2, self.n, self.p, self.reml)
 
 
 def check_optimum(fun, x, f0, lower, bounded):
