@@ -133,7 +133,7 @@ class BlockGaussian:
 class LaplacePosterior:
     """``−log p(θ | y)`` of the ordinal model with the random effects integrated (Laplace).
 
-    ``θ = (α, β, ψ)``: the K−1 cutpoints, the p coefficients (one per column of ``X_rater``) and
+    ``θ = (α, β, ψ)``: the K−1 cutpoints, the p fixed-effect coefficients (``md.coef_names``) and
     ``ψ = log(σ_rater, σ_item)``. Bernoulli: one cutpoint ``α = −intercept``.
     """
 
@@ -142,9 +142,9 @@ class LaplacePosterior:
         self.priors = Priors() if priors is None else priors
         self.K = 2 if md.family == "bernoulli" else md.n_categories
         self.K1 = self.K - 1
-        self.p = md.X_rater.shape[1]
+        self.p = md.n_coef
         self.lap = _Laplace(
-            md.X_rater[md.rater_codes],
+            md.design_matrix(),
             md.y.astype(np.intp),
             md.rater_codes,
             md.item_codes,
