@@ -1,11 +1,12 @@
 """Bayesian mixed models of ratings: cumulative-logit (ordinal), Bernoulli or Gaussian, fitted by NUTS.
 
 :func:`fit_bayes` fits, for each rated dimension, the PyMC model of
-:mod:`pluralign.models._bayes_model` (demographic fixed effects, crossed rater and item random
-intercepts, optional demographic interactions and group-specific item deviations) and returns a
-:class:`BayesResult` that honours the :class:`~pluralign.models.ModelResult` protocol. All
-rating-scale quantities (marginal means, differences, relative differences, post-stratified
-means) are computed per posterior draw, so their intervals are proper posterior intervals.
+:mod:`pluralign.models._bayes_model` (fixed effects of rater and item covariates and their
+interactions, crossed rater and item random intercepts, optional group-specific item
+deviations) and returns a :class:`BayesResult` that honours the
+:class:`~pluralign.models.ModelResult` protocol. All rating-scale quantities (marginal means,
+differences, relative differences, post-stratified means) are computed per posterior draw, so
+their intervals are proper posterior intervals.
 
 Definitions
 -----------
@@ -172,7 +173,8 @@ class DimensionFit:
 
     # ---------------------------------------------------------------- rater patterns
     def rater_frame(self) -> pd.DataFrame:
-        """Demographics used by the model, one row per fitted rating (the averaging population)."""
+        """Variables of the model (demographics and item columns), one row per fitted rating:
+        the mix that marginal means average over."""
         cols = list(self.design.variables)
         if self.group_item and self.group_item not in cols:
             cols.append(self.group_item)

@@ -64,7 +64,7 @@ import scipy.optimize as sopt
 import scipy.sparse as sp
 
 from pluralign._compat import require
-from pluralign.models._bayes_model import ModelData, Priors, initial_values, log_sigmoid
+from pluralign.models._bayes_model import ModelData, Priors, initial_values
 from pluralign.models._clmm_kernels import _Laplace, _observations
 
 #: Standardised grid of the log-SDs: coordinates of each axis.
@@ -75,8 +75,6 @@ N_IMPORTANCE = 300
 IMPORTANCE_ESS_MIN = 0.1
 #: Gradient norm (of −log posterior, per parameter) under which the mode counts as found.
 MODE_TOL = 1e-3
-#: Gauss–Hermite nodes of the per-unit quadrature correction.
-N_NODES = 9
 
 
 # ----------------------------------------------------------------------------- random effects
@@ -299,53 +297,6 @@ class LaplacePosterior:
         return out1, out2
 
 
-def _log_lik(eta: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """``log[σ(c_y − η) − σ(c_{y−1} − η)]`` of each rating (stable in the tails)."""
-    gap = np.log1p(-np.exp(np.minimum(lower - upper, -1e-300)))
-    return log_sigmoid(upper - eta) + log_sigmoid(eta - lower) + gap
-
-
-def unit_quadrature(post: LaplacePosterior, x: np.ndarray, u: tuple[np.ndarray, np.ndarray]):
-    """Per-unit correction of the Laplace marginal: ``Σ_j log(AGQ_j / Laplace_j)``.
-
-    For each unit ``j`` of each factor (a rater, an item), the integral over its own effect of
-    its ratings' likelihood times the standard normal density, the other factor's effects held
-    at the mode ``u*``, is computed by adaptive Gauss–Hermite quadrature (``N_NODES`` nodes,
-    centred at ``u*_j`` and scaled by its conditional curvature) and divided by its Laplace
-    value. The log ratios are summed over both factors. Each is a one-dimensional integral, so
-    the correction is deterministic, smooth in θ and does not degenerate with the number of
-    units (as a joint importance-sampling estimate does). Also returns the conditional mean
-    minus the mode of each effect (one array per factor).
-    """
-    lap = post.lap
-    alpha, beta, sigma = lap.split(post._to_clmm(x))
-    upper, lower = lap._bounds(alpha)
-    base = lap.X @ beta
-    z, w = np.polynomial.hermite_e.hermegauss(N_NODES)
-    log_w = np.log(w / w.sum())[:, None]
-    total = 0.0
-    shifts = []
-    for k in (0, 1):
-        g, q, other = lap.g[k], lap.q[k], lap.g[1 - k]
-        offset = base + sigma[1 - k] * u[1 - k][other]
-        v = u[k]
-        obs = _observations(offset + sigma[k] * v[g], upper, lower, "logit", derivatives=False)
-        if obs is None:
-            return -np.inf, (np.zeros(lap.q[0]), np.zeros(lap.q[1]))
-        scale = 1.0 / np.sqrt(1.0 + sigma[k] ** 2 * np.bincount(g, obs.w, q))
-        f0 = np.bincount(g, obs.loglik, q) - 0.5 * v**2
-        t = v[None, :] + scale[None, :] * z[:, None]  # (nodes, q)
-        eta = offset[None, :] + sigma[k] * t[:, g]
-        ll = np.stack([np.bincount(g, row, q) for row in _log_lik(eta, upper, lower)])
-        log_ratio = ll - 0.5 * t**2 - f0[None, :] + 0.5 * z[:, None] ** 2 + log_w
-        top = log_ratio.max(axis=0)
-        wts = np.exp(log_ratio - top)
-        norm = wts.sum(axis=0)
-        total += float(np.sum(top + np.log(norm)))
-        shifts.append(scale * (z @ wts) / norm)
-    return total, (shifts[0], shifts[1])
-
-
 # ----------------------------------------------------------------------------- sampling
 def _cubic_basis(z: np.ndarray) -> np.ndarray:
     z1, z2 = z[:, 0], z[:, 1]
@@ -382,7 +333,6 @@ def laplace_draws(
     *,
     n_draws: int,
     seed: int,
-    scheme: str = "importance",
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict]:
     """Independent approximate posterior draws of the ordinal (or bernoulli) model.
 
@@ -418,12 +368,6 @@ def laplace_draws(
 
     def correction(x, u, gauss):
         """log E_q[p(y, u | θ) / q(u)] − its Laplace value, q = N(u*, A⁻¹) (same normals ξ)."""
-        if scheme == "none":
-            ess_log.append(float(N_IMPORTANCE))
-            return 0.0, (0.0 * u[0], 0.0 * u[1])
-        if scheme == "quadrature":
-            ess_log.append(float(N_IMPORTANCE))
-            return unit_quadrature(post, x, u)
         e = gauss.transform(*xi)
         lw = post.log_joint(x, u[0][:, None] + e[0], u[1][:, None] + e[1])
         lw -= post.log_joint(x, u[0][:, None], u[1][:, None])[0]
