@@ -87,12 +87,12 @@ def _quiet(fn, *args, **kwargs):
 
 @pytest.fixture(scope="module")
 def laplace(study):
-    return _quiet(fit_bayes, study, FORMULA, method="laplace", draws=1000, seed=3, **BAYES)
+    return _quiet(fit_bayes, study, FORMULA, method="laplace", draws=300, seed=3, **BAYES)
 
 
 @pytest.fixture(scope="module")
 def clmm(study):
-    return _quiet(fit_mixed, study, FORMULA, family="ordinal", **FIT)
+    return _quiet(fit_mixed, study, FORMULA, family="ordinal", n_draws=600, **FIT)
 
 
 def _beta(fit) -> dict[str, tuple[float, float]]:

@@ -64,7 +64,7 @@ import scipy.optimize as sopt
 import scipy.sparse as sp
 
 from pluralign._compat import require
-from pluralign.models._bayes_model import ModelData, Priors, initial_values
+from pluralign.models._bayes_model import ModelData, Priors, initial_values, log_sigmoid
 from pluralign.models._clmm_kernels import _Laplace, _observations
 
 #: Standardised grid of the log-SDs: coordinates of each axis.
@@ -75,6 +75,8 @@ N_IMPORTANCE = 300
 IMPORTANCE_ESS_MIN = 0.1
 #: Gradient norm (of −log posterior, per parameter) under which the mode counts as found.
 MODE_TOL = 1e-3
+#: Gauss–Hermite nodes of the per-unit mean of the random effects (:func:`unit_mean_shift`).
+N_NODES = 9
 
 
 # ----------------------------------------------------------------------------- random effects
@@ -297,6 +299,50 @@ class LaplacePosterior:
         return out1, out2
 
 
+def _log_lik(eta: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """``log[σ(c_y − η) − σ(c_{y−1} − η)]`` of each rating (stable in the tails)."""
+    gap = np.log1p(-np.exp(np.minimum(lower - upper, -1e-300)))
+    return log_sigmoid(upper - eta) + log_sigmoid(eta - lower) + gap
+
+
+def unit_mean_shift(
+    post: LaplacePosterior, x: np.ndarray, u: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional mean minus mode ``u*`` of each rater and item effect, one unit at a time.
+
+    For each unit of each factor, the other factor's effects held at ``u*``, the mean of its
+    effect under its ratings' likelihood times the standard normal density is computed by
+    adaptive Gauss–Hermite quadrature (``N_NODES`` nodes, centred at ``u*_j`` and scaled by the
+    conditional curvature). Used where the joint importance draws degenerate: one-dimensional
+    integrals do not degenerate with the number of units.
+    """
+    lap = post.lap
+    alpha, beta, sigma = lap.split(post._to_clmm(x))
+    upper, lower = lap._bounds(alpha)
+    base = lap.X @ beta
+    z, w = np.polynomial.hermite_e.hermegauss(N_NODES)
+    log_w = np.log(w / w.sum())[:, None]
+    shifts = []
+    for k in (0, 1):
+        g, q, other = lap.g[k], lap.q[k], lap.g[1 - k]
+        offset = base + sigma[1 - k] * u[1 - k][other]
+        v = u[k]
+        obs = _observations(offset + sigma[k] * v[g], upper, lower, "logit", derivatives=False)
+        if obs is None:
+            return np.zeros(lap.q[0]), np.zeros(lap.q[1])
+        scale = 1.0 / np.sqrt(1.0 + sigma[k] ** 2 * np.bincount(g, obs.w, q))
+        f0 = np.bincount(g, obs.loglik, q) - 0.5 * v**2
+        t = v[None, :] + scale[None, :] * z[:, None]  # (nodes, q)
+        eta = offset[None, :] + sigma[k] * t[:, g]
+        ll = np.stack([np.bincount(g, row, q) for row in _log_lik(eta, upper, lower)])
+        log_ratio = ll - 0.5 * t**2 - f0[None, :] + 0.5 * z[:, None] ** 2 + log_w
+        top = log_ratio.max(axis=0)
+        wts = np.exp(log_ratio - top)
+        norm = wts.sum(axis=0)
+        shifts.append(scale * (z @ wts) / norm)
+    return shifts[0], shifts[1]
+
+
 # ----------------------------------------------------------------------------- sampling
 def _cubic_basis(z: np.ndarray) -> np.ndarray:
     z1, z2 = z[:, 0], z[:, 1]
@@ -380,9 +426,10 @@ def laplace_draws(
         # mean of u under the corrected conditional minus u* (the conditional posterior of an
         # effect with few ratings is skewed: its mean is not its mode); the unweighted mean of
         # the same normals, exactly 0 in expectation, is subtracted as a control variate
-        dw = w / w.sum() - 1.0 / len(w)
         if ess_log[-1] < IMPORTANCE_ESS_MIN * len(w):
-            dw = 0.0 * dw  # too few effective draws for a mean: keep the mode
+            # too few effective draws for a mean: one-dimensional quadrature per effect
+            return float(np.log(np.mean(w))) + top, unit_mean_shift(post, x, u)
+        dw = w / w.sum() - 1.0 / len(w)
         return float(np.log(np.mean(w))) + top, (e[0] @ dw, e[1] @ dw)
 
     def evaluate(x):
@@ -432,21 +479,40 @@ def laplace_draws(
         u_mean = (u[0] + u_shift[0], u[1] + u_shift[1])
         return _GridPoint(z_eff, x, u_mean, J, gauss, log_density, step)
 
-    centre = profile(np.zeros(2))
+    # the corrections move the mode of the SDs away from the Laplace mode: centre the grid on
+    # the maximum of a quadratic fitted to a 3 × 3 stencil of the corrected log density
+    z0 = np.zeros(2)
+    stencil = np.array(list(product((-1.0, 0.0, 1.0), repeat=2)))
+    for _ in range(3):
+        found = [(d, profile(z0 + d)) for d in stencil]
+        found = [(d, pt.log_density) for d, pt in found if pt is not None]
+        if len(found) < 6:
+            break
+        D = np.array([d for d, _ in found])
+        B = np.column_stack([np.ones(len(D)), D, D[:, 0] ** 2, D[:, 0] * D[:, 1], D[:, 1] ** 2])
+        c = np.linalg.lstsq(B, np.array([v for _, v in found]), rcond=None)[0]
+        Hq = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
+        if np.any(np.linalg.eigvalsh(Hq) >= 0):
+            break
+        step = np.clip(-np.linalg.solve(Hq, c[1:3]), -2.0, 2.0)
+        z0 = z0 + step
+        if np.max(np.abs(step)) < 0.05:
+            break
+    centre = profile(z0)
     if centre is None:
         raise RuntimeError("the Laplace approximation failed at the posterior mode")
     # skewness: the scale of each half-axis from the drop of the log density at t = ±2 (INLA's
     # skewness correction; 1 for a Gaussian)
     scale = np.ones((2, 2))  # [axis, side]: side 0 negative, 1 positive
     for k, (side, sign) in product(range(2), ((0, -1.0), (1, 1.0))):
-        z = np.zeros(2)
-        z[k] = 2.0 * sign
+        z = z0.copy()
+        z[k] += 2.0 * sign
         pt = profile(z)
         drop = np.inf if pt is None else centre.log_density - pt.log_density
         scale[k, side] = np.clip(np.sqrt(2.0 / max(drop, 1e-3)), 0.5, 4.0)
 
     def stretch(t):
-        return t * np.where(t < 0, scale[:, 0], scale[:, 1])
+        return z0 + t * np.where(t < 0, scale[:, 0], scale[:, 1])
 
     points: list[_GridPoint] = []
     grid_t = []
