@@ -890,9 +890,9 @@ def fit_bayes(
         approximation, the rater and item effects integrated out as ``fit_mixed(...,
         family="ordinal")`` does, then corrected by importance sampling (see
         :mod:`pluralign.models._bayes_laplace`). Much cheaper per effective draw; agrees with
-        NUTS within 0.1 posterior SD when raters and items have ~15 ratings each, but with ~5
-        ratings per rater at paper scale the variance components can be off by about one
-        posterior SD (a failed ``laplace_importance`` check warns). ``draws × chains``
+        NUTS within 0.1 posterior SD when raters and items have ~15 ratings each; with ~5
+        ratings per rater and item at paper scale the cutpoints and variance components can be
+        off by up to about 0.4 posterior SD (a failed ``laplace_importance`` check warns). ``draws × chains``
         independent draws are returned; ``tune``, ``sampler``, ``low_rank`` and ``backend``
         are not used.
 
