@@ -87,3 +87,35 @@ def test_laplace_posterior_matches_nuts(study):
     ll_lap = float(lap.idata.log_likelihood["rating"].mean())
     ll_nuts = float(nuts.idata.log_likelihood["rating"].mean())
     assert abs(ll_lap - ll_nuts) < 0.01 * abs(ll_nuts)
+
+
+def test_unit_mean_shift_is_the_conditional_mean_of_each_effect(study):
+    """Each rater's and item's conditional mean (the other factor at its mode) by quadrature
+    equals a brute-force integral on a fine grid."""
+    from scipy.special import expit
+
+    from pluralign.models._bayes import _model_data
+    from pluralign.models._bayes_laplace import LaplacePosterior, unit_mean_shift
+    from pluralign.models._design import build_design
+
+    design = build_design(study, "rating ~ gender", reference={"gender": "she/her"})
+    md, _, _ = _model_data(design, "ordinal", study.scale("toxicity"), None)
+    post = LaplacePosterior(md)
+    x = post.start() + 0.3
+    x[: post.K1] = np.sort(post.start()[: post.K1])
+    _, _, u, _ = post.at(x)
+    shifts = unit_mean_shift(post, x, u)
+    cut = np.concatenate([[-np.inf], x[: post.K1], [np.inf]])
+    sigma = np.exp(x[-2:])
+    fixed = md.design_matrix() @ x[post.K1 : post.K1 + post.p]
+    t = np.linspace(-10, 10, 8001)
+    for k, codes in enumerate((md.rater_codes, md.item_codes)):
+        other = (md.item_codes, md.rater_codes)[k]
+        for j in (0, 7, 31):
+            rows = np.flatnonzero(codes == j)
+            eta = (fixed[rows] + sigma[1 - k] * u[1 - k][other[rows]])[:, None] + sigma[k] * t
+            y = md.y[rows][:, None]
+            log_p = np.log(expit(cut[y + 1] - eta) - expit(cut[y] - eta)).sum(0) - t**2 / 2
+            dens = np.exp(log_p - log_p.max())
+            mean = float(t @ dens / dens.sum())
+            assert u[k][j] + shifts[k][j] == pytest.approx(mean, abs=1e-4)
