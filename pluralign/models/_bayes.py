@@ -312,7 +312,13 @@ class BayesResult:
         return term_table({dim: fit.design for dim, fit in self.fits.items()})
 
     def dimension_fit(self, dimension: str | None = None) -> DimensionFit:
-        """The fitted model of one dimension (optional when the fit has only one)."""
+        """The fitted model of one dimension (optional when the fit has only one).
+
+        Examples
+        --------
+        >>> fit.dimension_fit("toxicity").design.sources  # doctest: +SKIP
+        {'gender': 'raters', 'source_model': 'items'}
+        """
         dimension = one_dimension(self.dimensions, dimension, "the fit")
         try:
             return self.fits[dimension]
