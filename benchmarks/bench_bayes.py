@@ -560,50 +560,6 @@ def part_coverage(n_studies, draws, tune, chains, prob=0.9, method="nuts"):
 
 
 # ----------------------------------------------------------------------------- Laplace error
-#: Gauss–Hermite nodes of the per-unit quadrature in :func:`unit_quadrature`.
-N_NODES = 9
-
-
-def _log_lik(eta, upper, lower):
-    """``log[σ(c_y − η) − σ(c_{y−1} − η)]`` of each rating, stable in the tails."""
-    gap = np.log1p(-np.exp(np.minimum(lower - upper, -1e-300)))
-    return M.log_sigmoid(upper - eta) + M.log_sigmoid(eta - lower) + gap
-
-
-def unit_quadrature(post, x, u) -> float:
-    """``Σ_j log(AGQ_j / Laplace_j)`` over the units of both factors (raters, items).
-
-    For each unit, the integral over its own effect of its ratings' likelihood times the normal
-    density, the other factor's effects held at the mode, by adaptive Gauss–Hermite quadrature
-    divided by its Laplace value: a deterministic correction that does not degenerate with the
-    number of units (it misses the part of the error that comes from the coupling of the two
-    factors).
-    """
-    from pluralign.models._clmm_kernels import _observations
-
-    lap = post.lap
-    alpha, beta, sigma = lap.split(post._to_clmm(x))
-    upper, lower = lap._bounds(alpha)
-    base = lap.X @ beta
-    z, w = np.polynomial.hermite_e.hermegauss(N_NODES)
-    log_w = np.log(w / w.sum())[:, None]
-    total = 0.0
-    for k in (0, 1):
-        g, q = lap.g[k], lap.q[k]
-        offset = base + sigma[1 - k] * u[1 - k][lap.g[1 - k]]
-        obs = _observations(offset + sigma[k] * u[k][g], upper, lower, "logit", derivatives=False)
-        scale = 1.0 / np.sqrt(1.0 + sigma[k] ** 2 * np.bincount(g, obs.w, q))
-        f0 = np.bincount(g, obs.loglik, q) - 0.5 * u[k] ** 2
-        t = u[k][None, :] + scale[None, :] * z[:, None]
-        ll = np.stack(
-            [np.bincount(g, row, q) for row in _log_lik(offset + sigma[k] * t[:, g], upper, lower)]
-        )
-        log_ratio = ll - 0.5 * t**2 - f0 + 0.5 * z[:, None] ** 2 + log_w
-        top = log_ratio.max(axis=0)
-        total += float(np.sum(top + np.log(np.exp(log_ratio - top).sum(axis=0))))
-    return total
-
-
 def _importance(post, x, u, gauss, n, rng):
     """Joint importance-sampling correction with ``n`` draws of ``N(u*, A⁻¹)``: value, effective
     share of the draws and SD of the log weights."""
@@ -626,7 +582,7 @@ def part_laplace_marginal(quick, draws, tune, chains):
     along its conditional-mean line, by plain Laplace, by the importance-sampling correction
     (300 and 4,000 draws) and by the per-unit quadrature, and the posterior mean of σ_rater each
     implies, against NUTS on the same ratings."""
-    from pluralign.models._bayes_laplace import BlockGaussian, LaplacePosterior
+    from pluralign.models._bayes_laplace import BlockGaussian, LaplacePosterior, unit_quadrature
 
     study = goal_data(quick)[0][1]
     _, fit = _fit_row(study, "simulated paper dimension", "nuts", draws, tune, chains)
@@ -649,7 +605,7 @@ def part_laplace_marginal(quick, draws, tune, chains):
                 "laplace": -value,
                 "importance 300": is300,
                 "importance 4000": is4000,
-                "unit quadrature": unit_quadrature(post, x, u),
+                "unit quadrature": unit_quadrature(post, x, u)[0],
                 "ess_share": ess4000,
                 "log_weight_sd": sd300,
             }

@@ -37,7 +37,7 @@ from nested approximations:
    block is diagonal, the smaller one's Schur complement is dense). ``ū`` is the importance-
    weighted mean of step 2, or, where those draws degenerate (effective share below
    ``IMPORTANCE_ESS_MIN``), the mean of each effect alone by adaptive Gauss–Hermite quadrature
-   with the other factor at its mode (:func:`unit_mean_shift`): with ~5 ratings per unit the
+   with the other factor at its mode (:func:`unit_quadrature`): with ~5 ratings per unit the
    conditional posteriors are skewed, and the sum of their mode-to-mean shifts moves the
    cutpoints.
 
@@ -84,7 +84,7 @@ N_IMPORTANCE = 300
 IMPORTANCE_ESS_MIN = 0.1
 #: Gradient norm (of −log posterior, per parameter) under which the mode counts as found.
 MODE_TOL = 1e-3
-#: Gauss–Hermite nodes of the per-unit mean of the random effects (:func:`unit_mean_shift`).
+#: Gauss–Hermite nodes of the per-unit integrals of :func:`unit_quadrature`.
 N_NODES = 9
 
 
@@ -314,16 +314,18 @@ def _log_lik(eta: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarra
     return log_sigmoid(upper - eta) + log_sigmoid(eta - lower) + gap
 
 
-def unit_mean_shift(
+def unit_quadrature(
     post: LaplacePosterior, x: np.ndarray, u: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Conditional mean minus mode ``u*`` of each rater and item effect, one unit at a time.
+) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+    """Each rater's and item's effect integrated alone, by adaptive Gauss–Hermite quadrature.
 
-    For each unit of each factor, the other factor's effects held at ``u*``, the mean of its
-    effect under its ratings' likelihood times the standard normal density is computed by
-    adaptive Gauss–Hermite quadrature (``N_NODES`` nodes, centred at ``u*_j`` and scaled by the
-    conditional curvature). Used where the joint importance draws degenerate: one-dimensional
-    integrals do not degenerate with the number of units.
+    For each unit of each factor, the other factor's effects held at the mode ``u*``, the
+    integral over its own effect of its ratings' likelihood times the standard normal density
+    is computed with ``N_NODES`` nodes centred at ``u*_j`` and scaled by the conditional
+    curvature. Returns ``Σ_j log(quadrature_j / Laplace_j)`` over both factors (a correction of
+    the Laplace marginal that ignores the coupling of the two factors) and the conditional mean
+    minus the mode of each effect (one array per factor). One-dimensional integrals do not
+    degenerate with the number of units, as joint importance draws do.
     """
     lap = post.lap
     alpha, beta, sigma = lap.split(post._to_clmm(x))
@@ -331,25 +333,26 @@ def unit_mean_shift(
     base = lap.X @ beta
     z, w = np.polynomial.hermite_e.hermegauss(N_NODES)
     log_w = np.log(w / w.sum())[:, None]
+    total = 0.0
     shifts = []
     for k in (0, 1):
-        g, q, other = lap.g[k], lap.q[k], lap.g[1 - k]
-        offset = base + sigma[1 - k] * u[1 - k][other]
-        v = u[k]
-        obs = _observations(offset + sigma[k] * v[g], upper, lower, "logit", derivatives=False)
+        g, q = lap.g[k], lap.q[k]
+        offset = base + sigma[1 - k] * u[1 - k][lap.g[1 - k]]
+        obs = _observations(offset + sigma[k] * u[k][g], upper, lower, "logit", derivatives=False)
         if obs is None:
-            return np.zeros(lap.q[0]), np.zeros(lap.q[1])
+            return -np.inf, (np.zeros(lap.q[0]), np.zeros(lap.q[1]))
         scale = 1.0 / np.sqrt(1.0 + sigma[k] ** 2 * np.bincount(g, obs.w, q))
-        f0 = np.bincount(g, obs.loglik, q) - 0.5 * v**2
-        t = v[None, :] + scale[None, :] * z[:, None]  # (nodes, q)
+        f0 = np.bincount(g, obs.loglik, q) - 0.5 * u[k] ** 2
+        t = u[k][None, :] + scale[None, :] * z[:, None]  # (nodes, q)
         eta = offset[None, :] + sigma[k] * t[:, g]
         ll = np.stack([np.bincount(g, row, q) for row in _log_lik(eta, upper, lower)])
         log_ratio = ll - 0.5 * t**2 - f0[None, :] + 0.5 * z[:, None] ** 2 + log_w
         top = log_ratio.max(axis=0)
         wts = np.exp(log_ratio - top)
         norm = wts.sum(axis=0)
+        total += float(np.sum(top + np.log(norm)))
         shifts.append(scale * (z @ wts) / norm)
-    return shifts[0], shifts[1]
+    return total, (shifts[0], shifts[1])
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -437,7 +440,7 @@ def laplace_draws(
         # the same normals, exactly 0 in expectation, is subtracted as a control variate
         if ess_log[-1] < IMPORTANCE_ESS_MIN * len(w):
             # too few effective draws for a mean: one-dimensional quadrature per effect
-            return float(np.log(np.mean(w))) + top, unit_mean_shift(post, x, u)
+            return float(np.log(np.mean(w))) + top, unit_quadrature(post, x, u)[1]
         dw = w / w.sum() - 1.0 / len(w)
         return float(np.log(np.mean(w))) + top, (e[0] @ dw, e[1] @ dw)
 
