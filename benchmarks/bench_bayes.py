@@ -622,7 +622,7 @@ def part_laplace_marginal(quick, draws, tune, chains):
             {
                 "comparison": f"sigma_rater marginal, {how}",
                 "estimate": mean,
-                "gap_sd": (mean - s_nuts.mean()) / s_nuts.std(),
+                "gap_sd": float((mean - s_nuts.mean()) / s_nuts.std()),
                 "note": f"NUTS {s_nuts.mean():.3f} ± {s_nuts.std():.3f}; importance draws: "
                 f"effective share {table['ess_share'].min():.3f}–{table['ess_share'].max():.3f}, "
                 f"log-weight SD {table['log_weight_sd'].min():.1f}–"
