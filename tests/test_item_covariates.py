@@ -360,14 +360,6 @@ def test_standardized_text_feature_logistic_matches_glmer_on_multipico(
     np.testing.assert_allclose(fit.fits["irony"].fit.beta, r, rtol=1e-3)
 
 
-def test_fit_bayes_names_the_item_columns_it_cannot_take():
-    from pluralign.models import fit_bayes
-
-    study = simulate_study(n_raters=40, n_prompts=10, seed=1, dimensions=["toxicity"]).study
-    with pytest.raises(ValueError, match=r"item column\(s\) \['source_model'\]"):
-        fit_bayes(study, "rating ~ ideology + source_model", progressbar=False)
-
-
 def test_effects_within_equals_main_effect_plus_interaction():
     from pluralign.models import effects_within
 

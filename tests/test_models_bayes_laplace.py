@@ -87,3 +87,48 @@ def test_laplace_posterior_matches_nuts(study):
     ll_lap = float(lap.idata.log_likelihood["rating"].mean())
     ll_nuts = float(nuts.idata.log_likelihood["rating"].mean())
     assert abs(ll_lap - ll_nuts) < 0.01 * abs(ll_nuts)
+
+
+def test_unit_quadrature_gives_the_conditional_mean_of_each_effect(study):
+    """Each rater's and item's integral (the other factor at its mode) by quadrature: its mean
+    and its log ratio to the Laplace value equal brute-force integrals on a fine grid."""
+    from scipy.special import expit
+
+    from pluralign.models._bayes import _model_data
+    from pluralign.models._bayes_laplace import LaplacePosterior, unit_quadrature
+    from pluralign.models._design import build_design
+
+    design = build_design(study, "rating ~ gender", reference={"gender": "she/her"})
+    md, _, _ = _model_data(design, "ordinal", study.scale("toxicity"), None)
+    post = LaplacePosterior(md)
+    x = post.start() + 0.3
+    x[: post.K1] = np.sort(post.start()[: post.K1])
+    _, _, u, _ = post.at(x)
+    correction, shifts = unit_quadrature(post, x, u)
+    cut = np.concatenate([[-np.inf], x[: post.K1], [np.inf]])
+    sigma = np.exp(x[-2:])
+    fixed = md.design_matrix() @ x[post.K1 : post.K1 + post.p]
+    t = np.linspace(-10, 10, 8001)
+    total = 0.0
+    for k, codes in enumerate((md.rater_codes, md.item_codes)):
+        other = (md.item_codes, md.rater_codes)[k]
+        for j in range(post.lap.q[k]):
+            rows = np.flatnonzero(codes == j)
+            y = md.y[rows][:, None]
+
+            def log_p(v, rows=rows, y=y, k=k, other=other):
+                eta = (fixed[rows] + sigma[1 - k] * u[1 - k][other[rows]])[:, None] + sigma[k] * v
+                return np.log(expit(cut[y + 1] - eta) - expit(cut[y] - eta)).sum(0) - v**2 / 2
+
+            lp = log_p(t)
+            dens = np.exp(lp - lp.max())
+            if j in (0, 7, 31):  # the conditional mean
+                mean = float(t @ dens / dens.sum())
+                assert u[k][j] + shifts[k][j] == pytest.approx(mean, abs=1e-4)
+            # log of the integral over its Laplace value (curvature by central differences)
+            h = 1e-4
+            mode = np.array([u[k][j] - h, u[k][j], u[k][j] + h])
+            f_m, f_0, f_p = log_p(mode)
+            laplace = f_0 + 0.5 * np.log(2 * np.pi * h * h / (2 * f_0 - f_m - f_p))
+            total += lp.max() + np.log(dens.sum() * (t[1] - t[0])) - laplace
+    assert correction == pytest.approx(total, abs=1e-3)

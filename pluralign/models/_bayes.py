@@ -1,11 +1,12 @@
 """Bayesian mixed models of ratings: cumulative-logit (ordinal), Bernoulli or Gaussian, fitted by NUTS.
 
 :func:`fit_bayes` fits, for each rated dimension, the PyMC model of
-:mod:`pluralign.models._bayes_model` (demographic fixed effects, crossed rater and item random
-intercepts, optional demographic interactions and group-specific item deviations) and returns a
-:class:`BayesResult` that honours the :class:`~pluralign.models.ModelResult` protocol. All
-rating-scale quantities (marginal means, differences, relative differences, post-stratified
-means) are computed per posterior draw, so their intervals are proper posterior intervals.
+:mod:`pluralign.models._bayes_model` (fixed effects of rater and item covariates and their
+interactions, crossed rater and item random intercepts, optional group-specific item
+deviations) and returns a :class:`BayesResult` that honours the
+:class:`~pluralign.models.ModelResult` protocol. All rating-scale quantities (marginal means,
+differences, relative differences, post-stratified means) are computed per posterior draw, so
+their intervals are proper posterior intervals.
 
 Definitions
 -----------
@@ -59,7 +60,7 @@ from pluralign.models._bayes_model import (
     sample,
     warn_if_failed,
 )
-from pluralign.models._design import Design, build_design, fixed_terms, term_table
+from pluralign.models._design import Design, build_design, fixed_terms, one_dimension, term_table
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
     design_contrasts,
@@ -172,7 +173,8 @@ class DimensionFit:
 
     # ---------------------------------------------------------------- rater patterns
     def rater_frame(self) -> pd.DataFrame:
-        """Demographics used by the model, one row per fitted rating (the averaging population)."""
+        """Variables of the model (demographics and item columns), one row per fitted rating:
+        the mix that marginal means average over."""
         cols = list(self.design.variables)
         if self.group_item and self.group_item not in cols:
             cols.append(self.group_item)
@@ -259,9 +261,9 @@ class BayesResult:
 
     See Also
     --------
-    fit_bayes : fits it.
-    pluralign.models.MixedResult : the frequentist counterpart, with the same methods.
-    pluralign.models.compare_groups : rating-scale comparison of any two populations.
+    fit_bayes : the function that returns it.
+    pluralign.models.MixedResult : same methods, from a frequentist fit.
+    pluralign.models.effects_within : demographic contrasts on each level of an item column.
 
     Examples
     --------
@@ -309,13 +311,15 @@ class BayesResult:
         """One row per coefficient of each formula term, per dimension (TERM_COLUMNS)."""
         return term_table({dim: fit.design for dim, fit in self.fits.items()})
 
-    def _fit(self, dimension: str | None) -> DimensionFit:
-        if dimension is None:
-            if len(self.dimensions) != 1:
-                raise ValueError(
-                    f"the fit has several dimensions {self.dimensions}; pass dimension="
-                )
-            dimension = self.dimensions[0]
+    def dimension_fit(self, dimension: str | None = None) -> DimensionFit:
+        """The fitted model of one dimension (optional when the fit has only one).
+
+        Examples
+        --------
+        >>> fit.dimension_fit("toxicity").design.sources  # doctest: +SKIP
+        {'gender': 'raters', 'source_model': 'items'}
+        """
+        dimension = one_dimension(self.dimensions, dimension, "the fit")
         try:
             return self.fits[dimension]
         except KeyError:
@@ -325,7 +329,7 @@ class BayesResult:
 
     def design(self, dimension: str | None = None) -> Design:
         """The fixed-effect design of a dimension."""
-        return self._fit(dimension).design
+        return self.dimension_fit(dimension).design
 
     @property
     def idata(self):
@@ -363,7 +367,7 @@ class BayesResult:
         A demographic the cells leave out keeps its observed mix in the fitted data; random
         effects are integrated (see the module docstring).
         """
-        return self._fit(dimension).cell_mean_draws(cells)
+        return self.dimension_fit(dimension).cell_mean_draws(cells)
 
     def marginal_means(
         self, by: str | Sequence[str], *, ci_prob: float | None = None
@@ -419,7 +423,7 @@ class BayesResult:
 
     def standardiser(self, dimension: str | None = None) -> np.ndarray:
         """Per-draw latent SD of one rating (Cohen's d denominator; see the module docstring)."""
-        fit = self._fit(dimension)
+        fit = self.dimension_fit(dimension)
         d = fit.draws()
         extra = d.sigma_residual**2 if fit.family == "gaussian" else math.pi**2 / 3
         return np.sqrt(d.tau() ** 2 + extra)
@@ -680,21 +684,14 @@ def _formula_with(formula: str, interactions, group_item: str | None) -> str:
 
 def _model_data(design: Design, family: str, scale: Scale, group_item: str | None):
     """Model inputs of one dimension; ordinal / bernoulli categories are the scale's points."""
-    item_level = [v for v, table in design.sources.items() if table == "items"]
-    if item_level:
-        raise ValueError(
-            f"{design.dimension}: fit_bayes models rater-level covariates only; the formula "
-            f"uses the item column(s) {item_level}. Fit them with fit_mixed, or "
-            "describe them with relative_difference(..., within=...)"
-        )
     y = design.y
     first = np.unique(design.rater_codes, return_index=True)[1]
-    X_rater = design.X[first, 1:]
-    if not np.allclose(X_rater[design.rater_codes], design.X[:, 1:]):
-        raise ValueError(
-            f"{design.dimension}: a formula variable changes within a rater; fit_bayes models "
-            "rater-level demographics only"
-        )
+    X = design.X[:, 1:]
+    # columns constant within every rater (demographics) enter once per rater; the others
+    # (item covariates and their interactions with demographics) enter per rating
+    per_rater = X[first][design.rater_codes]
+    varying = np.flatnonzero(~np.all(np.isclose(per_rater, X), axis=0))
+    constant = np.setdiff1d(np.arange(X.shape[1]), varying)
     levels = np.array([])
     n_cat = 0
     if family == "gaussian":
@@ -727,8 +724,10 @@ def _model_data(design: Design, family: str, scale: Scale, group_item: str | Non
         n_cat = len(levels)
     group_codes = group_names = None
     if group_item:
-        if group_item not in design.levels:
-            raise ValueError(f"group_item={group_item!r} must be a categorical demographic")
+        if group_item not in design.levels or design.sources.get(group_item) != "raters":
+            raise ValueError(
+                f"group_item={group_item!r} must be a categorical column of the raters table"
+            )
         group_names = list(design.levels[group_item])
         group_codes = _codes(
             design.data[group_item].iloc[first].reset_index(drop=True), group_names, group_item
@@ -738,7 +737,7 @@ def _model_data(design: Design, family: str, scale: Scale, group_item: str | Non
         y=y_model,
         rater_codes=design.rater_codes,
         item_codes=design.item_codes,
-        X_rater=X_rater,
+        X_rater=X[first][:, constant],
         coef_names=list(design.columns[1:]),
         n_raters=design.n_raters,
         n_items=design.n_items,
@@ -747,8 +746,64 @@ def _model_data(design: Design, family: str, scale: Scale, group_item: str | Non
         n_categories=n_cat,
         group_codes=group_codes,
         group_names=group_names,
+        X_obs=X[:, varying] if varying.size else None,
+        obs_cols=varying if varying.size else None,
     )
     return md, levels, group_names
+
+
+def _dimension_model(
+    study: Study,
+    formula: str,
+    dimension: str,
+    family: str,
+    *,
+    reference: Mapping[str, str] | None,
+    scale_numeric: str | Mapping[str, str],
+    group_item: str | None,
+) -> tuple[Design, ModelData, np.ndarray, list[str] | None]:
+    """Design and model inputs of one dimension (``formula`` with interactions already added)."""
+    design = build_design(
+        study, formula, dimension=dimension, reference=reference, scale_numeric=scale_numeric
+    )
+    md, levels, group_names = _model_data(design, family, study.scale(dimension), group_item)
+    return design, md, levels, group_names
+
+
+def _posterior(
+    md: ModelData,
+    priors: Priors | None,
+    settings: Mapping[str, object],
+    *,
+    seed: int,
+    progressbar: bool,
+):
+    """Posterior of one dimension by ``settings["method"]``: ``(idata, Laplace checks or None)``."""
+    draws, chains = int(settings["draws"]), int(settings["chains"])
+    if settings.get("method", "nuts") == "laplace":
+        idata, checks, _ = laplace_idata(md, priors, draws=draws, chains=chains, seed=seed)
+        return idata, checks
+    idata = sample(
+        build_model(md, priors),
+        sampler=str(settings.get("sampler", "nutpie")),
+        draws=draws,
+        tune=int(settings["tune"]),
+        chains=chains,
+        seed=seed,
+        progressbar=progressbar,
+        low_rank=bool(settings.get("low_rank", True)),
+        initvals=initial_values(md),
+        backend=str(settings.get("backend", "jax")),
+    )
+    return idata, None
+
+
+def diagnose_fit(idata, checks: pd.DataFrame | None, dimension: str, chains: int) -> pd.DataFrame:
+    """The sampler's checks of one dimension, with the Laplace approximation's checks if any."""
+    diag = diagnose(idata, dimension, chains)
+    if checks is None:
+        return diag
+    return pd.concat([diag, checks.assign(dimension=dimension)[diag.columns]], ignore_index=True)
 
 
 def fit_bayes(
@@ -763,6 +818,7 @@ def fit_bayes(
     chains: int = 2,
     seed: int | None = None,
     reference: Mapping[str, str] | None = None,
+    scale_numeric: str | Mapping[str, str] = "none",
     interactions: Sequence[str | tuple[str, str]] | None = None,
     group_item: str | None = None,
     progressbar: bool = True,
@@ -779,8 +835,13 @@ def fit_bayes(
     ----------
     study : Study
     formula : str
-        Fixed effects (rater demographics), e.g. ``"rating ~ gender + ideology"``; random
-        intercepts for rater and item are always included.
+        Fixed effects, e.g. ``"rating ~ gender + ideology"``; random intercepts for rater and
+        item are always included. Columns of the raters table and of the items table
+        (categorical, e.g. ``source_model``, or numeric, e.g. ``length``) may be used, also
+        crossed with each other (``"rating ~ gender * source_model + ideology * length"``),
+        as in :func:`~pluralign.models.fit_mixed`; each row of ``effects()`` names its
+        estimand, and :func:`~pluralign.models.effects_within` gives a demographic contrast
+        on each level of an item column.
     dimension : str or list of str, optional
         Dimensions to fit (one model each); default every dimension of the study.
     family : {"ordinal", "bernoulli", "gaussian"}
@@ -797,6 +858,11 @@ def fit_bayes(
         Reference level per demographic (default:
         :meth:`Study.reference_level <pluralign.data.Study.reference_level>`: the declared
         ``study.reference``, else the level with the most raters).
+    scale_numeric : {"none", "center", "standardize"} or mapping, default "none"
+        Centre (and scale) numeric covariates before fitting, all or per variable, as in
+        :func:`~pluralign.models.fit_mixed`; the centres and scales are in
+        ``fit.design(dim).numeric_scaling`` (the prior ``β ~ Normal(0, beta_sd)`` applies to
+        the transformed coefficients, so ``"standardize"`` makes it a prior per SD).
     interactions : list, optional
         Demographic × demographic interactions, e.g. ``[("gender", "race")]`` or
         ``["gender:race"]``.
@@ -830,9 +896,9 @@ def fit_bayes(
         approximation, the rater and item effects integrated out as ``fit_mixed(...,
         family="ordinal")`` does, then corrected by importance sampling (see
         :mod:`pluralign.models._bayes_laplace`). Much cheaper per effective draw; agrees with
-        NUTS within 0.1 posterior SD when raters and items have ~15 ratings each, but with ~5
-        ratings per rater at paper scale the variance components can be off by about one
-        posterior SD (a failed ``laplace_importance`` check warns). ``draws × chains``
+        NUTS within 0.1 posterior SD when raters and items have ~15 ratings each; with ~5
+        ratings per rater and item at paper scale the cutpoints and variance components can be
+        off by up to about 0.4 posterior SD (a failed ``laplace_importance`` check warns). ``draws × chains``
         independent draws are returned; ``tune``, ``sampler``, ``low_rank`` and ``backend``
         are not used.
 
@@ -880,6 +946,20 @@ def fit_bayes(
     else:
         dims = [dimension] if isinstance(dimension, str) else list(dimension)
     full = _formula_with(formula, interactions, group_item)
+    settings = {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "seed": seed,
+        "low_rank": low_rank,
+        "backend": backend,
+        "priors": Priors() if priors is None else priors,
+        "log_likelihood": log_likelihood,
+        "posterior_predictive": posterior_predictive,
+        "method": method,
+        "sampler": sampler,
+        "scale_numeric": scale_numeric,
+    }
     fits: dict[str, DimensionFit] = {}
     diags = []
     bar = None
@@ -889,25 +969,17 @@ def fit_bayes(
         bar = tqdm(total=len(dims), desc="fit_bayes dimensions", unit="dim")
     for j, dim in enumerate(dims):
         t0 = time.perf_counter()
-        design = build_design(study, full, dimension=dim, reference=reference)
+        design, md, levels, group_names = _dimension_model(
+            study,
+            full,
+            dim,
+            family,
+            reference=reference,
+            scale_numeric=scale_numeric,
+            group_item=group_item,
+        )
         scale = study.scale(dim)
-        md, levels, group_names = _model_data(design, family, scale, group_item)
-        checks = None
-        if method == "laplace":
-            idata, checks, _ = laplace_idata(md, priors, draws=draws, chains=chains, seed=seed + j)
-        else:
-            idata = sample(
-                build_model(md, priors),
-                sampler=sampler,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=seed + j,
-                progressbar=progressbar,
-                low_rank=low_rank,
-                initvals=initial_values(md),
-                backend=backend,
-            )
+        idata, checks = _posterior(md, priors, settings, seed=seed + j, progressbar=progressbar)
         seconds = time.perf_counter() - t0
         attach_predictive(
             idata,
@@ -930,9 +1002,7 @@ def fit_bayes(
             group_names,
             seconds,
         )
-        diags.append(diagnose(idata, dim, chains))
-        if checks is not None:
-            diags.append(checks.assign(dimension=dim)[diags[-1].columns])
+        diags.append(diagnose_fit(idata, checks, dim, chains))
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -945,17 +1015,6 @@ def fit_bayes(
         family=family,
         sampler="laplace" if method == "laplace" else sampler,
         fits=fits,
-        settings={
-            "draws": draws,
-            "tune": tune,
-            "chains": chains,
-            "seed": seed,
-            "low_rank": low_rank,
-            "backend": backend,
-            "priors": Priors() if priors is None else priors,
-            "log_likelihood": log_likelihood,
-            "posterior_predictive": posterior_predictive,
-            "method": method,
-        },
+        settings=settings,
         _diagnostics=diag,
     )

@@ -2,8 +2,8 @@
 
 Model (one rated dimension, rater ``r``, item ``i``, rating ``y``)::
 
-    λ_r  = x_r' β + σ_rater · z_r                 # demographics are rater-level: X is R × p
-    η_ri = λ_r + σ_item · z_i (+ σ_gi · w[g(r), i])
+    λ_r  = x_r' β_r + σ_rater · z_r               # rater-level columns: R × p_r
+    η_ri = λ_r + v_ri' β_v + σ_item · z_i (+ σ_gi · w[g(r), i])
     ordinal:    P(y ≤ k) = logistic(c_k − η)       # K−1 ordered cutpoints, no intercept
     bernoulli:  P(y = 1) = logistic(α + η)
     gaussian:   y ~ Normal(α + η, σ_residual)
@@ -12,8 +12,11 @@ Random effects are non-centred and indexed by integer codes (never a dense indic
 Item effects ``z_item`` (and each group's item deviations ``w[g, ·]``) are zero-sum
 (``pm.ZeroSumNormal``): the mean item effect is otherwise confounded with the cutpoints (or the
 intercept), and that ridge is what makes a naive fit mix badly. The constraint only moves the
-sample mean of the item effects, O(σ_item/√n_items), into the cutpoints. The fixed effects enter
-once per rater (``x_r' β``, R × p) and are gathered per rating together with the rater effect.
+sample mean of the item effects, O(σ_item/√n_items), into the cutpoints. The columns of the
+fixed-effect design that are constant within each rater (demographics) enter once per rater
+(``x_r' β_r``, R × p_r) and are gathered per rating together with the rater effect; the columns
+that vary within a rater (item covariates such as ``source_model`` or ``length`` and their
+interactions with demographics) enter per rating (``v_ri' β_v``, n × p_v).
 
 The cumulative-logit log-likelihood is written out instead of ``pm.OrderedLogistic`` (which
 builds an n × K probability matrix)::
@@ -78,9 +81,13 @@ RANDOM_VARS = ("z_rater", "z_item", "z_group_item")
 class ModelData:
     """Arrays of one dimension, coded for the sampler.
 
-    ``X_rater`` holds the fixed-effect design of each rater without the intercept column;
-    ``y`` is the category code ``0..K-1`` (ordinal, bernoulli) or the rating (gaussian);
-    ``group_codes`` is the code of each rater's group for group-specific item deviations.
+    ``coef_names`` names the fixed-effect coefficients (the design's columns without the
+    intercept), in the order of ``beta``. ``X_rater`` holds, for each rater, the columns that are
+    constant within raters (R × p_r); ``X_obs`` the other columns, per rating (n × p_v: item
+    covariates and their interactions), and ``obs_cols`` their positions in ``coef_names``
+    (``X_rater`` holds the remaining positions, in order). ``y`` is the category code ``0..K-1``
+    (ordinal, bernoulli) or the rating (gaussian); ``group_codes`` is the code of each rater's
+    group for group-specific item deviations.
     """
 
     family: str
@@ -96,6 +103,27 @@ class ModelData:
     n_categories: int = 0
     group_codes: np.ndarray | None = None
     group_names: list[str] | None = None
+    X_obs: np.ndarray | None = None
+    obs_cols: np.ndarray | None = None
+
+    @property
+    def n_coef(self) -> int:
+        """Number of fixed-effect coefficients (both parts)."""
+        return self.X_rater.shape[1] + (0 if self.X_obs is None else self.X_obs.shape[1])
+
+    @property
+    def rater_cols(self) -> np.ndarray:
+        """Positions in ``coef_names`` of the columns of ``X_rater``."""
+        obs = np.array([], dtype=np.int64) if self.obs_cols is None else self.obs_cols
+        return np.setdiff1d(np.arange(self.n_coef), obs)
+
+    def design_matrix(self) -> np.ndarray:
+        """The fixed-effect design per rating (n × p, columns in ``coef_names`` order)."""
+        X = np.empty((len(self.y), self.n_coef))
+        X[:, self.rater_cols] = self.X_rater[self.rater_codes]
+        if self.X_obs is not None:
+            X[:, self.obs_cols] = self.X_obs
+        return X
 
 
 @dataclass(frozen=True)
@@ -202,18 +230,21 @@ def build_model(md: ModelData, priors: Priors | None = None):
     if md.family == "gaussian" and pr.scale_gaussian:
         scale = float(np.std(md.y)) or 1.0
     with pm.Model(coords=coords) as model:
-        p = md.X_rater.shape[1]
-        if p:
+        lam = pt.zeros(md.n_raters)
+        beta = None
+        if md.n_coef:
             beta = pm.Normal("beta", 0.0, pr.beta_sd * scale, dims="coef")
-            lam = pt.dot(md.X_rater, beta)
-        else:
-            lam = pt.zeros(md.n_raters)
+        if md.X_rater.shape[1]:
+            beta_r = beta if md.X_obs is None else beta[md.rater_cols]
+            lam = pt.dot(md.X_rater, beta_r)
         sigma_rater = pm.HalfNormal("sigma_rater", pr.sigma_rater * scale)
         z_rater = pm.Normal("z_rater", 0.0, 1.0, dims="rater")
         lam = lam + sigma_rater * z_rater
         sigma_item = pm.HalfNormal("sigma_item", pr.sigma_item * scale)
         z_item = pm.ZeroSumNormal("z_item", sigma=1.0, dims="item")
         eta = lam[md.rater_codes] + sigma_item * z_item[md.item_codes]
+        if md.X_obs is not None:
+            eta = eta + pt.dot(md.X_obs, beta[md.obs_cols])
         if md.group_codes is not None:
             sigma_gi = pm.HalfNormal("sigma_group_item", pr.sigma_group_item * scale)
             z_gi = pm.ZeroSumNormal("z_group_item", sigma=1.0, dims=("group", "item"))
@@ -264,7 +295,8 @@ class ParameterDraws:
     ``rater`` is ``x_r' β + σ_rater z_r`` (R × S), ``item`` ``σ_item z_i`` (I × S),
     ``group_item`` ``σ_gi w[g, i]`` flattened to row ``g · I + i`` (G·I × S) or None,
     ``cutpoints`` (K−1 × S; ``−α`` for bernoulli), ``intercept`` and ``sigma_residual`` (S,)
-    for the gaussian family.
+    for the gaussian family; ``beta_obs`` the coefficients of ``ModelData.X_obs`` (p_v × S) or
+    None.
     """
 
     rater: np.ndarray
@@ -273,6 +305,7 @@ class ParameterDraws:
     cutpoints: np.ndarray | None
     intercept: np.ndarray | None
     sigma_residual: np.ndarray | None
+    beta_obs: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -292,7 +325,10 @@ def parameter_draws(ds, md: ModelData) -> ParameterDraws:
     rater = s_r[:, None] * get("z_rater")
     beta = get("beta")
     if beta is not None and md.X_rater.shape[1]:
-        rater = rater + beta @ md.X_rater.T
+        rater = rater + beta[:, md.rater_cols] @ md.X_rater.T
+    beta_obs = None
+    if beta is not None and md.X_obs is not None:
+        beta_obs = beta[:, md.obs_cols].T
     item = get("sigma_item")[:, None] * get("z_item")
     z_gi = get("z_group_item")
     group_item = None
@@ -317,6 +353,7 @@ def parameter_draws(ds, md: ModelData) -> ParameterDraws:
         rows(cut),
         vec(intercept),
         vec(get("sigma_residual")),
+        None if beta_obs is None else beta_obs.astype(np.float32),
     )
 
 
@@ -338,6 +375,8 @@ def linear_predictor(d: ParameterDraws, md: ModelData, rows: slice | np.ndarray)
     r = md.rater_codes[rows]
     i = md.item_codes[rows]
     eta = d.rater[r] + d.item[i]
+    if d.beta_obs is not None:
+        eta += md.X_obs[rows].astype(np.float32) @ d.beta_obs
     if d.group_item is not None:
         eta += d.group_item[md.group_codes[r] * md.n_items + i]
     return eta

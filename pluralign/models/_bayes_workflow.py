@@ -25,19 +25,13 @@ from pluralign.models._bayes import (
     FAMILIES,
     BayesResult,
     DimensionFit,
+    _dimension_model,
     _formula_with,
-    _model_data,
+    _posterior,
+    diagnose_fit,
 )
-from pluralign.models._bayes_model import (
-    Priors,
-    attach_predictive,
-    build_model,
-    diagnose,
-    initial_values,
-    sample,
-    warn_if_failed,
-)
-from pluralign.models._design import build_design
+from pluralign.models._bayes_model import Priors, attach_predictive, build_model, warn_if_failed
+from pluralign.models._design import one_dimension
 
 #: Pareto k above which the PSIS-LOO estimate of a rating is unreliable (Vehtari et al. 2017).
 PARETO_K_MAX = 0.7
@@ -61,15 +55,10 @@ SENSITIVITY_COLUMNS = (
 def _dimension_fit(fit: BayesResult, dimension: str | None, who: str) -> DimensionFit:
     if not isinstance(fit, BayesResult):
         raise TypeError(f"{who}: expected a BayesResult from fit_bayes, got {type(fit).__name__}")
-    if dimension is None:
-        if len(fit.dimensions) != 1:
-            raise ValueError(
-                f"{who}: the fit has several dimensions {fit.dimensions}; pass dimension="
-            )
-        dimension = fit.dimensions[0]
-    if dimension not in fit.fits:
-        raise KeyError(f"{who}: dimension {dimension!r} was not fitted; fitted: {fit.dimensions}")
-    return fit.fits[dimension]
+    try:
+        return fit.dimension_fit(dimension)
+    except (KeyError, ValueError) as err:
+        raise type(err)(f"{who}: {err.args[0]}") from None
 
 
 # ------------------------------------------------------------------------------ comparison
@@ -187,6 +176,7 @@ def prior_predictive(
     draws: int = 500,
     seed: int | None = None,
     reference: Mapping[str, str] | None = None,
+    scale_numeric: str | Mapping[str, str] = "none",
     interactions: Sequence[str | tuple[str, str]] | None = None,
     group_item: str | None = None,
 ):
@@ -199,7 +189,7 @@ def prior_predictive(
     Parameters
     ----------
     study : Study
-    formula, family, reference, interactions, group_item
+    formula, family, reference, scale_numeric, interactions, group_item
         As in :func:`fit_bayes`.
     dimension : str, optional
         The dimension (required when the study has several).
@@ -229,17 +219,18 @@ def prior_predictive(
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    if dimension is None:
-        if len(study.dimensions) != 1:
-            raise ValueError(
-                f"prior_predictive: the study has several dimensions {list(study.dimensions)}; "
-                "pass dimension="
-            )
-        dimension = study.dimensions[0]
+    dimension = one_dimension(study.dimensions, dimension, "prior_predictive: the study")
     seed = options.seed if seed is None else int(seed)
     full = _formula_with(formula, interactions, group_item)
-    design = build_design(study, full, dimension=dimension, reference=reference)
-    md, levels, _ = _model_data(design, family, study.scale(dimension), group_item)
+    design, md, levels, _ = _dimension_model(
+        study,
+        full,
+        dimension,
+        family,
+        reference=reference,
+        scale_numeric=scale_numeric,
+        group_item=group_item,
+    )
     model = build_model(md, priors)
     forward_log = logging.getLogger("pymc.sampling.forward")  # logs "Sampling: [...]" at INFO
     level = forward_log.level
@@ -328,21 +319,17 @@ def prior_sensitivity(
             continue
         base = _beta_draws(dfit.idata)
         for factor in factors:
-            model = build_model(dfit.data, base_priors.scaled(factor, which))
-            idata = sample(
-                model,
-                sampler=fit.sampler,
-                draws=int(st.get("draws", 1000)),
-                tune=int(st.get("tune", 1000)),
-                chains=int(st.get("chains", 2)),
+            idata, checks = _posterior(
+                dfit.data,
+                base_priors.scaled(factor, which),
+                {**st, "sampler": st.get("sampler", fit.sampler)},
                 seed=int(st.get("seed", options.seed)) + j,
                 progressbar=progressbar,
-                low_rank=bool(st.get("low_rank", True)),
-                initvals=initial_values(dfit.data),
-                backend=str(st.get("backend", "jax")),
             )
             diags.append(
-                diagnose(idata, f"{dim} (prior scales ×{factor:g})", int(st.get("chains", 2)))
+                diagnose_fit(
+                    idata, checks, f"{dim} (prior scales ×{factor:g})", int(st.get("chains", 2))
+                )
             )
             b = _beta_draws(idata)
             for term, level, c in entries:

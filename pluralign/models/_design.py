@@ -254,6 +254,23 @@ def fixed_terms(formula: str) -> list[str]:
     return [str(t) for t in Formula(fixed).rhs if str(t) != "1"]
 
 
+def one_dimension(dimensions: Sequence[str], dimension: str | None, owner: str) -> str:
+    """``dimension``, or the only one of ``dimensions`` when it is None.
+
+    ``owner`` names what has the dimensions in the error message (``"the study"``, ``"the fit"``).
+
+    Examples
+    --------
+    >>> one_dimension(["toxicity"], None, "the study")
+    'toxicity'
+    """
+    if dimension is not None:
+        return dimension
+    if len(dimensions) != 1:
+        raise ValueError(f"{owner} has several dimensions {list(dimensions)}; pass dimension=...")
+    return dimensions[0]
+
+
 def build_design(
     study,
     formula: str = "rating ~ gender",
@@ -333,12 +350,7 @@ def build_design(
         )
     if response != "rating":
         raise ValueError(f"the response must be 'rating' (got {response!r}); write 'rating ~ ...'")
-    if dimension is None:
-        if len(study.dimensions) != 1:
-            raise ValueError(
-                f"the study has several dimensions {study.dimensions}; pass dimension=..."
-            )
-        dimension = study.dimensions[0]
+    dimension = one_dimension(study.dimensions, dimension, "the study")
     data = study.data(dimension=dimension, coding=coding)
     variables = sorted(
         set(Formula(fixed).rhs.required_variables).union(

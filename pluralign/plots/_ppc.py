@@ -24,15 +24,11 @@ _BLOCK = 2**22
 
 def _idata_of(fit: Any, dimension: str | None):
     if isinstance(fit, BayesResult):
-        if dimension is None:
-            if len(fit.dimensions) != 1:
-                raise ValueError(
-                    f"ppc: the fit has several dimensions {fit.dimensions}; pass dimension="
-                )
-            dimension = fit.dimensions[0]
-        if dimension not in fit.fits:
-            raise KeyError(f"ppc: dimension {dimension!r} was not fitted; fitted: {fit.dimensions}")
-        return fit.fits[dimension].idata, dimension
+        try:
+            dfit = fit.dimension_fit(dimension)
+        except (KeyError, ValueError) as err:
+            raise type(err)(f"ppc: {err.args[0]}") from None
+        return dfit.idata, dfit.dimension
     if hasattr(fit, "observed_data"):
         return fit, dimension
     raise TypeError(
