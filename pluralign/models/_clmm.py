@@ -39,6 +39,7 @@ from pluralign.models._clmm_kernels import (
     category_probabilities,
     expected_rating,
     fit_clmm,
+    fit_clmm_terms,
 )
 from pluralign.models._design import Design, build_design
 from pluralign.models._effects import contrast_columns, finish_effects
@@ -51,6 +52,7 @@ from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study:
     fit_mixed,
 )
 from pluralign.models._protocol import EFFECT_SCALES
+from pluralign.models._random import RandomStructure
 
 #: Coefficient draws are processed in chunks of this many (bounds the quadrature's memory).
 _CHUNK = 64
@@ -420,22 +422,37 @@ def fit_ordinal_mixed(
             reference=reference,
             coding=coding,
             scale_numeric=scale_numeric,
+            allow_random=True,
         )
         codes, values = _ordinal_codes(design)
-        fit = fit_clmm(
-            design.X[:, 1:],
-            codes,
-            design.rater_codes,
-            design.item_codes,
-            n_categories=len(values),
-            link=link,
-        )
+        if design.has_random_terms:
+            fit = fit_clmm_terms(
+                design.X[:, 1:],
+                codes,
+                RandomStructure(design.random),
+                n_categories=len(values),
+                link=link,
+            )
+        else:
+            fit = fit_clmm(
+                design.X[:, 1:],
+                codes,
+                design.rater_codes,
+                design.item_codes,
+                n_categories=len(values),
+                link=link,
+            )
         if not fit.converged:
             warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=3)
-        for name, sing in zip(("rater", "item"), fit.singular, strict=True):
+        for term, sing in fit.singular_terms():
             if sing:
+                what = (
+                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
+                    if term.startswith("(1 |")
+                    else "a variance is estimated as 0 or a correlation as ±1"
+                )
                 warnings.warn(
-                    f"{dim}: singular fit, the {name} variance is estimated as 0",
+                    f"{dim}: singular fit of {term}: {what}",
                     ConvergenceWarning,
                     stacklevel=3,
                 )

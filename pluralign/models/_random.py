@@ -31,6 +31,8 @@ import scipy.sparse.linalg as spla
 
 #: Largest Schur complement (random effects outside the eliminated term) factored densely.
 DENSE_MAX = 2500
+#: Rows of ``L₁⁻¹A₁₂`` made dense at a time when forming a dense Schur complement.
+_CHUNK_ROWS = 4096
 #: A relative SD below this is a singular fit (lme4's ``isSingular`` default tolerance).
 SINGULAR_TOL = 1e-4
 
@@ -224,39 +226,82 @@ class PLSFactor:
     def __init__(self, A: sp.spmatrix, block: tuple[int, int, int]):
         off, q, nl = block
         Q = A.shape[0]
-        A = sp.csr_matrix(A)
-        i1 = np.arange(off, off + q * nl)
-        i2 = np.setdiff1d(np.arange(Q), i1)
+        n1 = q * nl
+        hi = off + n1
+        i1 = np.arange(off, hi)
+        i2 = np.r_[0:off, hi:Q]
+        n2 = len(i2)
         self.Q, self.i1, self.i2, self.q = Q, i1, i2, q
-        A11 = A[i1][:, i1].tocoo()
+        # one pass over A's entries: the q × q blocks of A₁₁, the entries of A₁₂ and of A₂₂
+        A = sp.coo_matrix(A)
+        r, c, v = A.row, A.col, A.data
+        in1r = (r >= off) & (r < hi)
+        in1c = (c >= off) & (c < hi)
+        pos2 = np.full(Q, -1, dtype=np.int64)
+        pos2[i2] = np.arange(n2)
         blocks = np.zeros((nl, q, q))
-        np.add.at(blocks, (A11.row // q, A11.row % q, A11.col % q), A11.data)
+        m = in1r & in1c
+        rb, cb = r[m] - off, c[m] - off
+        if q == 1:
+            blocks[:, 0, 0] = np.bincount(rb, weights=v[m], minlength=nl)
+        else:
+            flat = (rb // q) * q * q + (rb % q) * q + cb % q
+            blocks = np.bincount(flat, weights=v[m], minlength=nl * q * q).reshape(nl, q, q)
         L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
-        inv = np.linalg.inv(blocks)
         self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-        rr = (np.arange(nl)[:, None, None] * q + np.arange(q)[None, :, None]).repeat(q, axis=2)
-        cc = (np.arange(nl)[:, None, None] * q + np.arange(q)[None, None, :]).repeat(q, axis=1)
-        self._inv11 = sp.csr_matrix((inv.ravel(), (rr.ravel(), cc.ravel())), shape=(q * nl,) * 2)
+        self._blocks_L = L
         self._lu = self._L2 = None
-        if len(i2):
-            self._A12 = A[i1][:, i2].tocsr()
-            self._A21 = self._A12.T.tocsr()
-            S = A[i2][:, i2] - self._A21 @ (self._inv11 @ self._A12)
-            if len(i2) <= DENSE_MAX:
-                self._L2 = sla.cholesky(np.asarray(S.todense()), lower=True, check_finite=False)
-                self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
-            else:
-                lu = spla.splu(
-                    sp.csc_matrix(S),
-                    permc_spec="MMD_AT_PLUS_A",
-                    diag_pivot_thresh=0.0,
-                    options={"SymmetricMode": True},
-                )
-                d = lu.U.diagonal()
-                if np.any(d <= 0):
-                    raise np.linalg.LinAlgError("the penalised system is not positive definite")
-                self.logdet += float(np.sum(np.log(d)))
-                self._lu = lu
+        self._nl = nl
+        if not n2:
+            return
+        m = in1r & ~in1c
+        self._A12 = sp.csr_matrix((v[m], (r[m] - off, pos2[c[m]])), shape=(n1, n2))
+        self._A21 = self._A12.T.tocsr()
+        # B = L₁⁻¹ A₁₂ (block by block), so that S = A₂₂ − B'B
+        B = self._half_solve(self._A12)
+        m = ~in1r & ~in1c
+        if n2 <= DENSE_MAX:
+            S = np.zeros((n2, n2))
+            np.add.at(S, (pos2[r[m]], pos2[c[m]]), v[m])
+            for lo in range(0, n1, _CHUNK_ROWS):
+                part = B[lo : lo + _CHUNK_ROWS]
+                S -= np.asarray(part.T @ part.toarray())
+            self._L2 = sla.cholesky(S, lower=True, check_finite=False)
+            self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
+        else:
+            A22 = sp.csr_matrix((v[m], (pos2[r[m]], pos2[c[m]])), shape=(n2, n2))
+            S = A22 - (B.T @ B)
+            lu = spla.splu(
+                sp.csc_matrix(S),
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
+            d = lu.U.diagonal()
+            if np.any(d <= 0):
+                raise np.linalg.LinAlgError("the penalised system is not positive definite")
+            self.logdet += float(np.sum(np.log(d)))
+            self._lu = lu
+
+    def _half_solve(self, M: sp.csr_matrix) -> sp.csr_matrix:
+        """``L₁⁻¹ M`` for the block-diagonal Cholesky factor ``L₁`` of ``A₁₁`` (sparse ``M``)."""
+        q, nl = self.q, self._nl
+        if q == 1:
+            return sp.csr_matrix(sp.diags(1.0 / self._blocks_L[:, 0, 0]) @ M)
+        Linv = np.linalg.inv(self._blocks_L)
+        rr = np.repeat(np.arange(nl * q), q)
+        cc = np.arange(nl)[:, None, None] * q + np.zeros((1, q, 1), dtype=int) + np.arange(q)
+        return sp.csr_matrix((Linv.ravel(), (rr, cc.ravel())), shape=(nl * q, nl * q)) @ M
+
+    def _inv11(self, b: np.ndarray) -> np.ndarray:
+        """``A₁₁⁻¹ b`` by the block Cholesky factors (vector or matrix ``b``)."""
+        q, nl = self.q, self._nl
+        L = self._blocks_L
+        shape = b.shape
+        bb = b.reshape(nl, q, -1)
+        x = np.linalg.solve(L, bb)
+        x = np.linalg.solve(np.swapaxes(L, 1, 2), x)
+        return x.reshape(shape)
 
     def _solve2(self, B):
         if self._L2 is not None:
@@ -269,11 +314,11 @@ class PLSFactor:
         out = np.empty_like(B)
         b1 = B[self.i1]
         if not len(self.i2):
-            out[self.i1] = self._inv11 @ b1
+            out[self.i1] = self._inv11(b1)
             return out
-        x2 = self._solve2(B[self.i2] - self._A21 @ (self._inv11 @ b1))
+        x2 = self._solve2(B[self.i2] - self._A21 @ self._inv11(b1))
         out[self.i2] = x2
-        out[self.i1] = self._inv11 @ (b1 - self._A12 @ x2)
+        out[self.i1] = self._inv11(b1 - self._A12 @ x2)
         return out
 
 
