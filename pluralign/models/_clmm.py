@@ -49,6 +49,7 @@ from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study:
     DimensionFit,
     MixedResult,
     _example_study,
+    _slope_part,
     fit_mixed,
 )
 from pluralign.models._protocol import EFFECT_SCALES
@@ -131,7 +132,8 @@ class OrdinalMixedResult(MixedResult):
                 [B, np.broadcast_to(fit.cutpoints, (B.shape[0], len(fit.cutpoints)))]
             )
         Xb = np.asarray(X)[:, 1:]
-        s = np.sqrt(f.var_rater + f.var_item)
+        values = dict(zip(f.design.columns[1:], Xb.T, strict=True))
+        s = np.sqrt(fit.random_variance(values, len(Xb)))[:, None]  # (rows, 1): slopes vary
         out = np.empty((B.shape[0], W.shape[0]))
         for start in range(0, B.shape[0], _CHUNK):
             Bc = B[start : start + _CHUNK]
@@ -277,18 +279,20 @@ class OrdinalMixedResult(MixedResult):
                 frame["dimension"] = dim
                 X = d.transform(frame)
             eta = X[:, 1:] @ fit.beta
-            var_left = np.full(len(frame), f.var_rater + f.var_item)
+            known = {}
             if include_random:
-                for col, levels, b, var in (
-                    ("rater", d.rater_levels, fit.b1, f.var_rater),
-                    ("item", d.item_levels, fit.b2, f.var_item),
+                for col, levels, b in (
+                    ("rater", d.rater_levels, fit.b1),
+                    ("item", d.item_levels, fit.b2),
                 ):
                     if col not in frame.columns:
                         continue
                     pos = pd.Index(levels.astype(str)).get_indexer(frame[col].astype(str))
-                    known = pos >= 0
-                    eta = eta + np.where(known, b[np.maximum(pos, 0)], 0.0)
-                    var_left = var_left - np.where(known, var, 0.0)
+                    known[col] = pos >= 0
+                    eta = eta + np.where(known[col], b[np.maximum(pos, 0)], 0.0)
+                eta = eta + _slope_part(d, fit, frame, data is None)
+            values = dict(zip(d.columns[1:], np.asarray(X)[:, 1:].T, strict=True))
+            var_left = fit.random_variance(values, len(frame), known)
             s = np.sqrt(np.maximum(var_left, 0.0))
             probs = np.einsum(
                 "nqk,q->nk",

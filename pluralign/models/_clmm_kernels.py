@@ -33,6 +33,7 @@ ordinal. https://cran.r-project.org/package=ordinal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,23 +218,37 @@ class CLMMFit:
             return list(zip(labels, self.singular, strict=True))
         return [("(1 | rater)", self.singular[0]), ("(1 | item)", self.singular[1])]
 
-    def random_variance(self, frame_values: dict[str, np.ndarray], n: int) -> np.ndarray:
-        """Latent variance of the random part of ``n`` new rows (new raters and items).
+    def random_variance(
+        self,
+        values: Mapping[str, np.ndarray],
+        n: int,
+        known: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Latent variance of the random part of ``n`` rows, ``Σ_terms z' Σ_term z``.
 
-        ``frame_values`` maps a term column name (``"gender[T.he/him]"``) to its value in each
-        row (the intercept is 1); the variance of a row is ``Σ_terms z' Σ_term z``. For the two
-        intercepts it is ``σ²_rater + σ²_item`` in every row.
+        ``values`` maps a term column name (``"gender[T.he/him]"``) to its value in each row
+        (the intercept is 1). ``known`` maps a grouping factor (``"rater"``/``"item"``) to a
+        flag per row: the terms of a fitted level contribute their modes, not a variance.
+        For the two intercepts it is ``σ²_rater + σ²_item`` less the known ones.
         """
-        if self.random is None:
-            return np.full(n, self.var1 + self.var2)
+        known = dict(known or {})
         out = np.zeros(n)
+        if self.random is None:
+            for group, var in (("rater", self.var1), ("item", self.var2)):
+                out += np.where(known.get(group, np.zeros(n, dtype=bool)), 0.0, var)
+            return out
         re = self.random.structure
         for k, t in enumerate(re.terms):
-            z = np.column_stack(
-                [np.ones(n) if c == "Intercept" else frame_values[c] for c in t.columns]
-            )
+            missing = [c for c in t.columns if c != "Intercept" and c not in values]
+            if missing:
+                raise ValueError(
+                    f"the slope column(s) {missing} of {t.label} are not columns of the "
+                    "fixed-effect design; add the variable to the fixed part of the formula"
+                )
+            z = np.column_stack([np.ones(n) if c == "Intercept" else values[c] for c in t.columns])
             S = re.covariance(self.theta, 1.0, k)
-            out += np.einsum("ni,ij,nj->n", z, S, z)
+            var = np.einsum("ni,ij,nj->n", z, S, z)
+            out += np.where(known.get(t.group, np.zeros(n, dtype=bool)), 0.0, var)
         return out
 
     @property

@@ -250,6 +250,7 @@ class PLSFactor:
         L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
         self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
         self._blocks_L = L
+        self._blocks_inv = np.linalg.inv(blocks)
         self._lu = self._L2 = None
         self._nl = nl
         if not n2:
@@ -296,11 +297,11 @@ class PLSFactor:
     def _inv11(self, b: np.ndarray) -> np.ndarray:
         """``A₁₁⁻¹ b`` by the block Cholesky factors (vector or matrix ``b``)."""
         q, nl = self.q, self._nl
-        L = self._blocks_L
         shape = b.shape
-        bb = b.reshape(nl, q, -1)
-        x = np.linalg.solve(L, bb)
-        x = np.linalg.solve(np.swapaxes(L, 1, 2), x)
+        if q == 1:
+            inv = self._blocks_inv[:, 0, 0]
+            return b * (inv if b.ndim == 1 else inv[:, None])
+        x = np.matmul(self._blocks_inv, b.reshape(nl, q, -1))
         return x.reshape(shape)
 
     def _solve2(self, B):
