@@ -29,7 +29,15 @@ import scipy.linalg as sla
 import scipy.optimize as sopt
 
 from pluralign.models._random import DENSE_MAX as _DENSE_MAX
-from pluralign.models._random import RandomStructure, factor_pls
+from pluralign.models._random import (
+    GRADIENT_MAX_Q,
+    RandomStructure,
+    factor_pls,
+    gradient_hessian,
+    minimise_with_gradient,
+    profiled_gradient,
+    profiled_value_and_gradient,
+)
 from pluralign.models._sparse import CrossedSystem, Method
 
 #: A relative standard deviation below this is a singular fit (lme4's ``isSingular`` default).
@@ -434,11 +442,14 @@ def fit_lmm_terms(
     prof = _TermsProfile(X, y, structure, reml)
     theta0 = structure.start if start is None else np.asarray(start, dtype=float)
     bounds = structure.bounds
-    theta, ok, msg, _ = minimise_theta(prof.deviance, theta0, bounds)
     bounded = structure.lower == 0
-    theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
-    dev = prof.deviance(theta)
-    grad, scaled, grad_ok = check_optimum(prof.deviance, theta, dev, structure.lower, bounded)
+    if structure.Q <= GRADIENT_MAX_Q:
+        theta, ok, msg, dev, grad, scaled, grad_ok = _fit_theta_exact(prof, theta0, structure)
+    else:
+        theta, ok, msg, _ = minimise_theta(prof.deviance, theta0, bounds)
+        theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
+        dev = prof.deviance(theta)
+        grad, scaled, grad_ok = check_optimum(prof.deviance, theta, dev, structure.lower, bounded)
     f, lam, LtZtM, LX, beta, r2 = prof._pieces(theta)
     n, p = prof.n, prof.p
     sigma2 = r2 / (n - p if reml else n)
@@ -474,6 +485,30 @@ def fit_lmm_terms(
         else "sparse",
         random=terms,
     )
+
+
+def _fit_theta_exact(prof, theta0, structure: RandomStructure):
+    """θ by L-BFGS-B with the exact profiled gradient (:func:`profiled_gradient`); lme4's
+    convergence checks with the Hessian from central differences of that gradient."""
+
+    def fun_and_grad(theta):
+        prof.n_evals += 1
+        return profiled_value_and_gradient(prof, theta)
+
+    theta, ok, msg = minimise_with_gradient(fun_and_grad, theta0, structure.bounds)
+    bounded = structure.lower == 0
+    theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
+    dev = prof.deviance(theta)
+    grad = profiled_gradient(prof, theta)
+    at_bound = bounded & (theta < SINGULAR_TOL)
+    free = ~at_bound
+    H = np.eye(len(theta))
+    H[np.ix_(free, free)] = gradient_hessian(lambda t: profiled_gradient(prof, t), theta, free)
+    scaled = scaled_gradient(grad, H, free)
+    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(grad[at_bound] > -GRADIENT_TOL)
+    )
+    return theta, ok, msg, dev, grad, scaled, grad_ok
 
 
 def _n_levels(structure: RandomStructure, group: str) -> int:

@@ -327,3 +327,99 @@ def factor_pls(ZtWZ: sp.spmatrix, lam: sp.spmatrix, block: tuple[int, int, int])
     """Factor ``Λ'(Z'WZ)Λ + I`` eliminating ``block`` (``RandomStructure.block``)."""
     A = (lam.T @ ZtWZ @ lam).tocsr() + sp.identity(lam.shape[0], format="csr")
     return PLSFactor(A, block)
+
+
+#: Largest number of random effects for :func:`profiled_gradient` (it forms ``A⁻¹`` densely).
+GRADIENT_MAX_Q = 2000
+
+
+def profiled_gradient(profile, theta) -> np.ndarray:
+    """Exact gradient in θ of lme4's profiled deviance (see :func:`profiled_value_and_gradient`)."""
+    return profiled_value_and_gradient(profile, theta)[1]
+
+
+def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
+    """lme4's profiled deviance (ML or REML) for general random terms and its exact θ gradient.
+
+    ``profile`` is the linear model's profile (``_TermsProfile`` of
+    :mod:`pluralign.models._lmm`: attributes ``re``, ``ZtZ``, ``ZtM``, ``n``, ``p``, ``reml``
+    and ``_pieces(θ)``). With ``A = Λ'Z'ZΛ + I``, penalised residual sum of squares ``r²`` at
+    the conditional estimates ``(β̂, û)``, residuals ``e`` and ``V = I + ZΛΛ'Z'``:
+
+    * ``∂ log|A| / ∂θ_j = 2 tr(A⁻¹ Λ'Z'Z ∂Λ/∂θ_j)``,
+    * ``∂ r² / ∂θ_j = −2 e'Z (∂Λ/∂θ_j) û`` (envelope theorem),
+    * REML: ``∂ log|X'V⁻¹X| / ∂θ_j = −2 tr((X'V⁻¹X)⁻¹ X'V⁻¹Z (∂Λ/∂θ_j) Λ'Z'V⁻¹X)``,
+
+    and the deviance is ``log|A| [+ log|X'V⁻¹X|] + m log r² + const`` with ``m = n`` (ML) or
+    ``n − p`` (REML). Each ``∂Λ/∂θ_j`` has a 1 at the entries of ``Λ`` that hold ``θ_j``.
+
+    References
+    ----------
+    Bates, D. et al. (2015), section 3.4 and appendix; MixedModels.jl's gradient of the
+    profiled objective.
+    """
+    re = profile.re
+    theta = np.asarray(theta, dtype=float)
+    k = re.n_theta
+    try:
+        f, lam, LtZtM, LX, beta, r2 = profile._pieces(theta)
+    except (np.linalg.LinAlgError, ValueError, RuntimeError):
+        return np.inf, np.zeros(k)
+    if r2 <= 0:
+        return np.inf, np.zeros(k)
+    p, n = profile.p, profile.n
+    m = n - p if profile.reml else n
+    dev = f.logdet + m * (1.0 + np.log(2.0 * np.pi * r2 / m))
+    if profile.reml:
+        dev += 2.0 * float(np.sum(np.log(np.diag(LX))))
+    lr, lc, li = re._lam_r, re._lam_c, re._lam_i
+    u = f.solve(LtZtM[:, p] - LtZtM[:, :p] @ beta)
+    ZtZ = profile.ZtZ
+    ZtX = profile.ZtM[:, :p]
+    Zte = profile.ZtM[:, p] - ZtX @ beta - ZtZ @ (lam @ u)
+    d_r2 = -2.0 * np.bincount(li, weights=Zte[lr] * u[lc], minlength=k)
+    Ainv = f.solve(np.eye(re.Q))
+    B = sp.csc_matrix(lam.T @ ZtZ)
+    H = np.asarray((B.T @ Ainv).T)  # A⁻¹ Λ'Z'Z (A⁻¹ is symmetric)
+    grad = 2.0 * np.bincount(li, weights=H[lc, lr], minlength=k)
+    grad += m / r2 * d_r2
+    if profile.reml:
+        Cz = ZtX - ZtZ @ (lam @ f.solve(LtZtM[:, :p]))  # Z'V⁻¹X
+        G = sla.cho_solve((LX, True), np.eye(p), check_finite=False)
+        M1 = np.asarray(lam.T @ Cz)
+        M2 = Cz @ G
+        grad -= 2.0 * np.bincount(li, weights=np.sum(M1[lc] * M2[lr], axis=1), minlength=k)
+    return float(dev), grad
+
+
+def gradient_hessian(grad_fun, x, free, h: float = 1e-4) -> np.ndarray:
+    """Symmetrised central-difference Jacobian of an exact gradient over the ``free`` coordinates."""
+    x = np.asarray(x, dtype=float)
+    idx = np.flatnonzero(free)
+    H = np.zeros((len(idx), len(idx)))
+    for col, j in enumerate(idx):
+        step = h * max(1.0, abs(x[j]))
+        e = np.zeros_like(x)
+        e[j] = step
+        H[:, col] = (grad_fun(x + e)[idx] - grad_fun(x - e)[idx]) / (2.0 * step)
+    return (H + H.T) / 2.0
+
+
+def minimise_with_gradient(fun_and_grad, start, bounds, *, gtol: float = 1e-8):
+    """Bounded L-BFGS-B on a function that returns ``(value, exact gradient)``.
+
+    Returns ``(x, converged, message)``.
+    """
+    import scipy.optimize as sopt
+
+    res = sopt.minimize(
+        fun_and_grad,
+        np.asarray(start, dtype=float),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-14, "gtol": gtol, "maxiter": 1000, "maxcor": 20},
+    )
+    x = np.asarray(res.x, dtype=float)
+    ok = bool(res.success) and bool(np.all(np.isfinite(x)))
+    return x, ok, f"L-BFGS-B (exact gradient): {res.message}"
