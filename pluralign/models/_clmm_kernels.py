@@ -23,6 +23,13 @@ is :class:`~pluralign.models._lmm.CrossedSystem`'s. Standard errors come from th
 Hessian of ``D/2`` over all free parameters (central differences of the exact gradient), as
 ``clmm``'s ``vcov``.
 
+Random slopes (:func:`fit_clmm_terms`): ``η = Xβ + ZΛ(θ)u`` with the general terms of
+:mod:`pluralign.models._random` (lme4's ``Z`` and block-diagonal ``Λ(θ)``); the same Laplace
+deviance, the mode by penalised Newton on ``A = Λ'Z'WZΛ + I`` (factored by
+:func:`~pluralign.models._random.factor_pls`) and the same exact gradient, its log-determinant
+term from ``A⁻¹`` formed densely (up to :data:`EXACT_MAX_Q` random effects). With two
+categories this is ``glmer``'s logistic model (:func:`logit_terms_optimum`).
+
 Everything here works on NumPy arrays and integer codes; pandas lives one layer up.
 
 References
@@ -163,7 +170,8 @@ class CLMMFit:
 
     ``beta``/``vcov`` follow the columns of ``X``; ``cutpoints`` and their covariance are
     separate; ``params_vcov`` is the covariance of ``(cutpoints, beta)`` jointly. ``theta`` holds
-    the random-intercept standard deviations (latent scale) of factor 1 and factor 2.
+    the random-intercept standard deviations (latent scale) of factor 1 and factor 2, or with
+    general terms (``random`` set) lme4's full θ vector; ``singular`` has one flag per term.
     ``gradient`` is the deviance gradient at the optimum in the fitting parametrisation
     (cutpoints, coefficients of the centred and scaled columns, standard deviations).
     """

@@ -262,8 +262,9 @@ class PLSFactor:
         B = self._half_solve(self._A12)
         m = ~in1r & ~in1c
         if n2 <= DENSE_MAX:
-            S = np.zeros((n2, n2))
-            np.add.at(S, (pos2[r[m]], pos2[c[m]]), v[m])
+            S = np.bincount(pos2[r[m]] * n2 + pos2[c[m]], weights=v[m], minlength=n2 * n2).reshape(
+                n2, n2
+            )
             for lo in range(0, n1, _CHUNK_ROWS):
                 part = B[lo : lo + _CHUNK_ROWS]
                 S -= np.asarray(part.T @ part.toarray())
@@ -373,18 +374,19 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     if profile.reml:
         dev += 2.0 * float(np.sum(np.log(np.diag(LX))))
     lr, lc, li = re._lam_r, re._lam_c, re._lam_i
-    u = f.solve(LtZtM[:, p] - LtZtM[:, :p] @ beta)
+    Ainv = f.solve(np.eye(re.Q))
+    AinvLtZtM = Ainv @ LtZtM
+    u = AinvLtZtM[:, p] - AinvLtZtM[:, :p] @ beta
     ZtZ = profile.ZtZ
     ZtX = profile.ZtM[:, :p]
     Zte = profile.ZtM[:, p] - ZtX @ beta - ZtZ @ (lam @ u)
     d_r2 = -2.0 * np.bincount(li, weights=Zte[lr] * u[lc], minlength=k)
-    Ainv = f.solve(np.eye(re.Q))
     B = sp.csc_matrix(lam.T @ ZtZ)
     H = np.asarray((B.T @ Ainv).T)  # A⁻¹ Λ'Z'Z (A⁻¹ is symmetric)
     grad = 2.0 * np.bincount(li, weights=H[lc, lr], minlength=k)
     grad += m / r2 * d_r2
     if profile.reml:
-        Cz = ZtX - ZtZ @ (lam @ f.solve(LtZtM[:, :p]))  # Z'V⁻¹X
+        Cz = ZtX - ZtZ @ (lam @ AinvLtZtM[:, :p])  # Z'V⁻¹X
         G = sla.cho_solve((LX, True), np.eye(p), check_finite=False)
         M1 = np.asarray(lam.T @ Cz)
         M2 = Cz @ G
