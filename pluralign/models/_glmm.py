@@ -351,9 +351,10 @@ def fit_glmm_terms(X, y, structure: RandomStructure) -> LMMFit:
         if np.allclose(lap.X[:, 0], 1.0)
         else None
     )
-    if exact is not None:  # the exact gradient of the two-category cumulative logit
-        theta, beta, success, message, grad, scaled, grad_ok, n_exact = exact
-        lap.n_evals += n_exact
+    if exact is not None:
+        lap.n_evals += exact[-1]
+    if exact is not None and exact[2] and exact[6]:  # exact gradient of the 2-category logit
+        theta, beta, success, message, grad, scaled, grad_ok, _ = exact
     else:
         res = sopt.minimize(
             lap.deviance,

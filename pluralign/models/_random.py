@@ -330,8 +330,10 @@ def factor_pls(ZtWZ: sp.spmatrix, lam: sp.spmatrix, block: tuple[int, int, int])
     return PLSFactor(A, block)
 
 
-#: Largest number of random effects for :func:`profiled_gradient` (it forms ``A⁻¹`` densely).
-GRADIENT_MAX_Q = 2000
+#: Largest number of random effects for which the linear model uses :func:`profiled_gradient`
+#: (it forms ``A⁻¹`` densely: beyond a few hundred effects, finite differences of the cheaper
+#: deviance are faster).
+GRADIENT_MAX_Q = 600
 
 
 def profiled_gradient(profile, theta) -> np.ndarray:
@@ -394,8 +396,10 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     return float(dev), grad
 
 
-def gradient_hessian(grad_fun, x, free, h: float = 1e-4) -> np.ndarray:
-    """Symmetrised central-difference Jacobian of an exact gradient over the ``free`` coordinates."""
+def gradient_hessian(grad_fun, x, free, h: float = 1e-4, *, at=None) -> np.ndarray:
+    """Symmetrised Jacobian of an exact gradient over the ``free`` coordinates: central
+    differences, or forward differences from ``at`` (the gradient at ``x``; half the
+    evaluations, enough to scale a convergence check)."""
     x = np.asarray(x, dtype=float)
     idx = np.flatnonzero(free)
     H = np.zeros((len(idx), len(idx)))
@@ -403,11 +407,14 @@ def gradient_hessian(grad_fun, x, free, h: float = 1e-4) -> np.ndarray:
         step = h * max(1.0, abs(x[j]))
         e = np.zeros_like(x)
         e[j] = step
-        H[:, col] = (grad_fun(x + e)[idx] - grad_fun(x - e)[idx]) / (2.0 * step)
+        if at is None:
+            H[:, col] = (grad_fun(x + e)[idx] - grad_fun(x - e)[idx]) / (2.0 * step)
+        else:
+            H[:, col] = (grad_fun(x + e)[idx] - np.asarray(at)[idx]) / step
     return (H + H.T) / 2.0
 
 
-def minimise_with_gradient(fun_and_grad, start, bounds, *, gtol: float = 1e-8):
+def minimise_with_gradient(fun_and_grad, start, bounds, *, gtol: float = 1e-8, ftol: float = 1e-14):
     """Bounded L-BFGS-B on a function that returns ``(value, exact gradient)``.
 
     Returns ``(x, converged, message)``.
@@ -420,8 +427,27 @@ def minimise_with_gradient(fun_and_grad, start, bounds, *, gtol: float = 1e-8):
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,
-        options={"ftol": 1e-14, "gtol": gtol, "maxiter": 1000, "maxcor": 20},
+        options={"ftol": ftol, "gtol": gtol, "maxiter": 1000, "maxcor": 20},
     )
     x = np.asarray(res.x, dtype=float)
     ok = bool(res.success) and bool(np.all(np.isfinite(x)))
     return x, ok, f"L-BFGS-B (exact gradient): {res.message}"
+
+
+def better_start_off_zero(fun, x, at_zero, value: float):
+    """A start that fits better than ``x`` with one zero relative SD made positive, or None.
+
+    The deviance is even in each diagonal θ, so θ = 0 is a stationary point where a
+    gradient-based search can stop although a positive value fits better; lme4's
+    derivative-free BOBYQA does not stop there. Each coordinate in ``at_zero`` is tried at
+    0.05, 0.3 and 1 (``value`` is the deviance at ``x``).
+    """
+    best = None
+    for j in np.flatnonzero(at_zero):
+        for v in (0.05, 0.3, 1.0):
+            trial = np.array(x, dtype=float)
+            trial[j] = v
+            d = fun(trial)
+            if d < value - 1e-8 * abs(value) and (best is None or d < best[0]):
+                best = (d, trial)
+    return None if best is None else best[1]
