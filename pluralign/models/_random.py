@@ -383,9 +383,11 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     ZtX = profile.ZtM[:, :p]
     Zte = profile.ZtM[:, p] - ZtX @ beta - ZtZ @ (lam @ u)
     d_r2 = -2.0 * np.bincount(li, weights=Zte[lr] * u[lc], minlength=k)
-    B = sp.csc_matrix(lam.T @ ZtZ)
-    H = np.asarray((B.T @ Ainv).T)  # A⁻¹ Λ'Z'Z (A⁻¹ is symmetric)
-    grad = 2.0 * np.bincount(li, weights=H[lc, lr], minlength=k)
+    # [A⁻¹Λ'Z'Z]_{c,r} = Σ_k G[c,k] (Z'Z)_{k,r} with G = A⁻¹Λ' = (ΛA⁻¹)', at Λ's entries (r, c)
+    G = np.asarray(lam @ Ainv).T
+    pe, pk, pv = _trace_pairs(re, ZtZ)
+    H_e = np.bincount(pe, weights=G[lc[pe], pk] * pv, minlength=len(lc))
+    grad = 2.0 * np.bincount(li, weights=H_e, minlength=k)
     grad += m / r2 * d_r2
     if profile.reml:
         Cz = ZtX - ZtZ @ (lam @ AinvLtZtM[:, :p])  # Z'V⁻¹X
@@ -394,6 +396,24 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
         M2 = Cz @ G
         grad -= 2.0 * np.bincount(li, weights=np.sum(M1[lc] * M2[lr], axis=1), minlength=k)
     return float(dev), grad
+
+
+def _trace_pairs(re: RandomStructure, ZtZ: sp.spmatrix):
+    """For each entry ``e`` of ``Λ`` (row ``r_e``) the stored entries ``(k, value)`` of column
+    ``r_e`` of ``Z'Z``: arrays ``(e, k, value)``, cached on the structure."""
+    cached = getattr(re, "_trace_cache", None)
+    if cached is not None and cached[0] is ZtZ:
+        return cached[1]
+    C = sp.csc_matrix(ZtZ)
+    C.sort_indices()
+    counts = np.diff(C.indptr)[re._lam_r]
+    pe = np.repeat(np.arange(len(re._lam_r)), counts)
+    starts = np.repeat(C.indptr[re._lam_r], counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    pos = starts + within
+    pairs = (pe, C.indices[pos], C.data[pos])
+    re._trace_cache = (ZtZ, pairs)
+    return pairs
 
 
 def gradient_hessian(grad_fun, x, free, h: float = 1e-4, *, at=None) -> np.ndarray:
