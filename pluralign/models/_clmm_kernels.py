@@ -780,7 +780,7 @@ class _TermsLaplace:
             return bad
         dev = pdev + f.logdet
         Q, k, n = self.re.Q, self.re.n_theta, self.n
-        Ainv = f.solve(np.eye(Q))
+        Ainv = f.inverse()
         ZLA = np.asarray(ZL @ Ainv)  # (n, Q)
         h = np.asarray(ZL.multiply(ZLA).sum(axis=1)).ravel()
         v = h * o.w_eta

@@ -305,6 +305,28 @@ class PLSFactor:
         x = np.matmul(self._blocks_inv, b.reshape(nl, q, -1))
         return x.reshape(shape)
 
+    def inverse(self) -> np.ndarray:
+        """``A⁻¹`` as a dense array, by the block formulas (``S⁻¹`` and ``A₁₁⁻¹A₁₂``)."""
+        q, nl = self.q, self._nl
+        n1 = q * nl
+        inv11 = np.zeros((n1, n1))
+        rows = np.arange(n1).reshape(nl, q)
+        inv11[rows[:, :, None], rows[:, None, :]] = self._blocks_inv
+        out = np.empty((self.Q, self.Q))
+        if not len(self.i2):
+            out[np.ix_(self.i1, self.i1)] = inv11
+            return out
+        n2 = len(self.i2)
+        Sinv = self._solve2(np.eye(n2))
+        C = self._inv11(self._A12.toarray())  # A₁₁⁻¹A₁₂
+        X12 = -C @ Sinv
+        lo, hi = self.i1[0], self.i1[-1] + 1
+        out[lo:hi, lo:hi] = inv11 - X12 @ C.T
+        out[np.ix_(self.i2, self.i2)] = Sinv
+        out[np.ix_(self.i1, self.i2)] = X12
+        out[np.ix_(self.i2, self.i1)] = X12.T
+        return out
+
     def _solve2(self, B):
         if self._L2 is not None:
             return sla.cho_solve((self._L2, True), B, check_finite=False)
@@ -376,7 +398,7 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     if profile.reml:
         dev += 2.0 * float(np.sum(np.log(np.diag(LX))))
     lr, lc, li = re._lam_r, re._lam_c, re._lam_i
-    Ainv = f.solve(np.eye(re.Q))
+    Ainv = f.inverse()
     AinvLtZtM = Ainv @ LtZtM
     u = AinvLtZtM[:, p] - AinvLtZtM[:, :p] @ beta
     ZtZ = profile.ZtZ
