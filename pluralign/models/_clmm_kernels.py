@@ -779,7 +779,7 @@ class _TermsLaplace:
         if o is None:
             return bad
         dev = pdev + f.logdet
-        Q, k, n = self.re.Q, self.re.n_theta, self.n
+        k, n = self.re.n_theta, self.n
         Ainv = f.inverse()
         ZLA = np.asarray(ZL @ Ainv)  # (n, Q)
         h = np.asarray(ZL.multiply(ZLA).sum(axis=1)).ravel()
