@@ -497,9 +497,15 @@ def _fit_theta_exact(prof, theta0, structure: RandomStructure):
     """θ by L-BFGS-B with the exact profiled gradient (:func:`profiled_gradient`); lme4's
     convergence checks with the Hessian from central differences of that gradient."""
 
+    last: dict = {}
+
     def fun_and_grad(theta):
+        theta = np.asarray(theta, dtype=float)
+        if "x" in last and np.array_equal(last["x"], theta):
+            return last["value"]
         prof.n_evals += 1
-        return profiled_value_and_gradient(prof, theta)
+        last["x"], last["value"] = theta.copy(), profiled_value_and_gradient(prof, theta)
+        return last["value"]
 
     bounded = structure.lower == 0
     start = theta0
@@ -507,12 +513,12 @@ def _fit_theta_exact(prof, theta0, structure: RandomStructure):
         theta, ok, msg = minimise_with_gradient(
             fun_and_grad, start, structure.bounds, gtol=1e-5, ftol=1e-12
         )
+        theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
         zero = bounded & (theta < SINGULAR_TOL)
-        start = better_start_off_zero(prof.deviance, theta, zero, prof.deviance(theta))
+        start = better_start_off_zero(prof.deviance, theta, zero, fun_and_grad(theta)[0])
         if start is None:
             break
-    theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
-    dev, grad = profiled_value_and_gradient(prof, theta)
+    dev, grad = fun_and_grad(theta)
     at_bound = bounded & (theta < SINGULAR_TOL)
     free = ~at_bound
     H = np.eye(len(theta))
