@@ -142,6 +142,8 @@ class RandomStructure:
         r, c, i = np.concatenate(lam_r), np.concatenate(lam_c), np.concatenate(lam_i)
         order = np.lexsort((r, c))
         self._lam_r, self._lam_c, self._lam_i = r[order], c[order], i[order]
+        #: (Z'Z, index pairs) of :func:`_trace_pairs`, filled on first use
+        self._trace_cache: tuple | None = None
 
     @property
     def block(self) -> tuple[int, int, int]:
@@ -246,7 +248,7 @@ class PLSFactor:
             blocks[:, 0, 0] = np.bincount(rb, weights=v[m], minlength=nl)
         else:
             flat = (rb // q) * q * q + (rb % q) * q + cb % q
-            blocks = np.bincount(flat, weights=v[m], minlength=nl * q * q).reshape(nl, q, q)
+            blocks[:] = np.bincount(flat, weights=v[m], minlength=nl * q * q).reshape(nl, q, q)
         L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
         self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
         self._blocks_L = L
