@@ -137,59 +137,51 @@ def compare(label, study, formula, reference, repeats, *, run_r=True):
     return row
 
 
+def _cases(paper_clmm: bool):
+    """``(label, study, formula, reference, run R)`` of each benchmark row (real data first,
+    when it is there)."""
+    cases = []
+    try:
+        pop = load_popquorn()
+        pico = load_multipico()
+    except FileNotFoundError as err:
+        print(f"real data not found, skipping it: {err}")
+    else:
+        cases += [
+            (
+                "POPQUORN offensiveness, 60 raters",
+                pop.subset(raters=sorted(pop.raters["rater"].astype(str))[:60]),
+                "rating ~ gender + education",
+                {"gender": "Woman", "education": "College degree"},
+                True,
+            ),
+            (
+                "MultiPICo irony (0/1), 400 items",
+                pico.subset(items=sorted(pico.items["item"].astype(str))[:400]),
+                "rating ~ gender + age",
+                {"gender": "Male"},
+                True,
+            ),
+        ]
+    ref = {"gender": "she/her", "ideology": "liberal"}
+    formula = "rating ~ gender + ideology"
+    paper = simulate_study(seed=1).study.subset(dimensions="toxicity")
+    dense = simulate_study(seed=1, items_per_rater=25, dimensions=["toxicity"]).study
+    return [
+        *cases,
+        ("simulated paper scale, toxicity", paper, formula, ref, paper_clmm),
+        ("simulated, one dimension, 25 items per rater", dense, formula, ref, False),
+    ]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--paper-clmm", action="store_true", help="also run clmm at paper scale")
     args = ap.parse_args(argv)
     rows = []
-    try:
-        pop = load_popquorn()
-        raters = sorted(pop.raters["rater"].astype(str))[:60]
-        rows.append(
-            compare(
-                "POPQUORN offensiveness, 60 raters",
-                pop.subset(raters=raters),
-                "rating ~ gender + education",
-                {"gender": "Woman", "education": "College degree"},
-                args.repeats,
-            )
-        )
-        pico = load_multipico()
-        items = sorted(pico.items["item"].astype(str))[:400]
-        rows.append(
-            compare(
-                "MultiPICo irony (0/1), 400 items",
-                pico.subset(items=items),
-                "rating ~ gender + age",
-                {"gender": "Male"},
-                args.repeats,
-            )
-        )
-    except FileNotFoundError as err:
-        print(f"real data not found, skipping it: {err}")
-    paper = simulate_study(seed=1).study.subset(dimensions="toxicity")
-    rows.append(
-        compare(
-            "simulated paper scale, toxicity",
-            paper,
-            "rating ~ gender + ideology",
-            {"gender": "she/her", "ideology": "liberal"},
-            args.repeats,
-            run_r=args.paper_clmm,
-        )
-    )
-    dense = simulate_study(seed=1, items_per_rater=25, dimensions=["toxicity"]).study
-    rows.append(
-        compare(
-            "simulated, one dimension, 25 items per rater",
-            dense,
-            "rating ~ gender + ideology",
-            {"gender": "she/her", "ideology": "liberal"},
-            args.repeats,
-            run_r=False,
-        )
-    )
+    for label, data, formula, reference, run_r in _cases(args.paper_clmm):
+        rows.append(compare(label, data, formula, reference, args.repeats, run_r=run_r))
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))

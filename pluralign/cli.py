@@ -124,6 +124,39 @@ def load(
     )
 
 
+#: Parameters of a command that describe how to read a table file (see :func:`load_study`).
+TABLE_OPTIONS = (
+    "column",
+    "demographic",
+    "multiselect",
+    "separator",
+    "dimension_column",
+    "sep",
+    "encoding",
+    "drop_invalid",
+)
+
+
+def load_study(data: str, given: dict):
+    """:func:`load` with a command's table-file options (``TABLE_OPTIONS``, picked from ``given``).
+
+    A user error is one line and exit code 2.
+    """
+    o = {name: given[name] for name in TABLE_OPTIONS}
+    with user_errors():
+        return load(
+            data,
+            columns=_renames(o["column"]),
+            demographics=o["demographic"],
+            multiselect=o["multiselect"],
+            separator=o["separator"],
+            dimensions=o["dimension_column"],
+            sep=o["sep"],
+            encoding=o["encoding"],
+            drop_invalid=o["drop_invalid"],
+        )
+
+
 ColumnOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -241,6 +274,12 @@ def simulate(
     typer.echo(f"{sim.study!r}\nwritten to {path}")
 
 
+#: Columns of group_means / relative_difference printed by ``describe`` (the CSV has them all).
+_SHOWN_MEANS = {"dimension", "by", "group", "n_raters", "n_ratings", "mean", "ci_low", "ci_high"}
+_SHOWN_DIFFERENCES = {"dimension", "by", "group", "reference", "n_raters", "mean", "difference"}
+_SHOWN_DIFFERENCES |= {"relative_pct", "relative_ci_low", "relative_ci_high"}
+
+
 @app.command()
 def describe(
     data: Annotated[
@@ -282,18 +321,7 @@ def describe(
 
     if out is not None:
         writable(out, folder=False)
-    with user_errors():
-        study = load(
-            data,
-            columns=_renames(column),
-            demographics=demographic,
-            multiselect=multiselect,
-            separator=separator,
-            dimensions=dimension_column,
-            sep=sep,
-            encoding=encoding,
-            drop_invalid=drop_invalid,
-        )
+    study = load_study(data, locals())
     if not by:
         if "gender" not in study.demographics:
             fail(
@@ -303,55 +331,33 @@ def describe(
         by = ["gender"]
     by = list(by)
     dims = list(dimension) if dimension else None
+    common = {"by": by, "dimension": dims, "n_boot": n_boot, "seed": seed}
     with user_errors():
         if means:
-            table = group_means(
-                study,
-                by=list(by),
-                dimension=dims,
-                n_boot=n_boot,
-                seed=seed,
-                coding=coding,
-                crossed=crossed,
-            )
-            cols = [
-                "dimension",
-                "by",
-                "group",
-                "n_raters",
-                "n_ratings",
-                "mean",
-                "ci_low",
-                "ci_high",
-            ]
+            table = group_means(study, **common, coding=coding, crossed=crossed)
         else:
             table = relative_difference(
-                study,
-                by=list(by),
-                reference=reference,
-                dimension=dims,
-                n_boot=n_boot,
-                seed=seed,
-                coding=coding,
-                crossed=crossed,
+                study, **common, reference=reference, coding=coding, crossed=crossed
             )
-            cols = [
-                "dimension",
-                "by",
-                "group",
-                "reference",
-                "n_raters",
-                "mean",
-                "difference",
-                "relative_pct",
-                "relative_ci_low",
-                "relative_ci_high",
-            ]
     if out is not None:
         table.to_csv(out, index=False)
-    shown = table[cols].round(3)
+    shown_cols = _SHOWN_MEANS if means else _SHOWN_DIFFERENCES
+    shown = table[[c for c in table.columns if c in shown_cols]].round(3)
     typer.echo(f"{study!r}\n")
     typer.echo(shown.to_string(index=False))
+
+
+def _priors(specs: list[str] | None) -> dict[str, float] | None:
+    out: dict[str, float] = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            fail(f"--prior {spec!r}: expected NAME=SD, e.g. 'beta_sd=0.5' (fields of Priors)")
+    return out or None
 
 
 @app.command()
@@ -374,8 +380,56 @@ def report(
         list[str] | None,
         typer.Option("--models", "-m", help="Models to fit: mixed and/or bayes (repeat)."),
     ] = None,
+    formula: Annotated[
+        str | None,
+        typer.Option(
+            help="Fixed effects of the models over rater and item columns, e.g. "
+            "'rating ~ gender * source_model' (default: every --by demographic, crossed with "
+            "each --item-covariate)."
+        ),
+    ] = None,
+    item_covariate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--item-covariate",
+            help="Column of the items table (e.g. source_model) crossed with the demographics; "
+            "group differences are also shown within each of its levels (repeatable).",
+        ),
+    ] = None,
     labels: Annotated[bool, typer.Option(help="Build preference labels.")] = True,
+    n_boot: Annotated[
+        int | None, typer.Option(help="Bootstrap resamples (default from options).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    bayes: Annotated[
+        bool, typer.Option("--bayes", help="Also fit the Bayesian model (as --models bayes).")
+    ] = False,
+    bayes_dimension: Annotated[
+        str | None, typer.Option(help="Dimension of the Bayesian model (default: the first).")
+    ] = None,
+    bayes_formula: Annotated[
+        str | None, typer.Option(help="Formula of the Bayesian model (default: the models').")
+    ] = None,
+    bayes_method: Annotated[
+        str, typer.Option(help="'nuts' (exact, sampled) or 'laplace' (approximation).")
+    ] = "nuts",
+    family: Annotated[
+        str, typer.Option(help="Bayesian family: 'ordinal', 'bernoulli' or 'gaussian'.")
+    ] = "ordinal",
+    sampler: Annotated[
+        str, typer.Option(help="NUTS sampler: 'nutpie', 'numpyro' or 'pymc'.")
+    ] = "nutpie",
+    draws: Annotated[int, typer.Option(help="Posterior draws per chain.")] = 300,
+    tune: Annotated[int, typer.Option(help="Warm-up iterations per chain (NUTS).")] = 300,
+    chains: Annotated[int, typer.Option(help="Chains.")] = 2,
+    prior: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prior",
+            help="Prior scale of the Bayesian model, NAME=SD with NAME a field of "
+            "pluralign.models.Priors, e.g. 'beta_sd=0.5' (repeatable).",
+        ),
+    ] = None,
     column: ColumnOpt = None,
     demographic: DemographicOpt = None,
     multiselect: MultiselectOpt = None,
@@ -386,38 +440,37 @@ def report(
     drop_invalid: DropOpt = False,
 ) -> None:
     """Write the HTML / markdown report of a study (a folder, a table file or a data set name)."""
-    from pluralign.report import write_report
+    from pluralign.report import ReportOptions, write_report
 
-    chosen = tuple(models or ("mixed",))
-    unknown = sorted(set(chosen) - {"mixed", "bayes"})
-    if unknown:
-        fail(f"--models: unknown model(s) {unknown}; use 'mixed' and/or 'bayes'")
-    writable(out, folder=True)
+    chosen = tuple(dict.fromkeys([*(models or ("mixed",)), *(("bayes",) if bayes else ())]))
     with user_errors():
-        study = load(
-            data,
-            columns=_renames(column),
-            demographics=demographic,
-            multiselect=multiselect,
-            separator=separator,
-            dimensions=dimension_column,
-            sep=sep,
-            encoding=encoding,
-            drop_invalid=drop_invalid,
+        settings = ReportOptions(
+            dimensions=dimension or None,
+            demographics=by or None,
+            models=chosen,
+            formula=formula,
+            item_covariates=item_covariate or None,
+            labels=labels,
+            n_boot=n_boot,
+            seed=seed,
+            bayes_dimension=bayes_dimension,
+            bayes_formula=bayes_formula,
+            method=bayes_method,
+            family=family,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            priors=_priors(prior),
         )
+    writable(out, folder=True)
+    study = load_study(data, locals())
+    with user_errors():
         for name in by or ():
             if name not in study.demographics:
                 fail(f"--by {name!r}: not a demographic of this study ({study.demographics})")
         typer.echo(f"{study!r}")
-        path = write_report(
-            study,
-            out=out,
-            dimensions=dimension or None,
-            demographics=by or None,
-            models=chosen,
-            labels=labels,
-            seed=seed,
-        )
+        path = write_report(study, out=out, settings=settings)
     typer.echo(f"report written to {path}")
 
 

@@ -36,6 +36,33 @@ def paper_study():
 
 
 @pytest.fixture(scope="session")
+def normal_power_design():
+    """Factory of small power designs on one factor ``g``: normal ratings with rater effects
+    only (no item effects), 12 items, so the rater-means t test is exact.
+
+    ``normal_power_design({"a": 30, "b": 30}, {"b": 0.4}, items_per_rater=3)``.
+    """
+    from pluralign.power import StudyDesign
+
+    def make(groups, effects, *, items_per_rater=3):
+        return StudyDesign(
+            {"g": dict(groups)},
+            effects=dict(effects),
+            scale="normal",
+            intercept=3.0,
+            item_sd=0.0,
+            group_item_sd=0.0,
+            rater_sd=0.5,
+            residual_sd=1.0,
+            n_prompts=6,
+            responses_per_prompt=2,
+            items_per_rater=items_per_rater,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Folder of the real data sets; skips the test when it is absent."""
     if not SHARED_DATA.is_dir():

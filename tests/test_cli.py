@@ -169,3 +169,38 @@ def test_usage_errors_are_one_line_too(tmp_path, capsys):
         assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], err
     assert main(["describe", str(tmp_path / "nope.csv")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_report_passes_formula_item_covariates_and_bayesian_options(tmp_path, monkeypatch):
+    import pluralign.report
+    from pluralign.models import Priors
+
+    seen = {}
+
+    def fake_write_report(study, *, out, settings):
+        seen["settings"] = settings
+        return out / "report.html"
+
+    monkeypatch.setattr(pluralign.report, "write_report", fake_write_report)
+    study = tmp_path / "s"
+    runner.invoke(app, ["simulate", "--out", str(study), "--n-raters", "30", "--no-truth"])
+    args = ["report", str(study), "--out", str(tmp_path / "r"), "--by", "ideology"]
+    bayes = ["--bayes", "--bayes-method", "laplace", "--draws", "40", "--chains", "1"]
+    more = ["--item-covariate", "source_model", "--prior", "beta_sd=0.5", "--no-labels"]
+    res = runner.invoke(app, [*args, *bayes, *more, "--n-boot", "30"])
+    assert res.exit_code == 0, res.output
+    cfg = seen["settings"]
+    assert cfg.models == ("mixed", "bayes") and cfg.method == "laplace"
+    assert (cfg.draws, cfg.chains, cfg.tune, cfg.n_boot) == (40, 1, 300, 30)
+    assert cfg.priors == Priors(beta_sd=0.5) and cfg.item_covariates == ("source_model",)
+    assert cfg.demographics == ("ideology",) and not cfg.labels
+    res = runner.invoke(app, [*args, "--formula", "rating ~ ideology * source_model"])
+    assert res.exit_code == 0 and seen["settings"].formula == "rating ~ ideology * source_model"
+    for bad, fragment in (
+        (["--prior", "beta_sd"], "expected NAME=SD"),
+        (["--prior", "beta=1"], "unknown prior scale(s) ['beta']"),
+        (["--bayes-method", "vi"], "method: unknown 'vi'"),
+        (["--models", "glm"], "models: unknown ['glm']"),
+    ):
+        res = runner.invoke(app, [*args, *bad])
+        assert res.exit_code == 2 and fragment in res.output, res.output

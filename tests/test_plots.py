@@ -274,6 +274,27 @@ def test_forest_unadjusted_odds_ratio_and_single_dimension():
         plots.forest(eff, scale="percent")
 
 
+def test_forest_of_bayesian_effects_draws_hdis_and_fills_by_the_null():
+    # BayesResult.effects(): HDIs, p_direction; p_value / p_adjusted are NaN
+    eff = pd.DataFrame({"dimension": ["toxicity"] * 3, "term": ["gender"] * 3,
+        "level": ["he/him", "they/them", "other"], "reference": ["she/her"] * 3,
+        "estimate": [0.5, -0.1, -0.6], "ci_low": [0.1, -0.4, -1.0], "ci_high": [0.9, 0.2, -0.2],
+        "p_direction": [0.99, 0.7, 0.995], "p_value": np.nan, "p_adjusted": np.nan,
+        "odds_ratio": np.exp([0.5, -0.1, -0.6]), "odds_ratio_ci_low": np.exp([0.1, -0.4, -1.0]),
+        "odds_ratio_ci_high": np.exp([0.9, 0.2, -0.2])})  # fmt: skip
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "lack p_value/p_adjusted" warning
+        ax = plots.forest(eff, scale="odds_ratio")
+    filled = [to_hex(fc) != "#ffffff" for fc in points(ax)[0].get_facecolors()]
+    assert filled == [True, False, True]  # the HDI excludes an odds ratio of 1
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "95% HDI" in texts and "HDI excludes 1" in texts
+    assert not any("adjusted" in t or "p_" in t for t in texts)
+    assert len([c for c in ax.collections if isinstance(c, LineCollection)]) == 1  # no widening
+
+
 # ------------------------------------------------------------------ posterior contrasts
 def test_posterior_contrasts_from_inference_data():
     az = pytest.importorskip("arviz")
@@ -341,6 +362,19 @@ def test_divergence_heatmap_matrix_sorting_and_limit():
     assert len(ax.texts) == 12  # values printed in small grids
 
 
+def test_divergence_heatmap_clips_negative_corrected_jsd_and_says_so():
+    df = _divergence()
+    df.loc[df["item"] == "i0", "jsd"] -= 0.15  # bias-corrected JSD below 0
+    ax = plots.divergence_heatmap(df)
+    image = ax.images[0]
+    assert image.norm.vmin == 0.0 and np.nanmin(image.get_array()) < 0
+    low = image.cmap(image.norm(-0.05))
+    assert to_hex(low) == to_hex(image.cmap(0.0))  # drawn in the colour of 0
+    cbar = ax.figure.axes[-1]
+    assert "values < 0 drawn as 0" in cbar.get_ylabel()
+    assert "-0.15" in [t.get_text() for t in ax.texts]  # annotations keep the sign
+
+
 def test_divergence_heatmap_missing_cells_and_duplicates():
     df = _divergence().iloc[1:]  # (i0, she/her vs he/him) missing
     ax = plots.divergence_heatmap(df, annotate=False)
@@ -383,7 +417,7 @@ def test_agreement_single_dimension_without_guides():
          "ci_low": [0.1, 0.15, 0.0], "ci_high": [0.3, 0.35, 0.2]}
     )  # fmt: skip
     ax = plots.agreement(df)
-    assert tick_texts(ax) == ["all raters", "a", "b"]
+    assert tick_texts(ax) == ["everyone", "a", "b"]
     assert not [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
     assert ax.get_legend() is None
 
@@ -449,8 +483,8 @@ def test_training_results_conditions_groups_and_intervals():
                     c = -0.1 if agg == "majority" else -0.3
                     rows.append(dict(train_group="everyone", scale="5-point", aggregation=agg,
                                      optimizer=opt, dimension=dim, group=g, baseline=3.0,
-                                     trained=3 + c, change=c, change_lo=c - 0.05,
-                                     change_hi=c + 0.05, reduction_pct=10.0, n_seeds=2,
+                                     trained=3 + c, change=c, change_ci_low=c - 0.05,
+                                     change_ci_high=c + 0.05, reduction_pct=10.0, n_seeds=2,
                                      n_generations=16, ci_prob=0.9))  # fmt: skip
     df = pd.DataFrame(rows)
     fig = plots.training_results(df, title="Training")

@@ -11,7 +11,15 @@ from distributed import Client, LocalCluster
 
 from pluralign._parallel import parallel_map
 from pluralign.models import fit_mixed
-from pluralign.power import FIT_COLUMNS, StudyDesign, plan_study, power_analysis, power_curve
+from pluralign.power import (
+    FIT_COLUMNS,
+    MixedFitter,
+    StudyDesign,
+    plan_study,
+    power_analysis,
+    power_app,
+    power_curve,
+)
 
 #: Columns that differ between runs for reasons other than the statistics (wall-clock time).
 TIMING = ["simulate_s", "fit_s"]
@@ -52,7 +60,8 @@ def rating_scale_fitter(study):
 def test_mixed_fitter_fast_path_matches_the_rating_scale_path():
     kw = dict(n_sims=8, seed=4, progress=False)
     design = normal_design(group_item_sd=0.0)
-    fast = power_analysis(design, model="mixed", **kw).table
+    exact = MixedFitter("gender", dimension=design.dimension, screen_margin=None)
+    fast = power_analysis(design, model=exact, **kw).table
     reference = power_analysis(design, model=rating_scale_fitter, **kw).table
     cols = ["estimate", "ci_low", "ci_high", "p_value"]
     pd.testing.assert_frame_equal(fast[cols], reference[cols], rtol=1e-12, atol=0)
@@ -126,3 +135,26 @@ def test_run_grid_on_dask_equals_serial(tmp_path):
         on_dask = run_grid(study, client=c, out=tmp_path, **kw)
     pd.testing.assert_frame_equal(serial, on_dask)
     assert len(list((tmp_path / "runs").glob("*.parquet"))) == 2  # written by this process
+
+
+def test_cli_runs_on_a_dask_scheduler_as_serially(client, tmp_path):
+    from typer.testing import CliRunner
+
+    args = ["run", "--groups", "a=12,b=12", "--term", "g", "--effect", "0.4"]
+    args += ["--effect-scale", "latent", "--scale", "normal", "--n-prompts", "6"]
+    args += ["--responses-per-prompt", "2", "--items-per-rater", "4", "--n-sims", "6"]
+    args += ["--seed", "5"]
+    runner = CliRunner()
+    tables = {}
+    for name, extra in {
+        "serial": [],
+        "dask": ["--client", client.scheduler.address],
+        "threads": ["--backend", "threading", "--n-jobs", "2"],
+    }.items():
+        out = tmp_path / f"{name}.csv"
+        res = runner.invoke(power_app, [*args, *extra, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        tables[name] = pd.read_csv(out)
+    pd.testing.assert_frame_equal(tables["serial"], tables["dask"])
+    pd.testing.assert_frame_equal(tables["serial"], tables["threads"])
+    assert 0 < tables["serial"]["power"].iloc[0] < 1

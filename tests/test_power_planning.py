@@ -22,23 +22,15 @@ from pluralign.power import (
 from pluralign.power._precision import comparison_variance, raters_needed
 
 
-def normal_design(n=40, effect=0.35):
-    return StudyDesign(
-        {"g": {"a": n // 2, "b": n - n // 2}},
-        effects={"b": effect},
-        scale="normal",
-        intercept=3.0,
-        item_sd=0.0,
-        group_item_sd=0.0,
-        rater_sd=0.5,
-        residual_sd=1.0,
-        n_prompts=6,
-        responses_per_prompt=2,
-        items_per_rater=4,
-    )
+@pytest.fixture
+def normal_design(normal_power_design):
+    def make(n=40, effect=0.35):
+        return normal_power_design({"a": n // 2, "b": n - n // 2}, {"b": effect}, items_per_rater=4)
+
+    return make
 
 
-def test_power_curve_table_and_plot():
+def test_power_curve_table_and_plot(normal_design):
     curve = power_curve(
         normal_design(),
         "n_raters",
@@ -72,7 +64,7 @@ def test_power_curve_table_and_plot():
 
 
 @pytest.mark.slow
-def test_plan_study_finds_the_analytic_sample_size(tmp_path):
+def test_plan_study_finds_the_analytic_sample_size(tmp_path, normal_design):
     base = normal_design()
     # closed-form smallest total n (equal groups) with t-test power >= 0.8
     f = lambda n: analytic_power(normal_design(int(n))) - 0.8  # noqa: E731
@@ -114,7 +106,7 @@ def test_plan_study_finds_the_analytic_sample_size(tmp_path):
     assert "StudyPlan" in repr(plan)
 
 
-def test_plan_study_reports_unreachable_targets():
+def test_plan_study_reports_unreachable_targets(normal_design):
     plan = plan_study(
         normal_design(effect=0.05),
         target_power=0.9,

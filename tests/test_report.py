@@ -134,7 +134,7 @@ def test_markdown_twin_has_sections_and_counts(written):
     assert "drop_invalid" in md and "missing_values" in md
     for caption in (
         "Labels by method",
-        "Label flips between each group and all raters",
+        "Label flips between each group and everyone",
         "Krippendorff's alpha",
         "Linear mixed model diagnostics",
     ):
@@ -192,6 +192,12 @@ def test_report_options_validate_and_shortcuts_override():
     with pytest.raises(TypeError, match="unknown report option"):
         ReportOptions().replace(bogus=1)
     assert ReportOptions(models="bayes").models == ("bayes",)
+    with pytest.raises(ValueError, match="method: unknown 'vi'"):
+        ReportOptions(method="vi")
+    with pytest.raises(ValueError, match=r"unknown prior scale\(s\) \['beta'\]"):
+        ReportOptions(priors={"beta": 1.0})
+    with pytest.raises(ValueError, match="rating ~"):
+        ReportOptions(formula="gender")
     with pytest.raises(TypeError, match="unknown report option"):
         analyse(_study(), draw=10)
     base = ReportOptions(demographics=["gender"], labels=False, models=(), n_boot=20, seed=5)
@@ -202,6 +208,7 @@ def test_report_options_validate_and_shortcuts_override():
 
 def test_bayesian_settings_reach_fit_bayes(monkeypatch):
     import pluralign.models
+    from pluralign.models import Priors
 
     seen = {}
 
@@ -213,7 +220,7 @@ def test_bayesian_settings_reach_fit_bayes(monkeypatch):
     opts = ReportOptions(
         demographics=["gender"], models=("bayes",), labels=False, n_boot=20, seed=7,
         bayes_dimension="helpfulness", family="gaussian", sampler="pymc", draws=50, tune=60,
-        chains=3,
+        chains=3, method="laplace", priors={"beta_sd": 0.5, "sigma_rater": 2},
     )  # fmt: skip
     with pytest.warns(Warning, match="stop here"):
         a = analyse(_study(), settings=opts)
@@ -225,6 +232,8 @@ def test_bayesian_settings_reach_fit_bayes(monkeypatch):
         "draws": 50,
         "tune": 60,
         "chains": 3,
+        "method": "laplace",
+        "priors": Priors(beta_sd=0.5, sigma_rater=2.0),
         "seed": 7,
         "progressbar": False,
     }
@@ -285,7 +294,7 @@ def test_analysis_scripts_write_figures_and_tables(tmp_path, monkeypatch):
     assert log.loc[log["step"] == "drop_invalid", "n_rows"].sum() == 3
 
 
-@pytest.mark.parametrize("module", ["_options", "_report"])
+@pytest.mark.parametrize("module", ["_options", "_report", "_coverage", "_analysis"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib
@@ -293,3 +302,117 @@ def test_docstring_examples_run(module):
     mod = importlib.import_module(f"pluralign.report.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---------------------------------------------------------------- interval notes
+def _blocks(sections, kind):
+    return [(s.anchor, b) for s in sections for b in s.blocks if isinstance(b, kind)]
+
+
+def test_every_interval_table_and_every_figure_says_what_its_intervals_cover(written):
+    from pluralign.report import analyse
+
+    a = analyse(_study(), demographics=["gender"], seed=3, n_boot=30)
+    figures = _blocks(a.sections, Figure)
+    assert len(figures) >= 4
+    for anchor, fig in figures:
+        assert fig.note, (anchor, fig.name)
+    interval = re.compile(r"\[-?[\d.]+, -?[\d.]+\]")
+    tables = _blocks(a.sections, Table)
+    with_ci = [
+        (anchor, t)
+        for anchor, t in tables
+        if any(c.endswith(("ci_low", "ci_high")) for c in t.frame.columns)
+        or t.frame.astype(str).apply(lambda col: col.str.contains(interval)).any().any()
+    ]
+    assert {t.name for _, t in with_ci} >= {
+        "describe_relative",
+        "mixed_difference",
+        "agreement_alpha",
+        "divergence_top",
+    }
+    for anchor, t in with_ci:
+        assert t.note.startswith("Intervals: 95% "), (anchor, t.name)
+    notes = {t.name: t.note for _, t in tables}
+    assert "two-way cluster-robust" in notes["describe_relative"]
+    assert "Holm over every row of one dimension's model" in notes["mixed_difference"]
+    assert "covered the truth in 96.0% of 500" in notes["mixed_difference"]
+    assert "bootstrap" in notes["agreement_alpha"]
+    assert "Benjamini–Hochberg over the items" in notes["divergence_top"]
+    assert "in 7.4% of 500" not in notes["mixed_difference"]  # a rejection rate, not coverage
+    assert (
+        "LMM Wald z test of a demographic without effect at level 0.05: 7.4%"
+        in (notes["mixed_difference"])
+    )
+    # the notes reach both renderings
+    _, out, _ = written
+    md = (out / "report.md").read_text()
+    assert md.count("Intervals: 95% two-way cluster-robust") >= 2
+    assert 'class="scope"' in (out / "report.html").read_text()
+
+
+def test_bayesian_note_says_hdi_and_not_adjusted():
+    from pluralign.report._coverage import interval_note
+    from pluralign.report._stage_models import BAYES_ADJUSTMENT
+
+    note = interval_note("HDIs", BAYES_ADJUSTMENT, "bayes_hdi")
+    assert "not p-values" in note and "not adjusted" in note and "96.7% of 30" in note
+
+
+def test_calibration_constants_agree_with_the_benchmark_results():
+    from pathlib import Path
+
+    from pluralign.report._coverage import CALIBRATION
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    if not any(results.glob("calibration_*.csv")):
+        pytest.skip(f"no calibration results in {results}")
+    for key, cal in CALIBRATION.items():
+        path = results / f"{cal.source}.csv"
+        assert path.is_file(), (key, path)
+        table = pd.read_csv(path)
+        row = table[
+            (table["quantity"] == cal.quantity)
+            & (table["kind"] == cal.kind)
+            & np.isclose(table["nominal"], cal.nominal)
+        ]
+        if cal.setting is not None:
+            row = row[row["setting"] == cal.setting]
+        assert len(row) == 1, (key, len(row))
+        assert row["observed"].item() == pytest.approx(cal.observed, abs=5e-4), key
+        assert int(row["n_sims"].item()) == cal.n_sims, key
+
+
+# ---------------------------------------------------------------- item covariates
+def test_item_covariates_give_cross_level_effects_and_contrasts_within():
+    from pluralign.data import simulate_study
+
+    study = simulate_study(n_raters=150, n_prompts=30, seed=2, dimensions=["toxicity"]).study
+    with _no_failures():
+        a = analyse(
+            study, demographics=["ideology"], item_covariates="source_model", labels=False,
+            n_boot=20, seed=1,
+        )  # fmt: skip
+    assert a.formula == "rating ~ ideology * source_model" and a.within == ["source_model"]
+    names = {t.name for _, t in _blocks(a.sections, Table)}
+    assert {
+        "describe_within_source_model",
+        "mixed_coefficients",
+        "mixed_within_source_model",
+    } <= names
+    eff = a.results["mixed_effects"]
+    assert "ideology:source_model" in set(eff["term"])
+    # identity link: the contrast on LLM m's responses is the ideology coefficient plus the
+    # interaction coefficient of m (the coefficient alone on the reference LLM's)
+    coef = a.results["mixed"]["toxicity"].summary().set_index("parameter")["estimate"]
+    ew = a.results["mixed_within_source_model"]
+    assert len(ew) == 2 * 3
+    for row in ew.itertuples():
+        main = f"ideology[T.{row.level}]"
+        expected = coef[main] + coef.get(f"{main}:source_model[T.{row.source_model}]", 0.0)
+        assert row.difference == pytest.approx(expected, abs=1e-6), row
+    # the descriptive counterpart: one row per LLM and group
+    rd = a.results["describe_within_source_model"]
+    assert set(rd["source_model"]) == set(study.items["source_model"])
+    with pytest.raises(KeyError, match="not a column of the items table"):
+        analyse(study, item_covariates="llm", labels=False, models=())

@@ -12,13 +12,16 @@ from pluralign.data._generate import (
 )
 from pluralign.data._io import read_study, split_flat, wide_to_long
 from pluralign.data._loaders import data_roots, find_data, load_multipico, load_popquorn
-from pluralign.data._population import EVERYONE, Population
+from pluralign.data._log import LogEntry
+from pluralign.data._population import EVERYONE, Population, PopulationSpec
 from pluralign.data._scale import AGREEMENT_3, AGREEMENT_5, BINARY, Scale
 from pluralign.data._simulate import (
     CUTPOINTS_2,
     CUTPOINTS_5,
     DIMENSIONS,
     GAUSSIAN_MEAN,
+    LENGTH_MEAN,
+    LENGTH_SD,
     LOCATION,
     PUBLISHED_EFFECTS,
     SOURCE_MODELS,
@@ -27,7 +30,7 @@ from pluralign.data._simulate import (
     SimulationTruth,
     simulate_study,
 )
-from pluralign.data._study import DROP_STEPS, LogEntry, Study, slug
+from pluralign.data._study import DROP_STEPS, Study, slug
 
 __all__ = [
     "AGREEMENT_3",
@@ -39,6 +42,8 @@ __all__ = [
     "DROP_STEPS",
     "EVERYONE",
     "GAUSSIAN_MEAN",
+    "LENGTH_MEAN",
+    "LENGTH_SD",
     "LOCATION",
     "PUBLISHED_EFFECTS",
     "SOURCE_MODELS",
@@ -46,6 +51,7 @@ __all__ = [
     "LatentRatings",
     "LogEntry",
     "Population",
+    "PopulationSpec",
     "Scale",
     "SimulatedStudy",
     "SimulationDesign",

@@ -42,15 +42,6 @@ def _variables(study: Study, variables: str | Sequence[str] | None) -> list[str]
     return list(dict.fromkeys(n for n in names if n in demo))
 
 
-def _dimensions(study: Study, dimension: str | Sequence[str] | None) -> list[str]:
-    if dimension is None:
-        return study.dimensions
-    dims = [dimension] if isinstance(dimension, str) else list(dimension)
-    for d in dims:
-        study.scale(d)
-    return dims
-
-
 def check_design(
     study: Study,
     variables: str | Sequence[str] | None = None,
@@ -93,7 +84,7 @@ def check_design(
         return  # other inputs are checked by the function that receives them
     names = _variables(study, variables)
     table = study.rater_table("collapsed").set_index("rater") if names else None
-    for dim in _dimensions(study, dimension):
+    for dim in study.resolve_dimensions(dimension):
         r = study.ratings[study.ratings["dimension"] == dim]
         raters = pd.unique(r["rater"])
         if len(raters) < 2:

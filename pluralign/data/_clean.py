@@ -8,26 +8,15 @@ cleaned column and the log entries describing what changed; nothing changes with
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pluralign._errors import StudyValidationError
+from pluralign.data._log import LogEntry, examples
 
 CaseVariants = str  # "merge" or "raise"
 CANDIDATE_SEPARATORS = (";", ",", "|", "/", "+")
-
-
-@dataclass(frozen=True)
-class Change:
-    """One repair of a column: ``n_rows`` rows changed, with a few examples."""
-
-    step: str
-    table: str
-    n_rows: int
-    reason: str
-    examples: str = ""
 
 
 def is_text(dtype) -> bool:
@@ -35,27 +24,48 @@ def is_text(dtype) -> bool:
     return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)
 
 
-def examples(values: Iterable, n: int = 5) -> str:
-    """Up to ``n`` values as ``repr`` text, with a count of the rest."""
-    vals = list(values)
-    text = ", ".join(repr(v) for v in vals[:n])
-    return text + (f" … (+{len(vals) - n})" if len(vals) > n else "")
+def folded(values: pd.Series) -> pd.Series:
+    """Text stripped and case-folded (other values kept): spellings that count as one answer.
+
+    Examples
+    --------
+    >>> folded(pd.Series([" She/Her", "she/her", 3])).tolist()
+    ['she/her', 'she/her', 3]
+    """
+    if not is_text(values.dtype):
+        return values
+    return values.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
 
 
-def id_text(values: pd.Series, table: str, column: str) -> tuple[pd.Series, list[Change]]:
+def strip_column_names(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list[LogEntry]]:
+    """Column names without surrounding whitespace (``" rating"`` → ``"rating"``), logged."""
+    renamed = {c: c.strip() for c in frame.columns if isinstance(c, str) and c != c.strip()}
+    if not renamed:
+        return frame, []
+    entry = LogEntry(
+        "strip_whitespace",
+        table,
+        0,
+        "surrounding whitespace removed from column names",
+        examples(renamed),
+    )
+    return frame.rename(columns=renamed), [entry]
+
+
+def id_text(values: pd.Series, table: str, column: str) -> tuple[pd.Series, list[LogEntry]]:
     """Identifiers as text, never numbers: ``1.0`` → ``"1"``, ``" a "`` → ``"a"``.
 
     Floats that are whole numbers (a numeric id column with gaps is read as float) are written
     without the ``.0``; surrounding whitespace is removed. Leading zeros are kept: ``"01"`` and
     ``"1"`` stay different ids. Missing ids stay missing.
     """
-    changes: list[Change] = []
+    changes: list[LogEntry] = []
     if values.dtype.kind == "f":
         finite = values.dropna()
         if len(finite) and bool((finite == np.round(finite)).all()):
             values = values.astype("Int64")
             changes.append(
-                Change(
+                LogEntry(
                     "ids_as_text",
                     table,
                     len(finite),
@@ -69,7 +79,7 @@ def id_text(values: pd.Series, table: str, column: str) -> tuple[pd.Series, list
     if len(changed):
         n = int(np.isin(codes, changed).sum())
         changes.append(
-            Change(
+            LogEntry(
                 "strip_whitespace",
                 table,
                 n,
@@ -106,7 +116,7 @@ def clean_labels(
     missing: Iterable[str] = (),
     case_variants: CaseVariants = "merge",
     preferred: Iterable[str] = (),
-) -> tuple[pd.Series, list[Change]]:
+) -> tuple[pd.Series, list[LogEntry]]:
     """Category labels stripped, placeholders made missing and case variants merged (or refused).
 
     Parameters
@@ -133,13 +143,13 @@ def clean_labels(
     is_text = np.array([isinstance(u, str) for u in uniques])
     raw = np.array([str(u) for u in uniques], dtype=object)
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    changes: list[Change] = []
+    changes: list[LogEntry] = []
 
     stripped = np.array([t.strip() if s else t for t, s in zip(raw, is_text, strict=True)], object)
     moved = np.flatnonzero(stripped != raw)
     if len(moved):
         changes.append(
-            Change(
+            LogEntry(
                 "strip_whitespace",
                 table,
                 int(counts[moved].sum()),
@@ -151,7 +161,7 @@ def clean_labels(
     is_missing = np.array([s.casefold() in folded_missing for s in stripped])
     if is_missing.any():
         changes.append(
-            Change(
+            LogEntry(
                 "missing_values",
                 table,
                 int(counts[is_missing].sum()),
@@ -185,7 +195,7 @@ def clean_labels(
                 final[j] = keep_as
     if merged_rows:
         changes.append(
-            Change(
+            LogEntry(
                 "merge_case_variants",
                 table,
                 merged_rows,
@@ -236,9 +246,39 @@ def separator_in_values(
     return None
 
 
+def refuse_joined_answers(
+    values: pd.Series, column: str, separator: str, *, multiselect: bool
+) -> None:
+    """Raise when a rater column's values seem to join several answers with another separator.
+
+    In a multi-select column, answers joined by anything but ``separator`` are refused; in a
+    single-answer column, joined answers would become new categories ("/" is not counted: it
+    belongs to labels such as "she/her").
+    """
+    if multiselect:
+        texts = values.map(lambda v: v if isinstance(v, str) else None).dropna()
+        found = separator_in_values(texts, column, separator) if len(texts) else None
+        if found is not None:
+            sep, joined = found
+            raise StudyValidationError(
+                f"raters.{column}: multi-select answers seem joined by {sep!r}, not by "
+                f"separator={separator!r} (values {examples(joined, 3)}). "
+                f"Fix: pass separator={sep!r}"
+            )
+    elif is_text(values.dtype):
+        found = separator_in_values(values, column, None)
+        if found is not None and found[0] != "/":
+            sep, joined = found
+            raise StudyValidationError(
+                f"raters.{column}: some values join several answers with {sep!r} "
+                f"({examples(joined, 3)}), which would make them new categories. "
+                f"Fix: pass multiselect=[{column!r}], separator={sep!r}, or recode them"
+            )
+
+
 def check_levels(
     reference: Mapping[str, str], raters: pd.DataFrame, multiselect: Iterable[str]
-) -> list[Change]:
+) -> list[LogEntry]:
     """Check declared reference levels against the raters table.
 
     A reference that looks like a misspelling of a demographic column or of an observed level
@@ -259,7 +299,7 @@ def check_levels(
                     f"(did you mean {close[0]!r}?); demographics: {demographics}. Fix the name"
                 )
             changes.append(
-                Change(
+                LogEntry(
                     "reference_unused",
                     "raters",
                     0,
@@ -282,7 +322,7 @@ def check_levels(
                 f"{close[0]!r}?); values: {sorted(seen)[:10]}. Fix: declare one of them"
             )
         changes.append(
-            Change(
+            LogEntry(
                 "reference_unused",
                 "raters",
                 0,

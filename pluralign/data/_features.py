@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from pluralign.data._study import LogEntry, Study
+from pluralign.data._log import LogEntry
+from pluralign.data._study import Study
 
 #: Features :func:`add_text_features` can compute besides lexicon counts.
 TEXT_FEATURES = ("chars", "words")

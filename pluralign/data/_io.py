@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from pluralign._errors import StudyValidationError
-from pluralign.data._clean import is_text
+from pluralign.data._clean import folded
+from pluralign.data._log import LogEntry
 from pluralign.data._scale import Scale
-from pluralign.data._study import LogEntry, Study
+from pluralign.data._study import Study
 from pluralign.data._validate import (
     ITEM_COLUMNS,
     OPTIONAL_ITEM_COLUMNS,
@@ -80,6 +81,35 @@ def split_flat(
 
     A rater whose demographics differ between rows, or an item whose text differs, is an
     error naming the id and the column.
+
+    Parameters
+    ----------
+    flat : DataFrame
+        Columns ``rater, item, dimension, rating``, the ``demographics`` and item columns.
+    demographics : sequence of str
+        Rater columns (one value per rater; values differing only by surrounding whitespace or
+        case count as one, cleaned later by :meth:`Study.from_frames`).
+    item_columns : sequence of str, optional
+        Item columns (default: the known item columns present, e.g. ``prompt_id, response``).
+
+    Returns
+    -------
+    ratings, raters, items : DataFrame
+        The tables :meth:`Study.from_frames` takes.
+
+    Raises
+    ------
+    StudyValidationError
+        When a rater's or item's attributes differ between rows.
+
+    Examples
+    --------
+    >>> flat = pd.DataFrame({"rater": ["a", "a", "b"], "item": ["i1", "i2", "i1"],
+    ...                      "dimension": "toxicity", "rating": [1, 2, 3],
+    ...                      "gender": ["she/her", "she/her", "he/him"]})
+    >>> ratings, raters, items = split_flat(flat, demographics=["gender"])
+    >>> raters.values.tolist(), items["item"].tolist()
+    ([['a', 'she/her'], ['b', 'he/him']], ['i1', 'i2'])
     """
     check_columns(flat, "table", ["rater", "item", "dimension", "rating", *demographics])
     if item_columns is None:
@@ -98,14 +128,7 @@ def _one_row_per(
     if loose and columns:
         # demographic values that differ only by surrounding whitespace or case are one
         # answer (cleaned, and logged, by Study.from_frames)
-        norm = sub.apply(
-            lambda c: (
-                c.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
-                if is_text(c.dtype)
-                else c
-            )
-        )
-        sub = sub.loc[~norm.duplicated()]
+        sub = sub.loc[~sub.apply(folded).duplicated()]
     dup = sub[key].duplicated(keep=False)
     if dup.any():
         bad = sub[dup].sort_values(key)
@@ -460,22 +483,19 @@ def read_study(
         demographics=demographics,
         item_columns=[] if items is not None else extra_items,
     )
+
+    def side_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+        """A separate raters or items table, read like the file and renamed with ``columns``."""
+        if not isinstance(source, pd.DataFrame):
+            source = _read_table(Path(source), sep=sep, encoding=encoding, ids=ids)
+        return source.rename(columns=columns)
+
     if raters is not None:
-        rater_tab = (
-            raters
-            if isinstance(raters, pd.DataFrame)
-            else _read_table(Path(raters), sep=sep, encoding=encoding, ids=ids)
-        )
-        rater_tab = rater_tab.rename(columns=columns)
+        rater_tab = side_table(raters)
     elif not demographics:
         rater_tab = None
     if items is not None:
-        item_tab = (
-            items
-            if isinstance(items, pd.DataFrame)
-            else _read_table(Path(items), sep=sep, encoding=encoding, ids=ids)
-        )
-        item_tab = item_tab.rename(columns=columns)
+        item_tab = side_table(items)
     kwargs.setdefault("name", path.stem)
     study = Study.from_frames(ratings, rater_tab, items=item_tab, scales=scales, **kwargs)
     for note in notes:
@@ -489,9 +509,7 @@ def _rater_columns(flat: pd.DataFrame, candidates: list[str]) -> list[str]:
     keyed = flat[flat["rater"].notna()]
     for col in candidates:
         pairs = keyed[["rater", col]].drop_duplicates()  # small: one row per rater and value
-        values = pairs[col]
-        if is_text(values.dtype):
-            values = values.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+        values = folded(pairs[col])
         if values.groupby(pairs["rater"], sort=False).nunique(dropna=False).le(1).all():
             out.append(col)
     return out

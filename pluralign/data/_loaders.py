@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from pluralign._settings import options
+from pluralign.data._log import LogEntry
 from pluralign.data._scale import BINARY, Scale
-from pluralign.data._study import LogEntry, Study
+from pluralign.data._study import Study
 
 ENV_VAR = "PLURALIGN_DATA"
 
@@ -58,7 +59,26 @@ MULTIPICO_RATER_COLUMNS = {
 
 
 def data_roots() -> list[Path]:
-    """Folders searched for data sets, in order (existing or not)."""
+    """Folders searched for data sets, in order (existing or not).
+
+    First the folder named by the environment variable ``PLURALIGN_DATA``, then a ``shared/data``
+    folder beside the package's repository, beside the working directory and inside it.
+
+    Returns
+    -------
+    list of Path
+
+    See Also
+    --------
+    find_data : Locates one data set in these folders.
+
+    Examples
+    --------
+    >>> from unittest import mock
+    >>> with mock.patch.dict("os.environ", {"PLURALIGN_DATA": "/srv/ratings"}):
+    ...     data_roots()[0].as_posix()
+    '/srv/ratings'
+    """
     roots = []
     env = os.environ.get(ENV_VAR)
     if env:
@@ -80,7 +100,33 @@ def data_roots() -> list[Path]:
 def find_data(relative: str | Path, path: str | Path | None = None) -> Path:
     """Locate a data file or folder; raise FileNotFoundError saying where it looked and what to do.
 
-    ``path`` may be the file itself or a folder holding ``relative`` (or its last part).
+    Parameters
+    ----------
+    relative : str or Path
+        Where the data set lies below a data root, e.g. ``"popquorn/ratings.csv"``.
+    path : str or Path, optional
+        The file itself or a folder holding ``relative`` (or its last part); default: the
+        folders of :func:`data_roots`.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    FileNotFoundError
+        Listing every place looked at and how to point pluralign at the data.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "ratings.csv").write_text("rater,item")
+    >>> find_data("popquorn/ratings.csv", folder) == folder / "ratings.csv"
+    True
+    >>> find_data("popquorn/raters.csv", folder)
+    Traceback (most recent call last):
+    FileNotFoundError: data set popquorn/raters.csv not found; looked at: ...
     """
     relative = Path(relative)
     tried = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import product
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,6 @@ EVERYONE = "everyone"
 
 #: Tolerance on the sum of population shares.
 _SHARE_TOL = 1e-6
-
-#: What a ``target=`` / ``group=`` argument may be.
-PopulationSpec = "Population | Mapping | pd.DataFrame | None"
 
 
 def _fmt(levels: Mapping) -> str:
@@ -277,3 +274,7 @@ class Population:
                 match &= (keys[col] == str(value)).fillna(False).to_numpy(dtype=bool)
             cell_of[match] = i
         return cell_of[cell_of >= 0].astype(int)
+
+
+#: What a ``target=`` / ``group=`` argument may be: anything :meth:`Population.parse` accepts.
+PopulationSpec: TypeAlias = Population | Mapping | pd.DataFrame | None

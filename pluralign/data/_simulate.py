@@ -46,7 +46,7 @@ so describe's :func:`relative_difference` recovers the targets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -56,7 +56,7 @@ from scipy import optimize
 
 from pluralign._numeric import expected_ordinal_rating
 from pluralign._settings import options
-from pluralign.data._generate import Family, simulate_ratings
+from pluralign.data._generate import Family, LatentRatings, simulate_ratings
 from pluralign.data._scale import AGREEMENT_5, BINARY, Scale
 from pluralign.data._study import Study
 from pluralign.data._text import prompt_texts, response_texts
@@ -185,7 +185,18 @@ PerDimension = float | Mapping[str, float]
 # ---------------------------------------------------------------------------------- design
 @dataclass(frozen=True)
 class SimulationDesign:
-    """All settings of a simulated study (see :func:`simulate_study` for their meaning)."""
+    """All settings of a simulated study (see :func:`simulate_study` for their meaning).
+
+    See Also
+    --------
+    simulate_study : Takes these settings as keyword arguments.
+
+    Examples
+    --------
+    >>> design = SimulationDesign(n_raters=40, family="gaussian")
+    >>> design.n_raters, design.family, design.sd("rater", "toxicity")
+    (40, 'gaussian', 0.45)
+    """
 
     n_raters: int = 1095
     n_prompts: int = 250
@@ -430,38 +441,39 @@ class SimulationDesign:
             delta = float(self.length_effects.get(dimension, 0.0))
         else:
             delta = float(self.length_effects)
-        sm = (
-            (
-                {"gender": {"he/him": alternating(INTERACTION_SHIFT)}}
-                if self.base_effects == "published"
-                else {}
-            )
-            if self.source_model_interactions is None
-            else self.source_model_interactions.get(dimension, {})
+
+        def interactions(given: Mapping | None, published: Mapping) -> Mapping:
+            """The interactions given for this dimension, else the published ones (or none)."""
+            if given is not None:
+                return given.get(dimension, {})
+            return published if self.base_effects == "published" else {}
+
+        def per_level(spec: Mapping, value: Callable, shape: tuple[int, ...]) -> dict:
+            """``{var: {level: spec}}`` as one array per variable, a row per known level."""
+            out = {}
+            for var, levels in spec.items():
+                known = _levels(var)
+                table = np.zeros((len(known), *shape))
+                for lev, val in levels.items():
+                    table[known.index(lev)] = value(val)
+                out[var] = table
+            return out
+
+        theta = per_level(
+            interactions(
+                self.source_model_interactions,
+                {"gender": {"he/him": alternating(INTERACTION_SHIFT)}},
+            ),
+            shifts,
+            (len(models),),
         )
-        theta = {}
-        for var, levels in sm.items():
-            known = _levels(var)
-            tab = np.zeros((len(known), len(models)))
-            for lev, spec in levels.items():
-                tab[known.index(lev)] = shifts(spec)
-            theta[var] = tab
-        li = (
-            (
-                {"ideology": {"conservative": LENGTH_INTERACTION}}
-                if self.base_effects == "published"
-                else {}
-            )
-            if self.length_interactions is None
-            else self.length_interactions.get(dimension, {})
+        kappa = per_level(
+            interactions(
+                self.length_interactions, {"ideology": {"conservative": LENGTH_INTERACTION}}
+            ),
+            float,
+            (),
         )
-        kappa = {}
-        for var, levels in li.items():
-            known = _levels(var)
-            k = np.zeros(len(known))
-            for lev, val in levels.items():
-                k[known.index(lev)] = float(val)
-            kappa[var] = k
         return gamma, delta, theta, kappa
 
 
@@ -515,6 +527,19 @@ class SimulationTruth:
         (extra shift of ``source_model`` for raters of ``level``, against the reference level)
         or ``"<demographic>:length"`` (extra length slope for raters of ``level``). Only
         non-zero effects are listed.
+
+    See Also
+    --------
+    simulate_study : Returns it as ``.truth``.
+
+    Examples
+    --------
+    >>> truth = simulate_study(n_raters=40, n_prompts=20, seed=1).truth
+    >>> effect = truth.effect("toxicity", "gender", "he/him")
+    >>> effect["reference"], float(effect["target_pct"])
+    ('she/her', -18.0)
+    >>> truth.random_sd.query("dimension == 'toxicity'")["component"].tolist()[:2]
+    ['rater', 'item']
     """
 
     fixed_effects: pd.DataFrame
@@ -527,7 +552,10 @@ class SimulationTruth:
     item_effects: pd.DataFrame
 
     def effect(self, dimension: str, term: str, level: str) -> pd.Series:
-        """One row of :attr:`fixed_effects`."""
+        """One row of :attr:`fixed_effects`: the effect of ``term = level`` on ``dimension``.
+
+        Raises a ``KeyError`` when the truth has no such effect.
+        """
         fe = self.fixed_effects
         row = fe[(fe["dimension"] == dimension) & (fe["term"] == term) & (fe["level"] == level)]
         if row.empty:
@@ -537,7 +565,25 @@ class SimulationTruth:
 
 @dataclass(frozen=True)
 class SimulatedStudy:
-    """A simulated :class:`Study` with its ground truth and design."""
+    """A simulated :class:`Study` with its ground truth and design.
+
+    Attributes
+    ----------
+    study : Study
+        The ratings, raters and items, as a user's data would be.
+    truth : SimulationTruth
+        The effects and variance components the ratings were drawn from.
+    design : SimulationDesign
+        The settings used.
+    seed : int or None
+        The seed of the simulation.
+
+    Examples
+    --------
+    >>> sim = simulate_study(n_raters=40, n_prompts=20, seed=1)
+    >>> sim.study.n_raters, sim.design.n_raters, sim.seed
+    (40, 40, 1)
+    """
 
     study: Study
     truth: SimulationTruth
@@ -966,6 +1012,7 @@ def simulate_study(seed: int | None = None, **design: Any) -> SimulatedStudy:
     item_effects = pd.DataFrame(
         item_rows, columns=["dimension", "term", "level", "source_model", "effect"]
     )
+    mu = np.zeros(D)  # ordinal: the cutpoints place the scale
     if d.family == "gaussian":
         mu = np.array([GAUSSIAN_MEAN.get(dim, 3.0) if d.scale_points == 5 else 0.5 for dim in dims])
         fixed = fixed + mu
@@ -994,12 +1041,11 @@ def simulate_study(seed: int | None = None, **design: Any) -> SimulatedStudy:
         minimum=minimum,
         residual_sd=np.array([d.sd("residual", dim) for dim in dims]),
     )
-    z, v, u, w = draw.item_trait, draw.item_effect, draw.rater_effect, draw.group_item
-    rater_ids, item_ids, prompt_ids = draw.rater_ids, draw.item_ids, draw.prompt_ids
+    z, item_ids, prompt_ids = draw.item_trait, draw.item_ids, draw.prompt_ids
 
     # --- tables
     ratings = draw.ratings_frame(dims)
-    raters = _rater_frame(rater_ids, codes, d, rng)
+    raters = _rater_frame(draw.rater_ids, codes, d, rng)
     prompts = np.asarray(prompt_texts(P, rng), dtype=object)
     items = pd.DataFrame(
         {
@@ -1036,74 +1082,98 @@ def simulate_study(seed: int | None = None, **design: Any) -> SimulatedStudy:
     )
 
     # --- truth
-    random_rows = []
+    cutpoints, intercepts = _threshold_frames(dims, cuts if d.family == "ordinal" else {}, mu)
+    truth = SimulationTruth(
+        fixed_effects=fixed_effects,
+        random_sd=_random_sd_frame(d, dims, rsd, isd, gi_sd),
+        item_traits=_item_traits_frame(draw, dims, K),
+        cutpoints=cutpoints,
+        group_item=_group_item_frame(draw, dims),
+        rater_effects=_rater_effects_frame(draw, dims),
+        intercepts=intercepts,
+        item_effects=item_effects,
+    )
+    return SimulatedStudy(study, truth, d, seed)
+
+
+def _random_sd_frame(
+    d: SimulationDesign,
+    dims: Sequence[str],
+    rater_sd: np.ndarray,
+    item_sd: np.ndarray,
+    group_item_sd: np.ndarray,
+) -> pd.DataFrame:
+    """:attr:`SimulationTruth.random_sd`: the SD of every random component of every dimension."""
+    rows = []
     for j, dim in enumerate(dims):
-        random_rows.append((dim, "rater", rsd[j]))
-        random_rows.append((dim, "item", isd[j]))
+        rows.append((dim, "rater", rater_sd[j]))
+        rows.append((dim, "item", item_sd[j]))
         for g in d.group_item:
-            random_rows.append((dim, f"group_item:{g}", gi_sd[j]))
+            rows.append((dim, f"group_item:{g}", group_item_sd[j]))
         if d.family == "gaussian":
-            random_rows.append((dim, "residual", d.sd("residual", dim)))
-    random_sd = pd.DataFrame(random_rows, columns=["dimension", "component", "sd"])
-    item_traits = pd.DataFrame(
+            rows.append((dim, "residual", d.sd("residual", dim)))
+    return pd.DataFrame(rows, columns=["dimension", "component", "sd"])
+
+
+def _item_traits_frame(draw: LatentRatings, dims: Sequence[str], K: int) -> pd.DataFrame:
+    """:attr:`SimulationTruth.item_traits`: each item's latent trait and effect per dimension."""
+    D = len(dims)
+    return pd.DataFrame(
         {
-            "item": np.repeat(item_ids, D),
-            "prompt_id": np.repeat(np.repeat(prompt_ids, K), D),
-            "dimension": np.tile(np.array(dims, dtype=object), n_items),
-            "trait": z.ravel(),
-            "effect": v.ravel(),
+            "item": np.repeat(draw.item_ids, D),
+            "prompt_id": np.repeat(np.repeat(draw.prompt_ids, K), D),
+            "dimension": np.tile(np.array(dims, dtype=object), len(draw.item_ids)),
+            "trait": draw.item_trait.ravel(),
+            "effect": draw.item_effect.ravel(),
         }
     )
-    if d.family == "ordinal":
-        cutpoints = pd.DataFrame(
-            [
-                {"dimension": dim, "threshold": k + 1, "value": c}
-                for dim in dims
-                for k, c in enumerate(cuts[dim])
-            ]
-        )
-        intercepts = pd.DataFrame({"dimension": list(dims), "intercept": 0.0})
-    else:
-        cutpoints = pd.DataFrame(columns=["dimension", "threshold", "value"])
-        intercepts = pd.DataFrame({"dimension": list(dims), "intercept": mu})
-    gi_frames = []
-    for g, dev in w.items():
+
+
+def _threshold_frames(
+    dims: Sequence[str], cuts: Mapping[str, np.ndarray], intercept: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:attr:`SimulationTruth.cutpoints` (none without ``cuts``) and ``intercepts``."""
+    cutpoints = pd.DataFrame(
+        [
+            {"dimension": dim, "threshold": k + 1, "value": c}
+            for dim in cuts
+            for k, c in enumerate(cuts[dim])
+        ],
+        columns=["dimension", "threshold", "value"],
+    )
+    return cutpoints, pd.DataFrame({"dimension": list(dims), "intercept": intercept})
+
+
+def _rater_effects_frame(draw: LatentRatings, dims: Sequence[str]) -> pd.DataFrame:
+    """:attr:`SimulationTruth.rater_effects`: each rater's random effect per dimension."""
+    return pd.DataFrame(
+        {
+            "rater": np.repeat(draw.rater_ids, len(dims)),
+            "dimension": np.tile(np.array(dims, dtype=object), len(draw.rater_ids)),
+            "effect": draw.rater_effect.ravel(),
+        }
+    )
+
+
+def _group_item_frame(draw: LatentRatings, dims: Sequence[str]) -> pd.DataFrame:
+    """:attr:`SimulationTruth.group_item`: each group's deviation on each item."""
+    columns = ["dimension", "term", "level", "item", "deviation"]
+    frames = []
+    for g, dev in draw.group_item.items():
         levels = _levels(g)
         L_, I_, D_ = dev.shape
-        gi_frames.append(
+        frames.append(
             pd.DataFrame(
                 {
                     "dimension": np.tile(np.array(dims, dtype=object), L_ * I_),
                     "term": g,
                     "level": np.repeat(np.array(levels, dtype=object), I_ * D_),
-                    "item": np.tile(np.repeat(item_ids, D_), L_),
+                    "item": np.tile(np.repeat(draw.item_ids, D_), L_),
                     "deviation": dev.ravel(),
                 }
             )
         )
-    group_item = (
-        pd.concat(gi_frames, ignore_index=True)
-        if gi_frames
-        else pd.DataFrame(columns=["dimension", "term", "level", "item", "deviation"])
-    )
-    rater_effects = pd.DataFrame(
-        {
-            "rater": np.repeat(rater_ids, D),
-            "dimension": np.tile(np.array(dims, dtype=object), n),
-            "effect": u.ravel(),
-        }
-    )
-    truth = SimulationTruth(
-        fixed_effects=fixed_effects,
-        random_sd=random_sd,
-        item_traits=item_traits,
-        cutpoints=cutpoints,
-        group_item=group_item,
-        rater_effects=rater_effects,
-        intercepts=intercepts,
-        item_effects=item_effects,
-    )
-    return SimulatedStudy(study, truth, d, seed)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _item_effect_rows(

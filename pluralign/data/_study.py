@@ -17,6 +17,7 @@ from pluralign._errors import StudyValidationError
 from pluralign._settings import options
 from pluralign.data import _clean as C
 from pluralign.data import _validate as V
+from pluralign.data._log import LogEntry, examples
 from pluralign.data._scale import Scale
 
 Coding = Literal["collapsed", "indicators", "raw"]
@@ -25,27 +26,19 @@ Coding = Literal["collapsed", "indicators", "raw"]
 DROP_STEPS = ("drop_invalid", "subset", "filter_raters")
 
 
-@dataclass(frozen=True)
-class LogEntry:
-    """One cleaning or selection step that removed or changed rows."""
-
-    step: str
-    table: str
-    n_rows: int
-    reason: str
-    examples: str = ""
-
-
 def slug(value: object) -> str:
-    """A formula-safe name for a category value (``"Black or African American"`` → ``Black_or_African_American``)."""
+    """A formula-safe name for a category value (``"Black or African American"`` → ``Black_or_African_American``).
+
+    Runs of characters other than letters and digits become one ``_``; a value with none
+    left is ``"missing"``.
+
+    Examples
+    --------
+    >>> slug("Black or African American"), slug("18-24"), slug(" / ")
+    ('Black_or_African_American', '18_24', 'missing')
+    """
     s = re.sub(r"[^0-9A-Za-z]+", "_", str(value)).strip("_")
     return s or "missing"
-
-
-def _examples(values: Iterable, n: int = 5) -> str:
-    vals = list(values)
-    text = ", ".join(repr(v) for v in vals[:n])
-    return text + (f" … (+{len(vals) - n})" if len(vals) > n else "")
 
 
 def _as_tuple(value: object, separator: str) -> tuple[str, ...]:
@@ -212,20 +205,8 @@ class Study:
 
         # ---- ratings: structure, identifiers as text, dimension names
         if isinstance(ratings, pd.DataFrame):
-            renamed = {
-                c: c.strip() for c in ratings.columns if isinstance(c, str) and c != c.strip()
-            }
-            if renamed:
-                ratings = ratings.rename(columns=renamed)
-                log.append(
-                    LogEntry(
-                        "strip_whitespace",
-                        "ratings",
-                        0,
-                        "surrounding whitespace removed from column names",
-                        _examples(renamed),
-                    )
-                )
+            ratings, changes = C.strip_column_names(ratings, "ratings")
+            log += changes
         V.check_columns(
             ratings,
             "ratings",
@@ -236,7 +217,7 @@ class Study:
         ratings = ratings.reset_index(drop=True).copy()
         for key in ("rater", "item"):
             ratings[key], changes = C.id_text(ratings[key], "ratings", key)
-            log += [LogEntry(**vars(c)) for c in changes]
+            log += changes
 
         scales = V.check_scales(scales)
         dimension = ratings["dimension"]
@@ -245,7 +226,7 @@ class Study:
         ratings["dimension"], changes = C.clean_labels(
             dimension, "ratings", "dimension", case_variants=case_variants, preferred=scales
         )
-        log += [LogEntry(**vars(c)) for c in changes]
+        log += changes
         present = list(pd.unique(ratings["dimension"].dropna()))
         V.check_scale_keys(scales, present)
         undeclared = [d for d in present if d not in scales]
@@ -258,7 +239,7 @@ class Study:
                     "ratings",
                     0,
                     "scales inferred from observed ratings",
-                    _examples(f"{d}: {s.min}..{s.max}" for d, s in inferred.items()),
+                    examples(f"{d}: {s.min}..{s.max}" for d, s in inferred.items()),
                 )
             )
 
@@ -268,20 +249,10 @@ class Study:
         V.check_columns(raters, "raters", [V.RATER_KEY])
         V.check_not_empty(raters, "raters")
         raters = raters.reset_index(drop=True).copy()
-        renamed = {c: c.strip() for c in raters.columns if isinstance(c, str) and c != c.strip()}
-        if renamed:
-            raters = raters.rename(columns=renamed)
-            log.append(
-                LogEntry(
-                    "strip_whitespace",
-                    "raters",
-                    0,
-                    "surrounding whitespace removed from column names",
-                    _examples(renamed),
-                )
-            )
+        raters, changes = C.strip_column_names(raters, "raters")
+        log += changes
         raters["rater"], changes = C.id_text(raters["rater"], "raters", "rater")
-        log += [LogEntry(**vars(c)) for c in changes]
+        log += changes
         V.raise_problems(V.id_problems(raters, "raters", "rater"))
         multiselect = tuple(multiselect)
         for col in multiselect:
@@ -293,55 +264,32 @@ class Study:
         for col in raters.columns:
             if col == "rater":
                 continue
-            preferred = [reference[col]] if col in reference else []
-            if col in multiselect:
-                texts = raters[col].map(lambda v: v if isinstance(v, str) else None).dropna()
-                if len(texts):
-                    found = C.separator_in_values(texts, col, separator)
-                    if found is not None:
-                        sep, joined = found
-                        raise StudyValidationError(
-                            f"raters.{col}: multi-select answers seem joined by {sep!r}, not by "
-                            f"separator={separator!r} (values {_examples(joined, 3)}). "
-                            f"Fix: pass separator={sep!r}"
-                        )
+            multi = col in multiselect
+            C.refuse_joined_answers(raters[col], col, separator, multiselect=multi)
+            if multi:  # clean every answer of every rater at once, then regroup them
                 raw = raters[col].map(lambda v: _as_tuple(v, separator))
-                flat = pd.Series([v for t in raw for v in t], dtype=object)
-                cleaned, changes = C.clean_labels(
-                    flat,
-                    "raters",
-                    col,
-                    missing=missing,
-                    case_variants=case_variants,
-                    preferred=preferred,
-                )
-                log += [LogEntry(**vars(c)) for c in changes]
-                values = iter(cleaned.tolist())
+                values = pd.Series([v for t in raw for v in t], dtype=object)
+            else:
+                values = raters[col]
+            cleaned, changes = C.clean_labels(
+                values,
+                "raters",
+                col,
+                missing=missing,
+                case_variants=case_variants,
+                preferred=[reference[col]] if col in reference else [],
+            )
+            log += changes
+            if multi:
+                answers = iter(cleaned.tolist())
                 raters[col] = raw.map(
-                    lambda t, it=values: tuple(
+                    lambda t, it=answers: tuple(
                         dict.fromkeys(v for v in (next(it) for _ in t) if not pd.isna(v))
                     )
                 )
             else:
-                if C.is_text(raters[col].dtype):
-                    found = C.separator_in_values(raters[col], col, None)
-                    if found is not None and found[0] != "/":
-                        sep, joined = found
-                        raise StudyValidationError(
-                            f"raters.{col}: some values join several answers with {sep!r} "
-                            f"({_examples(joined, 3)}), which would make them new categories. "
-                            f"Fix: pass multiselect=[{col!r}], separator={sep!r}, or recode them"
-                        )
-                raters[col], changes = C.clean_labels(
-                    raters[col],
-                    "raters",
-                    col,
-                    missing=missing,
-                    case_variants=case_variants,
-                    preferred=preferred,
-                )
-                log += [LogEntry(**vars(c)) for c in changes]
-        log += [LogEntry(**vars(c)) for c in C.check_levels(reference, raters, multiselect)]
+                raters[col] = cleaned
+        log += C.check_levels(reference, raters, multiselect)
 
         # ---- items
         if items is None:
@@ -350,12 +298,12 @@ class Study:
         V.check_not_empty(items, "items")
         items = items.reset_index(drop=True).copy()
         items["item"], changes = C.id_text(items["item"], "items", "item")
-        log += [LogEntry(**vars(c)) for c in changes]
+        log += changes
         V.raise_problems(V.id_problems(items, "items", "item"))
         if "prompt_id" not in items.columns:
             items["prompt_id"] = items["item"]
         items["prompt_id"], changes = C.id_text(items["prompt_id"], "items", "prompt_id")
-        log += [LogEntry(**vars(c)) for c in changes]
+        log += changes
         no_prompt = items["prompt_id"].isna()
         if no_prompt.any():
             # never one shared "nan" prompt: an item without prompt_id is its own prompt
@@ -366,7 +314,7 @@ class Study:
                     "items",
                     int(no_prompt.sum()),
                     "items without prompt_id given their own prompt (no preference pairs)",
-                    _examples(items.loc[no_prompt, "item"]),
+                    examples(items.loc[no_prompt, "item"]),
                 )
             )
         items["prompt_id"] = items["prompt_id"].astype(str)
@@ -400,7 +348,7 @@ class Study:
                             "ratings",
                             len(new),
                             f"{p.column}: {p.rule}",
-                            _examples(p.values),
+                            examples(p.values),
                         )
                     )
                 drop = drop.union(new)
@@ -420,7 +368,7 @@ class Study:
                     "ratings",
                     0,
                     "dimensions without a valid rating left out (with their scales)",
-                    _examples(gone),
+                    examples(gone),
                 )
             )
         scales = {d: s for d, s in scales.items() if d in left}
@@ -487,9 +435,24 @@ class Study:
                 f"unknown dimension {dimension!r}; this study has {self.dimensions}"
             ) from None
 
-    def _check_dimension(self, dimension: str | None) -> None:
-        if dimension is not None:
-            self.scale(dimension)
+    def resolve_dimensions(self, dimension: str | Sequence[str] | None = None) -> list[str]:
+        """The dimensions a ``dimension=`` argument names: one, several, or all (None).
+
+        Raises a ``KeyError`` listing the known dimensions for a name the study lacks.
+
+        Examples
+        --------
+        >>> from pluralign.data import simulate_study
+        >>> s = simulate_study(n_raters=20, seed=1).study
+        >>> s.resolve_dimensions("toxicity"), s.resolve_dimensions() == s.dimensions
+        (['toxicity'], True)
+        """
+        if dimension is None:
+            return self.dimensions
+        dims = [dimension] if isinstance(dimension, str) else list(dimension)
+        for d in dims:
+            self.scale(d)
+        return dims
 
     def _check_demographic(self, column: str) -> None:
         if column not in self.raters.columns:
@@ -626,10 +589,7 @@ class Study:
         """
         r = self.ratings
         if dimension is not None:
-            dims = [dimension] if isinstance(dimension, str) else list(dimension)
-            for d in dims:
-                self._check_dimension(d)
-            r = r[r["dimension"].isin(dims)]
+            r = r[r["dimension"].isin(self.resolve_dimensions(dimension))]
         out = r.merge(self.rater_table(coding), on="rater", how="left", validate="many_to_one")
         if with_items:
             out = out.merge(self.items, on="item", how="left", validate="many_to_one")
@@ -661,9 +621,7 @@ class Study:
         keep = pd.Series(True, index=r.index)
         what = []
         if dimensions is not None:
-            dims = [dimensions] if isinstance(dimensions, str) else list(dimensions)
-            for d in dims:
-                self._check_dimension(d)
+            dims = self.resolve_dimensions(dimensions)
             keep &= r["dimension"].isin(dims)
             what.append(f"dimensions={dims}")
         if items is not None:

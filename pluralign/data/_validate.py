@@ -61,11 +61,6 @@ class Problem:
         )
 
 
-def _raise(problems: list[Problem]) -> None:
-    if problems:
-        raise StudyValidationError("\n".join(p.message() for p in problems))
-
-
 def check_columns(frame: pd.DataFrame, table: str, required: Iterable[str], hint: str = "") -> None:
     """Raise if required columns are missing, suggesting close matches among those present."""
     if not isinstance(frame, pd.DataFrame):
@@ -371,5 +366,6 @@ def id_problems(frame: pd.DataFrame, table: str, key: str) -> list[Problem]:
 
 
 def raise_problems(problems: list[Problem]) -> None:
-    """Raise one StudyValidationError listing every problem."""
-    _raise(problems)
+    """Raise one StudyValidationError listing every problem (nothing when there is none)."""
+    if problems:
+        raise StudyValidationError("\n".join(p.message() for p in problems))

@@ -109,7 +109,30 @@ def bootstrap_group_sums(
 
 
 def percentile_interval(replicates: np.ndarray, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over the first axis, ignoring resamples where a statistic is undefined."""
+    """Percentile interval over the first axis, ignoring resamples where a statistic is undefined.
+
+    Parameters
+    ----------
+    replicates : array, shape (n_boot, ...)
+        Bootstrap replicates of one or more statistics; NaN where a resample leaves a statistic
+        undefined (e.g. a group without raters).
+    ci_prob : float
+        Probability of the interval, in (0, 1).
+
+    Returns
+    -------
+    low, high : ndarray, shape ``replicates.shape[1:]``
+        The ``(1 - ci_prob) / 2`` and ``(1 + ci_prob) / 2`` quantiles of the defined replicates
+        (NaN where none is defined).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> reps = np.column_stack([np.arange(101.0), np.full(101, np.nan)])
+    >>> low, high = percentile_interval(reps, 0.9)
+    >>> low.tolist(), high.tolist()
+    ([5.0, nan], [95.0, nan])
+    """
     if not 0 < ci_prob < 1:
         raise ValueError(f"ci_prob must be between 0 and 1, got {ci_prob}")
     alpha = (1 - ci_prob) / 2

@@ -70,12 +70,7 @@ GROUP_MEANS_COLUMNS = (
 
 #: Columns of :func:`relative_difference`; the ``by`` columns follow ``group``.
 RELATIVE_DIFFERENCE_COLUMNS = (
-    "dimension",
-    "by",
-    "group",
-    "n_raters",
-    "n_ratings",
-    "mean",
+    *GROUP_MEANS_COLUMNS[: GROUP_MEANS_COLUMNS.index("mean") + 1],  # dimension ... mean
     "reference",  # the reference group (Study.reference_level unless given)
     "is_reference",
     "mean_reference",
@@ -227,17 +222,6 @@ def _with_reference(
     return block
 
 
-def _dims(study: Study, dimension) -> list[str]:
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
-    for d in dims:
-        study._check_dimension(d)
-    return dims
-
-
 def _origin(origin: Origin, scale) -> float:
     if isinstance(origin, str):
         if origin == "zero":
@@ -259,6 +243,12 @@ def _missing_by_var(study: Study, missing: dict[str, int]) -> dict[str, np.ndarr
         else:
             out[var] = study.raters[var].isna().to_numpy()
     return out
+
+
+def _mean_var(sums: np.ndarray, sums_sq: np.ndarray, counts: np.ndarray):
+    """Mean and sample variance (ddof 1) of each group's ratings from their sums and counts."""
+    mean = ratio(sums, counts)
+    return mean, ratio(sums_sq - counts * np.nan_to_num(mean) ** 2, counts - 1)
 
 
 def _contrasts(mean, var, ref, origin, span):
@@ -318,16 +308,24 @@ def _compute(
     study: Study,
     by: str | Sequence[str],
     dimension: str | Sequence[str] | None,
+    ci_method: CiMethod,
     ci_prob: float | None,
     n_boot: int | None,
     seed: int | None,
     coding: GroupCoding,
     crossed: bool,
-    reference,
-    relative: bool,
-    ci_method: CiMethod,
+    within: str | None,
+    reference=None,
+    relative: bool = False,
     origin: Origin = "zero",
 ) -> pd.DataFrame:
+    """The table of :func:`group_means` or (``relative=True``) :func:`relative_difference`.
+
+    The arguments are theirs, in order. With ``within``, each (dimension, item level) pair is
+    described as a dimension of its own (see :func:`_levels_as_dimensions`).
+    """
+    if within is not None:
+        study, dimension, n_missing = _levels_as_dimensions(study, within, dimension)
     by_list = _as_list(by)
     if ci_method not in CI_METHODS:
         raise ValueError(f"ci_method must be one of {list(CI_METHODS)}, got {ci_method!r}")
@@ -343,7 +341,7 @@ def _compute(
     seed = options.seed if seed is None else seed
     rng = np.random.default_rng(seed)
     groups, missing = _groups(study, by_list, coding, crossed, reference, relative)
-    dims = _dims(study, dimension)
+    dims = study.resolve_dimensions(dimension)
     origins = {d: _origin(origin, study.scale(d)) for d in dims}
 
     rater_ids = pd.Index(study.raters["rater"])
@@ -382,8 +380,7 @@ def _compute(
         active = np.bincount(r, minlength=n) > 0
         r_g = membership[active].sum(axis=0)
         s_g, ss_g = mk.T @ y, mk.T @ y**2
-        mean = ratio(s_g, n_g)
-        var = ratio(ss_g - n_g * np.nan_to_num(mean) ** 2, n_g - 1)
+        mean, var = _mean_var(s_g, ss_g, n_g)
         point = _contrasts(mean, var, ref, o, span)
         stat = {"mean": mean, **point}
         se = np.full(G, np.nan)
@@ -407,8 +404,7 @@ def _compute(
             b_s = boot[:, base : base + G]
             b_ss = boot[:, base + G : base + 2 * G]
             b_n = boot[:, base + 2 * G : base + 3 * G]
-            b_mean = ratio(b_s, b_n)
-            b_var = ratio(b_ss - b_n * np.nan_to_num(b_mean) ** 2, b_n - 1)
+            b_mean, b_var = _mean_var(b_s, b_ss, b_n)
             reps = {"mean": b_mean, **_contrasts(b_mean, b_var, ref, o, span)}
             for name, rep in reps.items():
                 lo[name], hi[name] = percentile_interval(rep, ci_prob)
@@ -494,7 +490,7 @@ def _compute(
     if relative:
         out.attrs["relative_origin"] = origins
         out.attrs["cohens_d_definition"] = COHENS_D_DEFINITION
-    return out
+    return out if within is None else _split_levels(out, within, n_missing)
 
 
 def _withhold_thin(table: pd.DataFrame) -> pd.DataFrame:
@@ -527,20 +523,17 @@ def _within_levels(study: Study, within: str) -> pd.Series:
     return study.items.set_index("item")[within].astype("string")
 
 
-def _compute_within(study: Study, within: str, dimension, **kwargs) -> pd.DataFrame:
-    """:func:`_compute` per level of an item column, in one pass over every level.
+def _levels_as_dimensions(
+    study: Study, within: str, dimension: str | Sequence[str] | None
+) -> tuple[Study, list[str], int]:
+    """A study whose dimensions are the (dimension, level of ``within``) pairs of ``study``.
 
-    Each (dimension, level) pair is described as its own dimension of a temporary study (so a
-    rater bootstrap resamples the same raters for every level), then the key is split back.
+    Describing them as dimensions of one study makes a rater bootstrap draw the same raters for
+    every level; :func:`_split_levels` splits the keys back. Returns the study, its dimensions
+    in order and the number of ratings left out because their item has no level.
     """
     levels_of = _within_levels(study, within)
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
-    for d in dims:
-        study._check_dimension(d)
+    dims = study.resolve_dimensions(dimension)
     ratings = study.ratings[study.ratings["dimension"].isin(dims)]
     level = levels_of.reindex(ratings["item"].astype(str)).to_numpy()
     missing = pd.isna(level)
@@ -556,9 +549,12 @@ def _compute_within(study: Study, within: str, dimension, **kwargs) -> pd.DataFr
     ratings["dimension"] = keys
     order = sorted(set(keys), key=lambda k: (dims.index(k.split(sep)[0]), k))
     scales = {k: study.scales[k.split(sep)[0]] for k in order}
-    temp = study.replace(ratings=ratings.reset_index(drop=True), scales=scales)
-    out = _compute(temp, dimension=order, **kwargs)
-    split = out["dimension"].str.split(sep, n=1, expand=True, regex=False)
+    return study.replace(ratings=ratings.reset_index(drop=True), scales=scales), order, n_missing
+
+
+def _split_levels(out: pd.DataFrame, within: str, n_missing: int) -> pd.DataFrame:
+    """The ``dimension`` keys of :func:`_levels_as_dimensions` split into dimension and level."""
+    split = out["dimension"].str.split(f"{_WITHIN_SEP}{within}=", n=1, expand=True, regex=False)
     out["dimension"] = split[0].to_numpy()
     out.insert(out.columns.get_loc("dimension") + 1, within, split[1].to_numpy())
     out.attrs["within"] = within
@@ -655,24 +651,7 @@ def group_means(
     >>> sorted(by_model["source_model"].unique())
     ['model_a', 'model_b', 'model_c']
     """
-    if within is not None:
-        return _compute_within(
-            study,
-            within,
-            dimension,
-            by=by,
-            ci_prob=ci_prob,
-            n_boot=n_boot,
-            seed=seed,
-            coding=coding,
-            crossed=crossed,
-            reference=None,
-            relative=False,
-            ci_method=ci_method,
-        )
-    return _compute(
-        study, by, dimension, ci_prob, n_boot, seed, coding, crossed, None, False, ci_method
-    )
+    return _compute(study, by, dimension, ci_method, ci_prob, n_boot, seed, coding, crossed, within)
 
 
 def relative_difference(
@@ -780,33 +759,7 @@ def relative_difference(
     >>> per_model.query("group == 'he/him'")[["source_model", "reference"]].values.tolist()
     [['model_a', 'she/her'], ['model_b', 'she/her'], ['model_c', 'she/her']]
     """
-    if within is not None:
-        return _compute_within(
-            study,
-            within,
-            dimension,
-            by=by,
-            ci_prob=ci_prob,
-            n_boot=n_boot,
-            seed=seed,
-            coding=coding,
-            crossed=crossed,
-            reference=reference,
-            relative=True,
-            ci_method=ci_method,
-            origin=origin,
-        )
     return _compute(
-        study,
-        by,
-        dimension,
-        ci_prob,
-        n_boot,
-        seed,
-        coding,
-        crossed,
-        reference,
-        True,
-        ci_method,
-        origin,
-    )
+        study, by, dimension, ci_method, ci_prob, n_boot, seed, coding, crossed, within,
+        reference, relative=True, origin=origin,
+    )  # fmt: skip

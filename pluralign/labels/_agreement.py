@@ -12,6 +12,7 @@ import pandas as pd
 from pluralign._compat import tqdm
 from pluralign._settings import options
 from pluralign.data import EVERYONE, Study
+from pluralign.describe import percentile_interval
 from pluralign.labels._kernels import (
     LEVELS_OF_MEASUREMENT,
     alpha_from_coincidences,
@@ -142,11 +143,7 @@ def agreement(
     n_boot = options.n_boot if n_boot is None else int(n_boot)
     ci_prob = options.ci_prob if ci_prob is None else float(ci_prob)
     rng = np.random.default_rng(options.seed if seed is None else seed)
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
+    dims = study.resolve_dimensions(dimension)
 
     group_of = None
     groups: list[str] = []
@@ -218,7 +215,7 @@ def agreement(
                 )
             boot[b] = estimates(wr, a_u)
 
-        lo_q, hi_q = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+        ci_low, ci_high = percentile_interval(boot, ci_prob)
         for i, (kind, label, mask) in enumerate(specs):
             m = (mask[0] | mask[1]) if kind == "between" else mask
             if kind == "between":
@@ -229,12 +226,10 @@ def agreement(
                 W, _ = weighted_counts(u[m], v[m], n_units, V)
                 pairable = W.sum(1) >= 2
             in_pairable = m & pairable[u]
-            col = boot[:, i][np.isfinite(boot[:, i])]
-            ci = np.quantile(col, [lo_q, hi_q]) if len(col) else (np.nan, np.nan)
             rows.append({
                 "dimension": dim, "by": by or "", "kind": kind, "group": label,
-                "krippendorff_alpha": point[i], "krippendorff_alpha_ci_low": float(ci[0]),
-                "krippendorff_alpha_ci_high": float(ci[1]),
+                "krippendorff_alpha": point[i], "krippendorff_alpha_ci_low": float(ci_low[i]),
+                "krippendorff_alpha_ci_high": float(ci_high[i]),
                 "n_raters": int(np.unique(rater_idx[in_pairable]).size),
                 "n_items": int(pairable.sum()), "n_ratings": int(in_pairable.sum()),
                 "level": level, "cluster": cluster if n_boot else "",

@@ -13,10 +13,10 @@ from statsmodels.stats.multitest import multipletests
 
 from pluralign._errors import DroppedRowsWarning
 from pluralign._settings import options
-from pluralign.data import Population, Study
+from pluralign.data import Population, PopulationSpec, Study
+from pluralign.describe import percentile_interval
 from pluralign.labels._agreement import rating_codes
 from pluralign.labels._kernels import jsd_counts, jsd_permutation_null
-from pluralign.labels._preference import PopulationSpec
 
 #: Columns of :func:`item_disagreement`'s table.
 ITEM_DISAGREEMENT_COLUMNS = (
@@ -38,15 +38,6 @@ MULTIPLICITY = ("pair", "dimension", "all")
 
 #: Ways :func:`most_contested` can rank items (``rank_by=``).
 RANK_BY = ("evidence", "jsd", "ci_low", "abs_difference")
-
-
-def _dims(study: Study, dimension: str | Sequence[str] | None) -> list[str]:
-    if dimension is None:
-        return study.dimensions
-    dims = [dimension] if isinstance(dimension, str) else list(dimension)
-    for d in dims:
-        study.scale(d)
-    return dims
 
 
 def _count_matrix(codes: pd.DataFrame, n_values: int, keys: list[str]) -> pd.DataFrame:
@@ -94,7 +85,7 @@ def item_disagreement(
         )
     members = target.members(study)
     frames = []
-    for dim in _dims(study, dimension):
+    for dim in study.resolve_dimensions(dimension):
         scale = study.scale(dim)
         codes = rating_codes(study, dim)
         codes = codes[codes["rater"].isin(members.index)]
@@ -274,7 +265,7 @@ def group_divergence(
             if level not in levels_present:
                 raise ValueError(f"{by}={level!r} has no raters; levels are {levels_present}")
     frames, dropped = [], 0
-    for dim in _dims(study, dimension):
+    for dim in study.resolve_dimensions(dimension):
         scale = study.scale(dim)
         codes = rating_codes(study, dim)
         codes["g"] = group_of.reindex(codes["rater"]).to_numpy()
@@ -304,7 +295,7 @@ def group_divergence(
                 ba = rng.multinomial(na, ca / na[:, None], size=size)
                 bb = rng.multinomial(nb, cb / nb[:, None], size=size)
                 j = jsd_counts(ba, bb)
-                q = np.quantile(j, [(1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2], axis=0)
+                q = percentile_interval(j, ci_prob)
                 # resampled plug-in JSDs are biased twice: as the estimate (null_mean) and
                 # again by the resampling itself (their mean's excess over the plug-in)
                 shift = null_mean + (j.mean(axis=0) - plugin)

@@ -57,9 +57,9 @@ from scipy.special import ndtr
 
 from pluralign._errors import PluralignWarning
 from pluralign._numeric import gauss_hermite
-from pluralign.data import Population
+from pluralign.data import Population, PopulationSpec
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec
-from pluralign.models import cumulative_probs, preference_from_probs
+from pluralign.models import BayesResult, cumulative_probs, preference_from_probs
 
 #: Upper bound on the number of floats held at once (draws × patterns × pairs × categories²).
 _CHUNK_ELEMENTS = 4_000_000
@@ -172,10 +172,10 @@ def _diff_support(levels: np.ndarray, coef: float) -> tuple[np.ndarray, np.ndarr
 
 
 def posterior_pair_probabilities(
-    fit,
+    fit: BayesResult,
     pairs: pd.DataFrame,
     *,
-    target=None,
+    target: PopulationSpec = None,
     dimensions: Dimensions = None,
     weights: Weights = None,
     n_draws: int | None = None,

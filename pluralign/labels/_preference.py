@@ -17,16 +17,15 @@ from __future__ import annotations
 import html
 import itertools
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 from pluralign._compat import require
 from pluralign._errors import DroppedRowsWarning
-from pluralign.data import Population, Study, check_pairs
+from pluralign.data import Population, PopulationSpec, Study, check_pairs
 
 if TYPE_CHECKING:
     from pluralign.models import ModelResult
@@ -35,9 +34,6 @@ from pluralign.labels._posterior import posterior_pair_probabilities
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec, score_table
 
 Method = Literal["majority", "distribution", "posterior"]
-
-#: What a ``group=`` argument may be (see :class:`~pluralign.data.Population`).
-PopulationSpec: TypeAlias = Population | Mapping | pd.DataFrame | None
 
 #: Columns of :attr:`PreferenceLabels.table`.
 PREFERENCE_COLUMNS = (
@@ -76,7 +72,41 @@ def _html(title: str, table: pd.DataFrame, dropped: pd.DataFrame) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class PreferenceLabels:
+class _Labels:
+    """What both label types share: the table, what was left out, and how they were built."""
+
+    table: pd.DataFrame
+    dropped: pd.DataFrame
+    method: str
+    group: str
+    dimensions: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    #: what one row labels, and the prefix of the ``dropped`` reasons that count such rows
+    _unit: ClassVar[str] = ""
+    _dropped_prefix: ClassVar[str] = ""
+
+    @property
+    def n_dropped(self) -> int:
+        """Number of candidates left out (ties, no data from the target group)."""
+        units = self.dropped["reason"].str.startswith(self._dropped_prefix)
+        return int(self.dropped.loc[units, "n"].sum())
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.method!r} for {self.group!r}: {len(self.table)} "
+            f"{self._unit}, {self.n_dropped} dropped; dimensions {list(self.dimensions)}>"
+        )
+
+    def _repr_html_(self) -> str:
+        return _html(repr(self).strip("<>"), self.table, self.dropped)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PreferenceLabels(_Labels):
     """Preference labels for pairs of responses to the same prompt.
 
     Built by :func:`preference_labels`; ``to_dataset()`` gives TRL's preference layout for
@@ -125,30 +155,8 @@ class PreferenceLabels:
     True
     """
 
-    table: pd.DataFrame
-    dropped: pd.DataFrame
-    method: str
-    group: str
-    dimensions: tuple[str, ...]
-    weights: tuple[float, ...]
-
-    @property
-    def n_dropped(self) -> int:
-        """Number of candidate pairs left out (ties, no comparisons in the target group)."""
-        pair_reasons = self.dropped["reason"].str.startswith("pair")
-        return int(self.dropped.loc[pair_reasons, "n"].sum())
-
-    def __len__(self) -> int:
-        return len(self.table)
-
-    def __repr__(self) -> str:
-        return (
-            f"<PreferenceLabels {self.method!r} for {self.group!r}: {len(self.table)} pairs, "
-            f"{self.n_dropped} dropped; dimensions {list(self.dimensions)}>"
-        )
-
-    def _repr_html_(self) -> str:
-        return _html(repr(self).strip("<>"), self.table, self.dropped)
+    _unit: ClassVar[str] = "pairs"
+    _dropped_prefix: ClassVar[str] = "pair"  # candidate pairs left out
 
     def to_dataset(self) -> Any:
         """A Hugging Face ``datasets.Dataset`` in TRL's preference layout.
@@ -161,8 +169,8 @@ class PreferenceLabels:
         return _dataset(self.table[cols])
 
 
-@dataclass(frozen=True, eq=False)
-class DesirabilityLabels:
+@dataclass(frozen=True, eq=False, repr=False)
+class DesirabilityLabels(_Labels):
     """One desirability label per response (the unpaired, KTO-like form).
 
     Built by :func:`desirability_labels`; ``to_dataset()`` gives TRL's unpaired layout
@@ -203,32 +211,10 @@ class DesirabilityLabels:
     True
     """
 
-    table: pd.DataFrame
-    dropped: pd.DataFrame
-    method: str
-    group: str
-    dimensions: tuple[str, ...]
-    weights: tuple[float, ...]
+    _unit: ClassVar[str] = "responses"
+    _dropped_prefix: ClassVar[str] = "items"  # responses left out
 
-    @property
-    def n_dropped(self) -> int:
-        """Number of responses left out (ties, no ratings from the target group)."""
-        items = self.dropped["reason"].str.startswith("items")
-        return int(self.dropped.loc[items, "n"].sum())
-
-    def __len__(self) -> int:
-        return len(self.table)
-
-    def __repr__(self) -> str:
-        return (
-            f"<DesirabilityLabels {self.method!r} for {self.group!r}: {len(self.table)} "
-            f"responses, {self.n_dropped} dropped; dimensions {list(self.dimensions)}>"
-        )
-
-    def _repr_html_(self) -> str:
-        return _html(repr(self).strip("<>"), self.table, self.dropped)
-
-    def to_dataset(self):
+    def to_dataset(self) -> Any:
         """``datasets.Dataset`` with ``prompt, completion, label`` (bool), ``p`` and metadata."""
         cols = ["prompt", "completion", "label", "p", "score", "prompt_id", "item", "n_ratings",
                 "group", "method", "dimensions"]  # fmt: skip

@@ -15,12 +15,11 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from pluralign._settings import options
-from pluralign.data import EVERYONE, Population, Study
+from pluralign.data import Population, PopulationSpec, Study, slug
 
 if TYPE_CHECKING:
     from pluralign.models import ModelResult
 from pluralign.labels._posterior import _patterns
-from pluralign.labels._preference import PopulationSpec
 from pluralign.labels._score import Dimensions, ScoreSpec, Weights, score_spec
 
 #: Columns of :attr:`RatingReward.heldout_`.
@@ -30,14 +29,7 @@ HELDOUT_COLUMNS = (
 )  # fmt: skip
 
 
-def _slug(text: str) -> str:
-    out = "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")
-    while "__" in out:
-        out = out.replace("__", "_")
-    return out or EVERYONE
-
-
-def completion_text(completion) -> str:
+def completion_text(completion: str | Mapping | Sequence[Mapping]) -> str:
     """Text of a completion: a string, or chat messages (``[{"role", "content"}, ...]``).
 
     For chat messages the assistant turns are joined; if there are none, every turn's content.
@@ -62,7 +54,7 @@ def completion_text(completion) -> str:
     )
 
 
-def _content(content) -> str:
+def _content(content: str | list) -> str:
     # multimodal-style content: a list of {"type": "text", "text": ...} parts
     if isinstance(content, list):
         return " ".join(p.get("text", "") for p in content if isinstance(p, Mapping))
@@ -222,7 +214,7 @@ class RatingReward:
         self.ridge = ridge
         self.seed = seed
         self._other: dict[str, RatingReward] = {}
-        self.__name__ = f"rating_reward_{_slug(target.label)}"
+        self.__name__ = f"rating_reward_{slug(target.label)}"
 
     def __repr__(self) -> str:
         return f"<RatingReward for {self.target.label!r}: dimensions {list(self.spec.dimensions)}>"

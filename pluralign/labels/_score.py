@@ -25,7 +25,33 @@ Weights = Mapping[str, float] | Sequence[float] | None
 
 @dataclass(frozen=True, eq=False)
 class ScoreSpec:
-    """Dimensions and signed coefficients ``c_d = w_d · desirability_d`` of the combined score."""
+    """Dimensions and signed coefficients ``c_d = w_d · desirability_d`` of the combined score.
+
+    The score of ratings ``r_d`` is ``S = Σ_d c_d (r_d − min_d) / (max_d − min_d)``. Built by
+    :func:`score_spec`.
+
+    Attributes
+    ----------
+    dimensions : tuple of str
+    weights : tuple of float
+        The weights as given (or equal, summing to 1).
+    coef : tuple of float
+        ``c_d``: the weight signed by the dimension's desirability.
+    mins, ranges : tuple of float
+        Each dimension's scale minimum and ``max − min``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pluralign.data import Scale
+    >>> spec = score_spec({"toxicity": Scale("toxicity", 1, 5, more_is_better=False),
+    ...                    "helpfulness": Scale("helpfulness", 1, 5, more_is_better=True)})
+    >>> spec.bounds, spec.describe_scales()
+    ((-0.5, 0.5), 'toxicity:1..5;helpfulness:1..5')
+    >>> scores = spec.score(np.array([[1, 5], [3, 3]]))  # rows: (toxicity, helpfulness)
+    >>> scores.tolist(), spec.normalised(scores).tolist()
+    ([0.5, 0.0], [1.0, 0.5])
+    """
 
     dimensions: tuple[str, ...]
     weights: tuple[float, ...]

@@ -7,9 +7,12 @@ distinct observed rating values, in order), fits it, and summarises the fits thr
 
 Two scales
 ----------
-* **Latent scale** (``effects()["estimate"]``, ``summary()``): the coefficient β of the
-  cumulative link, ``P(rating ≤ k) = F(α_k − η)``: a log cumulative odds ratio for the logit
-  link (positive = higher ratings), with a Wald interval and z test from the Laplace Hessian.
+* **Latent scale** (``effects()["estimate"]``, ``summary()``): the coefficients β of the
+  cumulative link, ``P(rating ≤ k) = F(α_k − η)``: log cumulative odds ratios for the logit
+  link (positive = higher ratings), with Wald intervals and z tests from the Laplace Hessian.
+  ``effects()`` is :meth:`MixedResult.effects`: each row one estimand ``L'β`` (the marginal
+  contrast of a term, averaged over the other variables as R's emmeans does; the coefficient
+  in additive models), named in its ``estimand`` column.
 * **Rating scale** (marginal means, differences, post-stratification, ``predict``): the
   *population-averaged* expected rating ``Σ_k value_k P(rating = k)``, the category
   probabilities integrated over the rater and item random effects ``N(0, σ²_rater + σ²_item)``
@@ -33,7 +36,6 @@ from scipy import stats
 from pluralign._errors import ConvergenceWarning
 from pluralign._settings import options
 from pluralign.models._clmm_kernels import (
-    LATENT_VARIANCE,
     LINKS,
     CLMMFit,
     category_probabilities,
@@ -42,17 +44,16 @@ from pluralign.models._clmm_kernels import (
     fit_clmm_terms,
 )
 from pluralign.models._design import Design, build_design
-from pluralign.models._effects import contrast_columns, finish_effects
 from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study: examples)
     _GH_W,
     _GH_X,
     DimensionFit,
     MixedResult,
     _example_study,
-    _slope_part,
     fit_mixed,
+    fit_statistic_rows,
 )
-from pluralign.models._protocol import EFFECT_SCALES
+from pluralign.models._protocol import MIXED_SUMMARY_COLUMNS
 from pluralign.models._random import RandomStructure
 
 #: Coefficient draws are processed in chunks of this many (bounds the quadrature's memory).
@@ -77,10 +78,12 @@ class OrdinalDimensionFit(DimensionFit):
 class OrdinalMixedResult(MixedResult):
     """Crossed cumulative-link mixed models, one per dimension (``fit_mixed(family="ordinal")``).
 
-    Implements :class:`~pluralign.models.ModelResult` as :class:`MixedResult` does; coefficient
-    simulations draw ``(β, α)`` jointly from their Laplace covariance (variance components at
-    their estimates). ``family`` is ``"ordinal"``; ``link`` is ``"logit"`` or ``"probit"``.
-    Rating-scale quantities are population-averaged (see the module docstring).
+    Implements :class:`~pluralign.models.ModelResult` as :class:`MixedResult` does, with the
+    same ``effects()`` (latent-scale marginal contrasts and population-averaged expected-rating
+    differences, one estimand per row); coefficient simulations draw ``(β, α)`` jointly from
+    their Laplace covariance (variance components at their estimates). ``family`` is
+    ``"ordinal"``; ``link`` is ``"logit"`` or ``"probit"``. Rating-scale quantities are
+    population-averaged (see the module docstring).
 
     See Also
     --------
@@ -92,6 +95,16 @@ class OrdinalMixedResult(MixedResult):
     >>> fit = fit_mixed(_example_study(), "rating ~ gender", family="ordinal")
     >>> isinstance(fit, OrdinalMixedResult), fit.link
     (True, 'logit')
+
+    Effects as for the linear model, the estimate on the latent (log cumulative odds) scale:
+
+    >>> fit = fit_mixed(_example_study(), "rating ~ gender", family="ordinal",
+    ...                 reference={"gender": "she/her"})
+    >>> eff = fit.effects()
+    >>> eff[["term", "level", "reference", "estimand"]].iloc[0].tolist()
+    ['gender', 'he/him', 'she/her', 'no other variables']
+    >>> bool(np.allclose(eff["odds_ratio"], np.exp(eff["estimate"])))
+    True
     """
 
     link: str = "logit"
@@ -99,11 +112,6 @@ class OrdinalMixedResult(MixedResult):
     def __repr__(self) -> str:
         dims = ", ".join(self.dimensions)
         return f"<OrdinalMixedResult {self.link} {self.formula!r}: {dims}>"
-
-    def standardiser(self, dimension: str) -> float:
-        """Latent SD of one rating: ``sqrt(σ²_rater + σ²_item + v)``, v = π²/3 (logit) or 1 (probit)."""
-        f = self._fit(dimension)
-        return float(np.sqrt(f.var_rater + f.var_item + LATENT_VARIANCE[self.link]))
 
     # ---------------------------------------------------------------- draws
     def beta_draws(self, dimension: str) -> np.ndarray:
@@ -143,108 +151,22 @@ class OrdinalMixedResult(MixedResult):
             out[start : start + _CHUNK] = np.asarray((W @ ev.T).T)
         return out
 
-    # ---------------------------------------------------------------- protocol
-    def effects(
-        self,
-        *,
-        multiplicity: str | Sequence[str] | None = None,
-        correction: str = "holm",
-        ci_prob: float | None = None,
-        scale: str = "rating",
-    ) -> pd.DataFrame:
-        """One row per contrast (non-reference level of each term) with EFFECT_COLUMNS.
+    # ---------------------------------------------------------------- protocol hooks
+    # ``effects()``, ``marginal_means()``, ``poststratify()``, ``standardiser()`` are
+    # MixedResult's: contrasts on the latent scale from ``β`` (no intercept: the cutpoints take
+    # its place), rating-scale quantities from the population-averaged expected rating of
+    # :meth:`_expected`.
+    def _coefficient_weights(self, L: np.ndarray) -> np.ndarray:
+        """Weights over the design's columns as weights over ``β`` (the intercept has none)."""
+        if np.any(np.abs(L[:, 0]) > 1e-12):
+            raise ValueError(
+                "the ordinal model has no intercept (its cutpoints take its place): a contrast "
+                "must give the Intercept column weight 0"
+            )
+        return L[:, 1:]
 
-        * ``estimate``: the latent coefficient β (log cumulative odds ratio for the logit link,
-          probit units for the probit link; positive = higher ratings), Wald interval
-          ``β̂ ± z·SE`` and two-sided z test.
-        * ``mean_level``, ``mean_reference``, ``difference``, ``relative_pct``: population-
-          averaged expected ratings (random effects integrated) with the term set to the level
-          / reference in every fitted row; intervals from ``n_draws`` simulations of ``(β, α)``.
-        * ``cohens_d = estimate / sqrt(σ²_rater + σ²_item + π²/3)`` (logit; ``+ 1`` for probit):
-          latent-scale standardised effect.
-        * ``odds_ratio = exp(estimate)`` with its interval (logit link only; NaN for probit).
-        * ``p_adjusted``: ``correction`` over the terms named in ``multiplicity`` (default
-          every row).
-        * ``scale="link"`` returns the latent-scale columns only (no simulation); the
-          rating-scale columns are NaN.
-
-        Examples
-        --------
-        >>> fit = fit_mixed(_example_study(), "rating ~ gender", family="ordinal",
-        ...                 reference={"gender": "she/her"})
-        >>> eff = fit.effects()
-        >>> eff[["term", "level", "reference"]].iloc[0].tolist()
-        ['gender', 'he/him', 'she/her']
-        >>> bool((eff["odds_ratio"] > 0).all())
-        True
-        """
-        if scale not in EFFECT_SCALES:
-            raise ValueError(f"scale must be one of {EFFECT_SCALES}, got {scale!r}")
-        ci_prob = options.ci_prob if ci_prob is None else ci_prob
-        z = stats.norm.ppf(0.5 + ci_prob / 2)
-        rows = []
-        standardisers = {}
-        for dim in self.dimensions:
-            f = self._fit(dim)
-            d, fit = f.design, f.fit
-            se = fit.se
-            sd = self.standardiser(dim)
-            standardisers[dim] = sd
-            for term, entries in d.terms.items():
-                idx = [i - 1 for _, i in entries]  # X without its intercept
-                est, s = fit.beta[idx], se[idx]
-                table = pd.DataFrame(
-                    {
-                        "dimension": dim,
-                        "term": term,
-                        "level": [lv for lv, _ in entries],
-                        "reference": d.references.get(
-                            term, ":".join(d.references.get(v, "") for v in term.split(":"))
-                        ),
-                        "estimate": est,
-                        "ci_low": est - z * s,
-                        "ci_high": est + z * s,
-                        "p_value": 2 * stats.norm.sf(np.abs(est / s)),
-                        "p_direction": np.nan,
-                        "std_error": s,
-                        "statistic": est / s,
-                    }
-                )
-                if term in d.levels and scale == "rating":
-                    levels = [lv for lv, _ in entries]
-                    cells = pd.DataFrame({term: [d.references[term], *levels]})
-                    X, W = self._cells_design(cells, dim)
-                    point = self._expected(fit.beta[None, :], X, W, dim)[0]
-                    draws = self._expected(self.beta_draws(dim), X, W, dim)
-                    k = len(levels)
-                    cols = contrast_columns(
-                        draws[:, 1:],
-                        np.repeat(draws[:, :1], k, axis=1),
-                        ci_prob=ci_prob,
-                        level_point=point[1:],
-                        reference_point=np.repeat(point[:1], k),
-                    )
-                    table = pd.concat([table, cols], axis=1)
-                table["cohens_d"] = est / sd
-                if self.link == "logit":
-                    table["odds_ratio"] = np.exp(est)
-                    table["odds_ratio_ci_low"] = np.exp(est - z * s)
-                    table["odds_ratio_ci_high"] = np.exp(est + z * s)
-                rows.append(table)
-        table = (
-            pd.concat(rows, ignore_index=True)
-            if rows
-            else pd.DataFrame(columns=["dimension", "term", "p_value"])
-        )
-        out = finish_effects(table, multiplicity=multiplicity, correction=correction)
-        out.attrs["standardiser"] = standardisers
-        out.attrs["standardiser_definition"] = (
-            "sqrt(var_rater + var_item + pi^2/3) on the logit scale"
-            if self.link == "logit"
-            else "sqrt(var_rater + var_item + 1) on the probit scale"
-        )
-        out.attrs["ci_prob"] = ci_prob
-        return out
+    def _linear_predictor(self, X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        return X[:, 1:] @ beta
 
     def predict(
         self, data: pd.DataFrame | None = None, *, include_random: bool = True
@@ -265,34 +187,10 @@ class OrdinalMixedResult(MixedResult):
         True
         """
         out = []
-        for dim in self.dimensions:
-            f = self._fit(dim)
-            d, fit = f.design, f.fit
-            if data is None:
-                frame = d.data.copy()
-                X = d.X
-            else:
-                frame = data if "dimension" not in data.columns else data[data["dimension"] == dim]
-                if frame.empty:
-                    continue
-                frame = frame.copy()
-                frame["dimension"] = dim
-                X = d.transform(frame)
-            eta = X[:, 1:] @ fit.beta
-            known = {}
-            if include_random:
-                for col, levels, b in (
-                    ("rater", d.rater_levels, fit.b1),
-                    ("item", d.item_levels, fit.b2),
-                ):
-                    if col not in frame.columns:
-                        continue
-                    pos = pd.Index(levels.astype(str)).get_indexer(frame[col].astype(str))
-                    known[col] = pos >= 0
-                    eta = eta + np.where(known[col], b[np.maximum(pos, 0)], 0.0)
-                eta = eta + _slope_part(d, fit, frame, data is None)
-            values = dict(zip(d.columns[1:], np.asarray(X)[:, 1:].T, strict=True))
-            var_left = fit.random_variance(values, len(frame), known)
+        for f, frame, eta, var_left in self._linear_predictors(data, include_random):
+            fit = f.fit
+            if fit.random is not None:  # slopes: each row's own variance of the terms left
+                var_left = _variance_left(f, frame, include_random)
             s = np.sqrt(np.maximum(var_left, 0.0))
             probs = np.einsum(
                 "nqk,q->nk",
@@ -303,8 +201,6 @@ class OrdinalMixedResult(MixedResult):
             for j, value in enumerate(f.values):
                 frame[f"p_{value:g}"] = probs[:, j]
             out.append(frame)
-        if not out:
-            raise ValueError(f"no row of data has a fitted dimension {self.dimensions}")
         return pd.concat(out, ignore_index=True)
 
     def diagnostics(self) -> pd.DataFrame:
@@ -349,28 +245,22 @@ class OrdinalMixedResult(MixedResult):
                 rows.append((dim, "cutpoint", name, a, s, a / s, np.nan))
             rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
             rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
-            for name, val in (
-                ("logLik", fit.loglik),
-                ("deviance", fit.deviance),
-                ("AIC", fit.aic),
-                ("BIC", fit.bic),
-                ("n_ratings", fit.n),
-                ("n_raters", d.n_raters),
-                ("n_items", d.n_items),
-            ):
-                rows.append((dim, "fit", name, float(val), np.nan, np.nan, np.nan))
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "dimension",
-                "kind",
-                "parameter",
-                "estimate",
-                "std_error",
-                "statistic",
-                "p_value",
-            ],
-        )
+            rows.extend(fit_statistic_rows(dim, f))
+        return pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
+
+
+def _variance_left(f: OrdinalDimensionFit, frame: pd.DataFrame, include_random: bool):
+    """Latent variance of each row's random terms not known from the fit (random slopes)."""
+    d = f.design
+    known = {}
+    if include_random:
+        for col, levels in (("rater", d.rater_levels), ("item", d.item_levels)):
+            if col in frame.columns:
+                pos = pd.Index(levels.astype(str)).get_indexer(frame[col].astype(str))
+                known[col] = pos >= 0
+    X = np.asarray(d.transform(frame))
+    values = dict(zip(d.columns[1:], X[:, 1:].T, strict=True))
+    return f.fit.random_variance(values, len(frame), known)
 
 
 def _ordinal_codes(design: Design) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,8 @@ from pluralign._settings import options
 from pluralign.models._effects import interval
 from pluralign.models._glmm import fit_glmm_logit
 from pluralign.models._inference_kernels import KenwardRoger, Satterthwaite, simulate_lmm
-from pluralign.models._lmm import fit_lmm
+from pluralign.models._lmm import fit_lmm, fit_lmm_terms
+from pluralign.models._random import RandomStructure
 
 if TYPE_CHECKING:
     from pluralign.models._mixed import MixedResult
@@ -263,7 +264,7 @@ def contrast_test(
     out = []
     for dim in dims:
         M, labels = _contrast_matrix(L, list(result.design(dim).columns))
-        table = _tests(result, dim, M, method, ci_prob)
+        table = _tests(result, dim, result._coefficient_weights(M), method, ci_prob)
         table.insert(0, "contrast", labels)
         table.insert(0, "dimension", dim)
         out.append(table)
@@ -379,7 +380,11 @@ def compare(
                 for lab, f, ft in zip(labels, fs, fits, strict=True):
                     if ft.reml:
                         d = f.design
-                        ft = fit_lmm(d.X, d.y, d.rater_codes, d.item_codes, reml=False)
+                        if d.has_random_terms:  # keep the model's random slopes
+                            structure = RandomStructure(d.random)
+                            ft = fit_lmm_terms(d.X, d.y, structure, reml=False)
+                        else:
+                            ft = fit_lmm(d.X, d.y, d.rater_codes, d.item_codes, reml=False)
                         if not ft.converged:
                             warnings.warn(
                                 f"{dim}: ML refit of {lab!r}: {ft.message}",

@@ -14,6 +14,19 @@ import pandas as pd
 
 from pluralign.data import Population
 
+#: Rating-scale contrast columns shared by every difference table (``effects()``,
+#: :func:`~pluralign.models.compare_groups`, :func:`~pluralign.models.effects_within`):
+#: ``difference = mean_level - mean_reference`` (rating points), ``relative_pct = 100 *
+#: difference / mean_reference`` and their intervals (percentiles of the draws).
+RATING_CONTRAST_COLUMNS = (
+    "difference",
+    "difference_ci_low",
+    "difference_ci_high",
+    "relative_pct",
+    "relative_ci_low",
+    "relative_ci_high",
+)
+
 #: Columns of ``ModelResult.effects()``: one row per contrast (level vs reference of one term).
 EFFECT_COLUMNS = (
     "dimension",  # rated dimension
@@ -29,12 +42,7 @@ EFFECT_COLUMNS = (
     "p_adjusted",  # Wald p adjusted over the multiplicity set (``correction=``); NaN (Bayesian)
     "mean_level",  # marginal mean rating of the level (rating scale)
     "mean_reference",  # marginal mean rating of the reference (rating scale)
-    "difference",  # mean_level - mean_reference (rating points)
-    "difference_ci_low",
-    "difference_ci_high",
-    "relative_pct",  # 100 * difference / mean_reference
-    "relative_ci_low",
-    "relative_ci_high",
+    *RATING_CONTRAST_COLUMNS,
     "cohens_d",  # difference / standardiser (see result.attrs["standardiser"])
     "odds_ratio",  # exp(estimate) for logit links; NaN for the identity link
     "odds_ratio_ci_low",
@@ -62,12 +70,7 @@ COMPARE_COLUMNS = (
     "group_b",  # Population.label of b
     "mean_a",
     "mean_b",
-    "difference",  # mean_a - mean_b (rating points)
-    "difference_ci_low",
-    "difference_ci_high",
-    "relative_pct",  # 100 * difference / mean_b
-    "relative_ci_low",
-    "relative_ci_high",
+    *RATING_CONTRAST_COLUMNS,  # a = level, b = reference
     "p_value",  # 2 * (1 - p_direction), bounded below by 1 / n_draws (never 0)
     "p_direction",  # probability of direction of the difference (share of draws)
 )

@@ -15,6 +15,7 @@ import pandas as pd
 
 from pluralign._settings import options
 from pluralign.models._effects import adjust_pvalues, contrast_columns, tail_probability
+from pluralign.models._protocol import RATING_CONTRAST_COLUMNS
 
 #: Columns of :func:`effects_within`; the ``within`` variable's column follows ``dimension``.
 WITHIN_EFFECT_COLUMNS = (
@@ -24,12 +25,7 @@ WITHIN_EFFECT_COLUMNS = (
     "reference",
     "mean_level",  # expected rating of the level's raters on the item level's responses
     "mean_reference",
-    "difference",  # mean_level - mean_reference (rating points)
-    "difference_ci_low",
-    "difference_ci_high",
-    "relative_pct",  # 100 * difference / mean_reference
-    "relative_ci_low",
-    "relative_ci_high",
+    *RATING_CONTRAST_COLUMNS,
     "p_value",  # 2 * (1 - probability of direction of the difference draws)
     "p_adjusted",
 )

@@ -13,10 +13,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pluralign._settings import options
+from pluralign.data import EVERYONE as DATA_EVERYONE
 from pluralign.plots._style import GUIDE, style
 
-#: Label used for rows that belong to no particular group (``group`` missing).
-EVERYONE = "all raters"
+#: Label of rows that belong to no particular group (``group`` missing): the whole population,
+#: spelt as in every table (``pluralign.data.EVERYONE``).
+EVERYONE = DATA_EVERYONE
 
 
 def check_frame(df: object, columns: Iterable[str], what: str, source: str) -> pd.DataFrame:

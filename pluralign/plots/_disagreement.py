@@ -40,6 +40,11 @@ def divergence_heatmap(
     the most divisive are drawn and the axis label says how many of how many. Cells without
     a value are grey. Interval columns, if any, are not drawn.
 
+    The bias-corrected JSD of ``group_divergence`` scatters around 0 when two groups agree, so
+    it can be negative. The colour scale is clipped at 0: negative cells take the colour of
+    0 (no evidence of divergence), the colour bar says so and points down, and annotations
+    keep the signed value.
+
     Parameters
     ----------
     df : DataFrame
@@ -59,7 +64,8 @@ def divergence_heatmap(
     cmap : str, default "viridis"
         Sequential colour map.
     vmax : float, optional
-        Upper end of the colour scale (default: the largest value drawn).
+        Upper end of the colour scale (default: the largest value drawn). The lower end is
+        0; smaller values are drawn in the colour of 0.
     title : str, optional
         Axes title.
     ax : Axes, optional
@@ -135,8 +141,12 @@ def divergence_heatmap(
                 0.3 * len(pair_list) + 1.7,
             ),
         )
-        colormap = mpl.colormaps[cmap].with_extremes(bad="#D9D9D9")
-        top = vmax if vmax is not None else (np.nanmax(grid) if np.isfinite(grid).any() else 1.0)
+        colormap = mpl.colormaps[cmap]
+        colormap = colormap.with_extremes(bad="#D9D9D9", under=colormap(0.0))
+        finite = grid[np.isfinite(grid)]
+        top = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
+        top = top if top > 0 else 1.0
+        clipped = bool((finite < 0).any())
         image = ax.imshow(
             np.ma.masked_invalid(grid),
             aspect="auto",
@@ -153,7 +163,7 @@ def divergence_heatmap(
         if annotate:
             for (r, c), v in np.ndenumerate(grid):
                 if np.isfinite(v):
-                    dark = image.norm(v) < 0.6
+                    dark = image.norm(max(v, 0.0)) < 0.6
                     ax.text(
                         c,
                         r,
@@ -164,7 +174,11 @@ def divergence_heatmap(
                         color="white" if dark else "black",
                     )
         label = "Jensen–Shannon divergence" if value == "jsd" else C.nice(value)
-        ax.figure.colorbar(image, ax=ax, label=label, shrink=0.9, pad=0.02)
+        if clipped:
+            label += "\n(values < 0 drawn as 0: bias-corrected,\nthey scatter around 0 when groups agree)"
+        ax.figure.colorbar(
+            image, ax=ax, label=label, shrink=0.9, pad=0.02, extend="min" if clipped else "neither"
+        )
         if np.isnan(grid).any():
             caption += "; grey: not estimable"
         ax.set_xlabel(caption)
@@ -203,7 +217,7 @@ def agreement(
     ----------
     df : DataFrame
         Output of ``pluralign.labels.agreement``: columns ``dimension``, ``group`` (missing =
-        all raters), ``krippendorff_alpha``, optionally its ``krippendorff_alpha_ci_low``,
+        everyone), ``krippendorff_alpha``, optionally its ``krippendorff_alpha_ci_low``,
         ``krippendorff_alpha_ci_high`` (or ``ci_low``, ``ci_high``), ``kind``, ``by`` (with
         several demographics, labels read ``"by: group"``).
     group : str, default "group"
@@ -236,11 +250,12 @@ def agreement(
     >>> import pandas as pd
     >>> from pluralign import plots
     >>> df = pd.DataFrame({"dimension": ["toxicity"] * 3, "group": [None, "she/her", "he/him"],
-    ...     "krippendorff_alpha": [0.31, 0.35, 0.27], "ci_low": [0.28, 0.30, 0.22],
-    ...     "ci_high": [0.34, 0.40, 0.32]})
+    ...     "krippendorff_alpha": [0.31, 0.35, 0.27],
+    ...     "krippendorff_alpha_ci_low": [0.28, 0.30, 0.22],
+    ...     "krippendorff_alpha_ci_high": [0.34, 0.40, 0.32]})
     >>> ax = plots.agreement(df)
     >>> [t.get_text() for t in ax.get_yticklabels()]
-    ['all raters', 'she/her', 'he/him']
+    ['everyone', 'she/her', 'he/him']
     """
     C.check_frame(df, ["dimension", group, value], "agreement", "pluralign.labels.agreement")
     data = df.copy()

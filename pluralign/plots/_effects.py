@@ -157,8 +157,11 @@ def forest(
     for Wald intervals excludes the null exactly when ``p_adjusted < alpha``). Filled dots:
     ``p_adjusted < alpha``; hollow dots: not significant after adjustment. With
     ``adjusted=False`` only the unadjusted interval is drawn and fill follows ``p_value``.
-    For Bayesian fits (HDIs, ``p_value = 2(1 - p_direction)``) the widening assumes a roughly
-    normal posterior.
+
+    Bayesian effects (``BayesResult.effects()``: HDIs, ``p_direction``, no p-values) are drawn
+    with their HDI only, never widened, whatever ``adjusted`` says: a filled dot marks an HDI
+    that excludes the null value. ``p_direction`` is a posterior probability, not a p-value,
+    and is not adjusted for multiplicity.
 
     Parameters
     ----------
@@ -203,6 +206,10 @@ def forest(
     table = adjusted_intervals(effects, scale=scale, ci_prob=ci_prob)
     _, _, _, null, xlabel = _SCALES[scale]
     prob = C.ci_prob_of(effects, ci_prob)
+    bayesian = "p_direction" in effects.columns and bool(effects["p_value"].isna().all())
+    if bayesian:  # HDIs and probabilities of direction: nothing to widen
+        adjusted = False
+        table["significant"] = (table["ci_low"] > null) | (table["ci_high"] < null)
     if adjusted and table["k"].isna().any():
         warnings.warn(
             f"forest: {int(table['k'].isna().sum())} contrast(s) lack p_value/p_adjusted; their "
@@ -290,9 +297,14 @@ def forest(
                 for d in dims
             ]
         key = "p_adjusted" if adjusted else "p"
+        interval = "HDI" if bayesian else "CI"
         handles += [
             Line2D(
-                [], [], color=INK, linewidth=2.4 if adjusted else 1.3, label=f"{C.pct(prob)} CI"
+                [],
+                [],
+                color=INK,
+                linewidth=2.4 if adjusted else 1.3,
+                label=f"{C.pct(prob)} {interval}",
             ),
         ]
         if adjusted:
@@ -305,8 +317,14 @@ def forest(
                     label=f"{C.pct(prob)} CI, {adj_text}",
                 )
             )
+        null_text = f"{null:g}"
+        filled, hollow = (
+            (f"HDI excludes {null_text}", f"HDI includes {null_text}")
+            if bayesian
+            else (f"{key} < {1 - prob:.2g}", f"{key} ≥ {1 - prob:.2g}")
+        )
         handles += [
-            Line2D([], [], color=INK, marker="o", linestyle="", label=f"{key} < {1 - prob:.2g}"),
+            Line2D([], [], color=INK, marker="o", linestyle="", label=filled),
             Line2D(
                 [],
                 [],
@@ -314,7 +332,7 @@ def forest(
                 marker="o",
                 markerfacecolor="white",
                 linestyle="",
-                label=f"{key} ≥ {1 - prob:.2g}",
+                label=hollow,
             ),
         ]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)

@@ -22,8 +22,8 @@ _MEASURES = frozenset(
         "change_ci_low",
         "change_ci_high",
         "reduction_pct",
-        "reduction_ci_low",
-        "reduction_ci_high",
+        "reduction_pct_ci_low",
+        "reduction_pct_ci_high",
         "trained_ci_low",
         "trained_ci_high",
         "baseline_ci_low",
@@ -37,10 +37,6 @@ _MEASURES = frozenset(
         "n_seeds",
         "n_generations",
         "ci_prob",
-        "change_lo",
-        "change_hi",
-        "reduction_lo",
-        "reduction_hi",
     }
 )
 
@@ -87,8 +83,7 @@ def training_results(
         group), ``baseline``, ``trained``, ``change`` with ``change_lo``/``change_hi`` (or
         ``change_ci_low``/``change_ci_high``), ``reduction_pct``, optionally ``ci_prob``.
     value : str, default "change"
-        Column drawn; intervals from ``<value>_ci_low``/``<value>_ci_high`` or
-        ``<value>_lo``/``<value>_hi`` when present.
+        Column drawn; intervals from ``<value>_ci_low``/``<value>_ci_high`` when present.
     condition : str or sequence of str, optional
         Condition column(s) forming the row labels (joined with " · "). Default: the
         non-measurement, non-float columns that vary.
@@ -148,8 +143,6 @@ def training_results(
     colour = color_map(group_list, colors)
     marker = marker_map(group_list)
     lo_col, hi_col = f"{value}_ci_low", f"{value}_ci_high"
-    if lo_col not in data.columns and f"{value}_lo" in data.columns:
-        lo_col, hi_col = f"{value}_lo", f"{value}_hi"
     has_ci = lo_col in data.columns and hi_col in data.columns
     if ci_prob is None and "ci_prob" in data.columns and data["ci_prob"].nunique() == 1:
         ci_prob = float(data["ci_prob"].iloc[0])

@@ -167,13 +167,20 @@ class PowerResult:
 _WARNINGS_LOCK = threading.Lock()
 
 
-def _takes_seed(fitter: Any) -> bool:
-    """Whether a fitter accepts ``seed=`` (the simulation's own seed, for sampling fitters)."""
+def _fit_keywords(fitter: Any, seed: int, truth: Mapping[str, float]) -> dict[str, Any]:
+    """What a fitter is given beside the study: ``seed=`` (the simulation's own seed, for
+    sampling fitters) when it accepts it, and ``truth=`` (the true contrasts, for fitters that
+    screen their decisions, :class:`MixedFitter`) when it names it."""
     try:
         params = inspect.signature(fitter).parameters
     except (TypeError, ValueError):
-        return False
-    return "seed" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        return {}
+    kw: dict[str, Any] = {}
+    if "seed" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kw["seed"] = seed
+    if "truth" in params:
+        kw["truth"] = dict(truth)
+    return kw
 
 
 def _seed_sequences(seed: int | None, n_sims: int) -> list[np.random.SeedSequence]:
@@ -205,19 +212,19 @@ def _run_one(
     with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = fitter(study, seed=sim_seed) if _takes_seed(fitter) else fitter(study)
+            fit = fitter(study, **_fit_keywords(fitter, sim_seed, truth))
         except Exception as exc:  # a failed fit is a result to count, not a crash of the run
             fit, error = None, f"{type(exc).__name__}: {exc}"[:300]
     t2 = time.perf_counter()
     rows = []
     if fit is None:
-        for lv in design.levels[1:]:
+        for term, lv, ref in design.contrasts:
             rows.append(
                 {
                     "sim": index,
-                    "term": design.term,
+                    "term": term,
                     "level": lv,
-                    "reference": design.reference,
+                    "reference": ref,
                     "truth": truth.get(lv, np.nan),
                     "estimate": np.nan,
                     "ci_low": np.nan,
@@ -380,7 +387,8 @@ def power_analysis(
     effect : float or mapping, optional
         Effect to test, in the design's ``effect_scale``: a float for the first non-reference
         level, or ``{level: size}``. Default: the design's ``effects``. ``0`` gives the
-        false-positive rate.
+        false-positive rate. For an item term (``design.test``, e.g. a demographic × source
+        model interaction) it sets that term's contrasts (:meth:`StudyDesign.with_effect`).
     alpha : float, default 0.05
         Two-sided test level. Built-in models report ``1 - alpha`` intervals, so ``coverage``
         is the coverage of the ``1 - alpha`` interval.
@@ -388,12 +396,14 @@ def power_analysis(
         Number of simulated studies. The Monte-Carlo SD of a power estimate is
         ``sqrt(p(1 - p)/n_sims)`` (≤ 0.022 for 500).
     model : {"mixed", "bayes", "rater_means"} or callable
-        ``"mixed"``: :func:`pluralign.models.fit_mixed` (Wald p < alpha). ``"bayes"``:
+        ``"mixed"``: :func:`pluralign.models.fit_mixed` (Wald p < alpha), screened by an
+        approximate fit and refitted exactly near a decision (:class:`MixedFitter`). ``"bayes"``:
         :func:`pluralign.models.fit_bayes` with few draws (``model_options`` sets ``draws``,
         ``tune``, ``chains``, ``family``); detection means the ``1 - alpha`` HDI excludes 0.
         ``"rater_means"``: t test on rater means (exact without item effects, fast). A
         callable ``fit(study) -> DataFrame`` with columns ``term, level, reference, estimate,
-        ci_low, ci_high, p_value`` (and optionally a boolean ``detected``).
+        ci_low, ci_high, p_value`` (and optionally a boolean ``detected``); it is given
+        ``seed=`` when it accepts it and ``truth=`` (the true contrasts) when it names it.
     model_options : mapping, optional
         Extra fields of the built-in fitter (e.g. ``{"draws": 200}`` for Bayes).
     seed : int, optional

@@ -6,8 +6,10 @@ power of one design, ``pluralign power plan`` finds the smallest design for a ta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -71,12 +73,45 @@ NJobs = Annotated[int, typer.Option(help="Worker processes (-1: all cores).")]
 Cache = Annotated[
     Path | None, typer.Option(help="Folder of finished simulations (resumable runs).")
 ]
+Backend = Annotated[
+    str | None,
+    typer.Option(
+        help="Where simulations run: a joblib backend ('loky' processes, 'threading') or "
+        "'dask' (with --client). Default: this process, or local processes with --n-jobs."
+    ),
+]
+Client = Annotated[
+    str | None,
+    typer.Option(
+        help="Address of a Dask scheduler (tcp://host:8786): run the simulations on that "
+        "cluster (needs pluralign[dask]); results equal a serial run's."
+    ),
+]
 FailedFits = Annotated[
     str,
     typer.Option(
         help="'miss': a failed fit counts as a non-detection; 'exclude': left out of power."
     ),
 ]
+
+
+#: Options of the simulations that `run` and `plan` share, in the order they are passed.
+_SIMULATION = ("alpha", "n_sims", "model", "seed", "n_jobs", "backend", "cache", "failed_fits")
+
+
+@contextmanager
+def _simulation_options(client: str | None, *values: Any) -> Iterator[dict[str, Any]]:
+    """The keyword arguments of the simulations (:data:`_SIMULATION`, in order), with a Dask
+    client connected to ``client`` (a scheduler address) while they are used."""
+    options = dict(zip(_SIMULATION, values, strict=True))
+    if client is None:
+        yield options
+        return
+    from pluralign._compat import require
+
+    distributed = require("distributed", purpose="running power simulations on a Dask cluster")
+    with distributed.Client(client) as connected:
+        yield {**options, "client": connected}
 
 
 @power_app.command("run")
@@ -95,6 +130,8 @@ def cli_power(
     model: Model = "mixed",
     seed: Seed = None,
     n_jobs: NJobs = 1,
+    backend: Backend = None,
+    client: Client = None,
     cache: Cache = None,
     failed_fits: FailedFits = "miss",
     out: Annotated[
@@ -115,16 +152,9 @@ def cli_power(
         items_per_rater,
         dimension,
     )
-    res = power_analysis(
-        d,
-        alpha=alpha,
-        n_sims=n_sims,
-        model=model,
-        seed=seed,
-        n_jobs=n_jobs,
-        cache=cache,
-        failed_fits=failed_fits,
-    )
+    sims = (alpha, n_sims, model, seed, n_jobs, backend, cache, failed_fits)
+    with _simulation_options(client, *sims) as options:
+        res = power_analysis(d, **options)
     typer.echo(repr(res))
     typer.echo(res.summary.to_string(index=False))
     if out is not None:
@@ -157,6 +187,8 @@ def cli_plan(
     model: Model = "mixed",
     seed: Seed = None,
     n_jobs: NJobs = 1,
+    backend: Backend = None,
+    client: Client = None,
     cache: Cache = None,
     failed_fits: FailedFits = "miss",
     out: Annotated[
@@ -177,21 +209,10 @@ def cli_plan(
         items_per_rater,
         dimension,
     )
-    plan = plan_study(
-        d,
-        target_power=target_power,
-        vary=vary,
-        lower=lower,
-        upper=upper,
-        criterion=criterion,
-        alpha=alpha,
-        n_sims=n_sims,
-        model=model,
-        seed=seed,
-        n_jobs=n_jobs,
-        cache=cache,
-        failed_fits=failed_fits,
-    )
+    sims = (alpha, n_sims, model, seed, n_jobs, backend, cache, failed_fits)
+    search = dict(target_power=target_power, vary=vary, lower=lower, upper=upper)
+    with _simulation_options(client, *sims) as options:
+        plan = plan_study(d, criterion=criterion, **search, **options)
     typer.echo(repr(plan))
     typer.echo(
         plan.curve[["value", "power", "power_ci_low", "power_ci_high", "power_monotone"]].to_string(

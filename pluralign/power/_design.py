@@ -6,6 +6,12 @@ The data-generating model is a crossed latent-variable model for one rated dimen
     u_j ~ N(0, rater_sd²),  v_i ~ N(0, item_sd²),  w_{g,i} ~ N(0, group_item_sd²),  e ~ N(0, residual_sd²)
 
 Rater ``j`` belongs to group ``g(j)`` of one demographic and rates ``items_per_rater`` items.
+Designs may give items covariates, as the simulator does: the response's source model ``m(i)``
+(equal shares, the first the reference) and its length ``x_i`` in words, ``N(150, 50²)``, with
+main effects and interactions with the demographic::
+
+    ... + gamma[m(i)] + delta z_i + theta[g(j), m(i)] + kappa[g(j)] z_i,   z_i = (x_i - 150) / 50
+
 On the ``"normal"`` scale the rating is ``y*`` itself with ``e ~ N(0, residual_sd²)``; on an
 ordinal scale (``"5-point"``, ``"binary"``) ``e`` is standard logistic (a cumulative-logit model)
 and the rating is ``y*`` cut at the thresholds ``cutpoints``. A design is a thin description of
@@ -33,6 +39,8 @@ from pluralign.data import (
     CUTPOINTS_2,
     CUTPOINTS_5,
     GAUSSIAN_MEAN,
+    LENGTH_MEAN,
+    LENGTH_SD,
     LOCATION,
     LogEntry,
     Scale,
@@ -126,6 +134,29 @@ class StudyDesign:
         Latent thresholds of an ordinal scale (default: :data:`DEFAULT_CUTPOINTS`).
     dimension : str
         Name of the rated dimension.
+    source_models : tuple of str, optional
+        Item covariate ``source_model``: the LLMs that wrote the responses, in equal shares
+        (assigned at random), the first the reference. Default: none (no such column).
+    source_model_effects : mapping of str to float, optional
+        Latent shift of each non-reference source model (rating points on the normal scale).
+    length_effect : float, optional
+        Item covariate ``length`` (words, ``N(150, 50²)`` rounded, at least 10): latent shift
+        per 50 words (one nominal SD). Default ``None``: no length column.
+    source_model_interactions : mapping, optional
+        Demographic × source model: ``{level: {model: shift}}``, the shift of a non-reference
+        level's raters on a non-reference model's responses beyond the reference level's
+        (the interaction coefficient; other cells 0).
+    length_interactions : mapping of str to float, optional
+        Demographic × length: ``{level: change}``, the change of the length slope (per 50
+        words) of a non-reference level's raters.
+    test : str, optional
+        The model term whose contrasts are tested (default: the demographic, ``term``): also
+        ``"source_model"``, ``"length"``, ``"{term}:source_model"`` or ``"{term}:length"``
+        when the design has that covariate (:attr:`tests`). The fitted formula
+        (:attr:`formula`) holds the demographic, every item covariate and the tested
+        interaction. Item effects are latent shifts whatever ``effect_scale`` is; the
+        demographic's ``effects`` are its shifts on the reference model's responses of average
+        length.
 
     Examples
     --------
@@ -135,6 +166,16 @@ class StudyDesign:
     (60, 20, 'she/her', [('gender', 'he/him', 'she/her')])
     >>> d.with_n_raters(90).groups
     {'gender': {'she/her': 45, 'he/him': 45}}
+
+    Power to detect that he/him raters rate one model's responses differently:
+
+    >>> d = StudyDesign(source_models=("model_a", "model_b"),
+    ...                 source_model_interactions={"he/him": {"model_b": 0.3}},
+    ...                 test="gender:source_model", scale="normal")
+    >>> d.formula, d.contrasts
+    ('rating ~ gender + source_model + gender:source_model', [('gender:source_model', 'he/him:model_b', 'she/her:model_a')])
+    >>> sorted(d.simulate(seed=1).items.columns)
+    ['item', 'prompt', 'prompt_id', 'response', 'source_model']
     """
 
     groups: Mapping[str, Mapping[str, int]] = field(
@@ -153,9 +194,16 @@ class StudyDesign:
     residual_sd: float | None = None
     cutpoints: tuple[float, ...] | None = None
     dimension: str = "toxicity"
+    source_models: tuple[str, ...] = ()
+    source_model_effects: Mapping[str, float] = field(default_factory=dict)
+    length_effect: float | None = None
+    source_model_interactions: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    length_interactions: Mapping[str, float] = field(default_factory=dict)
+    test: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", _freeze_groups(self.groups))
+        self._check_item_covariates()
         levels = self.levels
         eff = {str(k): float(v) for k, v in dict(self.effects).items()}
         unknown = [k for k in eff if k not in levels]
@@ -227,7 +275,91 @@ class StudyDesign:
                 "or use effect_scale='latent'"
             )
 
+    def _check_item_covariates(self) -> None:
+        models = tuple(str(m) for m in self.source_models)
+        if len(models) == 1 or len(set(models)) != len(models):
+            raise ValueError(
+                f"source_models must be at least two distinct names (the first the reference), "
+                f"got {list(models)}"
+            )
+        object.__setattr__(self, "source_models", models)
+
+        def shifts(spec, what: str, allowed: list[str]) -> dict[str, float]:
+            out = {str(k): float(v) for k, v in dict(spec).items()}
+            bad = [k for k in out if k not in allowed]
+            if bad:
+                raise ValueError(f"{what} names {bad}; allowed: {allowed}")
+            if not all(np.isfinite(list(out.values()))):
+                raise ValueError(f"{what} must be finite numbers, got {out}")
+            return out
+
+        object.__setattr__(
+            self,
+            "source_model_effects",
+            shifts(self.source_model_effects, "source_model_effects", list(models[1:])),
+        )
+        inter = dict(self.source_model_interactions)
+        bad = [k for k in inter if str(k) not in self.levels[1:]]
+        if bad:
+            raise ValueError(
+                f"source_model_interactions names levels {bad}; allowed: the non-reference "
+                f"levels of {self.term!r} {self.levels[1:]}"
+            )
+        object.__setattr__(
+            self,
+            "source_model_interactions",
+            {
+                str(lv): shifts(spec, f"source_model_interactions[{lv!r}]", list(models[1:]))
+                for lv, spec in inter.items()
+            },
+        )
+        if self.length_effect is not None:
+            object.__setattr__(self, "length_effect", float(self.length_effect))
+            if not np.isfinite(self.length_effect):
+                raise ValueError(f"length_effect must be finite, got {self.length_effect}")
+        elif self.length_interactions:
+            raise ValueError(
+                "length_interactions need a length column: set length_effect (0 for none)"
+            )
+        object.__setattr__(
+            self,
+            "length_interactions",
+            shifts(self.length_interactions, "length_interactions", self.levels[1:]),
+        )
+        test = self.term if self.test is None else str(self.test)
+        if test not in self.tests:
+            raise ValueError(f"test must be one of the design's terms {self.tests}, got {test!r}")
+        object.__setattr__(self, "test", test)
+
     # ------------------------------------------------------------------ facts
+    @property
+    def has_item_covariates(self) -> bool:
+        """Whether items carry a source model or a length."""
+        return bool(self.source_models) or self.length_effect is not None
+
+    @property
+    def tests(self) -> list[str]:
+        """The terms a power analysis of this design can test (see ``test``)."""
+        out = [self.term]
+        if self.source_models:
+            out += ["source_model", f"{self.term}:source_model"]
+        if self.length_effect is not None:
+            out += ["length", f"{self.term}:length"]
+        return out
+
+    @property
+    def formula(self) -> str:
+        """The model fitted to each simulated study: the demographic, every item covariate and
+        the tested interaction (``"rating ~ gender"`` without item covariates)."""
+        terms = [self.term]
+        if self.source_models:
+            terms.append("source_model")
+        if self.length_effect is not None:
+            terms.append("length")
+        if ":" in self.test:
+            terms.append(self.test)
+        return "rating ~ " + " + ".join(terms)
+
     @property
     def term(self) -> str:
         """The demographic whose levels are compared."""
@@ -257,8 +389,22 @@ class StudyDesign:
 
     @property
     def contrasts(self) -> list[tuple[str, str, str]]:
-        """``(term, level, reference)`` of every non-reference level."""
-        return [(self.term, lv, self.reference) for lv in self.levels[1:]]
+        """``(term, level, reference)`` of every contrast of the tested term (:attr:`test`), as
+        the fitted model names them."""
+        models, ref = self.source_models, self.reference
+        if self.test == "source_model":
+            return [("source_model", m, models[0]) for m in models[1:]]
+        if self.test == "length":
+            return [("length", "length", "")]
+        if self.test == f"{self.term}:source_model":
+            return [
+                (self.test, f"{lv}:{m}", f"{ref}:{models[0]}")
+                for m in models[1:]
+                for lv in self.levels[1:]
+            ]
+        if self.test == f"{self.term}:length":
+            return [(self.test, lv, f"{ref}:") for lv in self.levels[1:]]
+        return [(self.term, lv, ref) for lv in self.levels[1:]]
 
     @property
     def rating_scale(self) -> Scale:
@@ -317,6 +463,56 @@ class StudyDesign:
         m0 = self.mean_rating(self.intercept)
         return {lv: self.mean_rating(self.intercept + d) - m0 for lv, d in lat.items()}
 
+    def _interaction_table(self) -> np.ndarray:
+        """``theta[level, model]``: demographic × source-model shifts (reference row and
+        column 0)."""
+        tab = np.zeros((len(self.levels), len(self.source_models)))
+        for lv, spec in self.source_model_interactions.items():
+            for m, v in spec.items():
+                tab[self.levels.index(lv), self.source_models.index(m)] = v
+        return tab
+
+    def test_effects(self, scale: Literal["latent", "point"] = "latent") -> dict[str, float]:
+        """True value of every contrast of the tested term (:attr:`contrasts`), keyed by level.
+
+        ``"latent"``: latent units (a cumulative-logit model's scale; rating points on the
+        normal scale). ``"point"``: rating points, the estimand of a Gaussian mixed model.
+        Without item covariates these are :meth:`latent_effects` and :meth:`point_effects`.
+        With them, each contrast is the model's: a demographic or source-model contrast
+        averaged over the other factor (source models in equal shares, raters in the design's
+        shares), a length slope per word, an interaction coefficient. Rating points have no
+        closed form on an ordinal scale with item covariates: NaN there.
+        """
+        if scale not in ("latent", "point"):
+            raise ValueError(f"scale must be 'latent' or 'point', got {scale!r}")
+        if not self.has_item_covariates:
+            return self.latent_effects() if scale == "latent" else self.point_effects()
+        levels = [lv for _, lv, _ in self.contrasts]
+        if scale == "point" and self.scale != "normal":
+            return dict.fromkeys(levels, np.nan)
+        lat = self.latent_effects()
+        share = np.array(list(self.counts.values()), dtype=float) / self.n_raters
+        if self.source_models:
+            theta = self._interaction_table()
+            gamma = np.array([self.source_model_effects.get(m, 0.0) for m in self.source_models])
+        kappa = np.array([self.length_interactions.get(lv, 0.0) for lv in self.levels])
+        if self.test == self.term:
+            extra = theta.mean(axis=1) if self.source_models else np.zeros(len(self.levels))
+            return {lv: lat[lv] + extra[k] for k, lv in enumerate(self.levels)}
+        if self.test == "source_model":
+            marg = gamma + share @ theta
+            return {m: float(marg[k]) for k, m in enumerate(self.source_models) if k}
+        if self.test == "length":
+            return {"length": float((self.length_effect + share @ kappa) / LENGTH_SD)}
+        if self.test == f"{self.term}:source_model":
+            return {
+                f"{lv}:{m}": float(theta[i, k])
+                for k, m in enumerate(self.source_models)
+                for i, lv in enumerate(self.levels)
+                if i and k
+            }
+        return {lv: float(kappa[i] / LENGTH_SD) for i, lv in enumerate(self.levels) if i}
+
     # ------------------------------------------------------------------ variations
     def replace(self, **changes: Any) -> StudyDesign:
         """A copy with some fields changed (validated again).
@@ -349,20 +545,58 @@ class StudyDesign:
         return dataclasses.replace(self, groups=new)
 
     def with_effect(self, effect: float | Mapping[str, float]) -> StudyDesign:
-        """The same design with another effect size (a float: for the first non-reference level)."""
-        if isinstance(effect, Mapping):
-            return dataclasses.replace(self, effects=dict(effect))
-        eff = dict(self.effects)
-        eff[self.levels[1]] = float(effect)
-        return dataclasses.replace(self, effects=eff)
+        """The same design with another effect size of the tested term (:attr:`test`).
+
+        A float sets the first contrast (first non-reference level; first non-reference model;
+        the length slope), a mapping sets contrasts by their ``level`` as in :attr:`contrasts`
+        (``{"he/him:model_b": 0.2}`` for ``test="gender:source_model"``). For the demographic a
+        mapping replaces ``effects`` as a whole; item terms keep the contrasts not named.
+        """
+        first = self.contrasts[0][1]
+        given = dict(effect) if isinstance(effect, Mapping) else {first: float(effect)}
+        if self.test == self.term:
+            eff = given if isinstance(effect, Mapping) else {**self.effects, **given}
+            return dataclasses.replace(self, effects=eff)
+        known = [lv for _, lv, _ in self.contrasts]
+        unknown = [k for k in given if k not in known]
+        if unknown:
+            raise ValueError(f"effect names contrasts {unknown} of {self.test!r}; known: {known}")
+        if self.test == "source_model":
+            return dataclasses.replace(
+                self, source_model_effects={**self.source_model_effects, **given}
+            )
+        if self.test == "length":
+            return dataclasses.replace(self, length_effect=given["length"])
+        if self.test == f"{self.term}:length":
+            return dataclasses.replace(
+                self, length_interactions={**self.length_interactions, **given}
+            )
+        inter = {lv: dict(spec) for lv, spec in self.source_model_interactions.items()}
+        for key, v in given.items():
+            lv, m = key.split(":", 1)
+            inter.setdefault(lv, {})[m] = float(v)
+        return dataclasses.replace(self, source_model_interactions=inter)
 
     # ------------------------------------------------------------------ simulation
-    def kernel_inputs(self) -> dict:
+    def draw_item_covariates(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The items' covariates: ``source`` (code of the source model, equal shares in random
+        order) and ``length`` (words); empty without item covariates."""
+        out: dict[str, np.ndarray] = {}
+        if self.source_models:
+            out["source"] = rng.permutation(np.arange(self.n_items) % len(self.source_models))
+        if self.length_effect is not None:
+            out["length"] = np.maximum(
+                10.0, np.round(LENGTH_MEAN + LENGTH_SD * rng.standard_normal(self.n_items))
+            )
+        return out
+
+    def kernel_inputs(self, covariates: Mapping[str, np.ndarray] | None = None) -> dict:
         """The design as arguments of :func:`pluralign.data.simulate_ratings` (without ``rng``).
 
         Raters are ordered by level (reference first); the latent fixed part is
         ``intercept + latent effect`` of the rater's level; every level deviates from everyone
-        on each item by ``N(0, group_item_sd²)``; raters rate whole prompts.
+        on each item by ``N(0, group_item_sd²)``; raters rate whole prompts. ``covariates``
+        (:meth:`draw_item_covariates`) add the item covariates' effects and interactions.
         """
         counts = np.array(list(self.counts.values()))
         group = np.repeat(np.arange(len(counts)), counts)
@@ -379,6 +613,8 @@ class StudyDesign:
             "group_item_sd": self.group_item_sd,
             "groups": {self.term: (group, len(counts))},
         }
+        if covariates:
+            inputs.update(self._covariate_inputs(group, covariates))
         if self.scale == "normal":
             inputs.update(family="gaussian", residual_sd=self.residual_sd)
         else:
@@ -388,6 +624,28 @@ class StudyDesign:
                 minimum=float(_SCALE_RANGE[self.scale][0]),
             )
         return inputs
+
+    def _covariate_inputs(self, group: np.ndarray, cov: Mapping[str, np.ndarray]) -> dict:
+        """``item_fixed``, ``features`` and ``loadings`` of :func:`simulate_ratings`."""
+        item_fixed = np.zeros(self.n_items)
+        features, loadings = [], []
+        if "source" in cov:
+            src = cov["source"]
+            gamma = np.array([self.source_model_effects.get(m, 0.0) for m in self.source_models])
+            item_fixed += gamma[src]
+            features.append(np.eye(len(self.source_models))[src][:, 1:])
+            loadings.append(self._interaction_table()[group][:, 1:])
+        if "length" in cov:
+            z = (cov["length"] - LENGTH_MEAN) / LENGTH_SD
+            kappa = np.array([self.length_interactions.get(lv, 0.0) for lv in self.levels])
+            item_fixed += self.length_effect * z
+            features.append(z[:, None])
+            loadings.append(kappa[group][:, None])
+        return {
+            "item_fixed": item_fixed[:, None],
+            "features": np.hstack(features),
+            "loadings": np.hstack(loadings)[:, :, None],
+        }
 
     def simulate(
         self, seed: int | np.random.Generator | np.random.SeedSequence | None = None
@@ -403,7 +661,9 @@ class StudyDesign:
         (20, 60, [1.0])
         """
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        inputs = self.kernel_inputs()
+        # item covariates from a stream of their own: the other draws do not move with them
+        cov = self.draw_item_covariates(rng.spawn(1)[0]) if self.has_item_covariates else None
+        inputs = self.kernel_inputs(cov)
         group = inputs["groups"][self.term][0]
         draw = simulate_ratings(rng=rng, **inputs)
         log: tuple[LogEntry, ...] = ()
@@ -428,6 +688,12 @@ class StudyDesign:
                 "response": [f"response {i}" for i in range(self.n_items)],
             }
         )
+        reference = {self.term: self.reference}
+        if cov and "source" in cov:
+            items["source_model"] = np.array(self.source_models, dtype=object)[cov["source"]]
+            reference["source_model"] = self.source_models[0]
+        if cov and "length" in cov:
+            items["length"] = cov["length"]
         return Study(
             draw.ratings_frame([self.dimension]),
             raters,
@@ -440,7 +706,7 @@ class StudyDesign:
                 "simulated": True,
                 "family": "gaussian" if self.scale == "normal" else "ordinal",
             },
-            reference={self.term: self.reference},
+            reference=reference,
         )
 
 

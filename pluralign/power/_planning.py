@@ -45,7 +45,7 @@ _INTEGER_FIELDS = ("n_raters", "items_per_rater", "n_prompts", "responses_per_pr
 
 def vary_design(design: StudyDesign, vary: str, value: Any) -> StudyDesign:
     """``design`` with one quantity set: a field name, ``"n_raters"`` (groups rescaled) or
-    ``"effect"`` (first non-reference level)."""
+    ``"effect"`` (the first contrast of the tested term, :meth:`StudyDesign.with_effect`)."""
     if vary == "n_raters":
         return design.with_n_raters(int(value))
     if vary == "effect":

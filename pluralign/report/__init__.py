@@ -1,7 +1,7 @@
 """Report layer: the HTML / markdown study report and the end-to-end demo."""
 
 from pluralign.report._demo import run_demo
-from pluralign.report._options import REPORT_MODELS, ReportOptions
+from pluralign.report._options import BAYES_METHODS, REPORT_MODELS, ReportOptions
 from pluralign.report._report import (
     Analysis,
     analyse,
@@ -12,6 +12,7 @@ from pluralign.report._report import (
 )
 
 __all__ = [
+    "BAYES_METHODS",
     "REPORT_MODELS",
     "Analysis",
     "ReportOptions",

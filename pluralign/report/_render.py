@@ -42,22 +42,28 @@ class Note:
 
 @dataclass(frozen=True)
 class Table:
-    """A table with a caption; floats are shown with ``digits`` decimals; ``name`` names its file."""
+    """A table with a caption; floats are shown with ``digits`` decimals; ``name`` names its file.
+
+    ``note`` is the line shown under it: what its intervals cover and how its tests are
+    adjusted for multiplicity.
+    """
 
     frame: pd.DataFrame
     caption: str = ""
     digits: int = 3
     max_rows: int = 40
     name: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
 class Figure:
-    """A rendered figure: PNG bytes and a caption."""
+    """A rendered figure: PNG bytes, a caption and a note on its intervals (as for Table)."""
 
     png: bytes
     caption: str
     name: str
+    note: str = ""
 
 
 @dataclass
@@ -73,14 +79,14 @@ class Section:
         return self
 
 
-def figure_from_matplotlib(fig, caption: str, name: str, dpi: int = 110) -> Figure:
+def figure_from_matplotlib(fig, caption: str, name: str, dpi: int = 110, note: str = "") -> Figure:
     """Render a matplotlib figure to PNG bytes and close it."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    return Figure(buf.getvalue(), caption, name)
+    return Figure(buf.getvalue(), caption, name, note)
 
 
 def _format_frame(table: Table) -> pd.DataFrame:
@@ -138,7 +144,8 @@ table{border-collapse:collapse;font-size:.84em;margin:.4em 0 1em;display:block;o
 th,td{border:1px solid #dde1e7;padding:.25em .6em;text-align:left;white-space:nowrap}
 th{background:#eef1f5;white-space:normal;vertical-align:bottom}
 .num{text-align:right;font-variant-numeric:tabular-nums}
-caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0;color:#394356;white-space:nowrap}
+caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0;color:#394356;
+white-space:normal;max-width:1100px}
 figure{margin:1em 0}
 figure img{max-width:100%;border:1px solid #eef1f5}
 figcaption{font-size:.88em;color:#4b5568}
@@ -146,6 +153,8 @@ code{background:#eef1f5;padding:0 .25em;border-radius:3px}
 .note{padding:.5em .9em;border-left:4px solid #4a7bd0;background:#eef3fc;margin:.8em 0}
 .note.warning{border-color:#d08a1e;background:#fdf5e8}
 .note.skipped{border-color:#8a93a3;background:#f1f2f4;color:#4b5568}
+.scope{font-size:.82em;color:#4b5568;margin:-.6em 0 1.2em;max-width:1100px}
+figcaption .scope{display:block;margin:.2em 0 0}
 footer{color:#6b7585;font-size:.8em;text-align:center;padding-bottom:2em}
 """
 
@@ -194,12 +203,17 @@ def _block_html(b) -> str:
             for r in df.itertuples(index=False)
         )
         cap = html.escape(b.caption + _truncation_note(b))
-        return f"<table><caption>{cap}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        note = f'<p class="scope">{_inline_html(b.note)}</p>' if b.note else ""
+        return (
+            f"<table><caption>{cap}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+            f"</table>{note}"
+        )
     if isinstance(b, Figure):
         data = base64.b64encode(b.png).decode("ascii")
+        note = f'<span class="scope">{_inline_html(b.note)}</span>' if b.note else ""
         return (
             f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_inline_html(b.caption)}</figcaption></figure>"
+            f"<figcaption>{_inline_html(b.caption)}{note}</figcaption></figure>"
         )
     raise TypeError(f"unknown report block {type(b).__name__}")
 
@@ -235,8 +249,12 @@ def render_markdown(
                 for r in df.itertuples(index=False):
                     lines.append("| " + " | ".join(_md_cell(v) for v in r) + " |")
                 lines.append("")
+                if b.note:
+                    lines += [b.note, ""]
             elif isinstance(b, Figure):
                 lines += [f"![{b.caption}]({figure_dir}/{b.name}.png)", "", f"*{b.caption}*", ""]
+                if b.note:
+                    lines += [b.note, ""]
     if footer:
         lines += ["---", "", footer, ""]
     return "\n".join(lines)

@@ -1,25 +1,34 @@
-"""The study report: data summary, descriptive differences, model effects, agreement, labels, training."""
+"""The study report: its stages (data, descriptive differences, agreement, labels, training; the
+models are in ``_stage_models``) and the functions that run them and write the report."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from pluralign._errors import ConvergenceWarning, DroppedRowsWarning, PluralignWarning
+from pluralign._errors import DroppedRowsWarning
 from pluralign._settings import options
 from pluralign.data import Study
 from pluralign.labels import label_flips
+from pluralign.report._analysis import (
+    MAX_BETWEEN,
+    MIN_GROUP,
+    Analysis,
+    _as_study,
+    _default_demographics,
+    _plot,
+    crossed_with,
+    wide_intervals,
+)
+from pluralign.report._coverage import interval_note
 from pluralign.report._options import ReportOptions
 from pluralign.report._render import (
-    Figure,
     Note,
     Section,
     Table,
@@ -28,167 +37,24 @@ from pluralign.report._render import (
     render_markdown,
     write_figures,
 )
+from pluralign.report._stage_models import stage_models
 
 #: Label methods shown in the report, in order (``posterior`` needs a Bayesian fit).
 LABEL_METHODS = ("majority", "distribution", "posterior")
 
-#: Most levels a demographic may have to enter the default model formula.
-MAX_LEVELS = 12
+#: The note under the label tables and figure.
+LABEL_NOTE = (
+    "No intervals and no tests: p_chosen is a share of raters (distribution), 0 or 1 "
+    "(majority) or a posterior probability (posterior), so nothing is adjusted for "
+    "multiplicity."
+)
 
-#: Most groups of a demographic for which agreement between every pair of groups is shown.
-MAX_BETWEEN = 4
-
-#: Fewest raters of a group drawn in figures (smaller groups stay in the tables).
-MIN_GROUP = 10
-
-
-@dataclass
-class Analysis:
-    """What the stages computed, passed from stage to stage and kept for the caller.
-
-    Attributes
-    ----------
-    study : Study
-    dimensions, demographics : list of str
-        What was analysed.
-    seed : int
-        Seed of every random step.
-    settings : ReportOptions
-        The settings the stages read (models, bootstrap size, Bayesian sampling, labels).
-    sections : list of Section
-        Rendered report parts, in order.
-    results : dict
-        Named results (``"mixed"``, ``"bayes"``, ``"agreement"``, ``"labels"``, ``"training"``...).
-    problems : list of str
-        Stages that were skipped or failed, with the reason.
-    timings : dict
-        Wall time (seconds) of each part of each stage.
-    """
-
-    study: Study
-    dimensions: list[str]
-    demographics: list[str]
-    seed: int
-    settings: ReportOptions = field(default_factory=ReportOptions)
-    sections: list[Section] = field(default_factory=list)
-    results: dict = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def section(self, title: str, anchor: str) -> Section:
-        s = Section(title, anchor)
-        self.sections.append(s)
-        return s
-
-    def run(self, section: Section, what: str, fn: Callable[[], None]) -> bool:
-        """Run one part of a stage; a missing optional extra or a failure becomes a visible note.
-
-        Rows dropped and convergence problems that the called functions warn about are shown
-        as notes in the section (the report is their record).
-        """
-        t0 = time.perf_counter()
-        ok = False
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", PluralignWarning)
-            try:
-                fn()
-                ok = True
-            except ImportError as exc:
-                msg = f"{what} skipped: {exc}"
-                section.add(Note(msg, "skipped"))
-            except Exception as exc:  # shown in the report and warned, never hidden
-                msg = f"{what} failed: {type(exc).__name__}: {exc}"
-                section.add(Note(msg, "warning"))
-        self.timings[what] = self.timings.get(what, 0.0) + time.perf_counter() - t0
-        seen = set()
-        for w in caught:
-            text = str(w.message)
-            if issubclass(w.category, PluralignWarning) and text not in seen:
-                seen.add(text)
-                kind = "warning" if issubclass(w.category, ConvergenceWarning) else "info"
-                section.add(Note(f"{what}: {text}", kind))
-            elif not issubclass(w.category, PluralignWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if not ok:
-            if " failed: " in msg:
-                warnings.warn(msg, PluralignWarning, stacklevel=2)
-            self.problems.append(msg)
-        return ok
-
-
-# ---------------------------------------------------------------- helpers
-def _default_demographics(study: Study) -> list[str]:
-    table = study.rater_table("collapsed")
-    out = []
-    for col in study.demographics:
-        n = table[col].nunique(dropna=True)
-        if 2 <= n <= MAX_LEVELS:
-            out.append(col)
-    return out
-
-
-def _as_study(study: Study | str | Path) -> Study:
-    if isinstance(study, Study):
-        return study
-    from pluralign.data import read_study
-
-    return read_study(study)
-
-
-def wide_intervals(
-    df: pd.DataFrame,
-    value: str,
-    low: str,
-    high: str,
-    index: Sequence[str],
-    *,
-    digits: int = 2,
-    p: str | None = None,
-    alpha: float | None = None,
-) -> pd.DataFrame:
-    """One row per ``index`` combination, one column per dimension: ``"estimate [low, high]"``.
-
-    With ``p`` (a p-value column), estimates with ``p < alpha`` get a ``*``.
-    """
-    alpha = 1 - options.ci_prob if alpha is None else alpha
-
-    def cell(r) -> str:
-        if pd.isna(r[value]):
-            return ""
-        txt = f"{r[value]:.{digits}f} [{r[low]:.{digits}f}, {r[high]:.{digits}f}]"
-        if p is not None and pd.notna(r[p]) and r[p] < alpha:
-            txt += " *"
-        return txt
-
-    d = df.assign(_cell=df.apply(cell, axis=1))
-    dims = list(pd.unique(d["dimension"]))
-    out = d.pivot_table(
-        index=list(index), columns="dimension", values="_cell", aggfunc="first", sort=False
-    )
-    return out.reindex(columns=dims).reset_index().rename_axis(columns=None).fillna("")
-
-
-def _diagnostics_table(diag: pd.DataFrame) -> pd.DataFrame:
-    """Diagnostics of several dimensions side by side: one row per check, one column per dimension."""
-    d = diag.copy()
-    d["cell"] = d["value"].map(lambda v: f"{v:.3g}") + np.where(d["ok"].astype(bool), "", " ✗")
-    dims = list(pd.unique(d["dimension"]))
-    out = d.pivot_table(
-        index=["check", "parameter"],
-        columns="dimension",
-        values="cell",
-        aggfunc="first",
-        sort=False,
-    )
-    notes = d.groupby(["check", "parameter"], sort=False)["note"].first()
-    out = out.reindex(columns=dims).join(notes.rename("criterion"))
-    return out.reset_index().rename_axis(columns=None).fillna("")
-
-
-def _figure(fig, caption: str, name: str) -> Figure:
-    from pluralign.report._render import figure_from_matplotlib
-
-    return figure_from_matplotlib(fig, caption, name)
+#: What the training intervals are and why they are not checked (the note under them).
+TRAINING_INTERVALS = (
+    "bootstrap intervals of the change over seeds and generations",
+    "no tests, so nothing is adjusted for multiplicity; with few seeds these intervals are "
+    "rough and no simulation has checked their coverage",
+)
 
 
 # ---------------------------------------------------------------- stages
@@ -272,8 +138,24 @@ def stage_data(a: Analysis) -> None:
         )
 
 
+def _relative_wide(rd: pd.DataFrame, index: list[str]) -> pd.DataFrame:
+    """Relative differences of the non-reference groups, one column per dimension."""
+    shown = rd[~rd["is_reference"].astype(bool)]
+    return wide_intervals(
+        shown, "relative_pct", "relative_ci_low", "relative_ci_high", index, digits=1
+    )
+
+
+def _describe_note() -> str:
+    return interval_note(
+        "two-way cluster-robust t intervals (rater × item)",
+        "no tests here, so nothing is adjusted for multiplicity",
+        "describe_two_way",
+    )
+
+
 def stage_describe(a: Analysis) -> None:
-    """Relative differences of mean ratings between demographic groups."""
+    """Relative differences of mean ratings between demographic groups (within item levels too)."""
     s = a.section("Descriptive differences", "describe")
     s.add(
         Text(
@@ -295,21 +177,14 @@ def stage_describe(a: Analysis) -> None:
         ]
         rd = pd.concat(frames, ignore_index=True)
         a.results["describe"] = rd
-        shown = rd[~rd["is_reference"].astype(bool)] if "is_reference" in rd.columns else rd
         s.add(
             Table(
-                wide_intervals(
-                    shown,
-                    "relative_pct",
-                    "relative_ci_low",
-                    "relative_ci_high",
-                    ["by", "group", "reference"],
-                    digits=1,
-                ),
+                _relative_wide(rd, ["by", "group", "reference"]),
                 "Difference of group means from the reference group, percent of the reference "
                 f"mean counted from 0 ({options.ci_prob:.0%} two-way interval)",
                 max_rows=80,
                 name="describe_relative",
+                note=_describe_note(),
             )
         )
         fig_data = rd.assign(group=rd["by"].astype(str) + ": " + rd["group"].astype(str))
@@ -323,6 +198,7 @@ def stage_describe(a: Analysis) -> None:
                 "Group means relative to the reference group (percent, counted from 0), with "
                 "two-way intervals",
                 "relative_difference",
+                note=_describe_note(),
                 by="group",
                 value="relative_pct",
                 show_n=False,
@@ -331,200 +207,44 @@ def stage_describe(a: Analysis) -> None:
         )
 
     a.run(s, "Descriptive differences", run)
+    for within in a.within:
+        a.run(
+            s,
+            f"Descriptive differences within {within}",
+            lambda w=within: _describe_within(a, s, w),
+        )
 
 
-def _plot(
-    s: Section,
-    draw: Callable,
-    data,
-    caption: str,
-    fig_name: str,
-    *,
-    clear_ylabel: bool = False,
-    **kw,
-) -> None:
-    """Draw ``data`` with the :mod:`pluralign.plots` function ``draw`` and add the figure to ``s``."""
-    from matplotlib.axes import Axes
+def _describe_within(a: Analysis, s: Section, within: str) -> None:
+    """The group differences on the responses of each level of an item column."""
+    from pluralign.describe import relative_difference
 
-    out = draw(data, **kw)
-    fig = out.figure if isinstance(out, Axes) else out  # plots return an Axes or a Figure
-    if clear_ylabel:
-        for ax in fig.axes:
-            ax.set_ylabel("")
-    s.add(_figure(fig, caption, fig_name))
-
-
-def stage_models(a: Analysis) -> None:
-    """Mixed-model (and optionally Bayesian) effects of the demographics."""
-    from pluralign import plots
-
-    models = a.settings.models
-    s = a.section("Model effects", "models")
-    formula = "rating ~ " + " + ".join(a.demographics) if a.demographics else "rating ~ 1"
+    # the demographics the models cross with this item column (all, if none is crossed)
+    demos = crossed_with(a.formula, within, a.demographics) or a.demographics
+    rd = pd.concat(
+        [
+            relative_difference(a.study, by=demo, dimension=a.dimensions, within=within)
+            for demo in demos
+        ],
+        ignore_index=True,
+    )
+    a.results[f"describe_within_{within}"] = rd
     s.add(
         Text(
-            f"Formula `{formula}` with crossed random intercepts for raters and items, fitted "
-            "separately for each dimension. Effects are contrasts against the reference level; "
-            f"intervals are {options.ci_prob:.0%}; p-values are Holm-adjusted within each model."
+            f"The same differences on the items of each level of `{within}` (an item column): "
+            "does a group rate some items' responses differently from others'?"
         )
     )
-    if "mixed" in models:
-
-        def mixed():
-            from pluralign.models import fit_mixed
-
-            fits, effects, diags = {}, [], []
-            for dim in a.dimensions:
-                fit = fit_mixed(a.study, formula, dimension=dim, seed=a.seed)
-                fits[dim] = fit
-                effects.append(fit.effects())
-                diags.append(fit.diagnostics())
-            eff = pd.concat(effects, ignore_index=True)
-            diag = pd.concat(diags, ignore_index=True)
-            a.results["mixed"] = fits
-            a.results["mixed_effects"] = eff
-            eff = eff.assign(
-                contrast=eff["level"].astype(str) + " vs " + eff["reference"].astype(str)
-            )
-            s.add(
-                Table(
-                    wide_intervals(
-                        eff,
-                        "difference",
-                        "difference_ci_low",
-                        "difference_ci_high",
-                        ["term", "contrast"],
-                        p="p_adjusted",
-                    ),
-                    "Linear mixed model: difference in expected rating (rating points) with "
-                    f"{options.ci_prob:.0%} CI, each a contrast averaged over the other "
-                    "demographics in their observed mix (marginal, as emmeans); * Holm-adjusted "
-                    f"Wald p < {1 - options.ci_prob:.2f}",
-                    max_rows=80,
-                    name="mixed_difference",
-                )
-            )
-            s.add(
-                Table(
-                    wide_intervals(
-                        eff,
-                        "relative_pct",
-                        "relative_ci_low",
-                        "relative_ci_high",
-                        ["term", "contrast"],
-                        digits=1,
-                        p="p_adjusted",
-                    ),
-                    "Linear mixed model: difference in percent of the reference group's mean",
-                    max_rows=80,
-                    name="mixed_relative",
-                )
-            )
-            _plot(
-                s,
-                plots.forest,
-                eff,
-                "Linear mixed model effects in percent of the reference mean: thick lines are "
-                f"{options.ci_prob:.0%} CIs, thin lines multiplicity-adjusted",
-                "mixed_effects",
-            )
-            s.add(
-                Table(
-                    _diagnostics_table(diag),
-                    "Linear mixed model diagnostics (value; ✗ = failed)",
-                    name="mixed_diagnostics",
-                )
-            )
-            bad = diag[~diag["ok"].astype(bool)] if "ok" in diag.columns else diag.iloc[:0]
-            if len(bad):
-                s.add(Note(f"{len(bad)} diagnostic check(s) failed; see the table.", "warning"))
-
-        a.run(s, "Linear mixed model", mixed)
-
-    if "bayes" in models:
-
-        def bayes():
-            from pluralign.models import fit_bayes
-
-            cfg = a.settings
-            opts = {
-                "family": cfg.family,
-                "sampler": cfg.sampler,
-                "draws": cfg.draws,
-                "tune": cfg.tune,
-                "chains": cfg.chains,
-            }
-            dim = cfg.bayes_dimension or a.dimensions[0]
-            bayes_formula = cfg.bayes_formula or formula
-            fit = fit_bayes(
-                a.study,
-                bayes_formula,
-                dimension=dim,
-                seed=a.seed,
-                progressbar=False,
-                **opts,
-            )
-            a.results["bayes"] = fit
-            eff = fit.effects()
-            a.results["bayes_effects"] = eff
-            s.add(
-                Text(
-                    f"Bayesian {opts['family']} model `{bayes_formula}` of `{dim}` with crossed rater and "
-                    f"item effects ({opts['chains']} chains × "
-                    f"{opts['draws']} draws): link-scale estimates are log-odds of a higher rating; "
-                    "intervals are highest-density intervals."
-                )
-            )
-            cols = [
-                c
-                for c in (
-                    "term",
-                    "level",
-                    "reference",
-                    "estimate",
-                    "ci_low",
-                    "ci_high",
-                    "p_direction",
-                    "p_tail",
-                    "odds_ratio",
-                    "difference",
-                    "relative_pct",
-                )
-                if c in eff.columns
-            ]
-            s.add(
-                Table(
-                    eff[cols],
-                    f"Bayesian {opts['family']} model of {dim}: log-odds of a higher rating "
-                    f"({options.ci_prob:.0%} HDI), odds ratio and difference in expected rating; "
-                    "p_direction is the posterior probability of the estimate's sign and p_tail "
-                    "= 2 (1 - p_direction), at least 1/draws (read < 1/draws): posterior "
-                    "probabilities, not p-values, and not adjusted for multiplicity",
-                    max_rows=60,
-                    name="bayes_effects",
-                )
-            )
-            _plot(
-                s,
-                plots.forest,
-                eff,
-                f"Bayesian {opts['family']} model of {dim}: cumulative odds ratios with "
-                f"{options.ci_prob:.0%} HDIs",
-                "bayes_effects",
-                scale="odds_ratio",
-            )
-            diag = fit.diagnostics()
-            keep = [c for c in ("check", "parameter", "value", "ok", "note") if c in diag.columns]
-            s.add(
-                Table(
-                    diag[keep],
-                    "Sampler diagnostics: worst parameter of each check (R-hat, effective sample "
-                    "size, divergences, BFMI)",
-                    name="bayes_diagnostics",
-                )
-            )
-
-        a.run(s, "Bayesian model", bayes)
+    s.add(
+        Table(
+            _relative_wide(rd, [within, "by", "group", "reference"]),
+            f"Difference of group means from the reference group within each level of {within}, "
+            f"percent of the reference mean ({options.ci_prob:.0%} two-way interval)",
+            max_rows=80,
+            name=f"describe_within_{within}",
+            note=_describe_note(),
+        )
+    )
 
 
 def stage_agreement(a: Analysis) -> None:
@@ -539,6 +259,12 @@ def stage_agreement(a: Analysis) -> None:
             "Lower agreement between groups than within them means the groups see the items "
             "differently."
         )
+    )
+
+    note = interval_note(
+        f"percentile bootstrap intervals over items ({n_boot} resamples)",
+        "no tests here, so nothing is adjusted for multiplicity; no simulation has checked the "
+        "coverage of these intervals",
     )
 
     def run():
@@ -581,6 +307,7 @@ def stage_agreement(a: Analysis) -> None:
                 "of the group (or pair of groups)",
                 max_rows=80,
                 name="agreement_alpha",
+                note=note,
             )
         )
         # the figure: overall and groups of at least MIN_GROUP raters, within groups only
@@ -595,10 +322,92 @@ def stage_agreement(a: Analysis) -> None:
                 fig_data,
                 f"Krippendorff's alpha overall and within groups of at least {MIN_GROUP} raters",
                 "agreement",
+                note=note,
             ),
         )
 
     a.run(s, "Agreement", run)
+    if a.demographics:
+        a.run(s, "Disagreement on items", lambda: _disagreement(a, s))
+
+
+#: Fewest ratings from each group for an item to enter the divergence test.
+MIN_ITEM_RATINGS = 3
+
+#: Relabellings of the divergence test (smallest p-value 1 / (N + 1)).
+N_PERM = 4999
+
+
+def _disagreement(a: Analysis, s: Section) -> None:
+    """Items on which the largest groups of the first demographic rate differently (JSD test)."""
+    from pluralign import plots
+    from pluralign.labels import group_divergence
+
+    demo = a.demographics[0]
+    sizes = a.study.rater_table("collapsed")[demo].value_counts()
+    big = [str(g) for g, n in sizes.items() if n >= MIN_GROUP][:3]
+    if len(big) < 2:
+        s.add(
+            Note(
+                f"Disagreement on items: `{demo}` has fewer than 2 groups of {MIN_GROUP} raters.",
+                "skipped",
+            )
+        )
+        return
+    pairs = [(g, h) for i, g in enumerate(big) for h in big[i + 1 :]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedRowsWarning)  # counted in the text below
+        div = group_divergence(
+            a.study,
+            demo,
+            dimension=a.dimensions,
+            groups=pairs,
+            min_ratings=MIN_ITEM_RATINGS,
+            n_perm=N_PERM,
+            n_boot=a.settings.resolved_n_boot,
+            seed=a.seed,
+        )
+    a.results["divergence"] = div
+    dropped = div.attrs.get("dropped", 0)
+    s.add(
+        Text(
+            f"Disagreement on items: for each item rated at least {MIN_ITEM_RATINGS} times by "
+            f"both groups of a pair of `{demo}` groups ({', '.join(f'{g} vs {h}' for g, h in pairs)}), "
+            "the Jensen–Shannon divergence between the two groups' ratings, corrected for its "
+            "small-sample bias (so it scatters around 0, below 0 too, when groups agree), and a "
+            f'permutation test of "the groups rate the item alike" ({len(div)} item × pair rows; '
+            f"{dropped} left out for too few ratings)."
+        )
+    )
+    if div.empty:
+        return
+    note = interval_note(
+        "bias-corrected percentile bootstrap intervals of the JSD",
+        f"p_adjusted: Benjamini–Hochberg over the items of each dimension × pair ({N_PERM} "
+        "relabellings per test)",
+        ("jsd_interval", "jsd_interval_shifted", "jsd_bh"),
+    )
+    top = div.sort_values(["p_adjusted", "jsd"], ascending=[True, False]).head(10)
+    cols = ["dimension", "group_a", "group_b", "item", "n_a", "n_b", "mean_a", "mean_b", "jsd"]
+    s.add(
+        Table(
+            top[[*cols, "ci_low", "ci_high", "p_value", "p_adjusted"]],
+            "The 10 item × pair rows with the strongest evidence of disagreement",
+            name="divergence_top",
+            note=note,
+        )
+    )
+    first = div[div["dimension"] == a.dimensions[0]]
+    if len(first):
+        _plot(
+            s,
+            plots.divergence_heatmap,
+            first,
+            f"Bias-corrected divergence between groups of {demo} on the most divisive items "
+            f"of {a.dimensions[0]}",
+            "divergence",
+            note=note,
+        )
 
 
 def _label_dimensions(a: Analysis) -> list[str]:
@@ -695,7 +504,7 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
             if len(lab.dropped):
                 a.results.setdefault("labels_dropped", []).append(lab.dropped.assign(method=method))
         a.results["labels"] = tables
-        s.add(Table(pd.DataFrame(rows), "Labels by method", name="labels_summary"))
+        s.add(Table(pd.DataFrame(rows), "Labels by method", name="labels_summary", note=LABEL_NOTE))
         if "labels_dropped" in a.results:
             dropped = pd.concat(a.results["labels_dropped"], ignore_index=True)
             s.add(
@@ -714,6 +523,7 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
                 list(tables.values()),
                 "Confidence of the labels: probability that the chosen response is preferred",
                 "soft_labels",
+                note=LABEL_NOTE,
             ),
         )
         method, first = next(iter(tables.items()))
@@ -734,7 +544,11 @@ def stage_labels(a: Analysis, methods: Sequence[str] = LABEL_METHODS) -> None:
         ]
         s.add(
             Table(
-                first.table[cols], f"Example labels ({method})", max_rows=8, name="labels_examples"
+                first.table[cols],
+                f"Example labels ({method})",
+                max_rows=8,
+                name="labels_examples",
+                note=LABEL_NOTE,
             )
         )
 
@@ -756,7 +570,14 @@ def _flips(a: Analysis, s: Section, dims: list[str]) -> None:
         )
     )
     s.add(
-        Table(fl, "Label flips between each group and all raters", max_rows=60, name="label_flips")
+        Table(
+            fl,
+            "Label flips between each group and everyone",
+            max_rows=60,
+            name="label_flips",
+            note="No intervals and no tests: flips are counts of pairs, so nothing is adjusted "
+            "for multiplicity; a small group flips more pairs by chance alone.",
+        )
     )
 
 
@@ -777,11 +598,9 @@ def stage_training(
     if training is None:
         s.add(Note("No training results were given (pass `training=run_grid(...)`).", "skipped"))
         return
-    # the interval of the change is change_ci_low / change_ci_high in every table
-    training = training.rename(
-        columns={"change_lo": "change_ci_low", "change_hi": "change_ci_high"}
-    )
     a.results["training"] = training
+    level = training["ci_prob"].iloc[0] if "ci_prob" in training.columns else None
+    note = interval_note(*TRAINING_INTERVALS, ci_prob=level)
     s.add(
         Text(
             "Each condition trains a model on labels made one way (which raters, scale, aggregation, "
@@ -816,6 +635,7 @@ def stage_training(
             "Training grid results",
             max_rows=60,
             name="training_grid",
+            note=note,
         )
     )
     from pluralign import plots
@@ -829,6 +649,7 @@ def stage_training(
             training,
             "Change of the judged rating after training, by training condition and judging group",
             "training",
+            note=note,
         ),
     )
 
@@ -930,7 +751,8 @@ def write(a: Analysis, out: str | Path, *, title: str | None = None) -> Path:
     (out / "report.md").write_text(
         render_markdown(title, subtitle, sections, "figures", footer), encoding="utf-8"
     )
-    for name in ("mixed_effects", "bayes_effects", "describe", "agreement", "flips", "training"):
+    saved = ("mixed_effects", "bayes_effects", "describe", "agreement", "divergence", "flips")
+    for name in (*saved, "training"):
         obj = a.results.get(name)
         if isinstance(obj, pd.DataFrame):
             obj.to_csv(out / f"{name}.csv", index=False)
@@ -957,7 +779,7 @@ def save_tables(a: Analysis, out: str | Path) -> list[Path]:
                 path = out / f"{name}.csv"
                 b.frame.to_csv(path, index=False)
                 paths.append(path)
-                full = Table(b.frame, b.caption, b.digits, max_rows=len(b.frame), name=b.name)
+                full = dataclasses.replace(b, max_rows=len(b.frame))
                 md.append(
                     render_markdown(
                         b.caption, f"`{path.name}`", [Section(s.title, s.anchor, [full])]

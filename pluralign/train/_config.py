@@ -7,6 +7,7 @@ import dataclasses
 import html
 import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,22 @@ class TrainResult:
         parts.append("<p>Last logged steps (<code>.history</code>):</p>")
         parts.append(self.history.tail(5).to_html(index=False))
         return "\n".join(parts)
+
+
+def uses_chat(tokenizer: Any) -> bool:
+    """Whether prompts go to this tokenizer's model as chat messages (it has a chat template)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def turn(text: str, role: str = "user") -> list[dict[str, str]]:
+    """One chat turn, in the message layout of chat templates and TRL's conversational data.
+
+    Examples
+    --------
+    >>> turn("Say hi.")
+    [{'role': 'user', 'content': 'Say hi.'}]
+    """
+    return [{"role": role, "content": text}]
 
 
 def default_device_options() -> dict[str, Any]:
@@ -199,3 +216,30 @@ def run_trainer(trainer: Any, tokenizer: Any) -> TrainResult:
         metrics=final_metrics(log),
         config=trainer.args,
     )
+
+
+def train_with(
+    trainer_cls: type,
+    args: Any,
+    model: Any,
+    tokenizer: Any,
+    train_dataset: Any,
+    *,
+    while_building: AbstractContextManager | None = None,
+    **trainer_kwargs: Any,
+) -> TrainResult:
+    """Build a TRL trainer (its datasets tokenized quietly), train it and collect the result.
+
+    ``while_building`` is a context held only while the trainer is built; ``trainer_kwargs``
+    are the trainer's other arguments (``peft_config``, ``callbacks``, ``ref_model``,
+    ``reward_funcs``...).
+    """
+    with while_building or contextlib.nullcontext(), quiet_datasets():
+        trainer = trainer_cls(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=tokenizer,
+            **trainer_kwargs,
+        )
+    return run_trainer(trainer, tokenizer)

@@ -11,12 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._compat import require
-from pluralign.train._config import (
-    TrainResult,
-    build_config,
-    quiet_datasets,
-    run_trainer,
-)
+from pluralign.train._config import TrainResult, build_config, train_with
 
 #: Defaults of :func:`train_dpo` on top of TRL's ``DPOConfig`` (override any through ``config``).
 DPO_DEFAULTS: Mapping[str, Any] = {
@@ -162,17 +157,15 @@ def train_dpo(
         if ref_model is None and peft_config is None and not args.precompute_ref_log_probs:
             ref_model = copy.deepcopy(model)
             ref_model.eval()
-        with quiet_datasets():  # TRL tokenizes the pairs with datasets' map
-            trainer = SoftDPOTrainer(
-                model=model,
-                ref_model=ref_model,
-                args=args,
-                train_dataset=train,
-                eval_dataset=evaluation,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            )
-        result = run_trainer(trainer, tokenizer)
-        del trainer
+        result = train_with(
+            SoftDPOTrainer,
+            args,
+            model,
+            tokenizer,
+            train,
+            peft_config=peft_config,
+            callbacks=callbacks,
+            ref_model=ref_model,
+            eval_dataset=evaluation,
+        )
     return result

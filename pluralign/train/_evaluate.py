@@ -10,6 +10,8 @@ import pandas as pd
 
 from pluralign._compat import require
 from pluralign._settings import options
+from pluralign.describe import percentile_interval
+from pluralign.train._config import turn, uses_chat
 
 #: Measurement columns of :func:`summarise_runs` (after the condition columns).
 SUMMARY_COLUMNS = (
@@ -47,11 +49,9 @@ def generate(
     """
     torch = require("torch", "generation")
     device = next(model.parameters()).device
-    if getattr(tokenizer, "chat_template", None):
+    if uses_chat(tokenizer):
         texts = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-            )
+            tokenizer.apply_chat_template(turn(p), tokenize=False, add_generation_prompt=True)
             for p in prompts
         ]
     else:
@@ -181,17 +181,17 @@ def bootstrap_change(
     change = boot_t - boot_b
     with np.errstate(divide="ignore", invalid="ignore"):
         reduction = -100.0 * change / np.abs(boot_b)
-    tail = (1.0 - ci_prob) / 2.0
-    lo, hi = tail, 1.0 - tail
+    reduction[~np.isfinite(reduction)] = np.nan  # a zero baseline has no relative change
+    (change_lo, red_lo), (change_hi, red_hi) = percentile_interval(
+        np.column_stack([change, reduction]), ci_prob
+    )
     mb, mt = b.mean(), t.mean()
-    finite = reduction[np.isfinite(reduction)]  # a zero baseline has no relative change
-    red_lo, red_hi = np.quantile(finite, [lo, hi]) if finite.size else (np.nan, np.nan)
     return {
         "baseline": mb,
         "trained": mt,
         "change": mt - mb,
-        "change_ci_low": float(np.quantile(change, lo)),
-        "change_ci_high": float(np.quantile(change, hi)),
+        "change_ci_low": float(change_lo),
+        "change_ci_high": float(change_hi),
         "reduction_pct": float(-100.0 * (mt - mb) / abs(mb)) if mb != 0 else np.nan,
         "reduction_pct_ci_low": float(red_lo),
         "reduction_pct_ci_high": float(red_hi),

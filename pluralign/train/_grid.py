@@ -7,11 +7,10 @@ model's mean judged score with the untrained (same seed) model's.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from pluralign._parallel import parallel_map
 from pluralign._settings import options
 from pluralign.data import Population, Study
 from pluralign.labels import preference_labels, rescale, reward_function
+from pluralign.train._config import quiet_datasets, turn, uses_chat
 from pluralign.train._dpo import train_dpo
 from pluralign.train._evaluate import SUMMARY_COLUMNS, generate, judge_scores, summarise_runs
 from pluralign.train._grpo import train_grpo
@@ -146,9 +146,9 @@ def _conversational(dataset: Any) -> Any:
 
     def convert(example: dict[str, Any]) -> dict[str, Any]:
         return {
-            "prompt": [{"role": "user", "content": example["prompt"]}],
-            "chosen": [{"role": "assistant", "content": example["chosen"]}],
-            "rejected": [{"role": "assistant", "content": example["rejected"]}],
+            "prompt": turn(example["prompt"]),
+            "chosen": turn(example["chosen"], "assistant"),
+            "rejected": turn(example["rejected"], "assistant"),
         }
 
     if isinstance(dataset[0]["prompt"], str):
@@ -172,20 +172,6 @@ def _hard(dataset: Any) -> Any:
     frame.loc[swap, ["chosen", "rejected"]] = frame.loc[swap, ["rejected", "chosen"]].to_numpy()
     frame["p_chosen"] = 1.0
     return type(dataset).from_pandas(frame[~ties].reset_index(drop=True), preserve_index=False)
-
-
-@contextlib.contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """Hide ``datasets``' per-map progress bars under the grid's own bar (restored afterwards)."""
-    from datasets.utils import logging as ds_logging
-
-    was = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            ds_logging.enable_progress_bar()
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -432,7 +418,7 @@ def run_grid(
             dataset = labels.to_dataset() if hasattr(labels, "to_dataset") else labels
             if cond["optimizer"] == "dpo_hard":
                 dataset = _hard(dataset)
-            dataset = _conversational(dataset) if getattr(tok, "chat_template", None) else dataset
+            dataset = _conversational(dataset) if uses_chat(tok) else dataset
             result = train_dpo(dataset, policy, tok, config={**cfg["dpo"], "seed": seed})
         frame = evaluate(result.model, tok, seed)
         frame["seed"] = seed
@@ -441,7 +427,7 @@ def run_grid(
             frame[key] = value
         return frame
 
-    with _quiet_datasets():
+    with quiet_datasets():  # the grid shows its own progress bar
         runs = _loop(
             seeds,
             conditions,

@@ -10,12 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pluralign._compat import require
-from pluralign.train._config import (
-    TrainResult,
-    build_config,
-    quiet_datasets,
-    run_trainer,
-)
+from pluralign.train._config import TrainResult, build_config, train_with, turn, uses_chat
 
 #: Defaults of :func:`train_grpo` on top of TRL's ``GRPOConfig`` (override any through ``config``).
 GRPO_DEFAULTS: Mapping[str, Any] = {
@@ -122,10 +117,8 @@ def as_prompt_dataset(prompts: Any, tokenizer: Any) -> Any:
     texts = [str(p) for p in prompts]
     if not texts:
         raise ValueError("train_grpo needs at least one prompt")
-    if getattr(tokenizer, "chat_template", None):
-        return datasets.Dataset.from_dict(
-            {"prompt": [[{"role": "user", "content": t}] for t in texts]}
-        )
+    if uses_chat(tokenizer):
+        return datasets.Dataset.from_dict({"prompt": [turn(t) for t in texts]})
     return datasets.Dataset.from_dict({"prompt": texts})
 
 
@@ -231,16 +224,15 @@ def train_grpo(
                 trl.GRPOConfig, {**overrides, **dict(config or {})}, tmp, GRPO_DEFAULTS
             )
         needs_path = args.beta != 0.0 and peft_config is None
-        with _loadable_from_path(model, needs_path), quiet_datasets():
-            trainer = trl.GRPOTrainer(
-                model=model,
-                reward_funcs=rewards,
-                args=args,
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                peft_config=peft_config,
-                callbacks=callbacks,
-            )
-        result = run_trainer(trainer, tokenizer)
-        del trainer
+        result = train_with(
+            trl.GRPOTrainer,
+            args,
+            model,
+            tokenizer,
+            dataset,
+            peft_config=peft_config,
+            callbacks=callbacks,
+            while_building=_loadable_from_path(model, needs_path),
+            reward_funcs=rewards,
+        )
     return result

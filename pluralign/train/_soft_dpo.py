@@ -161,6 +161,23 @@ class SoftDPOTrainer(DPOTrainer):
     See Also
     --------
     pluralign.train.train_dpo : builds the configuration and runs this trainer.
+
+    Examples
+    --------
+    A configuration the soft-label loss would silently ignore is refused:
+
+    >>> import copy, tempfile
+    >>> import pandas as pd
+    >>> from pluralign.train import as_preference_dataset, tiny_model
+    >>> model, tok = tiny_model(seed=0)
+    >>> pairs = as_preference_dataset(pd.DataFrame({"prompt": ["Say hi."], "chosen": ["Hello."],
+    ...                                             "rejected": ["Go away."], "p_chosen": [0.8]}))
+    >>> args = trl.DPOConfig(output_dir=tempfile.mkdtemp(), label_smoothing=0.1,
+    ...                      report_to="none", use_cpu=True, activation_checkpointing=False)
+    >>> SoftDPOTrainer(model=model, ref_model=copy.deepcopy(model), args=args,
+    ...                train_dataset=pairs, processing_class=tok)
+    Traceback (most recent call last):
+    ValueError: label_smoothing=0.1 is ignored by TRL's sigmoid loss; ...
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
