@@ -59,6 +59,24 @@ write.csv(out, args[2], row.names = FALSE)
 """
 
 
+def _run_r(script: str, data: pd.DataFrame, *args: str, row: dict) -> pd.Series | None:
+    """Run an R script on ``data`` (``Rscript fit.R d.csv out.csv *args``); its ``name, value``
+    table, or None with the error added to ``row["note"]``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data.to_csv(tmp / "d.csv", index=False)
+        (tmp / "fit.R").write_text(script)
+        proc = subprocess.run(
+            ["Rscript", str(tmp / "fit.R"), str(tmp / "d.csv"), str(tmp / "out.csv"), *args],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            row["note"] += f"; R failed: {proc.stderr[-300:]}"
+            return None
+        return pd.read_csv(tmp / "out.csv").set_index("name")["value"]
+
+
 def _r_name(column: str) -> str:
     return "(Intercept)" if column == "Intercept" else column.replace("[T.", "").replace("]", "")
 
@@ -95,28 +113,10 @@ def _against_lme4(study, family, repeats, label):
     if shutil.which("Rscript") is None:
         row["note"] += "; Rscript missing"
         return row
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        f.design.data[["rater", "item", "gender", "ideology", "rating"]].to_csv(
-            tmp / "d.csv", index=False
-        )
-        (tmp / "fit.R").write_text(R_LMER)
-        proc = subprocess.run(
-            [
-                "Rscript",
-                str(tmp / "fit.R"),
-                str(tmp / "d.csv"),
-                str(tmp / "out.csv"),
-                family,
-                str(repeats),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            row["note"] += f"; R failed: {proc.stderr[-300:]}"
-            return row
-        r = pd.read_csv(tmp / "out.csv").set_index("name")["value"]
+    data = f.design.data[["rater", "item", "gender", "ideology", "rating"]]
+    r = _run_r(R_LMER, data, family, str(repeats), row=row)
+    if r is None:
+        return row
     names = [_r_name(c) for c in f.design.columns]
     ours = np.concatenate([f.fit.beta, f.fit.se, [f.var_rater, f.var_item]])
     theirs = np.concatenate(
@@ -220,26 +220,11 @@ def _slopes_against_lme4(study, formula, family, label):
     if shutil.which("Rscript") is None:
         row["note"] += "; Rscript missing"
         return row
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        f.design.data[["rater", "item", "gender", "rating"]].to_csv(tmp / "d.csv", index=False)
-        (tmp / "fit.R").write_text(R_SLOPES)
-        proc = subprocess.run(
-            [
-                "Rscript",
-                str(tmp / "fit.R"),
-                str(tmp / "d.csv"),
-                str(tmp / "out.csv"),
-                formula,
-                family,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            row["note"] += f"; R failed: {proc.stderr[-300:]}"
-            return row
-        r = pd.read_csv(tmp / "out.csv").set_index("name")["value"]
+    r = _run_r(
+        R_SLOPES, f.design.data[["rater", "item", "gender", "rating"]], formula, family, row=row
+    )
+    if r is None:
+        return row
     names = [_r_name(c) for c in f.design.columns]
     vc = fit.variance_components(dim)
     vc = vc[vc["term"] != "residual"]

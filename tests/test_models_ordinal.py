@@ -20,7 +20,8 @@ from pluralign.models import (
     OrdinalMixedResult,
     fit_mixed,
 )
-from pluralign.models._clmm_kernels import _Laplace, fit_clmm
+from pluralign.models._clmm_kernels import _Laplace, _TermsLaplace, fit_clmm, fit_clmm_terms
+from pluralign.models._random import RandomStructure, RandomTerm
 
 
 def _rel(a, b) -> float:
@@ -338,6 +339,249 @@ def test_wald_interval_coverage_over_simulated_studies():
         est, se = f.fit.beta[col], f.fit.se[col]
         hits.append(abs(est + 0.6) < 1.645 * se)
     assert 0.8 <= np.mean(hits) <= 0.98, np.mean(hits)
+
+
+# --------------------------------------------------------------------------------- random slopes
+SLOPES = "rating ~ gender + (1|rater) + (1 + gender|item)"
+
+
+def _slope_toy(seed=1, correlated=True, n_raters=120, n_items=30, per=10):
+    """Cumulative-logit ratings whose x effect varies by item (SDs 0.6 and 0.5)."""
+    rng = np.random.default_rng(seed)
+    g1 = np.repeat(np.arange(n_raters), per)
+    g2 = np.concatenate([rng.choice(n_items, per, replace=False) for _ in range(n_raters)])
+    x = rng.integers(0, 2, n_raters)[g1].astype(float)
+    b = rng.normal(0, [0.6, 0.5], (n_items, 2))
+    eta = 0.5 * x + rng.normal(0, 0.5, n_raters)[g1] + b[g2, 0] + b[g2, 1] * x
+    y = (eta[:, None] + rng.logistic(size=len(g1))[:, None] > [-1.0, 0.5, 2.0]).sum(1)
+    n = len(y)
+    terms = [
+        RandomTerm("rater", "1", True, ("Intercept",), np.ones((n, 1)), g1, np.arange(n_raters)),
+        RandomTerm(
+            "item",
+            "1 + x",
+            correlated,
+            ("Intercept", "x"),
+            np.column_stack([np.ones(n), x]),
+            g2,
+            np.arange(n_items),
+        ),
+    ]
+    return x[:, None], y, g1, g2, RandomStructure(terms)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit"])
+@pytest.mark.parametrize("correlated", [True, False])
+def test_slope_laplace_gradient_is_exact(link, correlated):
+    """The analytic gradient in (α, β, θ) with general terms equals central differences."""
+    X, y, _, _, structure = _slope_toy(correlated=correlated)
+    lap = _TermsLaplace(X - X.mean(), y, structure, 4, link)
+    assert lap.exact
+    theta = [0.5, 0.6, -0.2, 0.4] if correlated else [0.5, 0.6, 0.4]
+    par = np.array([-0.9, 0.4, 1.9, 0.3, *theta])
+    _, grad = lap.value_and_gradient(par)
+    fd = np.empty_like(par)
+    for j in range(len(par)):
+        e = np.zeros_like(par)
+        e[j] = 1e-5
+        fd[j] = (lap.deviance(par + e) - lap.deviance(par - e)) / 2e-5
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5)
+
+
+def test_general_terms_equal_the_intercept_path():
+    """Two intercept terms through the general path give fit_clmm's estimates."""
+    X, y, g1, g2, _ = _slope_toy(seed=2)
+    n = len(y)
+    ones = np.ones((n, 1))
+    terms = [
+        RandomTerm("rater", "1", True, ("Intercept",), ones, g1, np.unique(g1)),
+        RandomTerm("item", "1", True, ("Intercept",), ones, g2, np.unique(g2)),
+    ]
+    general = fit_clmm_terms(X, y, RandomStructure(terms))
+    fast = fit_clmm(X, y, g1, g2)
+    assert general.converged and fast.converged
+    np.testing.assert_allclose(general.beta, fast.beta, rtol=1e-6)
+    np.testing.assert_allclose(general.cutpoints, fast.cutpoints, rtol=1e-6)
+    np.testing.assert_allclose(general.theta, fast.theta, rtol=1e-5)
+    np.testing.assert_allclose(general.se, fast.se, rtol=1e-4)
+    assert abs(general.loglik - fast.loglik) < 1e-7
+    np.testing.assert_allclose(general.b2, fast.b2, atol=1e-6)
+
+
+def test_uncorrelated_slopes_recover_the_toy_truth():
+    """(1 + x || item) on data with independent item intercepts and slopes (SDs 0.6, 0.5)."""
+    X, y, _, _, structure = _slope_toy(seed=3, correlated=False, n_raters=300, n_items=60)
+    fit = fit_clmm_terms(X, y, structure)
+    assert fit.converged and fit.theta.shape == (3,)
+    comps = {(term, p): v for term, kind, p, v in fit.components()}
+    assert abs(comps[("(1 + x || item)", "x")] - 0.5) < 0.25
+    assert abs(comps[("(1 + x || item)", "Intercept")] - 0.6) < 0.25
+    assert abs(fit.beta[0] - 0.5) < 3 * fit.se[0]
+
+
+R_SLOPES = r"""
+suppressMessages(library(ordinal))
+args <- commandArgs(trailingOnly = TRUE)
+dir <- args[1]
+for (spec in list(c("popquorn", "Woman"), c("multipico", "Male"))) {
+  d <- read.csv(file.path(dir, paste0(spec[1], ".csv")), stringsAsFactors = FALSE)
+  d$gender <- relevel(factor(d$gender), spec[2])
+  d$rater <- factor(d$rater); d$item <- factor(d$item)
+  d$rating <- factor(d$rating, ordered = TRUE)
+  m <- clmm(rating ~ gender + (1 | rater) + (1 + gender | item), data = d)
+  est <- c(m$alpha, m$beta)
+  se <- sqrt(diag(vcov(m)))[names(est)]
+  vi <- VarCorr(m)$item
+  sds <- attr(vi, "stddev")
+  write.csv(data.frame(name = names(est), estimate = unname(est), se = unname(se)),
+            file.path(dir, paste0(spec[1], "_coef.csv")), row.names = FALSE)
+  write.csv(data.frame(name = c("sd_rater", "sd_item", "sd_slope", "cor", "loglik"),
+                       value = c(attr(VarCorr(m)$rater, "stddev"), sds[1], sds[2],
+                                 attr(vi, "correlation")[1, 2], logLik(m))),
+            file.path(dir, paste0(spec[1], "_stats.csv")), row.names = FALSE)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def clmm_slopes(tmp_path_factory):
+    """Slope fits on small real subsets (singular: too few raters per item for the slope
+    variance, as clmm also finds) and clmm's answers for them."""
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript is not installed: cannot compare with ordinal::clmm")
+    if not _have_r_packages():
+        pytest.skip("the R packages ordinal and lme4 are needed (install.packages('ordinal'))")
+    _real_data()
+    tmp = tmp_path_factory.mktemp("clmm_slopes")
+    pop = load_popquorn()
+    pop = pop.subset(raters=pop.raters.query("gender in ['Woman', 'Man']")["rater"])
+    pop = pop.subset(items=sorted(pop.items["item"].astype(str))[:60])
+    pico = load_multipico()
+    pico = pico.subset(items=sorted(pico.items["item"].astype(str))[:150])
+    fits, caught = {}, {}
+    for name, study, ref in (("popquorn", pop, "Woman"), ("multipico", pico, "Male")):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            fits[name] = fit_mixed(study, SLOPES, family="ordinal", reference={"gender": ref})
+        caught[name] = [str(x.message) for x in w if issubclass(x.category, ConvergenceWarning)]
+        dim = fits[name].dimensions[0]
+        fits[name].design(dim).data[["rater", "item", "gender", "rating"]].to_csv(
+            tmp / f"{name}.csv", index=False
+        )
+    (tmp / "fit.R").write_text(R_SLOPES)
+    proc = subprocess.run(
+        ["Rscript", str(tmp / "fit.R"), str(tmp)], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return fits, caught, tmp
+
+
+@pytest.mark.slow
+@pytest.mark.needs_r
+@pytest.mark.parametrize("name", ["popquorn", "multipico"])
+def test_slopes_match_clmm_on_real_data(clmm_slopes, name):
+    fits, caught, tmp = clmm_slopes
+    result = fits[name]
+    f = result.fits[result.dimensions[0]]
+    fit = f.fit
+    r = pd.read_csv(tmp / f"{name}_coef.csv").set_index("name")
+    names = [*f.cutpoint_names, *[_r_name(c) for c in f.design.columns[1:]]]
+    ours = np.concatenate([fit.cutpoints, fit.beta])
+    scale = np.maximum(np.abs(r.loc[names, "estimate"]), r.loc[names, "se"])
+    assert np.max(np.abs(ours - r.loc[names, "estimate"]) / scale) < 1e-3
+    ours_se = np.concatenate([fit.cutpoint_se, fit.se])
+    assert _rel(ours_se, r.loc[names, "se"]) < 1e-2
+    st = pd.read_csv(tmp / f"{name}_stats.csv").set_index("name")["value"]
+    vc = result.variance_components().set_index(["factor", "kind"])["estimate"]
+    ours_sd = [vc[("rater", "sd")], *vc[("item", "sd")].to_numpy()]
+    np.testing.assert_allclose(ours_sd, st[["sd_rater", "sd_item", "sd_slope"]], rtol=1e-2)
+    assert abs(vc[("item", "cor")] - st["cor"]) < 1e-2
+    # the same Laplace log-likelihood, ours never lower by more than 1e-6
+    assert fit.loglik >= st["loglik"] - 1e-6
+    assert abs(fit.loglik - st["loglik"]) < 1e-5 * abs(st["loglik"])
+    # the correlation is at ±1 in both fits: singular, flagged as lme4's isSingular does
+    assert abs(st["cor"]) > 0.999
+    assert dict(fit.singular_terms())["(1 + gender | item)"]
+    assert any("singular fit of (1 + gender | item)" in m for m in caught[name])
+    diag = result.diagnostics()
+    assert not diag.loc[diag["check"] == "singular_fit", "ok"].all()
+
+
+@pytest.fixture(scope="module")
+def slope_recovery():
+    """Simulated study whose she/her and he/him raters deviate on each item (SD 0.7 each)."""
+    sim = simulate_study(
+        seed=3,
+        n_raters=1000,
+        n_prompts=100,
+        responses_per_prompt=2,
+        items_per_rater=6,
+        dimensions=["toxicity"],
+        group_item=("gender",),
+        group_item_sd=0.7,
+        item_sd=0.8,
+        rater_sd=0.8,
+        missing_share=0.0,
+        source_model_effects={},
+        length_effects=0.0,
+        source_model_interactions={},
+        length_interactions={},
+    )
+    study = sim.study
+    two = study.subset(raters=study.raters.query("gender in ['she/her', 'he/him']")["rater"])
+    fit = fit_mixed(two, SLOPES, family="ordinal", reference={"gender": "she/her"}, n_draws=500)
+    return sim, two, fit
+
+
+@pytest.mark.slow
+def test_slopes_recover_the_group_by_item_sd(slope_recovery):
+    """Item intercept = trait + she/her deviation, slope = he/him − she/her deviation: SDs
+    sqrt(0.8² + 0.7²) and sqrt(2)·0.7, correlation −0.7²/(product of the SDs)."""
+    sim, _, fit = slope_recovery
+    f = fit.fits["toxicity"].fit
+    assert f.converged and not any(f.singular)
+    vc = fit.variance_components().set_index(["factor", "kind", "parameter"])["estimate"]
+    sd_int, sd_slope = np.hypot(0.8, 0.7), np.sqrt(2) * 0.7
+    assert abs(vc[("item", "sd", "Intercept")] - sd_int) < 0.2 * sd_int
+    assert abs(vc[("item", "sd", "gender[T.he/him]")] - sd_slope) < 0.2 * sd_slope
+    cor = vc[("item", "cor", "Intercept, gender[T.he/him]")]
+    assert abs(cor - (-0.49 / (sd_int * sd_slope))) < 0.2
+    assert abs(vc[("rater", "sd", "Intercept")] - 0.8) < 0.2 * 0.8
+    # the slope modes track the drawn he/him − she/her deviation of each item
+    dev = sim.truth.group_item.pivot_table(index="item", columns="level", values="deviation")
+    gap = (dev["he/him"] - dev["she/her"]).rename("truth")
+    modes = fit.random_effects().query("coefficient == 'gender[T.he/him]'")
+    both = modes.set_index("level")["estimate"].to_frame().join(gap, how="inner")
+    assert len(both) > 150
+    assert np.corrcoef(both["estimate"], both["truth"])[0, 1] > 0.6
+
+
+@pytest.mark.slow
+def test_slope_rows_integrate_the_slope_variance(slope_recovery):
+    """Rating-scale quantities integrate each cell's own random-effect variance: for he/him
+    raters it includes the slope variance and covariance."""
+    _, _, fit = slope_recovery
+    f = fit.fits["toxicity"]
+    values = {"gender[T.he/him]": np.array([0.0, 1.0])}
+    var = f.fit.random_variance(values, 2)
+    S = f.fit.random.structure.covariance(f.fit.theta, 1.0, 1)
+    rater = f.fit.var1
+    np.testing.assert_allclose(var, [rater + S[0, 0], rater + S.sum()])
+    mm = fit.marginal_means("gender")
+    assert ((mm["mean"] > 1) & (mm["mean"] < 5)).all()
+    pred = fit.predict()
+    np.testing.assert_allclose(pred.filter(regex=r"^p_\d").sum(axis=1), 1.0)
+
+
+@pytest.mark.slow
+def test_random_slope_test_for_the_ordinal_family(slope_recovery):
+    from pluralign.models import random_slope_test
+
+    _, two, _ = slope_recovery
+    out = random_slope_test(two, SLOPES, family="ordinal", reference={"gender": "she/her"})
+    row = out.iloc[0]
+    assert row["term"] == "(1 + gender | item)" and int(row["df"]) == 2
+    assert row["statistic"] > 20 and row["p_value"] < 1e-4
 
 
 @pytest.mark.parametrize("name", ["pluralign.models._clmm_kernels", "pluralign.models._clmm"])

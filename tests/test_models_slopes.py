@@ -105,9 +105,12 @@ def test_general_path_equals_fast_path_on_intercepts(gauss):
     assert np.max(np.abs(general.beta - fast.beta)) < 1e-7
     assert np.max(np.abs(general.se / fast.se - 1)) < 1e-6
     assert np.max(np.abs(general.theta - fast.theta)) < 1e-5
+    # the general path has the exact gradient; the fast path stops ~1e-6 from the optimum in θ
+    assert general.deviance <= fast.deviance + 1e-9
     assert abs(general.deviance - fast.deviance) < 1e-7
-    assert np.max(np.abs(general.b1 - fast.b1)) < 1e-6
-    assert np.max(np.abs(general.b2 - fast.b2)) < 1e-6
+    assert np.max(np.abs(general.gradient)) < 1e-4
+    assert np.max(np.abs(general.b1 - fast.b1)) < 3e-6
+    assert np.max(np.abs(general.b2 - fast.b2)) < 3e-6
 
 
 # --------------------------------------------------------------------------------- lme4

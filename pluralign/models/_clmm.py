@@ -41,6 +41,7 @@ from pluralign.models._clmm_kernels import (
     category_probabilities,
     expected_rating,
     fit_clmm,
+    fit_clmm_terms,
 )
 from pluralign.models._design import Design, build_design
 from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study: examples)
@@ -53,6 +54,7 @@ from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study:
     fit_statistic_rows,
 )
 from pluralign.models._protocol import MIXED_SUMMARY_COLUMNS
+from pluralign.models._random import RandomStructure
 
 #: Coefficient draws are processed in chunks of this many (bounds the quadrature's memory).
 _CHUNK = 64
@@ -138,7 +140,8 @@ class OrdinalMixedResult(MixedResult):
                 [B, np.broadcast_to(fit.cutpoints, (B.shape[0], len(fit.cutpoints)))]
             )
         Xb = np.asarray(X)[:, 1:]
-        s = np.sqrt(f.var_rater + f.var_item)
+        values = dict(zip(f.design.columns[1:], Xb.T, strict=True))
+        s = np.sqrt(fit.random_variance(values, len(Xb)))[:, None]  # (rows, 1): slopes vary
         out = np.empty((B.shape[0], W.shape[0]))
         for start in range(0, B.shape[0], _CHUNK):
             Bc = B[start : start + _CHUNK]
@@ -186,6 +189,8 @@ class OrdinalMixedResult(MixedResult):
         out = []
         for f, frame, eta, var_left in self._linear_predictors(data, include_random):
             fit = f.fit
+            if fit.random is not None:  # slopes: each row's own variance of the terms left
+                var_left = _variance_left(f, frame, include_random)
             s = np.sqrt(np.maximum(var_left, 0.0))
             probs = np.einsum(
                 "nqk,q->nk",
@@ -244,6 +249,20 @@ class OrdinalMixedResult(MixedResult):
         return pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
 
 
+def _variance_left(f: OrdinalDimensionFit, frame: pd.DataFrame, include_random: bool):
+    """Latent variance of each row's random terms not known from the fit (random slopes)."""
+    d = f.design
+    known = {}
+    if include_random:
+        for col, levels in (("rater", d.rater_levels), ("item", d.item_levels)):
+            if col in frame.columns:
+                pos = pd.Index(levels.astype(str)).get_indexer(frame[col].astype(str))
+                known[col] = pos >= 0
+    X = np.asarray(d.transform(frame))
+    values = dict(zip(d.columns[1:], X[:, 1:].T, strict=True))
+    return f.fit.random_variance(values, len(frame), known)
+
+
 def _ordinal_codes(design: Design) -> tuple[np.ndarray, np.ndarray]:
     """Category codes of the ratings and the rating value of each category."""
     y = design.y
@@ -297,22 +316,37 @@ def fit_ordinal_mixed(
             reference=reference,
             coding=coding,
             scale_numeric=scale_numeric,
+            allow_random=True,
         )
         codes, values = _ordinal_codes(design)
-        fit = fit_clmm(
-            design.X[:, 1:],
-            codes,
-            design.rater_codes,
-            design.item_codes,
-            n_categories=len(values),
-            link=link,
-        )
+        if design.has_random_terms:
+            fit = fit_clmm_terms(
+                design.X[:, 1:],
+                codes,
+                RandomStructure(design.random),
+                n_categories=len(values),
+                link=link,
+            )
+        else:
+            fit = fit_clmm(
+                design.X[:, 1:],
+                codes,
+                design.rater_codes,
+                design.item_codes,
+                n_categories=len(values),
+                link=link,
+            )
         if not fit.converged:
             warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=3)
-        for name, sing in zip(("rater", "item"), fit.singular, strict=True):
+        for term, sing in fit.singular_terms():
             if sing:
+                what = (
+                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
+                    if term.startswith("(1 |")
+                    else "a variance is estimated as 0 or a correlation as ±1"
+                )
                 warnings.warn(
-                    f"{dim}: singular fit, the {name} variance is estimated as 0",
+                    f"{dim}: singular fit of {term}: {what}",
                     ConvergenceWarning,
                     stacklevel=3,
                 )

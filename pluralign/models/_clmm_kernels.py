@@ -23,6 +23,13 @@ is :class:`~pluralign.models._lmm.CrossedSystem`'s. Standard errors come from th
 Hessian of ``D/2`` over all free parameters (central differences of the exact gradient), as
 ``clmm``'s ``vcov``.
 
+Random slopes (:func:`fit_clmm_terms`): ``η = Xβ + ZΛ(θ)u`` with the general terms of
+:mod:`pluralign.models._random` (lme4's ``Z`` and block-diagonal ``Λ(θ)``); the same Laplace
+deviance, the mode by penalised Newton on ``A = Λ'Z'WZΛ + I`` (factored by
+:func:`~pluralign.models._random.factor_pls`) and the same exact gradient, its log-determinant
+term from ``A⁻¹`` formed densely (up to :data:`EXACT_MAX_Q` random effects). With two
+categories this is ``glmer``'s logistic model (:func:`logit_terms_optimum`).
+
 Everything here works on NumPy arrays and integer codes; pandas lives one layer up.
 
 References
@@ -33,6 +40,7 @@ ordinal. https://cran.r-project.org/package=ordinal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +48,29 @@ import scipy.linalg as sla
 import scipy.optimize as sopt
 from scipy.special import expit, ndtr, ndtri
 
-from pluralign.models._lmm import GRADIENT_TOL, SINGULAR_TOL, CrossedSystem, scaled_gradient
+from pluralign.models._lmm import (
+    GRADIENT_TOL,
+    SINGULAR_TOL,
+    CrossedSystem,
+    TermsFit,
+    _stencil,
+    scaled_gradient,
+)
+from pluralign.models._random import (
+    RandomStructure,
+    better_start_off_zero,
+    factor_pls,
+    gradient_hessian,
+    minimise_with_gradient,
+)
 
 #: Stand-in for the infinite outer cutpoints α₋₁ = −∞ and α_{K−1} = +∞ (F(±BIG) is exactly 0/1).
 _BIG = 1e3
+#: Largest number of random effects for the exact gradient of the general-terms deviance
+#: (it forms A⁻¹ densely); larger models use finite differences.
+EXACT_MAX_Q = 2000
+#: Largest ``n × Q`` for the exact gradient (it forms ``ZΛA⁻¹`` densely).
+EXACT_MAX_CELLS = 20_000_000
 #: Smallest category probability: below it the parameters are treated as infeasible.
 _TINY = 1e-300
 
@@ -144,7 +171,8 @@ class CLMMFit:
 
     ``beta``/``vcov`` follow the columns of ``X``; ``cutpoints`` and their covariance are
     separate; ``params_vcov`` is the covariance of ``(cutpoints, beta)`` jointly. ``theta`` holds
-    the random-intercept standard deviations (latent scale) of factor 1 and factor 2.
+    the random-intercept standard deviations (latent scale) of factor 1 and factor 2, or with
+    general terms (``random`` set) lme4's full θ vector; ``singular`` has one flag per term.
     ``gradient`` is the deviance gradient at the optimum in the fitting parametrisation
     (cutpoints, coefficients of the centred and scaled columns, standard deviations).
     """
@@ -163,7 +191,7 @@ class CLMMFit:
     bic: float
     converged: bool
     message: str
-    singular: tuple[bool, bool]
+    singular: tuple[bool, ...]
     gradient: np.ndarray
     n_evals: int
     n: int
@@ -171,14 +199,71 @@ class CLMMFit:
     link: str
     sigma2: float = 1.0
     reml: bool = False
+    #: General random terms (slopes): their structure and modes; None for the two intercepts.
+    random: TermsFit | None = None
 
     @property
     def var1(self) -> float:
+        """Rater intercept variance (0 when the model has no rater intercept)."""
+        if self.random is not None:
+            return self.random.intercept_variance("rater", self.theta, 1.0)
         return float(self.theta[0] ** 2)
 
     @property
     def var2(self) -> float:
+        """Item intercept variance (0 when the model has no item intercept)."""
+        if self.random is not None:
+            return self.random.intercept_variance("item", self.theta, 1.0)
         return float(self.theta[1] ** 2)
+
+    def components(self) -> list[tuple[str, str, str, float]]:
+        """Latent-scale SDs and correlations per random term, in lme4's ``VarCorr`` order."""
+        if self.random is not None:
+            return self.random.structure.components(self.theta, 1.0)
+        return [
+            ("(1 | rater)", "sd", "Intercept", float(self.theta[0])),
+            ("(1 | item)", "sd", "Intercept", float(self.theta[1])),
+        ]
+
+    def singular_terms(self) -> list[tuple[str, bool]]:
+        """``(term, singular)`` per random term (lme4's ``isSingular`` criterion per term)."""
+        if self.random is not None:
+            labels = [t.label for t in self.random.structure.terms]
+            return list(zip(labels, self.singular, strict=True))
+        return [("(1 | rater)", self.singular[0]), ("(1 | item)", self.singular[1])]
+
+    def random_variance(
+        self,
+        values: Mapping[str, np.ndarray],
+        n: int,
+        known: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Latent variance of the random part of ``n`` rows, ``Σ_terms z' Σ_term z``.
+
+        ``values`` maps a term column name (``"gender[T.he/him]"``) to its value in each row
+        (the intercept is 1). ``known`` maps a grouping factor (``"rater"``/``"item"``) to a
+        flag per row: the terms of a fitted level contribute their modes, not a variance.
+        For the two intercepts it is ``σ²_rater + σ²_item`` less the known ones.
+        """
+        known = dict(known or {})
+        out = np.zeros(n)
+        if self.random is None:
+            for group, var in (("rater", self.var1), ("item", self.var2)):
+                out += np.where(known.get(group, np.zeros(n, dtype=bool)), 0.0, var)
+            return out
+        re = self.random.structure
+        for k, t in enumerate(re.terms):
+            missing = [c for c in t.columns if c != "Intercept" and c not in values]
+            if missing:
+                raise ValueError(
+                    f"the slope column(s) {missing} of {t.label} are not columns of the "
+                    "fixed-effect design; add the variable to the fixed part of the formula"
+                )
+            z = np.column_stack([np.ones(n) if c == "Intercept" else values[c] for c in t.columns])
+            S = re.covariance(self.theta, 1.0, k)
+            var = np.einsum("ni,ij,nj->n", z, S, z)
+            out += np.where(known.get(t.group, np.zeros(n, dtype=bool)), 0.0, var)
+        return out
 
     @property
     def se(self) -> np.ndarray:
@@ -412,16 +497,7 @@ def _start(X, y, K, link):
     return np.concatenate([cut, np.zeros(X.shape[1]), np.ones(2)])
 
 
-def _hessian(grad_fun, x, free, h=1e-4):
-    """Symmetrised central-difference Jacobian of an exact gradient (free coordinates)."""
-    idx = np.flatnonzero(free)
-    H = np.zeros((len(idx), len(idx)))
-    for col, j in enumerate(idx):
-        step = h * max(1.0, abs(x[j]))
-        e = np.zeros_like(x)
-        e[j] = step
-        H[:, col] = (grad_fun(x + e)[idx] - grad_fun(x - e)[idx]) / (2.0 * step)
-    return (H + H.T) / 2.0
+_hessian = gradient_hessian
 
 
 def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logit") -> CLMMFit:
@@ -573,3 +649,450 @@ def _embed(H, free):
     full = np.eye(len(free))
     full[np.ix_(free, free)] = H
     return full
+
+
+# ----------------------------------------------------------------------------- general terms
+class _TermsLaplace:
+    """Laplace deviance of the cumulative-link model with general random terms (slopes).
+
+    ``η = Xβ + ZΛ(θ)u`` with ``Z``, ``Λ(θ)`` of a :class:`~pluralign.models._random.RandomStructure`;
+    the mode ``u*`` by penalised Newton (as :meth:`_Laplace.mode`) with ``A = Λ'Z'WZΛ + I``
+    factored by :func:`~pluralign.models._random.factor_pls`.
+    """
+
+    def __init__(self, X, y, structure: RandomStructure, n_categories, link):
+        self.X = np.asarray(X, dtype=float)
+        self.y = np.asarray(y, dtype=np.intp)
+        self.n, self.p = self.X.shape
+        self.K = int(n_categories)
+        self.link = link
+        self.re = structure
+        self.Z = structure.Z.tocsr()
+        self.Zt = structure.Z.T.tocsr()
+        self.u = np.zeros(structure.Q)
+        self.n_evals = 0
+        self._ztwz = _WeightedCrossproduct(structure.Z)
+        K = self.K
+        self.up_idx, self.lo_idx = self.y, self.y - 1
+        self.has_up, self.has_lo = self.y < K - 1, self.y > 0
+        # the exact gradient needs A⁻¹ and (ZΛ)A⁻¹ densely: only for moderate sizes
+        self.exact = structure.Q <= EXACT_MAX_Q and self.n * structure.Q <= EXACT_MAX_CELLS
+        if self.exact:
+            # pairs (non-zero z_ir of Z, entry (r, c) of Λ with θ index j): ∂(ZΛ)/∂θ_j
+            Zc = structure.Z.tocoo()
+            lr, lc, li = structure._lam_r, structure._lam_c, structure._lam_i
+            order = np.argsort(lr, kind="stable")
+            lr, lc, li = lr[order], lc[order], li[order]
+            first = np.searchsorted(lr, Zc.col, side="left")
+            last = np.searchsorted(lr, Zc.col, side="right")
+            count = last - first
+            which = np.repeat(first, count) + (
+                np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+            )
+            self._pi = np.repeat(Zc.row, count)
+            self._pz = np.repeat(Zc.data, count)
+            self._pc, self._pj = lc[which], li[which]
+
+    def split(self, par):
+        K1, p = self.K - 1, self.p
+        return par[:K1], par[K1 : K1 + p], par[K1 + p :]
+
+    def _bounds(self, alpha):
+        ext = np.concatenate([[-_BIG], alpha, [_BIG]])
+        return ext[self.y + 1], ext[self.y]
+
+    def mode(self, alpha, beta, theta, u0, *, tol=1e-10, max_iter=50):
+        """Penalised Newton for ``u*``: (u, factor, penalised deviance), or None if infeasible."""
+        upper, lower = self._bounds(alpha)
+        offset = self.X @ beta
+        lam = self.re.lam(theta)
+        ZL = (self.Z @ lam).tocsr()
+        LtZt = ZL.T.tocsr()
+
+        def pdev(u_):
+            o = _observations(offset + ZL @ u_, upper, lower, self.link, derivatives=False)
+            if o is None:
+                return np.inf, None
+            return -2.0 * float(np.sum(o.loglik)) + float(u_ @ u_), o
+
+        u = u0.copy()
+        old, obs = pdev(u)
+        if not np.isfinite(old):
+            u = np.zeros_like(u0)
+            old, obs = pdev(u)
+            if not np.isfinite(old):
+                return None
+        f = None
+        for _ in range(max_iter):
+            grad = LtZt @ obs.g - u
+            if np.max(np.abs(grad), initial=0.0) < tol:
+                break
+            f = factor_pls(self._ztwz(obs.w), lam, self.re.block)
+            du = f.solve(grad)
+            decrement = float(grad @ du)
+            if decrement < 1e-13 * (abs(old) + 1.0):
+                new, new_obs = pdev(u + du)
+                if new_obs is not None:
+                    u, obs, old = u + du, new_obs, new
+                    f = None
+                break
+            step = 1.0
+            while True:
+                new_u = u + step * du
+                new, new_obs = pdev(new_u)
+                if new <= old + 1e-12 * abs(old) or step < 1e-4:
+                    break
+                step /= 2.0
+            if not np.isfinite(new):
+                break
+            u, obs, old = new_u, new_obs, new
+            f = None
+        if f is None:
+            f = factor_pls(self._ztwz(obs.w), lam, self.re.block)
+        return u, f, old
+
+    def value_and_gradient(self, par):
+        """Laplace deviance and its exact gradient in ``(α, β, θ)`` (see :class:`_Laplace`).
+
+        With ``F(u) = Λ'Z'g − u = 0`` at the mode, the gradient is the envelope term plus
+        ``∂ log|A|`` directly and through ``du*/dφ = A⁻¹ ∂F/∂φ`` (adjoint ``s``); the
+        derivative of ``log|A|`` in θ has the trace ``2 tr(A⁻¹Λ'Z'WZ ∂Λ/∂θ_j)``.
+        """
+        self.n_evals += 1
+        par = np.asarray(par, dtype=float)
+        alpha, beta, theta = self.split(par)
+        bad = np.inf, np.zeros_like(par)
+        if np.any(np.diff(alpha) <= 0):
+            return bad
+        try:
+            res = self.mode(alpha, beta, theta, self.u)
+        except (np.linalg.LinAlgError, ValueError, RuntimeError):
+            return bad
+        if res is None:
+            return bad
+        u, f, pdev = res
+        self.u = u
+        upper, lower = self._bounds(alpha)
+        lam = self.re.lam(theta)
+        ZL = (self.Z @ lam).tocsr()
+        o = _observations(self.X @ beta + ZL @ u, upper, lower, self.link)
+        if o is None:
+            return bad
+        dev = pdev + f.logdet
+        k, n = self.re.n_theta, self.n
+        Ainv = f.inverse()
+        ZLA = np.asarray(ZL @ Ainv)  # (n, Q)
+        h = np.asarray(ZL.multiply(ZLA).sum(axis=1)).ravel()
+        v = h * o.w_eta
+        s_ = Ainv @ (ZL.T @ v)
+        t = ZL @ s_
+        r = v - o.w * t
+        K1 = self.K - 1
+
+        def per_cutpoint(up, lo):
+            return np.bincount(
+                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
+            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
+
+        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
+        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
+        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        pi, pj, pc, pz = self._pi, self._pj, self._pc, self._pz
+        Zdu = np.bincount(pi * k + pj, weights=pz * u[pc], minlength=n * k).reshape(n, k)
+        Zds = np.bincount(pi * k + pj, weights=pz * s_[pc], minlength=n * k).reshape(n, k)
+        trace = np.bincount(pj, weights=pz * o.w[pi] * ZLA[pi, pc], minlength=k)
+        g_theta = (r - 2.0 * o.g) @ Zdu + o.g @ Zds + 2.0 * trace
+        return dev, np.concatenate([g_alpha, g_beta, g_theta])
+
+    def deviance(self, par) -> float:
+        self.n_evals += 1
+        alpha, beta, theta = self.split(np.asarray(par, dtype=float))
+        if np.any(np.diff(alpha) <= 0):
+            return np.inf
+        try:
+            res = self.mode(alpha, beta, theta, self.u)
+        except (np.linalg.LinAlgError, ValueError, RuntimeError):
+            return np.inf
+        if res is None:
+            return np.inf
+        u, f, pdev = res
+        self.u = u
+        return pdev + f.logdet
+
+
+class _WeightedCrossproduct:
+    """``Z'WZ`` for changing diagonal weights ``W`` on the fixed sparsity pattern of ``Z'Z``.
+
+    Each stored entry of ``Z'Z`` is a sum over rows of ``z_ri z_rj``; the products and the
+    entry each one adds to are computed once, so a new ``W`` costs one weighted ``bincount``.
+    """
+
+    def __init__(self, Z):
+        Z = Z.tocsr()
+        Z.sort_indices()
+        ZtZ = (Z.T @ Z).tocsc()
+        ZtZ.sort_indices()
+        self._pattern = ZtZ
+        counts = np.diff(Z.indptr)
+        width = int(counts.max(initial=0))
+        # stored positions of each row's non-zeros, padded with −1
+        pos = np.full((Z.shape[0], width), -1, dtype=np.int64)
+        within = np.arange(len(Z.indices)) - np.repeat(Z.indptr[:-1], counts)
+        pos[np.repeat(np.arange(Z.shape[0]), counts), within] = np.arange(len(Z.indices))
+        a = np.repeat(pos, width, axis=1).ravel()
+        b = np.tile(pos, (1, width)).ravel()
+        r = np.repeat(np.arange(Z.shape[0]), width * width)
+        keep = (a >= 0) & (b >= 0)
+        a, b = a[keep], b[keep]
+        n = ZtZ.shape[0]
+        key = Z.indices[b].astype(np.int64) * n + Z.indices[a]  # (row ci, column cj), CSC order
+        stored = np.repeat(np.arange(n, dtype=np.int64), np.diff(ZtZ.indptr)) * n + ZtZ.indices
+        self._entry = np.searchsorted(stored, key)
+        self._prod = Z.data[a] * Z.data[b]
+        self._row = r[keep]
+
+    def __call__(self, w):
+        data = np.bincount(
+            self._entry, weights=self._prod * w[self._row], minlength=self._pattern.nnz
+        )
+        out = self._pattern.copy()
+        out.data = data
+        return out
+
+
+def fit_clmm_terms(
+    X, y, structure: RandomStructure, *, n_categories: int | None = None, link: str = "logit"
+) -> CLMMFit:
+    """Fit ``y ~ X + <random terms>``, cumulative link, by the Laplace approximation (as clmm).
+
+    The general path: random slopes such as ``(1 + gender | item)`` (correlated) or
+    ``(1 + gender || item)`` (uncorrelated), one factor, several terms of a factor. The Laplace
+    deviance (as :func:`fit_clmm`, with ``Λ(θ)`` of lme4's layout) is minimised over
+    ``(α, β, θ)`` by bounded L-BFGS-B with its exact gradient (the log-determinant term
+    through the implicit derivative of the modes, as :func:`fit_clmm`; finite differences,
+    as clmm, when ``A⁻¹`` is too large to form densely: :data:`EXACT_MAX_Q`), followed by a
+    Newton step with the central-difference Hessian; the covariance of ``(α, β)`` is the corresponding block of the
+    inverse Hessian of ``D/2`` over all free parameters, as ``clmm``'s ``vcov``.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Full-rank fixed-effect design **without** an intercept column.
+    y : ndarray of int (n,)
+        Category codes ``0..K-1``.
+    structure : RandomStructure
+        The random terms, coded for the rows of ``X``.
+    n_categories : int, optional
+        ``K`` (default ``y.max() + 1``); every category must occur.
+    link : {"logit", "probit"}
+
+    Returns
+    -------
+    CLMMFit
+        ``theta`` is the full θ vector in lme4's order (latent scale, no residual factor),
+        ``singular`` has one flag per term, ``b1``/``b2`` are the rater/item intercept modes
+        and ``random`` holds every mode.
+
+    Examples
+    --------
+    >>> from pluralign.models._random import RandomTerm
+    >>> rng = np.random.default_rng(1)
+    >>> g1, g2 = np.repeat(np.arange(80), 10), np.tile(np.arange(40), 20)
+    >>> x = rng.integers(0, 2, 80)[g1].astype(float)
+    >>> b = rng.normal(0, [0.6, 0.5], (40, 2))
+    >>> eta = 0.5 * x + rng.normal(0, 0.5, 80)[g1] + b[g2, 0] + b[g2, 1] * x
+    >>> y = (eta[:, None] + rng.logistic(size=800)[:, None] > [-1.0, 0.5, 2.0]).sum(1)
+    >>> one, both = np.ones((800, 1)), np.column_stack([np.ones(800), x])
+    >>> terms = [RandomTerm("rater", "1", True, ("Intercept",), one, g1, np.arange(80)),
+    ...          RandomTerm("item", "1 + x", True, ("Intercept", "x"), both, g2, np.arange(40))]
+    >>> fit = fit_clmm_terms(x[:, None], y, RandomStructure(terms))
+    >>> fit.converged, fit.theta.shape
+    (True, (4,))
+    """
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
+    y = np.asarray(y, dtype=np.intp)
+    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
+    counts = np.bincount(y, minlength=K)
+    if K < 2 or np.any(counts == 0):
+        raise ValueError(
+            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
+        )
+    X = np.asarray(X, dtype=float)
+    centre = X.mean(axis=0)
+    spread = X.std(axis=0)
+    spread[spread == 0] = 1.0
+    lap = _TermsLaplace((X - centre) / spread, y, structure, K, link)
+    p, K1, k = lap.p, K - 1, structure.n_theta
+    start = np.concatenate([_start(lap.X, y, K, link)[: K1 + p], structure.start])
+    lower = np.concatenate([np.full(K1 + p, -np.inf), structure.lower])
+    bounded = np.concatenate([np.zeros(K1 + p, dtype=bool), structure.lower == 0])
+    bounds = [(None, None)] * (K1 + p) + structure.bounds
+
+    def minimise(x0):
+        if lap.exact:
+            return sopt.minimize(
+                lap.value_and_gradient,
+                x0,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
+            )
+        return sopt.minimize(
+            lap.deviance,
+            x0,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-14, "gtol": 1e-7, "eps": 1e-7, "maxiter": 1000, "maxcor": 20},
+        )
+
+    res = minimise(start)
+    projected = np.where((np.asarray(res.x) <= lower + 1e-12) & (res.jac > 0), 0.0, res.jac)
+    if lap.exact and not res.success and np.max(np.abs(projected)) > 1e-3:
+        # the line search failed away from a stationary point: finite differences from there
+        lap.exact = False
+        res = minimise(res.x if np.all(np.isfinite(res.x)) else start)
+        lap.exact = True
+    # a relative SD at 0 is a stationary point of the deviance: restart from a positive value
+    # when one fits better (as fit_clmm)
+    for _ in range(2):
+        zero = bounded & (res.x < SINGULAR_TOL)
+        restart = better_start_off_zero(lap.deviance, res.x, zero, float(res.fun))
+        if restart is None:
+            break
+        res = minimise(restart)
+    par = np.asarray(res.x, dtype=float)
+    par = np.where(bounded & (par < 1e-8), 0.0, par)
+    msg = f"L-BFGS-B: {res.message}"
+    dev = lap.deviance(par)
+    # Newton polish on the free parameters with the central-difference Hessian
+    free = ~(bounded & (par < SINGULAR_TOL))
+
+    def derivatives(x, f0):
+        if lap.exact:
+            grad = lap.value_and_gradient(x)[1]
+            H = np.eye(len(x))
+            H[np.ix_(free, free)] = _hessian(lambda z: lap.value_and_gradient(z)[1], x, free)
+            return grad, H
+        return _stencil(lap.deviance, x, f0, lower=lower)
+
+    grad, H = derivatives(par, dev)
+    try:
+        step = np.linalg.solve(H[np.ix_(free, free)], grad[free])
+        trial = par.copy()
+        trial[free] -= step
+        trial_dev = lap.deviance(trial)
+        if trial_dev <= dev and np.all(trial[bounded] >= 0):
+            par, dev = trial, trial_dev
+            grad = (
+                lap.value_and_gradient(par)[1]
+                if lap.exact
+                else _stencil(lap.deviance, par, dev, lower=lower)[0]
+            )
+    except np.linalg.LinAlgError:
+        pass
+    Hf = H[np.ix_(free, free)]
+    scaled = scaled_gradient(grad, H, free)
+    at_bound = ~free
+    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(grad[at_bound] > -GRADIENT_TOL)
+    )
+    hess_ok = bool(np.all(np.linalg.eigvalsh(Hf) > 0))
+    cov_free = np.linalg.pinv(Hf / 2.0)
+    cov_free = (cov_free + cov_free.T) / 2.0
+    cov = np.full((len(par), len(par)), np.nan)
+    cov[np.ix_(free, free)] = cov_free
+    alpha_s, beta_s, theta = lap.split(par)
+    u = lap.mode(alpha_s, beta_s, theta, lap.u)[0]
+    b = np.asarray(structure.lam(theta) @ u)
+    terms = TermsFit(structure, b)
+    J = np.eye(K1 + p)
+    J[:K1, K1:] = centre / spread
+    J[K1:, K1:] = np.diag(1.0 / spread)
+    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
+    params_vcov = J @ cov[: K1 + p, : K1 + p] @ J.T
+    n = lap.n
+    n_par = K1 + p + k
+    if not grad_ok:
+        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
+    if not hess_ok:
+        msg += "; Hessian not positive definite: standard errors unreliable"
+    n_r = next((t.n_levels for t in structure.terms if t.group == "rater"), 0)
+    n_i = next((t.n_levels for t in structure.terms if t.group == "item"), 0)
+    return CLMMFit(
+        beta=beta,
+        vcov=params_vcov[K1:, K1:],
+        cutpoints=alpha,
+        cutpoint_vcov=params_vcov[:K1, :K1],
+        params_vcov=params_vcov,
+        theta=theta,
+        b1=terms.intercept_modes("rater", n_r),
+        b2=terms.intercept_modes("item", n_i),
+        deviance=float(dev),
+        loglik=float(-dev / 2.0),
+        aic=float(dev + 2 * n_par),
+        bic=float(dev + n_par * np.log(n)),
+        converged=grad_ok and hess_ok,
+        message=msg,
+        singular=tuple(structure.singular(theta)),
+        gradient=grad,
+        n_evals=lap.n_evals,
+        n=n,
+        p=p,
+        link=link,
+        random=terms,
+    )
+
+
+def logit_terms_optimum(X, y, structure: RandomStructure, beta0):
+    """The logistic mixed model with general random terms as the two-category cumulative logit.
+
+    ``P(y = 1) = F(η)`` is ``P(y > 0) = F(η − α)`` with ``α = −β₀``, so the Laplace deviance
+    of ``glmer`` is :class:`_TermsLaplace`'s, whose exact gradient lets L-BFGS-B converge in
+    a few dozen evaluations. ``X`` has the intercept in its first column; returns
+    ``(θ, β, converged, message, gradient, scaled gradient, gradient ok, evaluations)`` in
+    ``glmer``'s parametrisation ``(θ, β)``, or None when the model is too large for the exact
+    gradient.
+    """
+    lap = _TermsLaplace(np.asarray(X)[:, 1:], np.asarray(y, dtype=np.intp), structure, 2, "logit")
+    if not lap.exact:
+        return None
+    p1, k = lap.p, structure.n_theta
+    # ordinal order (α, β₁.., θ) ↔ glmer order (θ, β₀, β₁..)
+    to_glmer = np.r_[1 + p1 : 1 + p1 + k, 0 : 1 + p1]
+    sign = np.ones(1 + p1 + k)
+    sign[0] = -1.0
+
+    def ordinal(par_glmer):
+        x = np.empty_like(par_glmer)
+        x[to_glmer] = par_glmer
+        return x * sign
+
+    def glmer_grad(par_glmer):
+        return (lap.value_and_gradient(ordinal(par_glmer))[1] * sign)[to_glmer]
+
+    bounds = [(None, None)] * (1 + p1) + structure.bounds
+    start = ordinal(np.concatenate([structure.start, beta0]))
+    bounded = np.concatenate([np.zeros(1 + p1, dtype=bool), structure.lower == 0])
+    for _ in range(3):
+        x, ok, msg = minimise_with_gradient(lap.value_and_gradient, start, bounds)
+        zero = bounded & (x < SINGULAR_TOL)
+        start = better_start_off_zero(lap.deviance, x, zero, lap.deviance(x))
+        if start is None:
+            break
+    x = np.where(bounded & (x < 1e-10), 0.0, x)
+    par = (x * sign)[to_glmer]
+    grad = glmer_grad(par)
+    at_bound = np.concatenate([structure.lower == 0, np.zeros(1 + p1, dtype=bool)]) & (
+        par < SINGULAR_TOL
+    )
+    free = ~at_bound
+    H = np.eye(len(par))
+    H[np.ix_(free, free)] = gradient_hessian(glmer_grad, par, free)
+    scaled = scaled_gradient(grad, H, free)
+    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(grad[at_bound] > -GRADIENT_TOL)
+    )
+    # a line search that cannot improve on the optimum ends "abnormally": lme4's checks decide
+    return par[:k], par[k:], ok or grad_ok, msg, grad, scaled, grad_ok, lap.n_evals

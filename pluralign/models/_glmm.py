@@ -24,6 +24,7 @@ import scipy.optimize as sopt
 import scipy.sparse as sp
 from scipy.special import expit
 
+from pluralign.models._clmm_kernels import logit_terms_optimum
 from pluralign.models._lmm import (
     GRADIENT_TOL,
     SINGULAR_TOL,
@@ -345,19 +346,30 @@ def fit_glmm_terms(X, y, structure: RandomStructure) -> LMMFit:
     start = np.concatenate([structure.start, beta0])
     lower = np.concatenate([structure.lower, np.full(p, -np.inf)])
     bounds = structure.bounds + [(None, None)] * p
-    res = sopt.minimize(
-        lap.deviance,
-        start,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"ftol": 1e-13, "gtol": 1e-7, "eps": 1e-6, "maxiter": 1000},
+    exact = (
+        logit_terms_optimum(lap.X, lap.y, structure, beta0)
+        if np.allclose(lap.X[:, 0], 1.0)
+        else None
     )
-    par = np.asarray(res.x, dtype=float)
-    bounded = np.concatenate([structure.lower == 0, np.zeros(p, dtype=bool)])
-    par = np.where(bounded & (par < 1e-10), 0.0, par)
-    theta, beta = par[:k], par[k:]
-    dev = lap.deviance(par)
-    grad, scaled, grad_ok = check_optimum(lap.deviance, par, dev, lower, bounded)
+    if exact is not None:
+        lap.n_evals += exact[-1]
+    if exact is not None and exact[2] and exact[6]:  # exact gradient of the 2-category logit
+        theta, beta, success, message, grad, scaled, grad_ok, _ = exact
+    else:
+        res = sopt.minimize(
+            lap.deviance,
+            start,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-13, "gtol": 1e-7, "eps": 1e-6, "maxiter": 1000},
+        )
+        success, message = bool(res.success), f"L-BFGS-B: {res.message}"
+        par = np.asarray(res.x, dtype=float)
+        bounded = np.concatenate([structure.lower == 0, np.zeros(p, dtype=bool)])
+        par = np.where(bounded & (par < 1e-10), 0.0, par)
+        theta, beta = par[:k], par[k:]
+        dev = lap.deviance(par)
+        grad, scaled, grad_ok = check_optimum(lap.deviance, par, dev, lower, bounded)
     u, dev, f, _, w, lam = lap.pirls(theta, beta, lap.u)
     ZL = (lap.Z @ lam).tocsr()
     C = np.asarray(ZL.T @ (lap.X * w[:, None]))
@@ -368,7 +380,7 @@ def fit_glmm_terms(X, y, structure: RandomStructure) -> LMMFit:
     terms = TermsFit(structure, b)
     n = lap.n
     n_par = p + k
-    msg = f"L-BFGS-B: {res.message}"
+    msg = message
     if not grad_ok:
         msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
     return LMMFit(
@@ -383,7 +395,7 @@ def fit_glmm_terms(X, y, structure: RandomStructure) -> LMMFit:
         aic=float(dev + 2 * n_par),
         bic=float(dev + n_par * np.log(n)),
         reml=False,
-        converged=bool(res.success) and grad_ok,
+        converged=success and grad_ok,
         message=msg,
         singular=tuple(structure.singular(theta)),
         gradient=grad,

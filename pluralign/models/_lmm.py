@@ -29,7 +29,16 @@ import scipy.linalg as sla
 import scipy.optimize as sopt
 
 from pluralign.models._random import DENSE_MAX as _DENSE_MAX
-from pluralign.models._random import RandomStructure, factor_pls
+from pluralign.models._random import (
+    GRADIENT_MAX_Q,
+    RandomStructure,
+    better_start_off_zero,
+    factor_pls,
+    gradient_hessian,
+    minimise_with_gradient,
+    profiled_gradient,
+    profiled_value_and_gradient,
+)
 from pluralign.models._sparse import CrossedSystem, Method
 
 #: A relative standard deviation below this is a singular fit (lme4's ``isSingular`` default).
@@ -462,11 +471,19 @@ def fit_lmm_terms(
     prof = _TermsProfile(X, y, structure, reml)
     theta0 = structure.start if start is None else np.asarray(start, dtype=float)
     bounds = structure.bounds
-    theta, ok, msg, _ = minimise_theta(prof.deviance, theta0, bounds)
     bounded = structure.lower == 0
-    theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
-    dev = prof.deviance(theta)
-    grad, scaled, grad_ok = check_optimum(prof.deviance, theta, dev, structure.lower, bounded)
+    exact = None
+    if structure.Q <= GRADIENT_MAX_Q:
+        exact = _fit_theta_exact(prof, theta0, structure)
+        theta, ok, msg, dev, grad, scaled, grad_ok = exact
+    if exact is None or not (ok and grad_ok):  # finite differences (from there, if it failed)
+        start_fd = theta0 if exact is None else theta
+        theta, ok, msg, _ = minimise_theta(prof.deviance, start_fd, bounds)
+        theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
+        dev = prof.deviance(theta)
+        grad, scaled, grad_ok = check_optimum(prof.deviance, theta, dev, structure.lower, bounded)
+        if exact is not None and exact[3] < dev:
+            theta, ok, msg, dev, grad, scaled, grad_ok = exact
     f, lam, LtZtM, LX, beta, r2 = prof._pieces(theta)
     n, p = prof.n, prof.p
     sigma2 = r2 / (n - p if reml else n)
@@ -502,6 +519,46 @@ def fit_lmm_terms(
         else "sparse",
         random=terms,
     )
+
+
+def _fit_theta_exact(prof, theta0, structure: RandomStructure):
+    """θ by L-BFGS-B with the exact profiled gradient (:func:`profiled_gradient`); lme4's
+    convergence checks with the Hessian from central differences of that gradient."""
+
+    last: dict = {}
+
+    def fun_and_grad(theta):
+        theta = np.asarray(theta, dtype=float)
+        if "x" in last and np.array_equal(last["x"], theta):
+            return last["value"]
+        prof.n_evals += 1
+        last["x"], last["value"] = theta.copy(), profiled_value_and_gradient(prof, theta)
+        return last["value"]
+
+    bounded = structure.lower == 0
+    start = theta0
+    for _ in range(3):
+        theta, ok, msg = minimise_with_gradient(
+            fun_and_grad, start, structure.bounds, gtol=1e-5, ftol=1e-12
+        )
+        theta = np.where(bounded & (theta < 1e-10), 0.0, theta)
+        zero = bounded & (theta < SINGULAR_TOL)
+        start = better_start_off_zero(prof.deviance, theta, zero, fun_and_grad(theta)[0])
+        if start is None:
+            break
+    dev, grad = fun_and_grad(theta)
+    at_bound = bounded & (theta < SINGULAR_TOL)
+    free = ~at_bound
+    H = np.eye(len(theta))
+    H[np.ix_(free, free)] = gradient_hessian(
+        lambda t: profiled_gradient(prof, t), theta, free, at=grad
+    )
+    scaled = scaled_gradient(grad, H, free)
+    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(grad[at_bound] > -GRADIENT_TOL)
+    )
+    # a line search that cannot improve on the optimum ends "abnormally": lme4's checks decide
+    return theta, ok or grad_ok, msg, dev, grad, scaled, grad_ok
 
 
 def _n_levels(structure: RandomStructure, group: str) -> int:

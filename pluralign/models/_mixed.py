@@ -802,9 +802,9 @@ def fit_mixed(
         (1|rater) + (1 + gender|item)"`` lets the gender difference vary by item (correlated
         with the item intercept; ``||`` for uncorrelated, diagonal terms), so groups that
         disagree on specific items show as the slope's SD in :meth:`MixedResult.variance_components`
-        and are tested by :func:`~pluralign.models.random_slope_test`. Gaussian and binomial
-        families only; the ordinal family takes the default intercepts. With slopes in the
-        binomial family, rating-scale summaries integrate over the rater and item *intercept*
+        and are tested by :func:`~pluralign.models.random_slope_test`. Every family (the
+        ordinal one as ``ordinal::clmm``, whose rating-scale summaries integrate each cell's
+        own random-effect variance, slopes included). With slopes in the binomial family, rating-scale summaries integrate over the rater and item *intercept*
         variances only (the link-scale effects are exact).
     dimension : str or list of str, optional
         Dimensions to fit (default: all).

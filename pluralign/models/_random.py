@@ -31,6 +31,8 @@ import scipy.sparse.linalg as spla
 
 #: Largest Schur complement (random effects outside the eliminated term) factored densely.
 DENSE_MAX = 2500
+#: Rows of ``L₁⁻¹A₁₂`` made dense at a time when forming a dense Schur complement.
+_CHUNK_ROWS = 4096
 #: A relative SD below this is a singular fit (lme4's ``isSingular`` default tolerance).
 SINGULAR_TOL = 1e-4
 
@@ -140,6 +142,8 @@ class RandomStructure:
         r, c, i = np.concatenate(lam_r), np.concatenate(lam_c), np.concatenate(lam_i)
         order = np.lexsort((r, c))
         self._lam_r, self._lam_c, self._lam_i = r[order], c[order], i[order]
+        #: (Z'Z, index pairs) of :func:`_trace_pairs`, filled on first use
+        self._trace_cache: tuple | None = None
 
     @property
     def block(self) -> tuple[int, int, int]:
@@ -224,39 +228,106 @@ class PLSFactor:
     def __init__(self, A: sp.spmatrix, block: tuple[int, int, int]):
         off, q, nl = block
         Q = A.shape[0]
-        A = sp.csr_matrix(A)
-        i1 = np.arange(off, off + q * nl)
-        i2 = np.setdiff1d(np.arange(Q), i1)
+        n1 = q * nl
+        hi = off + n1
+        i1 = np.arange(off, hi)
+        i2 = np.r_[0:off, hi:Q]
+        n2 = len(i2)
         self.Q, self.i1, self.i2, self.q = Q, i1, i2, q
-        A11 = A[i1][:, i1].tocoo()
+        # one pass over A's entries: the q × q blocks of A₁₁, the entries of A₁₂ and of A₂₂
+        A = sp.coo_matrix(A)
+        r, c, v = A.row, A.col, A.data
+        in1r = (r >= off) & (r < hi)
+        in1c = (c >= off) & (c < hi)
+        pos2 = np.full(Q, -1, dtype=np.int64)
+        pos2[i2] = np.arange(n2)
         blocks = np.zeros((nl, q, q))
-        np.add.at(blocks, (A11.row // q, A11.row % q, A11.col % q), A11.data)
+        m = in1r & in1c
+        rb, cb = r[m] - off, c[m] - off
+        if q == 1:
+            blocks[:, 0, 0] = np.bincount(rb, weights=v[m], minlength=nl)
+        else:
+            flat = (rb // q) * q * q + (rb % q) * q + cb % q
+            blocks[:] = np.bincount(flat, weights=v[m], minlength=nl * q * q).reshape(nl, q, q)
         L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
-        inv = np.linalg.inv(blocks)
         self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-        rr = (np.arange(nl)[:, None, None] * q + np.arange(q)[None, :, None]).repeat(q, axis=2)
-        cc = (np.arange(nl)[:, None, None] * q + np.arange(q)[None, None, :]).repeat(q, axis=1)
-        self._inv11 = sp.csr_matrix((inv.ravel(), (rr.ravel(), cc.ravel())), shape=(q * nl,) * 2)
+        self._blocks_L = L
+        self._blocks_inv = np.linalg.inv(blocks)
         self._lu = self._L2 = None
-        if len(i2):
-            self._A12 = A[i1][:, i2].tocsr()
-            self._A21 = self._A12.T.tocsr()
-            S = A[i2][:, i2] - self._A21 @ (self._inv11 @ self._A12)
-            if len(i2) <= DENSE_MAX:
-                self._L2 = sla.cholesky(np.asarray(S.todense()), lower=True, check_finite=False)
-                self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
-            else:
-                lu = spla.splu(
-                    sp.csc_matrix(S),
-                    permc_spec="MMD_AT_PLUS_A",
-                    diag_pivot_thresh=0.0,
-                    options={"SymmetricMode": True},
-                )
-                d = lu.U.diagonal()
-                if np.any(d <= 0):
-                    raise np.linalg.LinAlgError("the penalised system is not positive definite")
-                self.logdet += float(np.sum(np.log(d)))
-                self._lu = lu
+        self._nl = nl
+        if not n2:
+            return
+        m = in1r & ~in1c
+        self._A12 = sp.csr_matrix((v[m], (r[m] - off, pos2[c[m]])), shape=(n1, n2))
+        self._A21 = self._A12.T.tocsr()
+        # B = L₁⁻¹ A₁₂ (block by block), so that S = A₂₂ − B'B
+        B = self._half_solve(self._A12)
+        m = ~in1r & ~in1c
+        if n2 <= DENSE_MAX:
+            S = np.bincount(pos2[r[m]] * n2 + pos2[c[m]], weights=v[m], minlength=n2 * n2).reshape(
+                n2, n2
+            )
+            for lo in range(0, n1, _CHUNK_ROWS):
+                part = B[lo : lo + _CHUNK_ROWS]
+                S -= np.asarray(part.T @ part.toarray())
+            self._L2 = sla.cholesky(S, lower=True, check_finite=False)
+            self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
+        else:
+            A22 = sp.csr_matrix((v[m], (pos2[r[m]], pos2[c[m]])), shape=(n2, n2))
+            S = A22 - (B.T @ B)
+            lu = spla.splu(
+                sp.csc_matrix(S),
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
+            d = lu.U.diagonal()
+            if np.any(d <= 0):
+                raise np.linalg.LinAlgError("the penalised system is not positive definite")
+            self.logdet += float(np.sum(np.log(d)))
+            self._lu = lu
+
+    def _half_solve(self, M: sp.csr_matrix) -> sp.csr_matrix:
+        """``L₁⁻¹ M`` for the block-diagonal Cholesky factor ``L₁`` of ``A₁₁`` (sparse ``M``)."""
+        q, nl = self.q, self._nl
+        if q == 1:
+            return sp.csr_matrix(sp.diags(1.0 / self._blocks_L[:, 0, 0]) @ M)
+        Linv = np.linalg.inv(self._blocks_L)
+        rr = np.repeat(np.arange(nl * q), q)
+        cc = np.arange(nl)[:, None, None] * q + np.zeros((1, q, 1), dtype=int) + np.arange(q)
+        return sp.csr_matrix((Linv.ravel(), (rr, cc.ravel())), shape=(nl * q, nl * q)) @ M
+
+    def _inv11(self, b: np.ndarray) -> np.ndarray:
+        """``A₁₁⁻¹ b`` by the block Cholesky factors (vector or matrix ``b``)."""
+        q, nl = self.q, self._nl
+        shape = b.shape
+        if q == 1:
+            inv = self._blocks_inv[:, 0, 0]
+            return b * (inv if b.ndim == 1 else inv[:, None])
+        x = np.matmul(self._blocks_inv, b.reshape(nl, q, -1))
+        return x.reshape(shape)
+
+    def inverse(self) -> np.ndarray:
+        """``A⁻¹`` as a dense array, by the block formulas (``S⁻¹`` and ``A₁₁⁻¹A₁₂``)."""
+        q, nl = self.q, self._nl
+        n1 = q * nl
+        inv11 = np.zeros((n1, n1))
+        rows = np.arange(n1).reshape(nl, q)
+        inv11[rows[:, :, None], rows[:, None, :]] = self._blocks_inv
+        out = np.empty((self.Q, self.Q))
+        if not len(self.i2):
+            out[np.ix_(self.i1, self.i1)] = inv11
+            return out
+        n2 = len(self.i2)
+        Sinv = self._solve2(np.eye(n2))
+        C = self._inv11(self._A12.toarray())  # A₁₁⁻¹A₁₂
+        X12 = -C @ Sinv
+        lo, hi = self.i1[0], self.i1[-1] + 1
+        out[lo:hi, lo:hi] = inv11 - X12 @ C.T
+        out[np.ix_(self.i2, self.i2)] = Sinv
+        out[np.ix_(self.i1, self.i2)] = X12
+        out[np.ix_(self.i2, self.i1)] = X12.T
+        return out
 
     def _solve2(self, B):
         if self._L2 is not None:
@@ -269,11 +340,11 @@ class PLSFactor:
         out = np.empty_like(B)
         b1 = B[self.i1]
         if not len(self.i2):
-            out[self.i1] = self._inv11 @ b1
+            out[self.i1] = self._inv11(b1)
             return out
-        x2 = self._solve2(B[self.i2] - self._A21 @ (self._inv11 @ b1))
+        x2 = self._solve2(B[self.i2] - self._A21 @ self._inv11(b1))
         out[self.i2] = x2
-        out[self.i1] = self._inv11 @ (b1 - self._A12 @ x2)
+        out[self.i1] = self._inv11(b1 - self._A12 @ x2)
         return out
 
 
@@ -281,3 +352,146 @@ def factor_pls(ZtWZ: sp.spmatrix, lam: sp.spmatrix, block: tuple[int, int, int])
     """Factor ``Λ'(Z'WZ)Λ + I`` eliminating ``block`` (``RandomStructure.block``)."""
     A = (lam.T @ ZtWZ @ lam).tocsr() + sp.identity(lam.shape[0], format="csr")
     return PLSFactor(A, block)
+
+
+#: Largest number of random effects for which the linear model uses :func:`profiled_gradient`
+#: (it forms ``A⁻¹`` densely: measured 3.4× faster than finite differences at 470 effects,
+#: 1.5× at 840, slower at 1,100).
+GRADIENT_MAX_Q = 1000
+
+
+def profiled_gradient(profile, theta) -> np.ndarray:
+    """Exact gradient in θ of lme4's profiled deviance (see :func:`profiled_value_and_gradient`)."""
+    return profiled_value_and_gradient(profile, theta)[1]
+
+
+def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
+    """lme4's profiled deviance (ML or REML) for general random terms and its exact θ gradient.
+
+    ``profile`` is the linear model's profile (``_TermsProfile`` of
+    :mod:`pluralign.models._lmm`: attributes ``re``, ``ZtZ``, ``ZtM``, ``n``, ``p``, ``reml``
+    and ``_pieces(θ)``). With ``A = Λ'Z'ZΛ + I``, penalised residual sum of squares ``r²`` at
+    the conditional estimates ``(β̂, û)``, residuals ``e`` and ``V = I + ZΛΛ'Z'``:
+
+    * ``∂ log|A| / ∂θ_j = 2 tr(A⁻¹ Λ'Z'Z ∂Λ/∂θ_j)``,
+    * ``∂ r² / ∂θ_j = −2 e'Z (∂Λ/∂θ_j) û`` (envelope theorem),
+    * REML: ``∂ log|X'V⁻¹X| / ∂θ_j = −2 tr((X'V⁻¹X)⁻¹ X'V⁻¹Z (∂Λ/∂θ_j) Λ'Z'V⁻¹X)``,
+
+    and the deviance is ``log|A| [+ log|X'V⁻¹X|] + m log r² + const`` with ``m = n`` (ML) or
+    ``n − p`` (REML). Each ``∂Λ/∂θ_j`` has a 1 at the entries of ``Λ`` that hold ``θ_j``.
+
+    References
+    ----------
+    Bates, D. et al. (2015), section 3.4 and appendix; MixedModels.jl's gradient of the
+    profiled objective.
+    """
+    re = profile.re
+    theta = np.asarray(theta, dtype=float)
+    k = re.n_theta
+    try:
+        f, lam, LtZtM, LX, beta, r2 = profile._pieces(theta)
+    except (np.linalg.LinAlgError, ValueError, RuntimeError):
+        return np.inf, np.zeros(k)
+    if r2 <= 0:
+        return np.inf, np.zeros(k)
+    p, n = profile.p, profile.n
+    m = n - p if profile.reml else n
+    dev = f.logdet + m * (1.0 + np.log(2.0 * np.pi * r2 / m))
+    if profile.reml:
+        dev += 2.0 * float(np.sum(np.log(np.diag(LX))))
+    lr, lc, li = re._lam_r, re._lam_c, re._lam_i
+    Ainv = f.inverse()
+    AinvLtZtM = Ainv @ LtZtM
+    u = AinvLtZtM[:, p] - AinvLtZtM[:, :p] @ beta
+    ZtZ = profile.ZtZ
+    ZtX = profile.ZtM[:, :p]
+    Zte = profile.ZtM[:, p] - ZtX @ beta - ZtZ @ (lam @ u)
+    d_r2 = -2.0 * np.bincount(li, weights=Zte[lr] * u[lc], minlength=k)
+    # [A⁻¹Λ'Z'Z]_{c,r} = Σ_k G[c,k] (Z'Z)_{k,r} with G = A⁻¹Λ' = (ΛA⁻¹)', at Λ's entries (r, c)
+    G = np.asarray(lam @ Ainv).T
+    pe, pk, pv = _trace_pairs(re, ZtZ)
+    H_e = np.bincount(pe, weights=G[lc[pe], pk] * pv, minlength=len(lc))
+    grad = 2.0 * np.bincount(li, weights=H_e, minlength=k)
+    grad += m / r2 * d_r2
+    if profile.reml:
+        Cz = ZtX - ZtZ @ (lam @ AinvLtZtM[:, :p])  # Z'V⁻¹X
+        G = sla.cho_solve((LX, True), np.eye(p), check_finite=False)
+        M1 = np.asarray(lam.T @ Cz)
+        M2 = Cz @ G
+        grad -= 2.0 * np.bincount(li, weights=np.sum(M1[lc] * M2[lr], axis=1), minlength=k)
+    return float(dev), grad
+
+
+def _trace_pairs(re: RandomStructure, ZtZ: sp.spmatrix):
+    """For each entry ``e`` of ``Λ`` (row ``r_e``) the stored entries ``(k, value)`` of column
+    ``r_e`` of ``Z'Z``: arrays ``(e, k, value)``, cached on the structure."""
+    cached = getattr(re, "_trace_cache", None)
+    if cached is not None and cached[0] is ZtZ:
+        return cached[1]
+    C = sp.csc_matrix(ZtZ)
+    C.sort_indices()
+    counts = np.diff(C.indptr)[re._lam_r]
+    pe = np.repeat(np.arange(len(re._lam_r)), counts)
+    starts = np.repeat(C.indptr[re._lam_r], counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    pos = starts + within
+    pairs = (pe, C.indices[pos], C.data[pos])
+    re._trace_cache = (ZtZ, pairs)
+    return pairs
+
+
+def gradient_hessian(grad_fun, x, free, h: float = 1e-4, *, at=None) -> np.ndarray:
+    """Symmetrised Jacobian of an exact gradient over the ``free`` coordinates: central
+    differences, or forward differences from ``at`` (the gradient at ``x``; half the
+    evaluations, enough to scale a convergence check)."""
+    x = np.asarray(x, dtype=float)
+    idx = np.flatnonzero(free)
+    H = np.zeros((len(idx), len(idx)))
+    for col, j in enumerate(idx):
+        step = h * max(1.0, abs(x[j]))
+        e = np.zeros_like(x)
+        e[j] = step
+        if at is None:
+            H[:, col] = (grad_fun(x + e)[idx] - grad_fun(x - e)[idx]) / (2.0 * step)
+        else:
+            H[:, col] = (grad_fun(x + e)[idx] - np.asarray(at)[idx]) / step
+    return (H + H.T) / 2.0
+
+
+def minimise_with_gradient(fun_and_grad, start, bounds, *, gtol: float = 1e-8, ftol: float = 1e-14):
+    """Bounded L-BFGS-B on a function that returns ``(value, exact gradient)``.
+
+    Returns ``(x, converged, message)``.
+    """
+    import scipy.optimize as sopt
+
+    res = sopt.minimize(
+        fun_and_grad,
+        np.asarray(start, dtype=float),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": ftol, "gtol": gtol, "maxiter": 1000, "maxcor": 20},
+    )
+    x = np.asarray(res.x, dtype=float)
+    ok = bool(res.success) and bool(np.all(np.isfinite(x)))
+    return x, ok, f"L-BFGS-B (exact gradient): {res.message}"
+
+
+def better_start_off_zero(fun, x, at_zero, value: float):
+    """A start that fits better than ``x`` with one zero relative SD made positive, or None.
+
+    The deviance is even in each diagonal θ, so θ = 0 is a stationary point where a
+    gradient-based search can stop although a positive value fits better; lme4's
+    derivative-free BOBYQA does not stop there. Each coordinate in ``at_zero`` is tried at
+    0.05, 0.3 and 1 (``value`` is the deviance at ``x``).
+    """
+    best = None
+    for j in np.flatnonzero(at_zero):
+        for v in (0.05, 0.3, 1.0):
+            trial = np.array(x, dtype=float)
+            trial[j] = v
+            d = fun(trial)
+            if d < value - 1e-8 * abs(value) and (best is None or d < best[0]):
+                best = (d, trial)
+    return None if best is None else best[1]

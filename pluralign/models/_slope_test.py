@@ -52,7 +52,8 @@ def random_slope_test(
     For every term with slopes, e.g. ``(1 + gender | item)``, the model is refitted with
     ``(1 | item)`` in its place and the two fits compared by a likelihood ratio: REML
     criteria for the gaussian family (the fixed effects are the same), Laplace deviances for
-    the binomial family. Variances sit on the boundary of their space under the null, so the p
+    the binomial and ordinal families (cumulative logit, as ``ordinal::clmm``). Variances sit
+    on the boundary of their space under the null, so the p
     value is the 50:50 mixture of χ²(df − 1) and χ²(df) (:func:`chibar_pvalue`), ``df`` being
     the number of variance and correlation parameters the slopes add; it is exact for one
     slope column and an approximation for several.
@@ -63,7 +64,7 @@ def random_slope_test(
     formula : str
         A formula with random slopes, e.g. ``"rating ~ gender + (1|rater) + (1 + gender|item)"``.
     dimension, family, reference, coding
-        As :func:`~pluralign.models.fit_mixed` (family "gaussian" or "binomial").
+        As :func:`~pluralign.models.fit_mixed` (family "gaussian", "binomial" or "ordinal").
 
     Returns
     -------
@@ -95,8 +96,10 @@ def random_slope_test(
     >>> row["term"], row["null_term"], int(row["df"]), bool(row["p_value"] > 0.2)
     ('(1 + gender || item)', '(1 | item)', 1, True)
     """
-    if family not in ("gaussian", "binomial"):
-        raise ValueError(f"family must be 'gaussian' or 'binomial' for slope tests, got {family!r}")
+    if family not in ("gaussian", "binomial", "ordinal"):
+        raise ValueError(
+            f"family must be 'gaussian', 'binomial' or 'ordinal' for slope tests, got {family!r}"
+        )
     terms = random_terms(formula)
     slopes = [k for k, (expr, _, _) in enumerate(terms) if expr != "1"]
     if not slopes:
