@@ -633,7 +633,7 @@ case("CLI unwritable csv", T, "describe --out into a missing read-only place",
      "cannot write there")
 case("CLI bad model", T, "report --models glm",
      cli("report", "{tmp}/flat.csv", "--out", "{tmp}/r", "--models", "glm"), "cli",
-     "unknown model(s) ['glm']")
+     "models: unknown ['glm']")
 case("CLI bad effect", T, "simulate --effect toxicity=1",
      cli("simulate", "--out", "{tmp}/s", "--effect", "toxicity=1"), "cli",
      "DIMENSION:COLUMN:LEVEL=FRACTION")
