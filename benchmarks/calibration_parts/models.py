@@ -132,7 +132,17 @@ def lmm_study(seed: int, *, n_draws: int = 1000, **design) -> dict[str, bool]:
         row["relative_ci_low"], row["relative_ci_high"], 100 * obs_truth / ref_mean
     )
     out["null"] = bool(eff.loc[("ideology", "b"), "p_value"] < 0.05)
+    for method, key in SMALL_SAMPLE.items():
+        t = fit.effects(scale="link", correction="none", df=method).set_index(["term", "level"])
+        out[f"marginal observed {key}"] = _covers(
+            t.loc[("gender", "he/him"), "ci_low"], t.loc[("gender", "he/him"), "ci_high"], obs_truth
+        )
+        out[f"null {key}"] = bool(t.loc[("ideology", "b"), "p_value"] < 0.05)
     return out
+
+
+#: t tests of ``effects(df=...)``, by the key suffix of their rows.
+SMALL_SAMPLE = {"satterthwaite": "sat", "kenward-roger": "kr"}
 
 
 def _integrated_p(eta: float) -> float:
@@ -184,6 +194,26 @@ LMM_ROWS = {
         0.95,
     ),
     "null": ("LMM Wald z test of a demographic without effect", "null rejection", 0.05),
+    "marginal observed sat": (
+        "LMM marginal contrast (observed weights), t interval with Satterthwaite df",
+        "coverage",
+        0.95,
+    ),
+    "null sat": (
+        "LMM t test (Satterthwaite df) of a demographic without effect",
+        "null rejection",
+        0.05,
+    ),
+    "marginal observed kr": (
+        "LMM marginal contrast (observed weights), Kenward–Roger t interval",
+        "coverage",
+        0.95,
+    ),
+    "null kr": (
+        "LMM t test (Kenward–Roger) of a demographic without effect",
+        "null rejection",
+        0.05,
+    ),
 }
 GLMM_ROWS = {
     "coef": ("GLMM (logit, Laplace) log-odds ratio, Wald", "coverage", 0.95),
