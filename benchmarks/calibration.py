@@ -42,7 +42,17 @@ COLUMNS = (
     "setting",  # the simulated design, in a few words
 )
 
-PARTS = ("describe", "models", "bayes", "labels", "power")
+PARTS = (
+    "describe",
+    "models",
+    "inference",
+    "bayes",
+    "bayes_laplace",
+    "labels",
+    "agreement",
+    "soft_labels",
+    "power",
+)
 
 
 def mc_se(p: float, n: int) -> float:

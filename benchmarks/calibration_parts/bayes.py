@@ -55,8 +55,10 @@ def expected_rating(eta: float) -> float:
     return float((probs @ np.arange(1, 6)) @ (w / w.sum()))
 
 
-def one_study(seed: int, effect: float, **design) -> dict[str, bool]:
-    """Fit one study; which intervals cover the truth, and whether pd exceeds 0.975."""
+def fit_study(
+    seed: int, effect: float, *, method: str = "nuts", sampler: dict | None = None, **design
+):
+    """Simulate one study (seed, log-odds ratio ``effect``) and fit it; returns (study, fit)."""
     study = simulate(seed, effect=effect, **design)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -68,20 +70,38 @@ def one_study(seed: int, effect: float, **design) -> dict[str, bool]:
             reference={"gender": "she/her"},
             seed=seed,
             progressbar=False,
-            **SAMPLER,
+            method=method,
+            **(SAMPLER if sampler is None else sampler),
         )
+    return study, fit
+
+
+def checks(fit, effect: float) -> dict[str, bool]:
+    """Which intervals of one fit cover the truth, whether pd exceeds 0.975, sampler checks."""
     row = fit.effects().iloc[0]
     row90 = fit.effects(ci_prob=0.9, scale="link").iloc[0]
     m_she, m_he = expected_rating(0.0), expected_rating(effect)
     diff = m_he - m_she
-    return {
+    diag = fit.diagnostics()
+    out = {
         "coef95": bool(row["ci_low"] <= effect <= row["ci_high"]),
         "coef90": bool(row90["ci_low"] <= effect <= row90["ci_high"]),
         "difference": bool(row["difference_ci_low"] <= diff <= row["difference_ci_high"]),
         "relative": bool(row["relative_ci_low"] <= 100 * diff / m_she <= row["relative_ci_high"]),
         "pd": bool(row["p_direction"] > 0.975),
-        "ok": bool(fit.diagnostics()["ok"].all()),
+        "ok": bool(diag["ok"].all()),
     }
+    for check, ok in diag.groupby("check")["ok"].all().items():
+        out[f"check {check}"] = bool(ok)
+    return out
+
+
+def one_study(
+    seed: int, effect: float, *, method: str = "nuts", sampler: dict | None = None, **design
+) -> dict[str, bool]:
+    """Fit one study; which intervals cover the truth, and whether pd exceeds 0.975."""
+    _, fit = fit_study(seed, effect, method=method, sampler=sampler, **design)
+    return checks(fit, effect)
 
 
 ROWS = {
