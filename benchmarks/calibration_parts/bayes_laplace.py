@@ -26,7 +26,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from calibration_parts.bayes import CUTPOINTS, SD_ITEM, SD_RATER, checks, fit_study
+from calibration_parts.bayes import (
+    CUTPOINTS,
+    SD_ITEM,
+    SD_RATER,
+    checks,
+    fit_study,
+    result_rows,
+)
 from pluralign._numeric import gauss_hermite
 from pluralign.labels import posterior_pair_probabilities
 
@@ -103,18 +110,6 @@ def summarise_labels(labels: pd.DataFrame) -> dict[str, float]:
     }
 
 
-ROWS = {
-    "coef95": ("Bayesian (Laplace) ordinal log-odds ratio, HDI", "coverage", 0.95),
-    "coef90": ("Bayesian (Laplace) ordinal log-odds ratio, HDI", "coverage", 0.90),
-    "difference": (
-        "Bayesian (Laplace) difference in expected rating (integrated), HDI",
-        "coverage",
-        0.95,
-    ),
-    "relative": ("Bayesian (Laplace) relative difference %, HDI", "coverage", 0.95),
-}
-
-
 def run(quick: bool, seed: int) -> list[dict]:
     """Rows of 15 studies with an effect and 15 without (quick: 2 and 2)."""
     n = 2 if quick else 15
@@ -125,33 +120,8 @@ def run(quick: bool, seed: int) -> list[dict]:
             out, lab = study_rows(int(s), effect)
             results.append({**out, "effect": effect})
             labels.append(lab)
-    both = pd.DataFrame(results)
-    null = both[both["effect"] == 0.0]
-    setting = (
-        "80 raters × 6 of 20 items, 5 points; SDs 0.8/0.5; Laplace posterior, 2×1000 draws; "
-        "log-OR 0.6 or 0"
-    )
-    rows = [
-        {
-            "quantity": quantity,
-            "kind": kind,
-            "nominal": nominal,
-            "observed": float(both[key].mean()),
-            "n_sims": len(both),
-            "setting": setting,
-        }
-        for key, (quantity, kind, nominal) in ROWS.items()
-    ]
-    rows.append(
-        {
-            "quantity": "Bayesian (Laplace): probability of direction > 0.975 (no effect)",
-            "kind": "null rejection",
-            "nominal": 0.05,
-            "observed": float(null["pd"].mean()),
-            "n_sims": len(null),
-            "setting": f"{setting}; {int(both['ok'].sum())}/{len(both)} fits passed every check",
-        }
-    )
+    setting = "80 raters × 6 of 20 items, 5 points; SDs 0.8/0.5; Laplace posterior, 2×1000 draws"
+    rows = result_rows(pd.DataFrame(results), model="Bayesian (Laplace) ordinal", setting=setting)
     lab = summarise_labels(pd.concat(labels, ignore_index=True))
     n_pairs = sum(len(x) for x in labels)
     label_setting = (

@@ -7,10 +7,12 @@ interaction and a demographic without effect (ideology):
 * Wald 95 % intervals of the marginal gender contrast, with observed and equal weights over race
   (the ``effects()`` rows), and the 95 % interval of its relative difference in percent
   (simulated from ``N(β̂, V̂)``);
-* the null rejection rate of the 5 % Wald test of the ideology contrast (true value 0).
+* the null rejection rate of the 5 % Wald test of the ideology contrast (true value 0);
+* the same interval (observed weights) and test as t with Satterthwaite's and with
+  Kenward–Roger's degrees of freedom (``effects(df=...)``).
 
-Logistic mixed model (0/1 ratings, Laplace approximation): the Wald 95 % interval of the gender
-log-odds ratio, the 95 % interval of the difference in P(rating = 1) of a new rater on a new
+Logistic mixed model (0/1 ratings, Laplace approximation, standard errors from the Hessian over
+``(θ, β)`` as glmer's default): the Wald 95 % interval of the gender log-odds ratio, the 95 % interval of the difference in P(rating = 1) of a new rater on a new
 item (random effects integrated), and the null rejection rate of the ideology test.
 
 Each simulated study is fitted once; its truths are computed from the simulation's parameters
@@ -260,10 +262,10 @@ def glmm_rows(n: int, seed: int) -> list[dict]:
 
 
 def run(quick: bool, seed: int) -> list[dict]:
-    """Calibration rows of the mixed models (300 studies of each kind; ``quick``: 6).
+    """Calibration rows of the mixed models (200 studies of each kind; ``quick``: 6).
 
     Each gaussian study is fitted once and tested four ways (Wald z, Satterthwaite and
-    Kenward–Roger t); 300 studies keep the part near ten minutes on 2 cores.
+    Kenward–Roger t); 200 studies keep the part near ten minutes on 2 busy cores.
     """
-    n = 6 if quick else 300
+    n = 6 if quick else 200
     return lmm_rows(n, seed) + glmm_rows(n, seed)
