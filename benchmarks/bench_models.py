@@ -44,7 +44,7 @@ for (k in seq_len(reps)) {
     se <- sqrt(diag(as.matrix(vcov(m))))
   } else {
     m <- glmer(rating ~ gender + ideology + (1 | rater) + (1 | item), d, family = binomial)
-    se <- sqrt(diag(as.matrix(vcov(m, use.hessian = FALSE))))
+    se <- sqrt(diag(as.matrix(vcov(m, use.hessian = TRUE))))
   }
   times[k] <- proc.time()[["elapsed"]] - t0
 }
@@ -176,7 +176,7 @@ f <- as.formula(args[3])
 t0 <- proc.time()[["elapsed"]]
 m <- if (args[4] == "gaussian") lmer(f, d, REML = TRUE) else glmer(f, d, family = binomial)
 seconds <- proc.time()[["elapsed"]] - t0
-se <- if (isGLMM(m)) sqrt(diag(as.matrix(vcov(m, use.hessian = FALSE)))) else
+se <- if (isGLMM(m)) sqrt(diag(as.matrix(vcov(m, use.hessian = TRUE)))) else
   sqrt(diag(as.matrix(vcov(m))))
 vc <- as.data.frame(VarCorr(m))
 vc <- vc[vc$grp != "Residual", ]

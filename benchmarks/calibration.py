@@ -42,7 +42,17 @@ COLUMNS = (
     "setting",  # the simulated design, in a few words
 )
 
-PARTS = ("describe", "models", "bayes", "labels", "power")
+PARTS = (
+    "describe",
+    "models",
+    "inference",
+    "bayes",
+    "bayes_laplace",
+    "labels",
+    "agreement",
+    "soft_labels",
+    "power",
+)
 
 
 def mc_se(p: float, n: int) -> float:
@@ -92,10 +102,14 @@ def to_markdown(table: pd.DataFrame) -> str:
         "| quantity | kind | nominal | observed | simulations | Monte-Carlo SE | setting |",
         "|---|---|---|---|---|---|---|",
     ]
+
+    def cell(text: str) -> str:  # a "|" in a formula would end the table cell
+        return str(text).replace("|", "\\|")
+
     for r in table.itertuples(index=False):
         lines.append(
-            f"| {r.quantity} | {r.kind} | {r.nominal:.2f} | {r.observed:.3f} | {r.n_sims} | "
-            f"{r.mc_se:.3f} | {r.setting} |"
+            f"| {cell(r.quantity)} | {r.kind} | {r.nominal:.2f} | {r.observed:.3f} | {r.n_sims} | "
+            f"{r.mc_se:.3f} | {cell(r.setting)} |"
         )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines.append("")

@@ -31,13 +31,14 @@ SMALL = {"n_raters": 100, "n_items": 20, "per_rater": 6}
 BINARY = {"n_raters": 100, "n_items": 40, "per_rater": 16}
 
 
-def _check(results: list[dict], coverage: list[str], null: str) -> None:
+def _check(results: list[dict], coverage: list[str], nulls: list[str]) -> None:
     table = pd.DataFrame(results)
     n = len(table)
     for key in coverage:
         assert 0.92 <= table[key].mean() <= 0.98, (key, table[key].mean(), n)
-    rate = table[null].mean()
-    assert abs(rate - 0.05) <= 3 * np.sqrt(0.05 * 0.95 / n), (null, rate, n)
+    for null in nulls:
+        rate = table[null].mean()
+        assert abs(rate - 0.05) <= 3 * np.sqrt(0.05 * 0.95 / n), (null, rate, n)
 
 
 def test_simulated_truth_of_the_binary_study():
@@ -55,8 +56,8 @@ def test_simulated_truth_of_the_binary_study():
 def test_lmm_intervals_cover_and_wald_test_holds_its_level():
     seeds = np.random.default_rng(1).integers(0, 2**31, N_STUDIES)
     results = [lmm_study(int(s), n_draws=400, **SMALL) for s in seeds]
-    keys = [k for k in results[0] if k != "null"]
-    _check(results, keys, "null")
+    nulls = [k for k in results[0] if k.startswith("null")]  # z, Satterthwaite t, KR t
+    _check(results, [k for k in results[0] if k not in nulls], nulls)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +75,11 @@ def test_glmm_intervals_cover(binary_results):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="the Laplace GLMM's Wald z test is anti-conservative with few binary ratings per "
-    "rater (11 % at the 5 % level here, 7.8 % in the full calibration run): variance "
-    "components are under-estimated and their uncertainty ignored",
+    reason="the Laplace GLMM's Wald z test is anti-conservative with few raters and few binary "
+    "ratings each: 10.5 % at the 5 % level in this design even with standard errors from the "
+    "joint Hessian over (θ, β); the Laplace fit under-estimates the rater variance (an SD of "
+    "0.66 for a true 0.70 with 8 ratings per rater) and the Wald test ignores its uncertainty "
+    "(docs/validity.md)",
 )
 def test_glmm_wald_test_holds_its_level(binary_results):
     rate = binary_results["null"].mean()

@@ -38,7 +38,7 @@ dir <- args[1]
 out <- function(m, name, resid = TRUE) {
   vc <- as.data.frame(VarCorr(m))
   v <- setNames(vc$vcov, vc$grp)
-  se <- if (isGLMM(m)) sqrt(diag(as.matrix(vcov(m, use.hessian = FALSE))))
+  se <- if (isGLMM(m)) sqrt(diag(as.matrix(vcov(m, use.hessian = TRUE))))
         else sqrt(diag(as.matrix(vcov(m))))
   fe <- data.frame(name = names(fixef(m)), estimate = unname(fixef(m)), se = unname(se))
   write.csv(fe, file.path(dir, paste0(name, "_fixef.csv")), row.names = FALSE)
@@ -61,7 +61,9 @@ f <- rating ~ gender + ideology + (1 | rater) + (1 | item)
 out(lmer(f, d, REML = TRUE), "reml")
 out(lmer(f, d, REML = FALSE), "ml")
 b <- prep(read.csv(file.path(dir, "binary.csv"), stringsAsFactors = FALSE))
-out(glmer(f, b, family = binomial), "glmer", resid = FALSE)
+# PIRLS to convergence: the default tolPwrss leaves ~0.5 % error in the Hessian-based SEs
+out(glmer(f, b, family = binomial, control = glmerControl(tolPwrss = 1e-13)), "glmer",
+    resid = FALSE)
 """
 
 

@@ -118,7 +118,7 @@ R_SCRIPT = r"""
 suppressMessages(library(lme4))
 dir <- commandArgs(trailingOnly = TRUE)[1]
 out <- function(m, name) {
-  se <- if (isGLMM(m)) sqrt(diag(as.matrix(vcov(m, use.hessian = FALSE))))
+  se <- if (isGLMM(m)) sqrt(diag(as.matrix(vcov(m, use.hessian = TRUE))))
         else sqrt(diag(as.matrix(vcov(m))))
   write.csv(data.frame(estimate = unname(fixef(m)), se = unname(se)),
             file.path(dir, paste0(name, "_fixef.csv")), row.names = FALSE)
@@ -138,7 +138,8 @@ g <- prep("gaussian.csv")
 out(lmer(rating ~ gender + (1 | rater) + (1 + gender | item), g), "reml")
 out(lmer(rating ~ gender + (1 | rater) + (1 | item) + (0 + he | item), g), "uncor")
 b <- prep("binary.csv")
-out(glmer(rating ~ gender + (1 | rater) + (1 + gender | item), b, family = binomial), "glmer")
+out(glmer(rating ~ gender + (1 | rater) + (1 + gender | item), b, family = binomial,
+          control = glmerControl(tolPwrss = 1e-13)), "glmer")
 s <- prep("singular.csv")
 out(lmer(rating ~ gender + (1 | rater) + (1 + gender | item), s), "singular")
 """
