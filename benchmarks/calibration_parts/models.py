@@ -262,10 +262,10 @@ def glmm_rows(n: int, seed: int) -> list[dict]:
 
 
 def run(quick: bool, seed: int) -> list[dict]:
-    """Calibration rows of the mixed models (200 studies of each kind; ``quick``: 6).
+    """Calibration rows of the mixed models (500 studies of each kind; ``quick``: 6).
 
     Each gaussian study is fitted once and tested four ways (Wald z, Satterthwaite and
     Kenward–Roger t); 200 studies keep the part near ten minutes on 2 busy cores.
     """
-    n = 6 if quick else 200
+    n = 6 if quick else 500
     return lmm_rows(n, seed) + glmm_rows(n, seed)
