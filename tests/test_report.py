@@ -311,6 +311,7 @@ def _blocks(sections, kind):
 
 def test_every_interval_table_and_every_figure_says_what_its_intervals_cover(written):
     from pluralign.report import analyse
+    from pluralign.report._coverage import CALIBRATION
 
     a = analyse(_study(), demographics=["gender"], seed=3, n_boot=30)
     figures = _blocks(a.sections, Figure)
@@ -336,12 +337,16 @@ def test_every_interval_table_and_every_figure_says_what_its_intervals_cover(wri
     notes = {t.name: t.note for _, t in tables}
     assert "two-way cluster-robust" in notes["describe_relative"]
     assert "Holm over every row of one dimension's model" in notes["mixed_difference"]
-    assert "covered the truth in 96.0% of 500" in notes["mixed_difference"]
+    diff, null = CALIBRATION["mixed_difference"], CALIBRATION["mixed_null"]
+    assert f"covered the truth in {diff.observed:.1%} of {diff.n_sims}" in notes["mixed_difference"]
     assert "bootstrap" in notes["agreement_alpha"]
+    alpha = CALIBRATION["agreement_alpha"]
+    assert f"{alpha.observed:.1%} of {alpha.n_sims}" in notes["agreement_alpha"]
     assert "Benjamini–Hochberg over the items" in notes["divergence_top"]
-    assert "in 7.4% of 500" not in notes["mixed_difference"]  # a rejection rate, not coverage
+    # a rejection rate, not coverage
+    assert f"covered the truth in {null.observed:.1%}" not in notes["mixed_difference"]
     assert (
-        "LMM Wald z test of a demographic without effect at level 0.05: 7.4%"
+        f"LMM Wald z test of a demographic without effect at level 0.05: {null.observed:.1%}"
         in (notes["mixed_difference"])
     )
     # the notes reach both renderings

@@ -8,8 +8,8 @@ alpha of one very large simulated study (:func:`true_alpha`, 3,000 items × 400 
 sampling error is below 0.002).
 
 Rows: coverage of the 95 % percentile interval of the overall alpha with the item bootstrap
-(``cluster="item"``, the default: raters held fixed) and with raters and items resampled
-(``cluster="both"``).
+(``cluster="item"``: raters held fixed) and with raters and items resampled
+(``cluster="both"``, the default).
 """
 
 from __future__ import annotations

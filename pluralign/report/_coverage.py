@@ -107,6 +107,13 @@ CALIBRATION: dict[str, Calibration] = {
         500,
         kind="null rejection",
     ),
+    "agreement_alpha": Calibration(
+        "calibration_agreement",
+        "Krippendorff's alpha (ordinal), bootstrap percentile, raters and items resampled",
+        0.95,
+        0.952,
+        500,
+    ),
     "power_wilson": Calibration(
         "calibration_power",
         "power, Monte-Carlo interval (Wilson, 100 simulations a run)",

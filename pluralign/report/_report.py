@@ -255,16 +255,16 @@ def stage_agreement(a: Analysis) -> None:
         Text(
             "Krippendorff's alpha (ordinal) overall, within each group and between pairs of groups "
             f"(cross-group alpha, for demographics with at most {MAX_BETWEEN} groups), with bootstrap "
-            f"intervals over items ({n_boot} resamples). "
+            f"intervals over raters and items ({n_boot} resamples). "
             "Lower agreement between groups than within them means the groups see the items "
             "differently."
         )
     )
 
     note = interval_note(
-        f"percentile bootstrap intervals over items ({n_boot} resamples)",
-        "no tests here, so nothing is adjusted for multiplicity; no simulation has checked the "
-        "coverage of these intervals",
+        f"percentile bootstrap intervals, raters and items resampled ({n_boot} resamples)",
+        "no tests here, so nothing is adjusted for multiplicity",
+        "agreement_alpha",
     )
 
     def run():
