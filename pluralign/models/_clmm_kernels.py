@@ -49,12 +49,13 @@ import scipy.optimize as sopt
 from scipy.special import expit, ndtr, ndtri
 
 from pluralign.models._lmm import (
-    GRADIENT_TOL,
     SINGULAR_TOL,
+    CrossedFit,
     CrossedSystem,
     TermsFit,
+    _n_levels,
     _stencil,
-    scaled_gradient,
+    gradient_check,
 )
 from pluralign.models._random import (
     RandomStructure,
@@ -165,8 +166,8 @@ def _observations(eta, upper, lower, link, *, derivatives=True) -> _Obs | None:
 
 
 # ----------------------------------------------------------------------------- the fit
-@dataclass(frozen=True)
-class CLMMFit:
+@dataclass(frozen=True, kw_only=True)
+class CLMMFit(CrossedFit):
     """Estimates of one crossed cumulative-link mixed model (see :func:`fit_clmm`).
 
     ``beta``/``vcov`` follow the columns of ``X``; ``cutpoints`` and their covariance are
@@ -177,60 +178,12 @@ class CLMMFit:
     (cutpoints, coefficients of the centred and scaled columns, standard deviations).
     """
 
-    beta: np.ndarray
-    vcov: np.ndarray
     cutpoints: np.ndarray
     cutpoint_vcov: np.ndarray
     params_vcov: np.ndarray
-    theta: np.ndarray
-    b1: np.ndarray
-    b2: np.ndarray
-    deviance: float
-    loglik: float
-    aic: float
-    bic: float
-    converged: bool
-    message: str
-    singular: tuple[bool, ...]
-    gradient: np.ndarray
-    n_evals: int
-    n: int
-    p: int
     link: str
     sigma2: float = 1.0
     reml: bool = False
-    #: General random terms (slopes): their structure and modes; None for the two intercepts.
-    random: TermsFit | None = None
-
-    @property
-    def var1(self) -> float:
-        """Rater intercept variance (0 when the model has no rater intercept)."""
-        if self.random is not None:
-            return self.random.intercept_variance("rater", self.theta, 1.0)
-        return float(self.theta[0] ** 2)
-
-    @property
-    def var2(self) -> float:
-        """Item intercept variance (0 when the model has no item intercept)."""
-        if self.random is not None:
-            return self.random.intercept_variance("item", self.theta, 1.0)
-        return float(self.theta[1] ** 2)
-
-    def components(self) -> list[tuple[str, str, str, float]]:
-        """Latent-scale SDs and correlations per random term, in lme4's ``VarCorr`` order."""
-        if self.random is not None:
-            return self.random.structure.components(self.theta, 1.0)
-        return [
-            ("(1 | rater)", "sd", "Intercept", float(self.theta[0])),
-            ("(1 | item)", "sd", "Intercept", float(self.theta[1])),
-        ]
-
-    def singular_terms(self) -> list[tuple[str, bool]]:
-        """``(term, singular)`` per random term (lme4's ``isSingular`` criterion per term)."""
-        if self.random is not None:
-            labels = [t.label for t in self.random.structure.terms]
-            return list(zip(labels, self.singular, strict=True))
-        return [("(1 | rater)", self.singular[0]), ("(1 | item)", self.singular[1])]
 
     def random_variance(
         self,
@@ -264,10 +217,6 @@ class CLMMFit:
             var = np.einsum("ni,ij,nj->n", z, S, z)
             out += np.where(known.get(t.group, np.zeros(n, dtype=bool)), 0.0, var)
         return out
-
-    @property
-    def se(self) -> np.ndarray:
-        return np.sqrt(np.diag(self.vcov))
 
     @property
     def cutpoint_se(self) -> np.ndarray:
@@ -489,6 +438,98 @@ def _small_columns(f, qb, qs):
     return f.solve(np.zeros((qb, qs)), np.eye(qs))
 
 
+def _categories(y, n_categories: int | None, link: str) -> tuple[np.ndarray, int]:
+    """Checked category codes and their number ``K`` (every category must occur)."""
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
+    y = np.asarray(y, dtype=np.intp)
+    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
+    counts = np.bincount(y, minlength=K)
+    if K < 2 or np.any(counts == 0):
+        raise ValueError(
+            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
+        )
+    return y, K
+
+
+def _standardised(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X − m) / s`` with the column means ``m`` and SDs ``s`` (1 for a constant column).
+
+    The fits work on centred and scaled columns (a well-conditioned problem: a numeric
+    covariate such as age far from 0 otherwise makes trial points extreme);
+    :func:`_unstandardised` takes the estimates back to the columns of ``X``.
+    """
+    X = np.asarray(X, dtype=float)
+    centre = X.mean(axis=0)
+    spread = X.std(axis=0)
+    spread[spread == 0] = 1.0
+    return (X - centre) / spread, centre, spread
+
+
+def _unstandardised(par, cov, centre, spread, K1: int):
+    """Cutpoints, coefficients and their joint covariance for the columns of the original
+    ``X``: ``β = β_s / s``, ``α = α_s + (m / s)·β_s`` (``par``, ``cov`` start with ``(α_s, β_s)``)."""
+    p = len(centre)
+    J = np.eye(K1 + p)
+    J[:K1, K1:] = centre / spread
+    J[K1:, K1:] = np.diag(1.0 / spread)
+    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
+    return alpha, beta, J @ cov[: K1 + p, : K1 + p] @ J.T
+
+
+def _minimise_exact(value_and_gradient, x0, bounds):
+    """L-BFGS-B with the exact gradient, at the tolerances of both ordinal fits."""
+    return sopt.minimize(
+        value_and_gradient,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
+    )
+
+
+def _result(lap, par, dev, grad, H, free, centre, spread, msg, **fields) -> CLMMFit:
+    """The :class:`CLMMFit` at the optimum ``par`` of either Laplace deviance.
+
+    ``H`` is the Hessian of the deviance (identity outside the ``free`` parameters); the
+    covariance is the inverse Hessian of the negative log-likelihood ``D/2`` over the free
+    parameters, as ``clmm``'s ``vcov``. ``fields`` are the random-effect estimates.
+    """
+    K1, n = lap.K - 1, lap.n
+    scaled, grad_ok = gradient_check(grad, H, free)
+    Hf = H[np.ix_(free, free)]
+    hess_ok = bool(np.all(np.linalg.eigvalsh(Hf) > 0))
+    cov_free = np.linalg.pinv(Hf / 2.0)
+    cov = np.full((len(par), len(par)), np.nan)
+    cov[np.ix_(free, free)] = (cov_free + cov_free.T) / 2.0
+    alpha, beta, params_vcov = _unstandardised(par, cov, centre, spread, K1)
+    if not grad_ok:
+        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
+    if not hess_ok:
+        msg += "; Hessian not positive definite: standard errors unreliable"
+    k = len(par)
+    return CLMMFit(
+        beta=beta,
+        vcov=params_vcov[K1:, K1:],
+        cutpoints=alpha,
+        cutpoint_vcov=params_vcov[:K1, :K1],
+        params_vcov=params_vcov,
+        deviance=float(dev),
+        loglik=float(-dev / 2.0),
+        aic=float(dev + 2 * k),
+        bic=float(dev + k * np.log(n)),
+        converged=grad_ok and hess_ok,
+        message=msg,
+        gradient=grad,
+        n_evals=lap.n_evals,
+        n=n,
+        p=lap.p,
+        link=lap.link,
+        **fields,
+    )
+
+
 def _start(X, y, K, link):
     """Cutpoints from the cumulative proportions, β = 0, σ = 1 (as clmm's default ST)."""
     counts = np.bincount(y, minlength=K).astype(float)
@@ -530,35 +571,15 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
     >>> fit.converged, fit.cutpoints.shape
     (True, (3,))
     """
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
-    y = np.asarray(y, dtype=np.intp)
-    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
-    counts = np.bincount(y, minlength=K)
-    if K < 2 or np.any(counts == 0):
-        raise ValueError(
-            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
-        )
-    # fit on centred and scaled columns (a well-conditioned problem: a numeric covariate such as
-    # age far from 0 otherwise makes trial points extreme); transformed back below
-    X = np.asarray(X, dtype=float)
-    centre = X.mean(axis=0)
-    spread = X.std(axis=0)
-    spread[spread == 0] = 1.0
-    lap = _Laplace((X - centre) / spread, y, g1, g2, K, link)
+    y, K = _categories(y, n_categories, link)
+    Xs, centre, spread = _standardised(X)
+    lap = _Laplace(Xs, y, g1, g2, K, link)
     p, K1 = lap.p, K - 1
     start = _start(lap.X, y, K, link)
     bounds = [(None, None)] * (K1 + p) + [(0.0, None)] * 2
 
     def minimise(x0):
-        return sopt.minimize(
-            lap.value_and_gradient,
-            x0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
-        )
+        return _minimise_exact(lap.value_and_gradient, x0, bounds)
 
     res = minimise(start)
     # σ = 0 is a stationary point of the deviance (it is even in σ): a projected step can stop
@@ -598,49 +619,20 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
         pass
     alpha_s, beta_s, sigma = lap.split(par)
     u = lap.mode(alpha_s, beta_s, sigma, lap.u)[0]
-    scaled = scaled_gradient(grad, _embed(H, free), free)
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[~free] > -GRADIENT_TOL)
-    )
-    # covariance of the free parameters: inverse Hessian of the negative log-likelihood D/2
-    hess_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
-    cov_free = np.linalg.pinv(H / 2.0)
-    cov_free = (cov_free + cov_free.T) / 2.0
-    cov = np.full((len(par), len(par)), np.nan)
-    cov[np.ix_(free, free)] = cov_free
-    # back to the columns of X: β = β_s / s, α = α_s + (m / s)·β_s
-    J = np.eye(K1 + p)
-    J[:K1, K1:] = centre / spread
-    J[K1:, K1:] = np.diag(1.0 / spread)
-    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
-    params_vcov = J @ cov[: K1 + p, : K1 + p] @ J.T
-    n = lap.n
-    k = K1 + p + 2
-    if not grad_ok:
-        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
-    if not hess_ok:
-        msg += "; Hessian not positive definite: standard errors unreliable"
-    return CLMMFit(
-        beta=beta,
-        vcov=params_vcov[K1:, K1:],
-        cutpoints=alpha,
-        cutpoint_vcov=params_vcov[:K1, :K1],
-        params_vcov=params_vcov,
+    return _result(
+        lap,
+        par,
+        dev,
+        grad,
+        _embed(H, free),
+        free,
+        centre,
+        spread,
+        msg,
         theta=sigma,
         b1=sigma[0] * u[0],
         b2=sigma[1] * u[1],
-        deviance=float(dev),
-        loglik=float(-dev / 2.0),
-        aic=float(dev + 2 * k),
-        bic=float(dev + k * np.log(n)),
-        converged=grad_ok and hess_ok,
-        message=msg,
         singular=(bool(sigma[0] < SINGULAR_TOL), bool(sigma[1] < SINGULAR_TOL)),
-        gradient=grad,
-        n_evals=lap.n_evals,
-        n=n,
-        p=p,
-        link=link,
     )
 
 
@@ -909,21 +901,10 @@ def fit_clmm_terms(
     >>> fit.converged, fit.theta.shape
     (True, (4,))
     """
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
-    y = np.asarray(y, dtype=np.intp)
-    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
-    counts = np.bincount(y, minlength=K)
-    if K < 2 or np.any(counts == 0):
-        raise ValueError(
-            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
-        )
-    X = np.asarray(X, dtype=float)
-    centre = X.mean(axis=0)
-    spread = X.std(axis=0)
-    spread[spread == 0] = 1.0
-    lap = _TermsLaplace((X - centre) / spread, y, structure, K, link)
-    p, K1, k = lap.p, K - 1, structure.n_theta
+    y, K = _categories(y, n_categories, link)
+    Xs, centre, spread = _standardised(X)
+    lap = _TermsLaplace(Xs, y, structure, K, link)
+    p, K1 = lap.p, K - 1
     start = np.concatenate([_start(lap.X, y, K, link)[: K1 + p], structure.start])
     lower = np.concatenate([np.full(K1 + p, -np.inf), structure.lower])
     bounded = np.concatenate([np.zeros(K1 + p, dtype=bool), structure.lower == 0])
@@ -931,14 +912,7 @@ def fit_clmm_terms(
 
     def minimise(x0):
         if lap.exact:
-            return sopt.minimize(
-                lap.value_and_gradient,
-                x0,
-                jac=True,
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
-            )
+            return _minimise_exact(lap.value_and_gradient, x0, bounds)
         return sopt.minimize(
             lap.deviance,
             x0,
@@ -992,55 +966,24 @@ def fit_clmm_terms(
             )
     except np.linalg.LinAlgError:
         pass
-    Hf = H[np.ix_(free, free)]
-    scaled = scaled_gradient(grad, H, free)
-    at_bound = ~free
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
-    hess_ok = bool(np.all(np.linalg.eigvalsh(Hf) > 0))
-    cov_free = np.linalg.pinv(Hf / 2.0)
-    cov_free = (cov_free + cov_free.T) / 2.0
-    cov = np.full((len(par), len(par)), np.nan)
-    cov[np.ix_(free, free)] = cov_free
     alpha_s, beta_s, theta = lap.split(par)
     u = lap.mode(alpha_s, beta_s, theta, lap.u)[0]
-    b = np.asarray(structure.lam(theta) @ u)
-    terms = TermsFit(structure, b)
-    J = np.eye(K1 + p)
-    J[:K1, K1:] = centre / spread
-    J[K1:, K1:] = np.diag(1.0 / spread)
-    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
-    params_vcov = J @ cov[: K1 + p, : K1 + p] @ J.T
-    n = lap.n
-    n_par = K1 + p + k
-    if not grad_ok:
-        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
-    if not hess_ok:
-        msg += "; Hessian not positive definite: standard errors unreliable"
-    n_r = next((t.n_levels for t in structure.terms if t.group == "rater"), 0)
-    n_i = next((t.n_levels for t in structure.terms if t.group == "item"), 0)
-    return CLMMFit(
-        beta=beta,
-        vcov=params_vcov[K1:, K1:],
-        cutpoints=alpha,
-        cutpoint_vcov=params_vcov[:K1, :K1],
-        params_vcov=params_vcov,
+    terms = TermsFit(structure, np.asarray(structure.lam(theta) @ u))
+    n_r, n_i = _n_levels(structure, "rater"), _n_levels(structure, "item")
+    return _result(
+        lap,
+        par,
+        dev,
+        grad,
+        H,
+        free,
+        centre,
+        spread,
+        msg,
         theta=theta,
         b1=terms.intercept_modes("rater", n_r),
         b2=terms.intercept_modes("item", n_i),
-        deviance=float(dev),
-        loglik=float(-dev / 2.0),
-        aic=float(dev + 2 * n_par),
-        bic=float(dev + n_par * np.log(n)),
-        converged=grad_ok and hess_ok,
-        message=msg,
         singular=tuple(structure.singular(theta)),
-        gradient=grad,
-        n_evals=lap.n_evals,
-        n=n,
-        p=p,
-        link=link,
         random=terms,
     )
 
@@ -1090,9 +1033,6 @@ def logit_terms_optimum(X, y, structure: RandomStructure, beta0):
     free = ~at_bound
     H = np.eye(len(par))
     H[np.ix_(free, free)] = gradient_hessian(glmer_grad, par, free)
-    scaled = scaled_gradient(grad, H, free)
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
+    scaled, grad_ok = gradient_check(grad, H, free)
     # a line search that cannot improve on the optimum ends "abnormally": lme4's checks decide
     return par[:k], par[k:], ok or grad_ok, msg, grad, scaled, grad_ok, lap.n_evals

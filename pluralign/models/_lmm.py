@@ -72,17 +72,18 @@ class FitStatus:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LMMFit(FitStatus):
-    """Estimates of one crossed linear mixed model (see :func:`fit_lmm`)."""
+class CrossedFit(FitStatus):
+    """Estimates every crossed mixed-model fit shares: coefficients, random-effect parameters
+    and modes, read the same way by the linear (:class:`LMMFit`, also the logistic model's)
+    and cumulative-link fits."""
 
     beta: np.ndarray
     vcov: np.ndarray
-    sigma2: float
-    theta: np.ndarray  # relative SDs (factor 1, factor 2)
+    sigma2: float  # residual variance (1 on a latent scale)
+    theta: np.ndarray  # relative SDs (factor 1, factor 2), or lme4's θ with general terms
     b1: np.ndarray  # conditional modes of factor 1 (rating units)
     b2: np.ndarray
     reml: bool
-    method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
     #: General random terms (slopes): their structure and modes; None for the two intercepts.
     random: TermsFit | None = None
 
@@ -120,6 +121,13 @@ class LMMFit(FitStatus):
     @property
     def se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.vcov))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMMFit(CrossedFit):
+    """Estimates of one crossed linear mixed model (see :func:`fit_lmm`)."""
+
+    method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
 
 
 @dataclass(frozen=True)
@@ -259,6 +267,20 @@ def scaled_gradient(grad, H, free):
         return grad[free]
 
 
+def gradient_check(grad, H, free) -> tuple[np.ndarray, bool]:
+    """lme4's convergence test: ``(scaled gradient, ok)``.
+
+    The free parameters need a Hessian-scaled gradient (:func:`scaled_gradient`) below
+    :data:`GRADIENT_TOL`; those at a bound (not ``free``) a gradient that does not point
+    outwards, ``g > −GRADIENT_TOL``.
+    """
+    scaled = scaled_gradient(grad, H, free)
+    ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(np.asarray(grad)[~free] > -GRADIENT_TOL)
+    )
+    return scaled, ok
+
+
 def minimise_theta(fun, start, bounds, ftol=1e-12) -> tuple[np.ndarray, bool, str, int]:
     """Bounded quasi-Newton with a Nelder–Mead fallback; returns (θ, converged, message, nfev)."""
     res = sopt.minimize(
@@ -339,10 +361,7 @@ def fit_lmm(
     else:
         grad, hess = _stencil(prof.deviance, theta, dev)
         interior = theta > SINGULAR_TOL
-        scaled = scaled_gradient(grad, hess, interior)
-        grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-            np.all(grad[~interior] > -GRADIENT_TOL)
-        )
+        scaled, grad_ok = gradient_check(grad, hess, interior)
     f, LX, beta, r2 = prof._pieces(theta)
     n, p = prof.n, prof.p
     sigma2 = r2 / (n - p if reml else n)
@@ -427,10 +446,7 @@ def check_optimum(fun, x, f0, lower, bounded):
     grad, hess = _stencil(fun, x, f0, lower=lower)
     at_bound = bounded & (x < SINGULAR_TOL)
     free = ~at_bound
-    scaled = scaled_gradient(grad, hess, free)
-    ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
+    scaled, ok = gradient_check(grad, hess, free)
     return grad, scaled, ok
 
 
@@ -553,10 +569,7 @@ def _fit_theta_exact(prof, theta0, structure: RandomStructure):
     H[np.ix_(free, free)] = gradient_hessian(
         lambda t: profiled_gradient(prof, t), theta, free, at=grad
     )
-    scaled = scaled_gradient(grad, H, free)
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
+    scaled, grad_ok = gradient_check(grad, H, free)
     # a line search that cannot improve on the optimum ends "abnormally": lme4's checks decide
     return theta, ok or grad_ok, msg, dev, grad, scaled, grad_ok
 
