@@ -319,13 +319,7 @@ class BayesResult:
         >>> fit.dimension_fit("toxicity").design.sources  # doctest: +SKIP
         {'gender': 'raters', 'source_model': 'items'}
         """
-        dimension = one_dimension(self.dimensions, dimension, "the fit")
-        try:
-            return self.fits[dimension]
-        except KeyError:
-            raise KeyError(
-                f"dimension {dimension!r} was not fitted; fitted: {self.dimensions}"
-            ) from None
+        return self.fits[one_dimension(self.dimensions, dimension, "the fit")]
 
     def design(self, dimension: str | None = None) -> Design:
         """The fixed-effect design of a dimension."""
@@ -941,10 +935,7 @@ def fit_bayes(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     require("pymc", "fit_bayes")
     seed = options.seed if seed is None else int(seed)
-    if dimension is None:
-        dims = list(study.dimensions)
-    else:
-        dims = [dimension] if isinstance(dimension, str) else list(dimension)
+    dims = study.resolve_dimensions(dimension)
     full = _formula_with(formula, interactions, group_item)
     settings = {
         "draws": draws,

@@ -24,7 +24,6 @@ Two scales
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -33,7 +32,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pluralign._errors import ConvergenceWarning
 from pluralign._settings import options
 from pluralign.models._clmm_kernels import (
     LINKS,
@@ -43,13 +41,14 @@ from pluralign.models._clmm_kernels import (
     fit_clmm,
     fit_clmm_terms,
 )
-from pluralign.models._design import Design, build_design
+from pluralign.models._design import Design
 from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study: examples)
     _GH_W,
     _GH_X,
     DimensionFit,
     MixedResult,
     _example_study,
+    fit_dimensions,
     fit_mixed,
     fit_statistic_rows,
 )
@@ -302,22 +301,11 @@ def fit_ordinal_mixed(
     >>> fit.family, fit.link
     ('ordinal', 'logit')
     """
-    from pluralign._compat import tqdm
-
     if link not in LINKS:
         raise ValueError(f"link must be one of {sorted(LINKS)} for family='ordinal', got {link!r}")
     dims = list(dimensions)
-    fits: dict[str, DimensionFit] = {}
-    for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(
-            study,
-            formula,
-            dimension=dim,
-            reference=reference,
-            coding=coding,
-            scale_numeric=scale_numeric,
-            allow_random=True,
-        )
+
+    def fit_one(design: Design) -> OrdinalDimensionFit:
         codes, values = _ordinal_codes(design)
         if design.has_random_terms:
             fit = fit_clmm_terms(
@@ -336,21 +324,19 @@ def fit_ordinal_mixed(
                 n_categories=len(values),
                 link=link,
             )
-        if not fit.converged:
-            warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=3)
-        for term, sing in fit.singular_terms():
-            if sing:
-                what = (
-                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
-                    if term.startswith("(1 |")
-                    else "a variance is estimated as 0 or a correlation as ±1"
-                )
-                warnings.warn(
-                    f"{dim}: singular fit of {term}: {what}",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
-        fits[dim] = OrdinalDimensionFit(design, fit, values.astype(float))
+        return OrdinalDimensionFit(design, fit, values.astype(float))
+
+    fits = fit_dimensions(
+        study,
+        formula,
+        dims,
+        fit_one,
+        reference=reference,
+        coding=coding,
+        scale_numeric=scale_numeric,
+        progressbar=progressbar,
+        stacklevel=3,
+    )
     first = fits[dims[0]].design
     return OrdinalMixedResult(
         dimensions=dims,

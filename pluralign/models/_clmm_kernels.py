@@ -223,7 +223,38 @@ class CLMMFit(CrossedFit):
         return np.sqrt(np.diag(self.cutpoint_vcov))
 
 
-class _Laplace:
+class CrossedPairs:
+    """Helpers on ``(factor 1, factor 2)`` pairs of the two crossed random intercepts, for a
+    Laplace deviance over :class:`~pluralign.models._sparse.CrossedSystem` (the ordinal
+    model's here; the logistic model's has the same algebra).
+
+    A subclass sets ``g`` (the codes of both factors), ``q`` (their numbers of levels) and
+    ``sys`` (the system); ``big``/``small`` is the system's order of the two blocks.
+    """
+
+    g: tuple[np.ndarray, np.ndarray]
+    q: tuple[int, int]
+    sys: CrossedSystem
+
+    def _eta(self, offset, sigma, u):
+        """Linear predictor ``offset + σ₁ u₁[g₁] + σ₂ u₂[g₂]``."""
+        return offset + sigma[0] * u[0][self.g[0]] + sigma[1] * u[1][self.g[1]]
+
+    def _zt(self, v):
+        """``Z'v`` per factor: sums of ``v`` over each level."""
+        return tuple(np.bincount(self.g[k], weights=v, minlength=self.q[k]) for k in (0, 1))
+
+    def _bs(self, pair):
+        """A factor-order pair in the system's (big, small) order."""
+        b = self.sys.big
+        return pair[b], pair[1 - b]
+
+    def _pair(self, big, small):
+        """A (big, small) pair back in factor order."""
+        return (big, small) if self.sys.big == 0 else (small, big)
+
+
+class _Laplace(CrossedPairs):
     """Laplace deviance of the crossed cumulative-link model and its exact gradient."""
 
     def __init__(self, X, y, g1, g2, n_categories, link):
@@ -252,19 +283,6 @@ class _Laplace:
     def _bounds(self, alpha):
         ext = np.concatenate([[-_BIG], alpha, [_BIG]])
         return ext[self.y + 1], ext[self.y]
-
-    def _eta(self, offset, sigma, u):
-        return offset + sigma[0] * u[0][self.g[0]] + sigma[1] * u[1][self.g[1]]
-
-    def _zt(self, v):
-        return tuple(np.bincount(self.g[k], weights=v, minlength=self.q[k]) for k in (0, 1))
-
-    def _bs(self, pair):
-        b = self.sys.big
-        return pair[b], pair[1 - b]
-
-    def _pair(self, big, small):
-        return (big, small) if self.sys.big == 0 else (small, big)
 
     def _factor(self, sigma, w):
         self.sys.set_weights(w)

@@ -254,8 +254,32 @@ def fixed_terms(formula: str) -> list[str]:
     return [str(t) for t in Formula(fixed).rhs if str(t) != "1"]
 
 
+def fitted_dimensions(
+    dimensions: Sequence[str], dimension: str | Sequence[str] | None, owner: str = "the fit"
+) -> list[str]:
+    """The dimensions a ``dimension=`` argument names among a fit's: one, several, or all (None).
+
+    :meth:`pluralign.data.Study.resolve_dimensions` for a fitted model, which holds the names
+    of its dimensions but not the study; ``owner`` names the fit in the ``KeyError`` raised for
+    a dimension it lacks.
+
+    Examples
+    --------
+    >>> fitted_dimensions(["toxicity", "quality"], "quality"), fitted_dimensions(["toxicity"], None)
+    (['quality'], ['toxicity'])
+    """
+    if dimension is None:
+        return list(dimensions)
+    dims = [dimension] if isinstance(dimension, str) else list(dimension)
+    unknown = [d for d in dims if d not in dimensions]
+    if unknown:
+        raise KeyError(f"unknown dimension {unknown[0]!r}; {owner} has {list(dimensions)}")
+    return dims
+
+
 def one_dimension(dimensions: Sequence[str], dimension: str | None, owner: str) -> str:
-    """``dimension``, or the only one of ``dimensions`` when it is None.
+    """``dimension`` (checked against ``dimensions``), or the only one of ``dimensions`` when
+    it is None.
 
     ``owner`` names what has the dimensions in the error message (``"the study"``, ``"the fit"``).
 
@@ -264,11 +288,10 @@ def one_dimension(dimensions: Sequence[str], dimension: str | None, owner: str) 
     >>> one_dimension(["toxicity"], None, "the study")
     'toxicity'
     """
-    if dimension is not None:
-        return dimension
-    if len(dimensions) != 1:
-        raise ValueError(f"{owner} has several dimensions {list(dimensions)}; pass dimension=...")
-    return dimensions[0]
+    dims = fitted_dimensions(dimensions, dimension, owner)
+    if len(dims) != 1:
+        raise ValueError(f"{owner} has several dimensions {list(dims)}; pass dimension=...")
+    return dims[0]
 
 
 def build_design(

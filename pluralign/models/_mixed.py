@@ -9,7 +9,7 @@ the fits on the rating scale with the shared helpers of :mod:`pluralign.models._
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -24,7 +24,13 @@ from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
 from pluralign.data import Population, Study
 from pluralign.models._clmm_kernels import LATENT_VARIANCE
-from pluralign.models._design import Design, build_design, term_table
+from pluralign.models._design import (
+    Design,
+    build_design,
+    fitted_dimensions,
+    one_dimension,
+    term_table,
+)
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
     cell_patterns,
@@ -161,19 +167,10 @@ class MixedResult:
         return self._fit(dimension).design
 
     def _fit(self, dimension: str | None) -> DimensionFit:
-        if dimension is None:
-            if len(self.dimensions) != 1:
-                raise ValueError(f"pass dimension=..., one of {self.dimensions}")
-            dimension = self.dimensions[0]
-        try:
-            return self.fits[dimension]
-        except KeyError:
-            raise KeyError(f"unknown dimension {dimension!r}; fitted: {self.dimensions}") from None
+        return self.fits[one_dimension(self.dimensions, dimension, "the fit")]
 
     def _dims(self, dimension) -> list[str]:
-        if dimension is None:
-            return list(self.dimensions)
-        return [dimension] if isinstance(dimension, str) else list(dimension)
+        return fitted_dimensions(self.dimensions, dimension)
 
     @property
     def link(self) -> str:
@@ -896,17 +893,12 @@ def fit_mixed(
     >>> fit.terms.query("kind == 'interaction'")["level"].tolist()
     ['centre', 'conservative']
     """
-    from pluralign._compat import tqdm
     from pluralign.data import check_design
 
     check_design(study, formula, dimension)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
+    dims = study.resolve_dimensions(dimension)
     if link != "logit" and family != "ordinal":
         raise ValueError(f"link={link!r} is available for family='ordinal' only")
     if approximate and family != "gaussian":
@@ -928,22 +920,13 @@ def fit_mixed(
             seed=seed,
             progressbar=progressbar,
         )
-    fits: dict[str, DimensionFit] = {}
-    for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(
-            study,
-            formula,
-            dimension=dim,
-            reference=reference,
-            coding=coding,
-            scale_numeric=scale_numeric,
-            allow_random=True,
-        )
+
+    def fit_one(design: Design) -> DimensionFit:
         if family == "binomial":
             bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
             if bad:
                 raise ValueError(
-                    f"{dim}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
+                    f"{design.dimension}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
                     "recode with pluralign.labels.rescale(study, to='binary')"
                 )
             if design.has_random_terms:
@@ -963,21 +946,19 @@ def fit_mixed(
                 reml=reml,
                 approximate=approximate,
             )
-        if not fit.converged:
-            warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=2)
-        for term, sing in fit.singular_terms():
-            if sing:
-                what = (
-                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
-                    if "|" in term and term.startswith("(1 |")
-                    else "a variance is estimated as 0 or a correlation as ±1"
-                )
-                warnings.warn(
-                    f"{dim}: singular fit of {term}: {what}",
-                    ConvergenceWarning,
-                    stacklevel=2,
-                )
-        fits[dim] = DimensionFit(design, fit)
+        return DimensionFit(design, fit)
+
+    fits = fit_dimensions(
+        study,
+        formula,
+        dims,
+        fit_one,
+        reference=reference,
+        coding=coding,
+        scale_numeric=scale_numeric,
+        progressbar=progressbar,
+        stacklevel=2,
+    )
     first = fits[dims[0]].design
     return MixedResult(
         dimensions=list(dims),
@@ -989,6 +970,56 @@ def fit_mixed(
         seed=options.seed if seed is None else int(seed),
         references=dict(first.references),
     )
+
+
+def fit_dimensions(
+    study,
+    formula: str,
+    dims: Sequence[str],
+    fit_one: Callable[[Design], DimensionFit],
+    *,
+    reference: Mapping[str, str] | None,
+    coding: str,
+    scale_numeric: str | Mapping[str, str],
+    progressbar: bool,
+    stacklevel: int,
+) -> dict[str, DimensionFit]:
+    """Code each dimension (:func:`build_design`), fit it with ``fit_one`` and warn of a fit
+    that did not converge or is singular, naming the random term (every family's loop).
+
+    ``stacklevel`` is the warnings' level as seen from the caller.
+    """
+    from pluralign._compat import tqdm
+
+    fits: dict[str, DimensionFit] = {}
+    for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
+        design = build_design(
+            study,
+            formula,
+            dimension=dim,
+            reference=reference,
+            coding=coding,
+            scale_numeric=scale_numeric,
+            allow_random=True,
+        )
+        fitted = fit_one(design)
+        fit = fitted.fit
+        if not fit.converged:
+            warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=stacklevel + 1)
+        for term, sing in fit.singular_terms():
+            if sing:
+                what = (
+                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
+                    if term.startswith("(1 |")
+                    else "a variance is estimated as 0 or a correlation as ±1"
+                )
+                warnings.warn(
+                    f"{dim}: singular fit of {term}: {what}",
+                    ConvergenceWarning,
+                    stacklevel=stacklevel + 1,
+                )
+        fits[dim] = fitted
+    return fits
 
 
 def _slope_part(d: Design, fit: LMMFit, frame: pd.DataFrame, fitted: bool) -> np.ndarray:
