@@ -40,7 +40,6 @@ ordinal. https://cran.r-project.org/package=ordinal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,39 +184,6 @@ class CLMMFit(CrossedFit):
     sigma2: float = 1.0
     reml: bool = False
 
-    def random_variance(
-        self,
-        values: Mapping[str, np.ndarray],
-        n: int,
-        known: Mapping[str, np.ndarray] | None = None,
-    ) -> np.ndarray:
-        """Latent variance of the random part of ``n`` rows, ``Σ_terms z' Σ_term z``.
-
-        ``values`` maps a term column name (``"gender[T.he/him]"``) to its value in each row
-        (the intercept is 1). ``known`` maps a grouping factor (``"rater"``/``"item"``) to a
-        flag per row: the terms of a fitted level contribute their modes, not a variance.
-        For the two intercepts it is ``σ²_rater + σ²_item`` less the known ones.
-        """
-        known = dict(known or {})
-        out = np.zeros(n)
-        if self.random is None:
-            for group, var in (("rater", self.var1), ("item", self.var2)):
-                out += np.where(known.get(group, np.zeros(n, dtype=bool)), 0.0, var)
-            return out
-        re = self.random.structure
-        for k, t in enumerate(re.terms):
-            missing = [c for c in t.columns if c != "Intercept" and c not in values]
-            if missing:
-                raise ValueError(
-                    f"the slope column(s) {missing} of {t.label} are not columns of the "
-                    "fixed-effect design; add the variable to the fixed part of the formula"
-                )
-            z = np.column_stack([np.ones(n) if c == "Intercept" else values[c] for c in t.columns])
-            S = re.covariance(self.theta, 1.0, k)
-            var = np.einsum("ni,ij,nj->n", z, S, z)
-            out += np.where(known.get(t.group, np.zeros(n, dtype=bool)), 0.0, var)
-        return out
-
     @property
     def cutpoint_se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.cutpoint_vcov))
@@ -254,36 +220,57 @@ class CrossedPairs:
         return (big, small) if self.sys.big == 0 else (small, big)
 
 
-class _Laplace(CrossedPairs):
-    """Laplace deviance of the crossed cumulative-link model and its exact gradient."""
+class _Cumulative:
+    """What both Laplace deviances of the cumulative-link model share: the ratings and their
+    cutpoints, the parameter vector ``(α, β, random-effect parameters)`` and the gradient in
+    ``(α, β)``."""
 
-    def __init__(self, X, y, g1, g2, n_categories, link):
+    def __init__(self, X, y, n_categories, link):
         self.X = np.asarray(X, dtype=float)
         self.y = np.asarray(y, dtype=np.intp)
-        self.g = (np.asarray(g1, dtype=np.intp), np.asarray(g2, dtype=np.intp))
         self.n, self.p = self.X.shape
         self.K = int(n_categories)
         self.link = link
-        self.sys = CrossedSystem(self.g[0], self.g[1])
-        self.q = self.sys.q
-        self.u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
         self.n_evals = 0
-        K = self.K
         # index of the upper/lower cutpoint of each rating (K − 1 / −1: none)
-        self.up_idx = self.y
-        self.lo_idx = self.y - 1
-        self.has_up = self.y < K - 1
-        self.has_lo = self.y > 0
+        self.up_idx, self.lo_idx = self.y, self.y - 1
+        self.has_up, self.has_lo = self.y < self.K - 1, self.y > 0
 
-    # -- pieces ---------------------------------------------------------------------------------
     def split(self, par):
-        K1 = self.K - 1
-        return par[:K1], par[K1 : K1 + self.p], par[K1 + self.p :]
+        K1, p = self.K - 1, self.p
+        return par[:K1], par[K1 : K1 + p], par[K1 + p :]
 
     def _bounds(self, alpha):
         ext = np.concatenate([[-_BIG], alpha, [_BIG]])
         return ext[self.y + 1], ext[self.y]
 
+    def _fixed_gradient(self, o: _Obs, h, t, r):
+        """Deviance gradient in ``(α, β)``: ``h`` is the diagonal of ``ZΛA⁻¹Λ'Z'``, ``t`` and
+        ``r`` the adjoint's ``ZΛs`` and ``v − W t`` (see ``value_and_gradient``)."""
+        K1 = self.K - 1
+
+        def per_cutpoint(up, lo):
+            return np.bincount(
+                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
+            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
+
+        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
+        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
+        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        return g_alpha, g_beta
+
+
+class _Laplace(_Cumulative, CrossedPairs):
+    """Laplace deviance of the crossed cumulative-link model and its exact gradient."""
+
+    def __init__(self, X, y, g1, g2, n_categories, link):
+        super().__init__(X, y, n_categories, link)
+        self.g = (np.asarray(g1, dtype=np.intp), np.asarray(g2, dtype=np.intp))
+        self.sys = CrossedSystem(self.g[0], self.g[1])
+        self.q = self.sys.q
+        self.u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
+
+    # -- pieces ---------------------------------------------------------------------------------
     def _factor(self, sigma, w):
         self.sys.set_weights(w)
         return self.sys.factor(np.asarray(sigma, dtype=float))
@@ -399,7 +386,7 @@ class _Laplace(CrossedPairs):
         return dev, self._gradient(alpha, sigma, u, o, f)
 
     def _gradient(self, alpha, sigma, u, o, f):
-        K1, g1, g2 = self.K - 1, self.g[0], self.g[1]
+        g1, g2 = self.g
         w = o.w
         i11, i22, i12, d11, d22 = self._inverse_blocks(f, sigma, w)
         h = sigma[0] ** 2 * i11 + sigma[1] ** 2 * i22 + 2.0 * sigma[0] * sigma[1] * i12
@@ -410,15 +397,7 @@ class _Laplace(CrossedPairs):
         s = self._pair(sb, ss)
         t = sigma[0] * s[0][g1] + sigma[1] * s[1][g2]
         r = v - w * t
-
-        def per_cutpoint(up, lo):
-            return np.bincount(
-                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
-            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
-
-        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
-        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
-        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        g_alpha, g_beta = self._fixed_gradient(o, h, t, r)
         g_sigma = np.empty(2)
         for k, (gk, uk, dkk) in enumerate(((g1, u[0], d11), (g2, u[1], d22))):
             Dk = np.bincount(gk, weights=w, minlength=self.q[k])
@@ -662,7 +641,7 @@ def _embed(H, free):
 
 
 # ----------------------------------------------------------------------------- general terms
-class _TermsLaplace:
+class _TermsLaplace(_Cumulative):
     """Laplace deviance of the cumulative-link model with general random terms (slopes).
 
     ``η = Xβ + ZΛ(θ)u`` with ``Z``, ``Λ(θ)`` of a :class:`~pluralign.models._random.RandomStructure`;
@@ -671,20 +650,12 @@ class _TermsLaplace:
     """
 
     def __init__(self, X, y, structure: RandomStructure, n_categories, link):
-        self.X = np.asarray(X, dtype=float)
-        self.y = np.asarray(y, dtype=np.intp)
-        self.n, self.p = self.X.shape
-        self.K = int(n_categories)
-        self.link = link
+        super().__init__(X, y, n_categories, link)
         self.re = structure
         self.Z = structure.Z.tocsr()
         self.Zt = structure.Z.T.tocsr()
         self.u = np.zeros(structure.Q)
-        self.n_evals = 0
         self._ztwz = _WeightedCrossproduct(structure.Z)
-        K = self.K
-        self.up_idx, self.lo_idx = self.y, self.y - 1
-        self.has_up, self.has_lo = self.y < K - 1, self.y > 0
         # the exact gradient needs A⁻¹ and (ZΛ)A⁻¹ densely: only for moderate sizes
         self.exact = structure.Q <= EXACT_MAX_Q and self.n * structure.Q <= EXACT_MAX_CELLS
         if self.exact:
@@ -702,14 +673,6 @@ class _TermsLaplace:
             self._pi = np.repeat(Zc.row, count)
             self._pz = np.repeat(Zc.data, count)
             self._pc, self._pj = lc[which], li[which]
-
-    def split(self, par):
-        K1, p = self.K - 1, self.p
-        return par[:K1], par[K1 : K1 + p], par[K1 + p :]
-
-    def _bounds(self, alpha):
-        ext = np.concatenate([[-_BIG], alpha, [_BIG]])
-        return ext[self.y + 1], ext[self.y]
 
     def mode(self, alpha, beta, theta, u0, *, tol=1e-10, max_iter=50):
         """Penalised Newton for ``u*``: (u, factor, penalised deviance), or None if infeasible."""
@@ -797,16 +760,7 @@ class _TermsLaplace:
         s_ = Ainv @ (ZL.T @ v)
         t = ZL @ s_
         r = v - o.w * t
-        K1 = self.K - 1
-
-        def per_cutpoint(up, lo):
-            return np.bincount(
-                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
-            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
-
-        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
-        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
-        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        g_alpha, g_beta = self._fixed_gradient(o, h, t, r)
         pi, pj, pc, pz = self._pi, self._pj, self._pc, self._pz
         Zdu = np.bincount(pi * k + pj, weights=pz * u[pc], minlength=n * k).reshape(n, k)
         Zds = np.bincount(pi * k + pj, weights=pz * s_[pc], minlength=n * k).reshape(n, k)

@@ -22,6 +22,7 @@ using lme4. Journal of Statistical Software, 67(1), 1–48. doi:10.18637/jss.v06
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,6 +118,40 @@ class CrossedFit(FitStatus):
             labels = [t.label for t in self.random.structure.terms]
             return list(zip(labels, self.singular, strict=True))
         return [("(1 | rater)", self.singular[0]), ("(1 | item)", self.singular[1])]
+
+    def random_variance(
+        self,
+        values: Mapping[str, np.ndarray],
+        n: int,
+        known: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Variance of the random part of ``n`` rows, ``Σ_terms z' Σ_term z`` (on the latent
+        scale for the cumulative-link and logistic models).
+
+        ``values`` maps a term column name (``"gender[T.he/him]"``) to its value in each row
+        (the intercept is 1). ``known`` maps a grouping factor (``"rater"``/``"item"``) to a
+        flag per row: the terms of a fitted level contribute their modes, not a variance.
+        For the two intercepts it is ``σ²_rater + σ²_item`` less the known ones.
+        """
+        known = dict(known or {})
+        out = np.zeros(n)
+        if self.random is None:
+            for group, var in (("rater", self.var1), ("item", self.var2)):
+                out += np.where(known.get(group, np.zeros(n, dtype=bool)), 0.0, var)
+            return out
+        re = self.random.structure
+        for k, t in enumerate(re.terms):
+            missing = [c for c in t.columns if c != "Intercept" and c not in values]
+            if missing:
+                raise ValueError(
+                    f"the slope column(s) {missing} of {t.label} are not columns of the "
+                    "fixed-effect design; add the variable to the fixed part of the formula"
+                )
+            z = np.column_stack([np.ones(n) if c == "Intercept" else values[c] for c in t.columns])
+            S = re.covariance(self.theta, self.sigma2, k)
+            var = np.einsum("ni,ij,nj->n", z, S, z)
+            out += np.where(known.get(t.group, np.zeros(n, dtype=bool)), 0.0, var)
+        return out
 
     @property
     def se(self) -> np.ndarray:

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from pluralign._errors import ConvergenceWarning
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
 from pluralign.data import Population, Study
-from pluralign.models._clmm_kernels import LATENT_VARIANCE
+from pluralign.models._clmm_kernels import LATENT_VARIANCE, LINKS
 from pluralign.models._design import (
     Design,
     build_design,
@@ -42,7 +43,7 @@ from pluralign.models._effects import (
 )
 from pluralign.models._glmm import fit_glmm_logit, fit_glmm_terms
 from pluralign.models._inference import coefficient_tests, contrast_tests
-from pluralign.models._lmm import LMMFit, fit_lmm, fit_lmm_terms
+from pluralign.models._lmm import CrossedFit, LMMFit, fit_lmm, fit_lmm_terms
 from pluralign.models._protocol import (
     DIAGNOSTIC_COLUMNS,
     EFFECT_SCALES,
@@ -183,19 +184,28 @@ class MixedResult:
 
         For the binomial and ordinal families the residual variance is the latent variance of
         the link (π²/3 for logit, 1 for probit) and d is computed from the link-scale estimate
-        (latent-scale d).
+        (latent-scale d). With random slopes the random part's variance differs between rows
+        (``z'Σz``); its mean over the fitted ratings takes the place of ``σ²_rater + σ²_item``
+        (the variance of the random part in the data, as for a random-slope R²).
         """
         f = self._fit(dimension)
         resid = f.fit.sigma2 if self.family == "gaussian" else LATENT_VARIANCE[self.link]
-        return float(np.sqrt(f.var_rater + f.var_item + resid))
+        if f.fit.random is None:
+            return float(np.sqrt(f.var_rater + f.var_item + resid))
+        X = f.design.X
+        values = dict(zip(f.design.columns[1:], X[:, 1:].T, strict=True))
+        random = float(np.mean(f.fit.random_variance(values, len(X))))
+        return float(np.sqrt(random + resid))
 
     @property
     def _standardiser_definition(self) -> str:
         """How :meth:`standardiser` is defined (``effects().attrs["standardiser_definition"]``)."""
+        slopes = any(f.fit.random is not None for f in self.fits.values())
+        part = "mean random-effect variance of the ratings" if slopes else "var_rater + var_item"
         if self.family == "gaussian":
-            return "sqrt(var_rater + var_item + var_residual)"
+            return f"sqrt({part} + var_residual)"
         v = "pi^2/3" if self.link == "logit" else "1"
-        return f"sqrt(var_rater + var_item + {v}) on the {self.link} scale"
+        return f"sqrt({part} + {v}) on the {self.link} scale"
 
     def _coefficient_weights(self, L: np.ndarray) -> np.ndarray:
         """Contrast weights over the design's columns as weights over the fitted ``beta``."""
@@ -740,11 +750,7 @@ class MixedResult:
                 rows.append((dim, "fixed", name, b, s, b / s, p))
             dfs.extend(tests["df"])
             labels.extend(tests["test"])
-            if getattr(fit, "random", None) is None:
-                rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
-                rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
-            else:
-                rows.extend((dim, *row, np.nan, np.nan, np.nan) for row in _term_rows(fit))
+            rows.extend(random_rows(dim, fit))
             if self.family == "gaussian":
                 rows.append((dim, "variance", "residual", fit.sigma2, np.nan, np.nan, np.nan))
             rows.extend(fit_statistic_rows(dim, f))
@@ -901,75 +907,66 @@ def fit_mixed(
     dims = study.resolve_dimensions(dimension)
     if link != "logit" and family != "ordinal":
         raise ValueError(f"link={link!r} is available for family='ordinal' only")
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {sorted(LINKS)} for family='ordinal', got {link!r}")
     if approximate and family != "gaussian":
         raise ValueError(
             f"approximate=True is available for family='gaussian' only, not {family!r}"
         )
-    if family == "ordinal":
-        from pluralign.models._clmm import fit_ordinal_mixed  # its result extends MixedResult
 
-        return fit_ordinal_mixed(
+    if family == "ordinal":  # its result extends MixedResult
+        from pluralign.models._clmm import OrdinalMixedResult, fit_ordinal_dimension
+
+        fit_one = partial(fit_ordinal_dimension, link=link)
+        result, extra = OrdinalMixedResult, {"link": link}
+    else:
+        fit_one = partial(_fit_dimension, family=family, reml=reml, approximate=approximate)
+        result, extra = MixedResult, {}
+    return result(
+        family=family,
+        reml=reml and family == "gaussian",
+        **extra,
+        **fit_dimensions(
             study,
             formula,
             dims,
-            link=link,
-            reference=reference,
-            coding=coding,
-            scale_numeric=scale_numeric,
+            fit_one,
+            design={"reference": reference, "coding": coding, "scale_numeric": scale_numeric},
             n_draws=n_draws,
             seed=seed,
             progressbar=progressbar,
-        )
+            stacklevel=2,
+        ),
+    )
 
-    def fit_one(design: Design) -> DimensionFit:
-        if family == "binomial":
-            bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
-            if bad:
-                raise ValueError(
-                    f"{design.dimension}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
-                    "recode with pluralign.labels.rescale(study, to='binary')"
-                )
-            if design.has_random_terms:
-                fit = fit_glmm_terms(design.X, design.y, RandomStructure(design.random))
-            else:
-                fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
-        elif design.has_random_terms:
-            if approximate:
-                raise ValueError("approximate=True fits the default random intercepts only")
-            fit = fit_lmm_terms(design.X, design.y, RandomStructure(design.random), reml=reml)
-        else:
-            fit = fit_lmm(
-                design.X,
-                design.y,
-                design.rater_codes,
-                design.item_codes,
-                reml=reml,
-                approximate=approximate,
+
+def _fit_dimension(design: Design, *, family: str, reml: bool, approximate: bool) -> DimensionFit:
+    """Fit the linear (``family="gaussian"``) or logistic mixed model to one dimension."""
+    if family == "binomial":
+        bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
+        if bad:
+            raise ValueError(
+                f"{design.dimension}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
+                "recode with pluralign.labels.rescale(study, to='binary')"
             )
-        return DimensionFit(design, fit)
-
-    fits = fit_dimensions(
-        study,
-        formula,
-        dims,
-        fit_one,
-        reference=reference,
-        coding=coding,
-        scale_numeric=scale_numeric,
-        progressbar=progressbar,
-        stacklevel=2,
-    )
-    first = fits[dims[0]].design
-    return MixedResult(
-        dimensions=list(dims),
-        formula=first.formula,
-        family=family,
-        reml=reml and family == "gaussian",
-        fits=fits,
-        n_draws=int(n_draws),
-        seed=options.seed if seed is None else int(seed),
-        references=dict(first.references),
-    )
+        if design.has_random_terms:
+            fit = fit_glmm_terms(design.X, design.y, RandomStructure(design.random))
+        else:
+            fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
+    elif design.has_random_terms:
+        if approximate:
+            raise ValueError("approximate=True fits the default random intercepts only")
+        fit = fit_lmm_terms(design.X, design.y, RandomStructure(design.random), reml=reml)
+    else:
+        fit = fit_lmm(
+            design.X,
+            design.y,
+            design.rater_codes,
+            design.item_codes,
+            reml=reml,
+            approximate=approximate,
+        )
+    return DimensionFit(design, fit)
 
 
 def fit_dimensions(
@@ -978,31 +975,25 @@ def fit_dimensions(
     dims: Sequence[str],
     fit_one: Callable[[Design], DimensionFit],
     *,
-    reference: Mapping[str, str] | None,
-    coding: str,
-    scale_numeric: str | Mapping[str, str],
+    design: Mapping[str, Any],
+    n_draws: int,
+    seed: int | None,
     progressbar: bool,
     stacklevel: int,
-) -> dict[str, DimensionFit]:
-    """Code each dimension (:func:`build_design`), fit it with ``fit_one`` and warn of a fit
-    that did not converge or is singular, naming the random term (every family's loop).
+) -> dict[str, Any]:
+    """Code each dimension (:func:`build_design` with the options ``design``), fit it with
+    ``fit_one`` and warn of a fit that did not converge or is singular, naming the random
+    term (every family's loop).
 
-    ``stacklevel`` is the warnings' level as seen from the caller.
+    Returns the fields every mixed-model result has (``dimensions``, ``formula``, ``fits``,
+    ``n_draws``, ``seed``, ``references``); ``stacklevel`` is the warnings' level as seen
+    from the caller.
     """
     from pluralign._compat import tqdm
 
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(
-            study,
-            formula,
-            dimension=dim,
-            reference=reference,
-            coding=coding,
-            scale_numeric=scale_numeric,
-            allow_random=True,
-        )
-        fitted = fit_one(design)
+        fitted = fit_one(build_design(study, formula, dimension=dim, allow_random=True, **design))
         fit = fitted.fit
         if not fit.converged:
             warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=stacklevel + 1)
@@ -1019,7 +1010,15 @@ def fit_dimensions(
                     stacklevel=stacklevel + 1,
                 )
         fits[dim] = fitted
-    return fits
+    first = fits[dims[0]].design
+    return {
+        "dimensions": list(dims),
+        "formula": first.formula,
+        "fits": fits,
+        "n_draws": int(n_draws),
+        "seed": options.seed if seed is None else int(seed),
+        "references": dict(first.references),
+    }
 
 
 def _slope_part(d: Design, fit: LMMFit, frame: pd.DataFrame, fitted: bool) -> np.ndarray:
@@ -1057,6 +1056,16 @@ def _singular_rows(fit: LMMFit) -> list[tuple[str, float, bool]]:
         diag = fit.theta[s][re.lower[s] == 0]
         out.append((t.label, float(np.min(diag)), sing))
     return out
+
+
+def random_rows(dim: str, fit: CrossedFit) -> list[tuple]:
+    """Summary rows of the random part of one dimension's fit: the rater and item intercept
+    variances, or with general random terms every variance and correlation (:func:`_term_rows`)."""
+    if fit.random is None:
+        parts = [("variance", "rater", fit.var1), ("variance", "item", fit.var2)]
+    else:
+        parts = _term_rows(fit)
+    return [(dim, *row, np.nan, np.nan, np.nan) for row in parts]
 
 
 def _term_rows(fit: LMMFit) -> list[tuple[str, str, float]]:
