@@ -189,6 +189,23 @@ class CLMMFit(CrossedFit):
         return np.sqrt(np.diag(self.cutpoint_vcov))
 
 
+def _halving(pdev, old: float, u, du):
+    """Step halving of a Newton step ``du`` for the mode from ``u`` (an array, or a pair of
+    arrays for the two crossed factors): from the full step until the penalised deviance
+    ``pdev`` does not increase (or the step is below 1e-4). Returns the new point, its
+    penalised deviance and its observations."""
+    step = 1.0
+    while True:
+        if isinstance(u, tuple):
+            new_u = tuple(a + step * d for a, d in zip(u, du, strict=True))
+        else:
+            new_u = u + step * du
+        new, new_obs = pdev(new_u)
+        if new <= old + 1e-12 * abs(old) or step < 1e-4:
+            return new_u, new, new_obs
+        step /= 2.0
+
+
 class CrossedPairs:
     """Helpers on ``(factor 1, factor 2)`` pairs of the two crossed random intercepts, for a
     Laplace deviance over :class:`~pluralign.models._sparse.CrossedSystem` (the ordinal
@@ -243,6 +260,22 @@ class _Cumulative:
     def _bounds(self, alpha):
         ext = np.concatenate([[-_BIG], alpha, [_BIG]])
         return ext[self.y + 1], ext[self.y]
+
+    def deviance(self, par) -> float:
+        """Laplace deviance at ``par`` (∞ where the cutpoints do not increase or no mode is
+        found); the mode found starts the next evaluation's Newton iteration."""
+        self.n_evals += 1
+        alpha, beta, re = self.split(np.asarray(par, dtype=float))
+        if np.any(np.diff(alpha) <= 0):
+            return np.inf
+        try:
+            res = self.mode(alpha, beta, re, self.u)
+        except (np.linalg.LinAlgError, ValueError, RuntimeError):
+            return np.inf
+        if res is None:
+            return np.inf
+        self.u, f, pdev = res[0], res[-2], res[-1]
+        return pdev + f.logdet
 
     def _fixed_gradient(self, o: _Obs, h, t, r):
         """Deviance gradient in ``(α, β)``: ``h`` is the diagonal of ``ZΛA⁻¹Λ'Z'``, ``t`` and
@@ -313,13 +346,7 @@ class _Laplace(_Cumulative, CrossedPairs):
                 if new_obs is not None:
                     u, obs, old = new_u, new_obs, new
                 break
-            step = 1.0
-            while True:
-                new_u = (u[0] + step * du[0], u[1] + step * du[1])
-                new, new_obs = pdev(new_u)
-                if new <= old + 1e-12 * abs(old) or step < 1e-4:
-                    break
-                step /= 2.0
+            new_u, new, new_obs = _halving(pdev, old, u, du)
             if not np.isfinite(new):
                 break
             u, obs, old = new_u, new_obs, new
@@ -327,21 +354,6 @@ class _Laplace(_Cumulative, CrossedPairs):
         obs = _observations(eta, upper, lower, self.link)
         f = self._factor(sigma, obs.w)
         return u, obs, f, old
-
-    def deviance(self, par) -> float:
-        self.n_evals += 1
-        alpha, beta, sigma = self.split(np.asarray(par, dtype=float))
-        if np.any(np.diff(alpha) <= 0):
-            return np.inf
-        try:
-            res = self.mode(alpha, beta, sigma, self.u)
-        except (np.linalg.LinAlgError, ValueError):
-            return np.inf
-        if res is None:
-            return np.inf
-        u, _, f, pdev = res
-        self.u = u
-        return pdev + f.logdet
 
     def _inverse_blocks(self, f, sigma, w):
         """Entries of ``A⁻¹`` needed by the gradient, at each rating.
@@ -709,13 +721,7 @@ class _TermsLaplace(_Cumulative):
                     u, obs, old = u + du, new_obs, new
                     f = None
                 break
-            step = 1.0
-            while True:
-                new_u = u + step * du
-                new, new_obs = pdev(new_u)
-                if new <= old + 1e-12 * abs(old) or step < 1e-4:
-                    break
-                step /= 2.0
+            new_u, new, new_obs = _halving(pdev, old, u, du)
             if not np.isfinite(new):
                 break
             u, obs, old = new_u, new_obs, new
@@ -767,21 +773,6 @@ class _TermsLaplace(_Cumulative):
         trace = np.bincount(pj, weights=pz * o.w[pi] * ZLA[pi, pc], minlength=k)
         g_theta = (r - 2.0 * o.g) @ Zdu + o.g @ Zds + 2.0 * trace
         return dev, np.concatenate([g_alpha, g_beta, g_theta])
-
-    def deviance(self, par) -> float:
-        self.n_evals += 1
-        alpha, beta, theta = self.split(np.asarray(par, dtype=float))
-        if np.any(np.diff(alpha) <= 0):
-            return np.inf
-        try:
-            res = self.mode(alpha, beta, theta, self.u)
-        except (np.linalg.LinAlgError, ValueError, RuntimeError):
-            return np.inf
-        if res is None:
-            return np.inf
-        u, f, pdev = res
-        self.u = u
-        return pdev + f.logdet
 
 
 class _WeightedCrossproduct:
