@@ -60,7 +60,14 @@ from pluralign.models._bayes_model import (
     sample,
     warn_if_failed,
 )
-from pluralign.models._design import Design, build_design, fixed_terms, one_dimension, term_table
+from pluralign.models._design import (
+    Design,
+    build_design,
+    fitted_dimensions,
+    fixed_terms,
+    one_dimension,
+    term_table,
+)
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
     design_contrasts,
@@ -319,7 +326,7 @@ class BayesResult:
         >>> fit.dimension_fit("toxicity").design.sources  # doctest: +SKIP
         {'gender': 'raters', 'source_model': 'items'}
         """
-        return self.fits[one_dimension(self.dimensions, dimension, "the fit")]
+        return self.fits[one_dimension(fitted_dimensions(self.dimensions, dimension), "the fit")]
 
     def design(self, dimension: str | None = None) -> Design:
         """The fixed-effect design of a dimension."""

@@ -277,18 +277,18 @@ def fitted_dimensions(
     return dims
 
 
-def one_dimension(dimensions: Sequence[str], dimension: str | None, owner: str) -> str:
-    """``dimension`` (checked against ``dimensions``), or the only one of ``dimensions`` when
-    it is None.
+def one_dimension(dims: Sequence[str], owner: str) -> str:
+    """The one dimension a ``dimension=`` argument names, resolved by
+    :meth:`~pluralign.data.Study.resolve_dimensions` or :func:`fitted_dimensions` (None names
+    the only one there is).
 
     ``owner`` names what has the dimensions in the error message (``"the study"``, ``"the fit"``).
 
     Examples
     --------
-    >>> one_dimension(["toxicity"], None, "the study")
+    >>> one_dimension(fitted_dimensions(["toxicity"], None), "the fit")
     'toxicity'
     """
-    dims = fitted_dimensions(dimensions, dimension, owner)
     if len(dims) != 1:
         raise ValueError(f"{owner} has several dimensions {list(dims)}; pass dimension=...")
     return dims[0]
@@ -373,7 +373,7 @@ def build_design(
         )
     if response != "rating":
         raise ValueError(f"the response must be 'rating' (got {response!r}); write 'rating ~ ...'")
-    dimension = one_dimension(study.dimensions, dimension, "the study")
+    dimension = one_dimension(study.resolve_dimensions(dimension), "the study")
     data = study.data(dimension=dimension, coding=coding)
     variables = sorted(
         set(Formula(fixed).rhs.required_variables).union(

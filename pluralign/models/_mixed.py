@@ -168,7 +168,7 @@ class MixedResult:
         return self._fit(dimension).design
 
     def _fit(self, dimension: str | None) -> DimensionFit:
-        return self.fits[one_dimension(self.dimensions, dimension, "the fit")]
+        return self.fits[one_dimension(self._dims(dimension), "the fit")]
 
     def _dims(self, dimension) -> list[str]:
         return fitted_dimensions(self.dimensions, dimension)
