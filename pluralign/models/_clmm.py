@@ -206,7 +206,9 @@ class OrdinalMixedResult(MixedResult):
         """Convergence (scaled gradient, positive-definite Hessian), singular-fit and dropped-row checks.
 
         As :meth:`MixedResult.diagnostics`; the gradient is the exact gradient of the Laplace
-        deviance and the singular-fit value is the random-intercept SD itself.
+        deviance and, for the default random intercepts, the singular-fit value is the
+        random-intercept SD itself (with random slopes, as there: lme4's relative θ, here on
+        the latent scale).
         """
         out = super().diagnostics()
         grad = out["check"] == "gradient"
@@ -216,7 +218,8 @@ class OrdinalMixedResult(MixedResult):
             f"({self._fit(d).fit.n_evals} evaluations)"
             for d in out.loc[grad, "dimension"]
         ]
-        sing = out["check"] == "singular_fit"
+        intercepts = [d for d in self.dimensions if self._fit(d).fit.random is None]
+        sing = (out["check"] == "singular_fit") & out["dimension"].isin(intercepts)
         out.loc[sing & out["ok"], "note"] = "random-intercept SD > 1e-4"
         out.loc[sing & ~out["ok"], "note"] = "SD at the boundary (≈0): variance not identified"
         return out
