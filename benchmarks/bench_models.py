@@ -90,14 +90,23 @@ def _time(fn, repeats):
     return float(np.median(times)), out
 
 
-def _against_lme4(study, family, repeats, label):
-    """Fit with fit_mixed and lme4 on identical rows; return one table row."""
+def _timed_fit(study, formula, family, reference, repeats, label):
+    """Time fit_mixed on the study's first dimension: ``(fit, its dimension's fit, row)``.
+
+    ``row`` is the table row with the reference side still empty (a note when Rscript is
+    missing).
+    """
     dim = study.dimensions[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ours_s, fit = _time(
             lambda: fit_mixed(
-                study, FORMULA, dimension=dim, family=family, reference=REF, progressbar=False
+                study,
+                formula,
+                dimension=dim,
+                family=family,
+                reference=reference,
+                progressbar=False,
             ),
             repeats,
         )
@@ -112,6 +121,13 @@ def _against_lme4(study, family, repeats, label):
     }
     if shutil.which("Rscript") is None:
         row["note"] += "; Rscript missing"
+    return fit, f, row
+
+
+def _against_lme4(study, family, repeats, label):
+    """Fit with fit_mixed and lme4 on identical rows; return one table row."""
+    _, f, row = _timed_fit(study, FORMULA, family, REF, repeats, label)
+    if shutil.which("Rscript") is None:
         return row
     data = f.design.data[["rater", "item", "gender", "ideology", "rating"]]
     r = _run_r(R_LMER, data, family, str(repeats), row=row)
@@ -130,7 +146,7 @@ def _against_lme4(study, family, repeats, label):
         np.abs(theirs), np.concatenate([r[[f"se:{n}" for n in names]], np.zeros(len(names) + 2)])
     )
     row["reference_s"] = float(r["seconds"])
-    row["ratio"] = ours_s / row["reference_s"]
+    row["ratio"] = row["ours_s"] / row["reference_s"]
     row["max_rel_diff"] = float(np.max(np.abs(ours - theirs) / scale))
     return row
 
@@ -194,31 +210,8 @@ write.csv(out, args[2], row.names = FALSE)
 
 def _slopes_against_lme4(study, formula, family, label):
     """Random-slope fit (one run each side): agreement of β, SEs, SDs/correlations, deviance."""
-    dim = study.dimensions[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ours_s, fit = _time(
-            lambda: fit_mixed(
-                study,
-                formula,
-                dimension=dim,
-                family=family,
-                reference={"gender": "she/her"},
-                progressbar=False,
-            ),
-            1,
-        )
-    f = fit.fits[dim]
-    row = {
-        "comparison": label,
-        "ours_s": ours_s,
-        "reference_s": np.nan,
-        "ratio": np.nan,
-        "max_rel_diff": np.nan,
-        "note": f"{f.fit.n} ratings, {f.design.n_raters} raters, {f.design.n_items} items",
-    }
+    fit, f, row = _timed_fit(study, formula, family, {"gender": "she/her"}, 1, label)
     if shutil.which("Rscript") is None:
-        row["note"] += "; Rscript missing"
         return row
     r = _run_r(
         R_SLOPES, f.design.data[["rater", "item", "gender", "rating"]], formula, family, row=row
@@ -226,7 +219,7 @@ def _slopes_against_lme4(study, formula, family, label):
     if r is None:
         return row
     names = [_r_name(c) for c in f.design.columns]
-    vc = fit.variance_components(dim)
+    vc = fit.variance_components(study.dimensions[0])
     vc = vc[vc["term"] != "residual"]
     keys, ours_vc = [], []
     for factor, kind, parameter, value in vc[
@@ -247,7 +240,7 @@ def _slopes_against_lme4(study, formula, family, label):
         "deviance": np.atleast_1d(abs(f.fit.deviance - r["deviance"]) / abs(r["deviance"])),
     }
     row["reference_s"] = float(r["seconds"])
-    row["ratio"] = ours_s / row["reference_s"]
+    row["ratio"] = row["ours_s"] / row["reference_s"]
     row["max_rel_diff"] = float(max(np.max(v) for v in diffs.values()))
     row["note"] += "; " + ", ".join(f"{k} {np.max(v):.1e}" for k, v in diffs.items())
     return row

@@ -574,6 +574,28 @@ def test_slope_rows_integrate_the_slope_variance(slope_recovery):
 
 
 @pytest.mark.slow
+def test_summary_and_standardiser_read_the_slopes(slope_recovery):
+    """summary() lists the slope variance and correlation; Cohen's d's standardiser averages
+    each rating's random-part variance (she/her: σ²_rater + σ²_item; he/him: plus the slope
+    variance and twice the covariance) and adds the logistic π²/3, by hand."""
+    _, _, fit = slope_recovery
+    f = fit.fits["toxicity"]
+    vc = fit.variance_components().set_index(["factor", "kind", "parameter"])["estimate"]
+    rows = fit.summary().query("kind in ['variance', 'correlation']")
+    est = rows.set_index("parameter")["estimate"]
+    assert est["item: gender[T.he/him]"] == pytest.approx(
+        vc[("item", "sd", "gender[T.he/him]")] ** 2
+    )
+    cor = vc[("item", "cor", "Intercept, gender[T.he/him]")]
+    assert est["item: cor(Intercept, gender[T.he/him])"] == pytest.approx(cor)
+    S = f.fit.random.structure.covariance(f.fit.theta, 1.0, 1)
+    share = f.design.X[:, f.design.columns.index("gender[T.he/him]")].mean()
+    by_hand = f.fit.var1 + S[0, 0] + share * (S[1, 1] + 2 * S[0, 1]) + np.pi**2 / 3
+    assert fit.standardiser("toxicity") == pytest.approx(np.sqrt(by_hand), rel=1e-10)
+    assert "mean random-effect variance" in fit.effects().attrs["standardiser_definition"]
+
+
+@pytest.mark.slow
 def test_random_slope_test_for_the_ordinal_family(slope_recovery):
     from pluralign.models import random_slope_test
 

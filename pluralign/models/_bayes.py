@@ -60,7 +60,14 @@ from pluralign.models._bayes_model import (
     sample,
     warn_if_failed,
 )
-from pluralign.models._design import Design, build_design, fixed_terms, one_dimension, term_table
+from pluralign.models._design import (
+    Design,
+    build_design,
+    fitted_dimensions,
+    fixed_terms,
+    one_dimension,
+    term_table,
+)
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
     design_contrasts,
@@ -319,13 +326,7 @@ class BayesResult:
         >>> fit.dimension_fit("toxicity").design.sources  # doctest: +SKIP
         {'gender': 'raters', 'source_model': 'items'}
         """
-        dimension = one_dimension(self.dimensions, dimension, "the fit")
-        try:
-            return self.fits[dimension]
-        except KeyError:
-            raise KeyError(
-                f"dimension {dimension!r} was not fitted; fitted: {self.dimensions}"
-            ) from None
+        return self.fits[one_dimension(fitted_dimensions(self.dimensions, dimension), "the fit")]
 
     def design(self, dimension: str | None = None) -> Design:
         """The fixed-effect design of a dimension."""
@@ -941,10 +942,7 @@ def fit_bayes(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     require("pymc", "fit_bayes")
     seed = options.seed if seed is None else int(seed)
-    if dimension is None:
-        dims = list(study.dimensions)
-    else:
-        dims = [dimension] if isinstance(dimension, str) else list(dimension)
+    dims = study.resolve_dimensions(dimension)
     full = _formula_with(formula, interactions, group_item)
     settings = {
         "draws": draws,

@@ -219,7 +219,7 @@ def prior_predictive(
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    dimension = one_dimension(study.dimensions, dimension, "prior_predictive: the study")
+    dimension = one_dimension(study.resolve_dimensions(dimension), "prior_predictive: the study")
     seed = options.seed if seed is None else int(seed)
     full = _formula_with(formula, interactions, group_item)
     design, md, levels, _ = _dimension_model(

@@ -15,8 +15,11 @@ Two scales
   in additive models), named in its ``estimand`` column.
 * **Rating scale** (marginal means, differences, post-stratification, ``predict``): the
   *population-averaged* expected rating ``Σ_k value_k P(rating = k)``, the category
-  probabilities integrated over the rater and item random effects ``N(0, σ²_rater + σ²_item)``
-  by Gauss–Hermite quadrature, i.e. the mean rating of a new rater of the cell on a new item.
+  probabilities integrated over the random part of the linear predictor by Gauss–Hermite
+  quadrature, i.e. the mean rating of a new rater of the cell on a new item. The random part
+  is normal with variance ``z'Σz`` summed over the random terms for the cell's row ``z``:
+  ``σ²_rater + σ²_item`` for the default random intercepts; with random slopes such as
+  ``(1 + gender | item)`` it differs between cells (``CLMMFit.random_variance``).
   This is the quantity the simulator calibrates (``SimulationTruth.fixed_effects``) and the
   one the Bayesian ordinal model reports; the conditional expectation at zero random effects is
   not used (it differs from the population average under a non-linear link).
@@ -24,8 +27,6 @@ Two scales
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -33,17 +34,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pluralign._errors import ConvergenceWarning
-from pluralign._settings import options
 from pluralign.models._clmm_kernels import (
-    LINKS,
     CLMMFit,
     category_probabilities,
     expected_rating,
     fit_clmm,
     fit_clmm_terms,
 )
-from pluralign.models._design import Design, build_design
+from pluralign.models._design import Design, build_design  # noqa: F401  (examples)
 from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study: examples)
     _GH_W,
     _GH_X,
@@ -52,6 +50,7 @@ from pluralign.models._mixed import (  # noqa: F401  (fit_mixed, _example_study:
     _example_study,
     fit_mixed,
     fit_statistic_rows,
+    random_rows,
 )
 from pluralign.models._protocol import MIXED_SUMMARY_COLUMNS
 from pluralign.models._random import RandomStructure
@@ -207,7 +206,9 @@ class OrdinalMixedResult(MixedResult):
         """Convergence (scaled gradient, positive-definite Hessian), singular-fit and dropped-row checks.
 
         As :meth:`MixedResult.diagnostics`; the gradient is the exact gradient of the Laplace
-        deviance and the singular-fit value is the random-intercept SD itself.
+        deviance and, for the default random intercepts, the singular-fit value is the
+        random-intercept SD itself (with random slopes, as there: lme4's relative θ, here on
+        the latent scale).
         """
         out = super().diagnostics()
         grad = out["check"] == "gradient"
@@ -217,7 +218,8 @@ class OrdinalMixedResult(MixedResult):
             f"({self._fit(d).fit.n_evals} evaluations)"
             for d in out.loc[grad, "dimension"]
         ]
-        sing = out["check"] == "singular_fit"
+        intercepts = [d for d in self.dimensions if self._fit(d).fit.random is None]
+        sing = (out["check"] == "singular_fit") & out["dimension"].isin(intercepts)
         out.loc[sing & out["ok"], "note"] = "random-intercept SD > 1e-4"
         out.loc[sing & ~out["ok"], "note"] = "SD at the boundary (≈0): variance not identified"
         return out
@@ -243,8 +245,7 @@ class OrdinalMixedResult(MixedResult):
                 rows.append((dim, "fixed", name, b, s, b / s, 2 * stats.norm.sf(abs(b / s))))
             for name, a, s in zip(f.cutpoint_names, fit.cutpoints, fit.cutpoint_se, strict=True):
                 rows.append((dim, "cutpoint", name, a, s, a / s, np.nan))
-            rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
-            rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
+            rows.extend(random_rows(dim, fit))
             rows.extend(fit_statistic_rows(dim, f))
         return pd.DataFrame(rows, columns=list(MIXED_SUMMARY_COLUMNS))
 
@@ -278,88 +279,36 @@ def _ordinal_codes(design: Design) -> tuple[np.ndarray, np.ndarray]:
     return np.searchsorted(values, y), values
 
 
-def fit_ordinal_mixed(
-    study,
-    formula: str,
-    dimensions: Sequence[str],
-    *,
-    link: str = "logit",
-    reference: Mapping[str, str] | None = None,
-    coding: str = "collapsed",
-    scale_numeric: str | Mapping[str, str] = "none",
-    n_draws: int = 4000,
-    seed: int | None = None,
-    progressbar: bool = True,
-) -> OrdinalMixedResult:
-    """Fit the crossed cumulative-link mixed model to each dimension (see :func:`fit_mixed`).
+def fit_ordinal_dimension(design: Design, link: str = "logit") -> OrdinalDimensionFit:
+    """Fit the crossed cumulative-link mixed model to one dimension's design.
 
-    Categories are the distinct observed ratings of the dimension, in order (a scale point
-    nobody chose has no cutpoint, as in ``clmm``).
+    :func:`fit_mixed` with ``family="ordinal"`` calls it for each dimension. Categories are the
+    distinct observed ratings of the dimension, in order (a scale point nobody chose has no
+    cutpoint, as in ``clmm``).
 
     Examples
     --------
-    >>> fit = fit_ordinal_mixed(_example_study(), "rating ~ gender", ["toxicity"])
-    >>> fit.family, fit.link
-    ('ordinal', 'logit')
+    >>> design = build_design(_example_study(), "rating ~ gender", dimension="toxicity")
+    >>> f = fit_ordinal_dimension(design)
+    >>> f.cutpoint_names
+    ['1|2', '2|3', '3|4', '4|5']
     """
-    from pluralign._compat import tqdm
-
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {sorted(LINKS)} for family='ordinal', got {link!r}")
-    dims = list(dimensions)
-    fits: dict[str, DimensionFit] = {}
-    for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(
-            study,
-            formula,
-            dimension=dim,
-            reference=reference,
-            coding=coding,
-            scale_numeric=scale_numeric,
-            allow_random=True,
+    codes, values = _ordinal_codes(design)
+    if design.has_random_terms:
+        fit = fit_clmm_terms(
+            design.X[:, 1:],
+            codes,
+            RandomStructure(design.random),
+            n_categories=len(values),
+            link=link,
         )
-        codes, values = _ordinal_codes(design)
-        if design.has_random_terms:
-            fit = fit_clmm_terms(
-                design.X[:, 1:],
-                codes,
-                RandomStructure(design.random),
-                n_categories=len(values),
-                link=link,
-            )
-        else:
-            fit = fit_clmm(
-                design.X[:, 1:],
-                codes,
-                design.rater_codes,
-                design.item_codes,
-                n_categories=len(values),
-                link=link,
-            )
-        if not fit.converged:
-            warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=3)
-        for term, sing in fit.singular_terms():
-            if sing:
-                what = (
-                    f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
-                    if term.startswith("(1 |")
-                    else "a variance is estimated as 0 or a correlation as ±1"
-                )
-                warnings.warn(
-                    f"{dim}: singular fit of {term}: {what}",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
-        fits[dim] = OrdinalDimensionFit(design, fit, values.astype(float))
-    first = fits[dims[0]].design
-    return OrdinalMixedResult(
-        dimensions=dims,
-        formula=first.formula,
-        family="ordinal",
-        reml=False,
-        fits=fits,
-        n_draws=int(n_draws),
-        seed=options.seed if seed is None else int(seed),
-        references=dict(first.references),
-        link=link,
-    )
+    else:
+        fit = fit_clmm(
+            design.X[:, 1:],
+            codes,
+            design.rater_codes,
+            design.item_codes,
+            n_categories=len(values),
+            link=link,
+        )
+    return OrdinalDimensionFit(design, fit, values.astype(float))

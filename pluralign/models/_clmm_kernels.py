@@ -40,7 +40,6 @@ ordinal. https://cran.r-project.org/package=ordinal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,12 +48,13 @@ import scipy.optimize as sopt
 from scipy.special import expit, ndtr, ndtri
 
 from pluralign.models._lmm import (
-    GRADIENT_TOL,
     SINGULAR_TOL,
+    CrossedFit,
     CrossedSystem,
     TermsFit,
+    _n_levels,
     _stencil,
-    scaled_gradient,
+    gradient_check,
 )
 from pluralign.models._random import (
     RandomStructure,
@@ -165,8 +165,8 @@ def _observations(eta, upper, lower, link, *, derivatives=True) -> _Obs | None:
 
 
 # ----------------------------------------------------------------------------- the fit
-@dataclass(frozen=True)
-class CLMMFit:
+@dataclass(frozen=True, kw_only=True)
+class CLMMFit(CrossedFit):
     """Estimates of one crossed cumulative-link mixed model (see :func:`fit_clmm`).
 
     ``beta``/``vcov`` follow the columns of ``X``; ``cutpoints`` and their covariance are
@@ -177,146 +177,133 @@ class CLMMFit:
     (cutpoints, coefficients of the centred and scaled columns, standard deviations).
     """
 
-    beta: np.ndarray
-    vcov: np.ndarray
     cutpoints: np.ndarray
     cutpoint_vcov: np.ndarray
     params_vcov: np.ndarray
-    theta: np.ndarray
-    b1: np.ndarray
-    b2: np.ndarray
-    deviance: float
-    loglik: float
-    aic: float
-    bic: float
-    converged: bool
-    message: str
-    singular: tuple[bool, ...]
-    gradient: np.ndarray
-    n_evals: int
-    n: int
-    p: int
     link: str
     sigma2: float = 1.0
     reml: bool = False
-    #: General random terms (slopes): their structure and modes; None for the two intercepts.
-    random: TermsFit | None = None
-
-    @property
-    def var1(self) -> float:
-        """Rater intercept variance (0 when the model has no rater intercept)."""
-        if self.random is not None:
-            return self.random.intercept_variance("rater", self.theta, 1.0)
-        return float(self.theta[0] ** 2)
-
-    @property
-    def var2(self) -> float:
-        """Item intercept variance (0 when the model has no item intercept)."""
-        if self.random is not None:
-            return self.random.intercept_variance("item", self.theta, 1.0)
-        return float(self.theta[1] ** 2)
-
-    def components(self) -> list[tuple[str, str, str, float]]:
-        """Latent-scale SDs and correlations per random term, in lme4's ``VarCorr`` order."""
-        if self.random is not None:
-            return self.random.structure.components(self.theta, 1.0)
-        return [
-            ("(1 | rater)", "sd", "Intercept", float(self.theta[0])),
-            ("(1 | item)", "sd", "Intercept", float(self.theta[1])),
-        ]
-
-    def singular_terms(self) -> list[tuple[str, bool]]:
-        """``(term, singular)`` per random term (lme4's ``isSingular`` criterion per term)."""
-        if self.random is not None:
-            labels = [t.label for t in self.random.structure.terms]
-            return list(zip(labels, self.singular, strict=True))
-        return [("(1 | rater)", self.singular[0]), ("(1 | item)", self.singular[1])]
-
-    def random_variance(
-        self,
-        values: Mapping[str, np.ndarray],
-        n: int,
-        known: Mapping[str, np.ndarray] | None = None,
-    ) -> np.ndarray:
-        """Latent variance of the random part of ``n`` rows, ``Σ_terms z' Σ_term z``.
-
-        ``values`` maps a term column name (``"gender[T.he/him]"``) to its value in each row
-        (the intercept is 1). ``known`` maps a grouping factor (``"rater"``/``"item"``) to a
-        flag per row: the terms of a fitted level contribute their modes, not a variance.
-        For the two intercepts it is ``σ²_rater + σ²_item`` less the known ones.
-        """
-        known = dict(known or {})
-        out = np.zeros(n)
-        if self.random is None:
-            for group, var in (("rater", self.var1), ("item", self.var2)):
-                out += np.where(known.get(group, np.zeros(n, dtype=bool)), 0.0, var)
-            return out
-        re = self.random.structure
-        for k, t in enumerate(re.terms):
-            missing = [c for c in t.columns if c != "Intercept" and c not in values]
-            if missing:
-                raise ValueError(
-                    f"the slope column(s) {missing} of {t.label} are not columns of the "
-                    "fixed-effect design; add the variable to the fixed part of the formula"
-                )
-            z = np.column_stack([np.ones(n) if c == "Intercept" else values[c] for c in t.columns])
-            S = re.covariance(self.theta, 1.0, k)
-            var = np.einsum("ni,ij,nj->n", z, S, z)
-            out += np.where(known.get(t.group, np.zeros(n, dtype=bool)), 0.0, var)
-        return out
-
-    @property
-    def se(self) -> np.ndarray:
-        return np.sqrt(np.diag(self.vcov))
 
     @property
     def cutpoint_se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.cutpoint_vcov))
 
 
-class _Laplace:
-    """Laplace deviance of the crossed cumulative-link model and its exact gradient."""
+def _halving(pdev, old: float, u, du):
+    """Step halving of a Newton step ``du`` for the mode from ``u`` (an array, or a pair of
+    arrays for the two crossed factors): from the full step until the penalised deviance
+    ``pdev`` does not increase (or the step is below 1e-4). Returns the new point, its
+    penalised deviance and its observations."""
+    step = 1.0
+    while True:
+        if isinstance(u, tuple):
+            new_u = tuple(a + step * d for a, d in zip(u, du, strict=True))
+        else:
+            new_u = u + step * du
+        new, new_obs = pdev(new_u)
+        if new <= old + 1e-12 * abs(old) or step < 1e-4:
+            return new_u, new, new_obs
+        step /= 2.0
 
-    def __init__(self, X, y, g1, g2, n_categories, link):
+
+class CrossedPairs:
+    """Helpers on ``(factor 1, factor 2)`` pairs of the two crossed random intercepts, for a
+    Laplace deviance over :class:`~pluralign.models._sparse.CrossedSystem` (the ordinal
+    model's here; the logistic model's has the same algebra).
+
+    A subclass sets ``g`` (the codes of both factors), ``q`` (their numbers of levels) and
+    ``sys`` (the system); ``big``/``small`` is the system's order of the two blocks.
+    """
+
+    g: tuple[np.ndarray, np.ndarray]
+    q: tuple[int, int]
+    sys: CrossedSystem
+
+    def _eta(self, offset, sigma, u):
+        """Linear predictor ``offset + σ₁ u₁[g₁] + σ₂ u₂[g₂]``."""
+        return offset + sigma[0] * u[0][self.g[0]] + sigma[1] * u[1][self.g[1]]
+
+    def _zt(self, v):
+        """``Z'v`` per factor: sums of ``v`` over each level."""
+        return tuple(np.bincount(self.g[k], weights=v, minlength=self.q[k]) for k in (0, 1))
+
+    def _bs(self, pair):
+        """A factor-order pair in the system's (big, small) order."""
+        b = self.sys.big
+        return pair[b], pair[1 - b]
+
+    def _pair(self, big, small):
+        """A (big, small) pair back in factor order."""
+        return (big, small) if self.sys.big == 0 else (small, big)
+
+
+class _Cumulative:
+    """What both Laplace deviances of the cumulative-link model share: the ratings and their
+    cutpoints, the parameter vector ``(α, β, random-effect parameters)`` and the gradient in
+    ``(α, β)``."""
+
+    def __init__(self, X, y, n_categories, link):
         self.X = np.asarray(X, dtype=float)
         self.y = np.asarray(y, dtype=np.intp)
-        self.g = (np.asarray(g1, dtype=np.intp), np.asarray(g2, dtype=np.intp))
         self.n, self.p = self.X.shape
         self.K = int(n_categories)
         self.link = link
-        self.sys = CrossedSystem(self.g[0], self.g[1])
-        self.q = self.sys.q
-        self.u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
         self.n_evals = 0
-        K = self.K
         # index of the upper/lower cutpoint of each rating (K − 1 / −1: none)
-        self.up_idx = self.y
-        self.lo_idx = self.y - 1
-        self.has_up = self.y < K - 1
-        self.has_lo = self.y > 0
+        self.up_idx, self.lo_idx = self.y, self.y - 1
+        self.has_up, self.has_lo = self.y < self.K - 1, self.y > 0
 
-    # -- pieces ---------------------------------------------------------------------------------
     def split(self, par):
-        K1 = self.K - 1
-        return par[:K1], par[K1 : K1 + self.p], par[K1 + self.p :]
+        K1, p = self.K - 1, self.p
+        return par[:K1], par[K1 : K1 + p], par[K1 + p :]
 
     def _bounds(self, alpha):
         ext = np.concatenate([[-_BIG], alpha, [_BIG]])
         return ext[self.y + 1], ext[self.y]
 
-    def _eta(self, offset, sigma, u):
-        return offset + sigma[0] * u[0][self.g[0]] + sigma[1] * u[1][self.g[1]]
+    def deviance(self, par) -> float:
+        """Laplace deviance at ``par`` (∞ where the cutpoints do not increase or no mode is
+        found); the mode found starts the next evaluation's Newton iteration."""
+        self.n_evals += 1
+        alpha, beta, re = self.split(np.asarray(par, dtype=float))
+        if np.any(np.diff(alpha) <= 0):
+            return np.inf
+        try:
+            res = self.mode(alpha, beta, re, self.u)
+        except (np.linalg.LinAlgError, ValueError, RuntimeError):
+            return np.inf
+        if res is None:
+            return np.inf
+        self.u, f, pdev = res[0], res[-2], res[-1]
+        return pdev + f.logdet
 
-    def _zt(self, v):
-        return tuple(np.bincount(self.g[k], weights=v, minlength=self.q[k]) for k in (0, 1))
+    def _fixed_gradient(self, o: _Obs, h, t, r):
+        """Deviance gradient in ``(α, β)``: ``h`` is the diagonal of ``ZΛA⁻¹Λ'Z'``, ``t`` and
+        ``r`` the adjoint's ``ZΛs`` and ``v − W t`` (see ``value_and_gradient``)."""
+        K1 = self.K - 1
 
-    def _bs(self, pair):
-        b = self.sys.big
-        return pair[b], pair[1 - b]
+        def per_cutpoint(up, lo):
+            return np.bincount(
+                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
+            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
 
-    def _pair(self, big, small):
-        return (big, small) if self.sys.big == 0 else (small, big)
+        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
+        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
+        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        return g_alpha, g_beta
 
+
+class _Laplace(_Cumulative, CrossedPairs):
+    """Laplace deviance of the crossed cumulative-link model and its exact gradient."""
+
+    def __init__(self, X, y, g1, g2, n_categories, link):
+        super().__init__(X, y, n_categories, link)
+        self.g = (np.asarray(g1, dtype=np.intp), np.asarray(g2, dtype=np.intp))
+        self.sys = CrossedSystem(self.g[0], self.g[1])
+        self.q = self.sys.q
+        self.u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
+
+    # -- pieces ---------------------------------------------------------------------------------
     def _factor(self, sigma, w):
         self.sys.set_weights(w)
         return self.sys.factor(np.asarray(sigma, dtype=float))
@@ -359,13 +346,7 @@ class _Laplace:
                 if new_obs is not None:
                     u, obs, old = new_u, new_obs, new
                 break
-            step = 1.0
-            while True:
-                new_u = (u[0] + step * du[0], u[1] + step * du[1])
-                new, new_obs = pdev(new_u)
-                if new <= old + 1e-12 * abs(old) or step < 1e-4:
-                    break
-                step /= 2.0
+            new_u, new, new_obs = _halving(pdev, old, u, du)
             if not np.isfinite(new):
                 break
             u, obs, old = new_u, new_obs, new
@@ -373,21 +354,6 @@ class _Laplace:
         obs = _observations(eta, upper, lower, self.link)
         f = self._factor(sigma, obs.w)
         return u, obs, f, old
-
-    def deviance(self, par) -> float:
-        self.n_evals += 1
-        alpha, beta, sigma = self.split(np.asarray(par, dtype=float))
-        if np.any(np.diff(alpha) <= 0):
-            return np.inf
-        try:
-            res = self.mode(alpha, beta, sigma, self.u)
-        except (np.linalg.LinAlgError, ValueError):
-            return np.inf
-        if res is None:
-            return np.inf
-        u, _, f, pdev = res
-        self.u = u
-        return pdev + f.logdet
 
     def _inverse_blocks(self, f, sigma, w):
         """Entries of ``A⁻¹`` needed by the gradient, at each rating.
@@ -432,7 +398,7 @@ class _Laplace:
         return dev, self._gradient(alpha, sigma, u, o, f)
 
     def _gradient(self, alpha, sigma, u, o, f):
-        K1, g1, g2 = self.K - 1, self.g[0], self.g[1]
+        g1, g2 = self.g
         w = o.w
         i11, i22, i12, d11, d22 = self._inverse_blocks(f, sigma, w)
         h = sigma[0] ** 2 * i11 + sigma[1] ** 2 * i22 + 2.0 * sigma[0] * sigma[1] * i12
@@ -443,15 +409,7 @@ class _Laplace:
         s = self._pair(sb, ss)
         t = sigma[0] * s[0][g1] + sigma[1] * s[1][g2]
         r = v - w * t
-
-        def per_cutpoint(up, lo):
-            return np.bincount(
-                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
-            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
-
-        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
-        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
-        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        g_alpha, g_beta = self._fixed_gradient(o, h, t, r)
         g_sigma = np.empty(2)
         for k, (gk, uk, dkk) in enumerate(((g1, u[0], d11), (g2, u[1], d22))):
             Dk = np.bincount(gk, weights=w, minlength=self.q[k])
@@ -487,6 +445,98 @@ def _small_columns(f, qb, qs):
             ):
                 return inv_bs, inv
     return f.solve(np.zeros((qb, qs)), np.eye(qs))
+
+
+def _categories(y, n_categories: int | None, link: str) -> tuple[np.ndarray, int]:
+    """Checked category codes and their number ``K`` (every category must occur)."""
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
+    y = np.asarray(y, dtype=np.intp)
+    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
+    counts = np.bincount(y, minlength=K)
+    if K < 2 or np.any(counts == 0):
+        raise ValueError(
+            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
+        )
+    return y, K
+
+
+def _standardised(X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X − m) / s`` with the column means ``m`` and SDs ``s`` (1 for a constant column).
+
+    The fits work on centred and scaled columns (a well-conditioned problem: a numeric
+    covariate such as age far from 0 otherwise makes trial points extreme);
+    :func:`_unstandardised` takes the estimates back to the columns of ``X``.
+    """
+    X = np.asarray(X, dtype=float)
+    centre = X.mean(axis=0)
+    spread = X.std(axis=0)
+    spread[spread == 0] = 1.0
+    return (X - centre) / spread, centre, spread
+
+
+def _unstandardised(par, cov, centre, spread, K1: int):
+    """Cutpoints, coefficients and their joint covariance for the columns of the original
+    ``X``: ``β = β_s / s``, ``α = α_s + (m / s)·β_s`` (``par``, ``cov`` start with ``(α_s, β_s)``)."""
+    p = len(centre)
+    J = np.eye(K1 + p)
+    J[:K1, K1:] = centre / spread
+    J[K1:, K1:] = np.diag(1.0 / spread)
+    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
+    return alpha, beta, J @ cov[: K1 + p, : K1 + p] @ J.T
+
+
+def _minimise_exact(value_and_gradient, x0, bounds):
+    """L-BFGS-B with the exact gradient, at the tolerances of both ordinal fits."""
+    return sopt.minimize(
+        value_and_gradient,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
+    )
+
+
+def _result(lap, par, dev, grad, H, free, centre, spread, msg, **fields) -> CLMMFit:
+    """The :class:`CLMMFit` at the optimum ``par`` of either Laplace deviance.
+
+    ``H`` is the Hessian of the deviance (identity outside the ``free`` parameters); the
+    covariance is the inverse Hessian of the negative log-likelihood ``D/2`` over the free
+    parameters, as ``clmm``'s ``vcov``. ``fields`` are the random-effect estimates.
+    """
+    K1, n = lap.K - 1, lap.n
+    scaled, grad_ok = gradient_check(grad, H, free)
+    Hf = H[np.ix_(free, free)]
+    hess_ok = bool(np.all(np.linalg.eigvalsh(Hf) > 0))
+    cov_free = np.linalg.pinv(Hf / 2.0)
+    cov = np.full((len(par), len(par)), np.nan)
+    cov[np.ix_(free, free)] = (cov_free + cov_free.T) / 2.0
+    alpha, beta, params_vcov = _unstandardised(par, cov, centre, spread, K1)
+    if not grad_ok:
+        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
+    if not hess_ok:
+        msg += "; Hessian not positive definite: standard errors unreliable"
+    k = len(par)
+    return CLMMFit(
+        beta=beta,
+        vcov=params_vcov[K1:, K1:],
+        cutpoints=alpha,
+        cutpoint_vcov=params_vcov[:K1, :K1],
+        params_vcov=params_vcov,
+        deviance=float(dev),
+        loglik=float(-dev / 2.0),
+        aic=float(dev + 2 * k),
+        bic=float(dev + k * np.log(n)),
+        converged=grad_ok and hess_ok,
+        message=msg,
+        gradient=grad,
+        n_evals=lap.n_evals,
+        n=n,
+        p=lap.p,
+        link=lap.link,
+        **fields,
+    )
 
 
 def _start(X, y, K, link):
@@ -530,35 +580,15 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
     >>> fit.converged, fit.cutpoints.shape
     (True, (3,))
     """
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
-    y = np.asarray(y, dtype=np.intp)
-    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
-    counts = np.bincount(y, minlength=K)
-    if K < 2 or np.any(counts == 0):
-        raise ValueError(
-            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
-        )
-    # fit on centred and scaled columns (a well-conditioned problem: a numeric covariate such as
-    # age far from 0 otherwise makes trial points extreme); transformed back below
-    X = np.asarray(X, dtype=float)
-    centre = X.mean(axis=0)
-    spread = X.std(axis=0)
-    spread[spread == 0] = 1.0
-    lap = _Laplace((X - centre) / spread, y, g1, g2, K, link)
+    y, K = _categories(y, n_categories, link)
+    Xs, centre, spread = _standardised(X)
+    lap = _Laplace(Xs, y, g1, g2, K, link)
     p, K1 = lap.p, K - 1
     start = _start(lap.X, y, K, link)
     bounds = [(None, None)] * (K1 + p) + [(0.0, None)] * 2
 
     def minimise(x0):
-        return sopt.minimize(
-            lap.value_and_gradient,
-            x0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
-        )
+        return _minimise_exact(lap.value_and_gradient, x0, bounds)
 
     res = minimise(start)
     # σ = 0 is a stationary point of the deviance (it is even in σ): a projected step can stop
@@ -598,49 +628,20 @@ def fit_clmm(X, y, g1, g2, *, n_categories: int | None = None, link: str = "logi
         pass
     alpha_s, beta_s, sigma = lap.split(par)
     u = lap.mode(alpha_s, beta_s, sigma, lap.u)[0]
-    scaled = scaled_gradient(grad, _embed(H, free), free)
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[~free] > -GRADIENT_TOL)
-    )
-    # covariance of the free parameters: inverse Hessian of the negative log-likelihood D/2
-    hess_ok = bool(np.all(np.linalg.eigvalsh(H) > 0))
-    cov_free = np.linalg.pinv(H / 2.0)
-    cov_free = (cov_free + cov_free.T) / 2.0
-    cov = np.full((len(par), len(par)), np.nan)
-    cov[np.ix_(free, free)] = cov_free
-    # back to the columns of X: β = β_s / s, α = α_s + (m / s)·β_s
-    J = np.eye(K1 + p)
-    J[:K1, K1:] = centre / spread
-    J[K1:, K1:] = np.diag(1.0 / spread)
-    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
-    params_vcov = J @ cov[: K1 + p, : K1 + p] @ J.T
-    n = lap.n
-    k = K1 + p + 2
-    if not grad_ok:
-        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
-    if not hess_ok:
-        msg += "; Hessian not positive definite: standard errors unreliable"
-    return CLMMFit(
-        beta=beta,
-        vcov=params_vcov[K1:, K1:],
-        cutpoints=alpha,
-        cutpoint_vcov=params_vcov[:K1, :K1],
-        params_vcov=params_vcov,
+    return _result(
+        lap,
+        par,
+        dev,
+        grad,
+        _embed(H, free),
+        free,
+        centre,
+        spread,
+        msg,
         theta=sigma,
         b1=sigma[0] * u[0],
         b2=sigma[1] * u[1],
-        deviance=float(dev),
-        loglik=float(-dev / 2.0),
-        aic=float(dev + 2 * k),
-        bic=float(dev + k * np.log(n)),
-        converged=grad_ok and hess_ok,
-        message=msg,
         singular=(bool(sigma[0] < SINGULAR_TOL), bool(sigma[1] < SINGULAR_TOL)),
-        gradient=grad,
-        n_evals=lap.n_evals,
-        n=n,
-        p=p,
-        link=link,
     )
 
 
@@ -652,7 +653,7 @@ def _embed(H, free):
 
 
 # ----------------------------------------------------------------------------- general terms
-class _TermsLaplace:
+class _TermsLaplace(_Cumulative):
     """Laplace deviance of the cumulative-link model with general random terms (slopes).
 
     ``η = Xβ + ZΛ(θ)u`` with ``Z``, ``Λ(θ)`` of a :class:`~pluralign.models._random.RandomStructure`;
@@ -661,20 +662,12 @@ class _TermsLaplace:
     """
 
     def __init__(self, X, y, structure: RandomStructure, n_categories, link):
-        self.X = np.asarray(X, dtype=float)
-        self.y = np.asarray(y, dtype=np.intp)
-        self.n, self.p = self.X.shape
-        self.K = int(n_categories)
-        self.link = link
+        super().__init__(X, y, n_categories, link)
         self.re = structure
         self.Z = structure.Z.tocsr()
         self.Zt = structure.Z.T.tocsr()
         self.u = np.zeros(structure.Q)
-        self.n_evals = 0
         self._ztwz = _WeightedCrossproduct(structure.Z)
-        K = self.K
-        self.up_idx, self.lo_idx = self.y, self.y - 1
-        self.has_up, self.has_lo = self.y < K - 1, self.y > 0
         # the exact gradient needs A⁻¹ and (ZΛ)A⁻¹ densely: only for moderate sizes
         self.exact = structure.Q <= EXACT_MAX_Q and self.n * structure.Q <= EXACT_MAX_CELLS
         if self.exact:
@@ -692,14 +685,6 @@ class _TermsLaplace:
             self._pi = np.repeat(Zc.row, count)
             self._pz = np.repeat(Zc.data, count)
             self._pc, self._pj = lc[which], li[which]
-
-    def split(self, par):
-        K1, p = self.K - 1, self.p
-        return par[:K1], par[K1 : K1 + p], par[K1 + p :]
-
-    def _bounds(self, alpha):
-        ext = np.concatenate([[-_BIG], alpha, [_BIG]])
-        return ext[self.y + 1], ext[self.y]
 
     def mode(self, alpha, beta, theta, u0, *, tol=1e-10, max_iter=50):
         """Penalised Newton for ``u*``: (u, factor, penalised deviance), or None if infeasible."""
@@ -736,13 +721,7 @@ class _TermsLaplace:
                     u, obs, old = u + du, new_obs, new
                     f = None
                 break
-            step = 1.0
-            while True:
-                new_u = u + step * du
-                new, new_obs = pdev(new_u)
-                if new <= old + 1e-12 * abs(old) or step < 1e-4:
-                    break
-                step /= 2.0
+            new_u, new, new_obs = _halving(pdev, old, u, du)
             if not np.isfinite(new):
                 break
             u, obs, old = new_u, new_obs, new
@@ -787,37 +766,13 @@ class _TermsLaplace:
         s_ = Ainv @ (ZL.T @ v)
         t = ZL @ s_
         r = v - o.w * t
-        K1 = self.K - 1
-
-        def per_cutpoint(up, lo):
-            return np.bincount(
-                self.up_idx[self.has_up], weights=up[self.has_up], minlength=K1
-            ) + np.bincount(self.lo_idx[self.has_lo], weights=lo[self.has_lo], minlength=K1)
-
-        g_alpha = -2.0 * per_cutpoint(o.l_up, o.l_lo)
-        g_alpha += per_cutpoint(h * o.w_up + t * o.g_up, h * o.w_lo + t * o.g_lo)
-        g_beta = -2.0 * self.X.T @ o.g + self.X.T @ r
+        g_alpha, g_beta = self._fixed_gradient(o, h, t, r)
         pi, pj, pc, pz = self._pi, self._pj, self._pc, self._pz
         Zdu = np.bincount(pi * k + pj, weights=pz * u[pc], minlength=n * k).reshape(n, k)
         Zds = np.bincount(pi * k + pj, weights=pz * s_[pc], minlength=n * k).reshape(n, k)
         trace = np.bincount(pj, weights=pz * o.w[pi] * ZLA[pi, pc], minlength=k)
         g_theta = (r - 2.0 * o.g) @ Zdu + o.g @ Zds + 2.0 * trace
         return dev, np.concatenate([g_alpha, g_beta, g_theta])
-
-    def deviance(self, par) -> float:
-        self.n_evals += 1
-        alpha, beta, theta = self.split(np.asarray(par, dtype=float))
-        if np.any(np.diff(alpha) <= 0):
-            return np.inf
-        try:
-            res = self.mode(alpha, beta, theta, self.u)
-        except (np.linalg.LinAlgError, ValueError, RuntimeError):
-            return np.inf
-        if res is None:
-            return np.inf
-        u, f, pdev = res
-        self.u = u
-        return pdev + f.logdet
 
 
 class _WeightedCrossproduct:
@@ -909,21 +864,10 @@ def fit_clmm_terms(
     >>> fit.converged, fit.theta.shape
     (True, (4,))
     """
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {sorted(LINKS)}, got {link!r}")
-    y = np.asarray(y, dtype=np.intp)
-    K = int(y.max()) + 1 if n_categories is None else int(n_categories)
-    counts = np.bincount(y, minlength=K)
-    if K < 2 or np.any(counts == 0):
-        raise ValueError(
-            f"every category 0..{K - 1} must occur at least once (counts {counts.tolist()})"
-        )
-    X = np.asarray(X, dtype=float)
-    centre = X.mean(axis=0)
-    spread = X.std(axis=0)
-    spread[spread == 0] = 1.0
-    lap = _TermsLaplace((X - centre) / spread, y, structure, K, link)
-    p, K1, k = lap.p, K - 1, structure.n_theta
+    y, K = _categories(y, n_categories, link)
+    Xs, centre, spread = _standardised(X)
+    lap = _TermsLaplace(Xs, y, structure, K, link)
+    p, K1 = lap.p, K - 1
     start = np.concatenate([_start(lap.X, y, K, link)[: K1 + p], structure.start])
     lower = np.concatenate([np.full(K1 + p, -np.inf), structure.lower])
     bounded = np.concatenate([np.zeros(K1 + p, dtype=bool), structure.lower == 0])
@@ -931,14 +875,7 @@ def fit_clmm_terms(
 
     def minimise(x0):
         if lap.exact:
-            return sopt.minimize(
-                lap.value_and_gradient,
-                x0,
-                jac=True,
-                method="L-BFGS-B",
-                bounds=bounds,
-                options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20},
-            )
+            return _minimise_exact(lap.value_and_gradient, x0, bounds)
         return sopt.minimize(
             lap.deviance,
             x0,
@@ -992,55 +929,24 @@ def fit_clmm_terms(
             )
     except np.linalg.LinAlgError:
         pass
-    Hf = H[np.ix_(free, free)]
-    scaled = scaled_gradient(grad, H, free)
-    at_bound = ~free
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
-    hess_ok = bool(np.all(np.linalg.eigvalsh(Hf) > 0))
-    cov_free = np.linalg.pinv(Hf / 2.0)
-    cov_free = (cov_free + cov_free.T) / 2.0
-    cov = np.full((len(par), len(par)), np.nan)
-    cov[np.ix_(free, free)] = cov_free
     alpha_s, beta_s, theta = lap.split(par)
     u = lap.mode(alpha_s, beta_s, theta, lap.u)[0]
-    b = np.asarray(structure.lam(theta) @ u)
-    terms = TermsFit(structure, b)
-    J = np.eye(K1 + p)
-    J[:K1, K1:] = centre / spread
-    J[K1:, K1:] = np.diag(1.0 / spread)
-    alpha, beta = J[:K1] @ par[: K1 + p], J[K1:] @ par[: K1 + p]
-    params_vcov = J @ cov[: K1 + p, : K1 + p] @ J.T
-    n = lap.n
-    n_par = K1 + p + k
-    if not grad_ok:
-        msg += f"; scaled gradient {np.round(scaled, 6).tolist()} not ~0"
-    if not hess_ok:
-        msg += "; Hessian not positive definite: standard errors unreliable"
-    n_r = next((t.n_levels for t in structure.terms if t.group == "rater"), 0)
-    n_i = next((t.n_levels for t in structure.terms if t.group == "item"), 0)
-    return CLMMFit(
-        beta=beta,
-        vcov=params_vcov[K1:, K1:],
-        cutpoints=alpha,
-        cutpoint_vcov=params_vcov[:K1, :K1],
-        params_vcov=params_vcov,
+    terms = TermsFit(structure, np.asarray(structure.lam(theta) @ u))
+    n_r, n_i = _n_levels(structure, "rater"), _n_levels(structure, "item")
+    return _result(
+        lap,
+        par,
+        dev,
+        grad,
+        H,
+        free,
+        centre,
+        spread,
+        msg,
         theta=theta,
         b1=terms.intercept_modes("rater", n_r),
         b2=terms.intercept_modes("item", n_i),
-        deviance=float(dev),
-        loglik=float(-dev / 2.0),
-        aic=float(dev + 2 * n_par),
-        bic=float(dev + n_par * np.log(n)),
-        converged=grad_ok and hess_ok,
-        message=msg,
         singular=tuple(structure.singular(theta)),
-        gradient=grad,
-        n_evals=lap.n_evals,
-        n=n,
-        p=p,
-        link=link,
         random=terms,
     )
 
@@ -1090,9 +996,6 @@ def logit_terms_optimum(X, y, structure: RandomStructure, beta0):
     free = ~at_bound
     H = np.eye(len(par))
     H[np.ix_(free, free)] = gradient_hessian(glmer_grad, par, free)
-    scaled = scaled_gradient(grad, H, free)
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
+    scaled, grad_ok = gradient_check(grad, H, free)
     # a line search that cannot improve on the optimum ends "abnormally": lme4's checks decide
     return par[:k], par[k:], ok or grad_ok, msg, grad, scaled, grad_ok, lap.n_evals

@@ -254,21 +254,44 @@ def fixed_terms(formula: str) -> list[str]:
     return [str(t) for t in Formula(fixed).rhs if str(t) != "1"]
 
 
-def one_dimension(dimensions: Sequence[str], dimension: str | None, owner: str) -> str:
-    """``dimension``, or the only one of ``dimensions`` when it is None.
+def fitted_dimensions(
+    dimensions: Sequence[str], dimension: str | Sequence[str] | None, owner: str = "the fit"
+) -> list[str]:
+    """The dimensions a ``dimension=`` argument names among a fit's: one, several, or all (None).
+
+    :meth:`pluralign.data.Study.resolve_dimensions` for a fitted model, which holds the names
+    of its dimensions but not the study; ``owner`` names the fit in the ``KeyError`` raised for
+    a dimension it lacks.
+
+    Examples
+    --------
+    >>> fitted_dimensions(["toxicity", "quality"], "quality"), fitted_dimensions(["toxicity"], None)
+    (['quality'], ['toxicity'])
+    """
+    if dimension is None:
+        return list(dimensions)
+    dims = [dimension] if isinstance(dimension, str) else list(dimension)
+    unknown = [d for d in dims if d not in dimensions]
+    if unknown:
+        raise KeyError(f"unknown dimension {unknown[0]!r}; {owner} has {list(dimensions)}")
+    return dims
+
+
+def one_dimension(dims: Sequence[str], owner: str) -> str:
+    """The one dimension a ``dimension=`` argument names, resolved by
+    :meth:`~pluralign.data.Study.resolve_dimensions` or :func:`fitted_dimensions` (None names
+    the only one there is).
 
     ``owner`` names what has the dimensions in the error message (``"the study"``, ``"the fit"``).
 
     Examples
     --------
-    >>> one_dimension(["toxicity"], None, "the study")
+    >>> one_dimension(fitted_dimensions(["toxicity"], None), "the fit")
     'toxicity'
     """
-    if dimension is not None:
-        return dimension
-    if len(dimensions) != 1:
-        raise ValueError(f"{owner} has several dimensions {list(dimensions)}; pass dimension=...")
-    return dimensions[0]
+    if len(dims) != 1:
+        raise ValueError(f"{owner} has several dimensions {list(dims)}; pass dimension=...")
+    return dims[0]
 
 
 def build_design(
@@ -350,7 +373,7 @@ def build_design(
         )
     if response != "rating":
         raise ValueError(f"the response must be 'rating' (got {response!r}); write 'rating ~ ...'")
-    dimension = one_dimension(study.dimensions, dimension, "the study")
+    dimension = one_dimension(study.resolve_dimensions(dimension), "the study")
     data = study.data(dimension=dimension, coding=coding)
     variables = sorted(
         set(Formula(fixed).rhs.required_variables).union(

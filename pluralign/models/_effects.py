@@ -33,6 +33,7 @@ import pandas as pd
 
 from pluralign._settings import options
 from pluralign.data import Population
+from pluralign.models._design import fitted_dimensions
 from pluralign.models._protocol import COMPARE_COLUMNS, EFFECT_COLUMNS, ModelResult
 
 #: Corrections accepted by :func:`adjust_pvalues` (those of statsmodels' ``multipletests``).
@@ -542,10 +543,7 @@ def compare_groups(
     """
     ci_prob = options.ci_prob if ci_prob is None else ci_prob
     pop_a, pop_b = Population.parse(a), Population.parse(b)
-    if dimension is None:
-        dims = list(fit.dimensions)
-    else:
-        dims = [dimension] if isinstance(dimension, str) else list(dimension)
+    dims = fitted_dimensions(fit.dimensions, dimension)
     rows = []
     for dim in dims:
         da, pa = group_mean_draws(fit, pop_a, dim)

@@ -22,6 +22,7 @@ using lme4. Journal of Statistical Software, 67(1), 1–48. doi:10.18637/jss.v06
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,17 +73,18 @@ class FitStatus:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LMMFit(FitStatus):
-    """Estimates of one crossed linear mixed model (see :func:`fit_lmm`)."""
+class CrossedFit(FitStatus):
+    """Estimates every crossed mixed-model fit shares: coefficients, random-effect parameters
+    and modes, read the same way by the linear (:class:`LMMFit`, also the logistic model's)
+    and cumulative-link fits."""
 
     beta: np.ndarray
     vcov: np.ndarray
-    sigma2: float
-    theta: np.ndarray  # relative SDs (factor 1, factor 2)
+    sigma2: float  # residual variance (1 on a latent scale)
+    theta: np.ndarray  # relative SDs (factor 1, factor 2), or lme4's θ with general terms
     b1: np.ndarray  # conditional modes of factor 1 (rating units)
     b2: np.ndarray
     reml: bool
-    method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
     #: General random terms (slopes): their structure and modes; None for the two intercepts.
     random: TermsFit | None = None
 
@@ -117,9 +119,50 @@ class LMMFit(FitStatus):
             return list(zip(labels, self.singular, strict=True))
         return [("(1 | rater)", self.singular[0]), ("(1 | item)", self.singular[1])]
 
+    def random_variance(
+        self,
+        values: Mapping[str, np.ndarray],
+        n: int,
+        known: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Variance of the random part of ``n`` rows, ``Σ_terms z' Σ_term z`` (on the latent
+        scale for the cumulative-link and logistic models).
+
+        ``values`` maps a term column name (``"gender[T.he/him]"``) to its value in each row
+        (the intercept is 1). ``known`` maps a grouping factor (``"rater"``/``"item"``) to a
+        flag per row: the terms of a fitted level contribute their modes, not a variance.
+        For the two intercepts it is ``σ²_rater + σ²_item`` less the known ones.
+        """
+        known = dict(known or {})
+        out = np.zeros(n)
+        if self.random is None:
+            for group, var in (("rater", self.var1), ("item", self.var2)):
+                out += np.where(known.get(group, np.zeros(n, dtype=bool)), 0.0, var)
+            return out
+        re = self.random.structure
+        for k, t in enumerate(re.terms):
+            missing = [c for c in t.columns if c != "Intercept" and c not in values]
+            if missing:
+                raise ValueError(
+                    f"the slope column(s) {missing} of {t.label} are not columns of the "
+                    "fixed-effect design; add the variable to the fixed part of the formula"
+                )
+            z = np.column_stack([np.ones(n) if c == "Intercept" else values[c] for c in t.columns])
+            S = re.covariance(self.theta, self.sigma2, k)
+            var = np.einsum("ni,ij,nj->n", z, S, z)
+            out += np.where(known.get(t.group, np.zeros(n, dtype=bool)), 0.0, var)
+        return out
+
     @property
     def se(self) -> np.ndarray:
         return np.sqrt(np.diag(self.vcov))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMMFit(CrossedFit):
+    """Estimates of one crossed linear mixed model (see :func:`fit_lmm`)."""
+
+    method: str = "dense"  # how A's Schur complement was factored (CrossedSystem.method)
 
 
 @dataclass(frozen=True)
@@ -259,6 +302,20 @@ def scaled_gradient(grad, H, free):
         return grad[free]
 
 
+def gradient_check(grad, H, free) -> tuple[np.ndarray, bool]:
+    """lme4's convergence test: ``(scaled gradient, ok)``.
+
+    The free parameters need a Hessian-scaled gradient (:func:`scaled_gradient`) below
+    :data:`GRADIENT_TOL`; those at a bound (not ``free``) a gradient that does not point
+    outwards, ``g > −GRADIENT_TOL``.
+    """
+    scaled = scaled_gradient(grad, H, free)
+    ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
+        np.all(np.asarray(grad)[~free] > -GRADIENT_TOL)
+    )
+    return scaled, ok
+
+
 def minimise_theta(fun, start, bounds, ftol=1e-12) -> tuple[np.ndarray, bool, str, int]:
     """Bounded quasi-Newton with a Nelder–Mead fallback; returns (θ, converged, message, nfev)."""
     res = sopt.minimize(
@@ -339,10 +396,7 @@ def fit_lmm(
     else:
         grad, hess = _stencil(prof.deviance, theta, dev)
         interior = theta > SINGULAR_TOL
-        scaled = scaled_gradient(grad, hess, interior)
-        grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-            np.all(grad[~interior] > -GRADIENT_TOL)
-        )
+        scaled, grad_ok = gradient_check(grad, hess, interior)
     f, LX, beta, r2 = prof._pieces(theta)
     n, p = prof.n, prof.p
     sigma2 = r2 / (n - p if reml else n)
@@ -427,10 +481,7 @@ def check_optimum(fun, x, f0, lower, bounded):
     grad, hess = _stencil(fun, x, f0, lower=lower)
     at_bound = bounded & (x < SINGULAR_TOL)
     free = ~at_bound
-    scaled = scaled_gradient(grad, hess, free)
-    ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
+    scaled, ok = gradient_check(grad, hess, free)
     return grad, scaled, ok
 
 
@@ -553,10 +604,7 @@ def _fit_theta_exact(prof, theta0, structure: RandomStructure):
     H[np.ix_(free, free)] = gradient_hessian(
         lambda t: profiled_gradient(prof, t), theta, free, at=grad
     )
-    scaled = scaled_gradient(grad, H, free)
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[at_bound] > -GRADIENT_TOL)
-    )
+    scaled, grad_ok = gradient_check(grad, H, free)
     # a line search that cannot improve on the optimum ends "abnormally": lme4's checks decide
     return theta, ok or grad_ok, msg, dev, grad, scaled, grad_ok
 

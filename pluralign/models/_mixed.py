@@ -9,9 +9,10 @@ the fits on the rating scale with the shared helpers of :mod:`pluralign.models._
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,14 @@ from pluralign._errors import ConvergenceWarning
 from pluralign._numeric import gauss_hermite
 from pluralign._settings import options
 from pluralign.data import Population, Study
-from pluralign.models._clmm_kernels import LATENT_VARIANCE
-from pluralign.models._design import Design, build_design, term_table
+from pluralign.models._clmm_kernels import LATENT_VARIANCE, LINKS
+from pluralign.models._design import (
+    Design,
+    build_design,
+    fitted_dimensions,
+    one_dimension,
+    term_table,
+)
 from pluralign.models._display import html_summary
 from pluralign.models._effects import (
     cell_patterns,
@@ -36,7 +43,7 @@ from pluralign.models._effects import (
 )
 from pluralign.models._glmm import fit_glmm_logit, fit_glmm_terms
 from pluralign.models._inference import coefficient_tests, contrast_tests
-from pluralign.models._lmm import LMMFit, fit_lmm, fit_lmm_terms
+from pluralign.models._lmm import CrossedFit, LMMFit, fit_lmm, fit_lmm_terms
 from pluralign.models._protocol import (
     DIAGNOSTIC_COLUMNS,
     EFFECT_SCALES,
@@ -161,19 +168,10 @@ class MixedResult:
         return self._fit(dimension).design
 
     def _fit(self, dimension: str | None) -> DimensionFit:
-        if dimension is None:
-            if len(self.dimensions) != 1:
-                raise ValueError(f"pass dimension=..., one of {self.dimensions}")
-            dimension = self.dimensions[0]
-        try:
-            return self.fits[dimension]
-        except KeyError:
-            raise KeyError(f"unknown dimension {dimension!r}; fitted: {self.dimensions}") from None
+        return self.fits[one_dimension(self._dims(dimension), "the fit")]
 
     def _dims(self, dimension) -> list[str]:
-        if dimension is None:
-            return list(self.dimensions)
-        return [dimension] if isinstance(dimension, str) else list(dimension)
+        return fitted_dimensions(self.dimensions, dimension)
 
     @property
     def link(self) -> str:
@@ -186,19 +184,28 @@ class MixedResult:
 
         For the binomial and ordinal families the residual variance is the latent variance of
         the link (π²/3 for logit, 1 for probit) and d is computed from the link-scale estimate
-        (latent-scale d).
+        (latent-scale d). With random slopes the random part's variance differs between rows
+        (``z'Σz``); its mean over the fitted ratings takes the place of ``σ²_rater + σ²_item``
+        (the variance of the random part in the data, as for a random-slope R²).
         """
         f = self._fit(dimension)
         resid = f.fit.sigma2 if self.family == "gaussian" else LATENT_VARIANCE[self.link]
-        return float(np.sqrt(f.var_rater + f.var_item + resid))
+        if f.fit.random is None:
+            return float(np.sqrt(f.var_rater + f.var_item + resid))
+        X = f.design.X
+        values = dict(zip(f.design.columns[1:], X[:, 1:].T, strict=True))
+        random = float(np.mean(f.fit.random_variance(values, len(X))))
+        return float(np.sqrt(random + resid))
 
     @property
     def _standardiser_definition(self) -> str:
         """How :meth:`standardiser` is defined (``effects().attrs["standardiser_definition"]``)."""
+        slopes = any(f.fit.random is not None for f in self.fits.values())
+        part = "mean random-effect variance of the ratings" if slopes else "var_rater + var_item"
         if self.family == "gaussian":
-            return "sqrt(var_rater + var_item + var_residual)"
+            return f"sqrt({part} + var_residual)"
         v = "pi^2/3" if self.link == "logit" else "1"
-        return f"sqrt(var_rater + var_item + {v}) on the {self.link} scale"
+        return f"sqrt({part} + {v}) on the {self.link} scale"
 
     def _coefficient_weights(self, L: np.ndarray) -> np.ndarray:
         """Contrast weights over the design's columns as weights over the fitted ``beta``."""
@@ -743,11 +750,7 @@ class MixedResult:
                 rows.append((dim, "fixed", name, b, s, b / s, p))
             dfs.extend(tests["df"])
             labels.extend(tests["test"])
-            if getattr(fit, "random", None) is None:
-                rows.append((dim, "variance", "rater", f.var_rater, np.nan, np.nan, np.nan))
-                rows.append((dim, "variance", "item", f.var_item, np.nan, np.nan, np.nan))
-            else:
-                rows.extend((dim, *row, np.nan, np.nan, np.nan) for row in _term_rows(fit))
+            rows.extend(random_rows(dim, fit))
             if self.family == "gaussian":
                 rows.append((dim, "variance", "residual", fit.sigma2, np.nan, np.nan, np.nan))
             rows.extend(fit_statistic_rows(dim, f))
@@ -896,99 +899,126 @@ def fit_mixed(
     >>> fit.terms.query("kind == 'interaction'")["level"].tolist()
     ['centre', 'conservative']
     """
-    from pluralign._compat import tqdm
     from pluralign.data import check_design
 
     check_design(study, formula, dimension)
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    dims = (
-        study.dimensions
-        if dimension is None
-        else ([dimension] if isinstance(dimension, str) else list(dimension))
-    )
+    dims = study.resolve_dimensions(dimension)
     if link != "logit" and family != "ordinal":
         raise ValueError(f"link={link!r} is available for family='ordinal' only")
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {sorted(LINKS)} for family='ordinal', got {link!r}")
     if approximate and family != "gaussian":
         raise ValueError(
             f"approximate=True is available for family='gaussian' only, not {family!r}"
         )
-    if family == "ordinal":
-        from pluralign.models._clmm import fit_ordinal_mixed  # its result extends MixedResult
 
-        return fit_ordinal_mixed(
+    if family == "ordinal":  # its result extends MixedResult
+        from pluralign.models._clmm import OrdinalMixedResult, fit_ordinal_dimension
+
+        fit_one = partial(fit_ordinal_dimension, link=link)
+        result, extra = OrdinalMixedResult, {"link": link}
+    else:
+        fit_one = partial(_fit_dimension, family=family, reml=reml, approximate=approximate)
+        result, extra = MixedResult, {}
+    return result(
+        family=family,
+        reml=reml and family == "gaussian",
+        **extra,
+        **fit_dimensions(
             study,
             formula,
             dims,
-            link=link,
-            reference=reference,
-            coding=coding,
-            scale_numeric=scale_numeric,
+            fit_one,
+            design={"reference": reference, "coding": coding, "scale_numeric": scale_numeric},
             n_draws=n_draws,
             seed=seed,
             progressbar=progressbar,
+            stacklevel=2,
+        ),
+    )
+
+
+def _fit_dimension(design: Design, *, family: str, reml: bool, approximate: bool) -> DimensionFit:
+    """Fit the linear (``family="gaussian"``) or logistic mixed model to one dimension."""
+    if family == "binomial":
+        bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
+        if bad:
+            raise ValueError(
+                f"{design.dimension}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
+                "recode with pluralign.labels.rescale(study, to='binary')"
+            )
+        if design.has_random_terms:
+            fit = fit_glmm_terms(design.X, design.y, RandomStructure(design.random))
+        else:
+            fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
+    elif design.has_random_terms:
+        if approximate:
+            raise ValueError("approximate=True fits the default random intercepts only")
+        fit = fit_lmm_terms(design.X, design.y, RandomStructure(design.random), reml=reml)
+    else:
+        fit = fit_lmm(
+            design.X,
+            design.y,
+            design.rater_codes,
+            design.item_codes,
+            reml=reml,
+            approximate=approximate,
         )
+    return DimensionFit(design, fit)
+
+
+def fit_dimensions(
+    study,
+    formula: str,
+    dims: Sequence[str],
+    fit_one: Callable[[Design], DimensionFit],
+    *,
+    design: Mapping[str, Any],
+    n_draws: int,
+    seed: int | None,
+    progressbar: bool,
+    stacklevel: int,
+) -> dict[str, Any]:
+    """Code each dimension (:func:`build_design` with the options ``design``), fit it with
+    ``fit_one`` and warn of a fit that did not converge or is singular, naming the random
+    term (every family's loop).
+
+    Returns the fields every mixed-model result has (``dimensions``, ``formula``, ``fits``,
+    ``n_draws``, ``seed``, ``references``); ``stacklevel`` is the warnings' level as seen
+    from the caller.
+    """
+    from pluralign._compat import tqdm
+
     fits: dict[str, DimensionFit] = {}
     for dim in tqdm(dims, desc="fit_mixed", disable=not progressbar or len(dims) < 2):
-        design = build_design(
-            study,
-            formula,
-            dimension=dim,
-            reference=reference,
-            coding=coding,
-            scale_numeric=scale_numeric,
-            allow_random=True,
-        )
-        if family == "binomial":
-            bad = sorted(set(np.unique(design.y)) - {0.0, 1.0})
-            if bad:
-                raise ValueError(
-                    f"{dim}: family='binomial' needs 0/1 ratings, found {bad[:5]}; "
-                    "recode with pluralign.labels.rescale(study, to='binary')"
-                )
-            if design.has_random_terms:
-                fit = fit_glmm_terms(design.X, design.y, RandomStructure(design.random))
-            else:
-                fit = fit_glmm_logit(design.X, design.y, design.rater_codes, design.item_codes)
-        elif design.has_random_terms:
-            if approximate:
-                raise ValueError("approximate=True fits the default random intercepts only")
-            fit = fit_lmm_terms(design.X, design.y, RandomStructure(design.random), reml=reml)
-        else:
-            fit = fit_lmm(
-                design.X,
-                design.y,
-                design.rater_codes,
-                design.item_codes,
-                reml=reml,
-                approximate=approximate,
-            )
+        fitted = fit_one(build_design(study, formula, dimension=dim, allow_random=True, **design))
+        fit = fitted.fit
         if not fit.converged:
-            warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=2)
+            warnings.warn(f"{dim}: {fit.message}", ConvergenceWarning, stacklevel=stacklevel + 1)
         for term, sing in fit.singular_terms():
             if sing:
                 what = (
                     f"the {term.strip('()').split('|')[-1].strip()} variance is estimated as 0"
-                    if "|" in term and term.startswith("(1 |")
+                    if term.startswith("(1 |")
                     else "a variance is estimated as 0 or a correlation as ±1"
                 )
                 warnings.warn(
                     f"{dim}: singular fit of {term}: {what}",
                     ConvergenceWarning,
-                    stacklevel=2,
+                    stacklevel=stacklevel + 1,
                 )
-        fits[dim] = DimensionFit(design, fit)
+        fits[dim] = fitted
     first = fits[dims[0]].design
-    return MixedResult(
-        dimensions=list(dims),
-        formula=first.formula,
-        family=family,
-        reml=reml and family == "gaussian",
-        fits=fits,
-        n_draws=int(n_draws),
-        seed=options.seed if seed is None else int(seed),
-        references=dict(first.references),
-    )
+    return {
+        "dimensions": list(dims),
+        "formula": first.formula,
+        "fits": fits,
+        "n_draws": int(n_draws),
+        "seed": options.seed if seed is None else int(seed),
+        "references": dict(first.references),
+    }
 
 
 def _slope_part(d: Design, fit: LMMFit, frame: pd.DataFrame, fitted: bool) -> np.ndarray:
@@ -1026,6 +1056,16 @@ def _singular_rows(fit: LMMFit) -> list[tuple[str, float, bool]]:
         diag = fit.theta[s][re.lower[s] == 0]
         out.append((t.label, float(np.min(diag)), sing))
     return out
+
+
+def random_rows(dim: str, fit: CrossedFit) -> list[tuple]:
+    """Summary rows of the random part of one dimension's fit: the rater and item intercept
+    variances, or with general random terms every variance and correlation (:func:`_term_rows`)."""
+    if fit.random is None:
+        parts = [("variance", "rater", fit.var1), ("variance", "item", fit.var2)]
+    else:
+        parts = _term_rows(fit)
+    return [(dim, *row, np.nan, np.nan, np.nan) for row in parts]
 
 
 def _term_rows(fit: LMMFit) -> list[tuple[str, str, float]]:

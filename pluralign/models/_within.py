@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pluralign._settings import options
+from pluralign.models._design import fitted_dimensions
 from pluralign.models._effects import adjust_pvalues, contrast_columns, tail_probability
 from pluralign.models._protocol import RATING_CONTRAST_COLUMNS
 
@@ -93,10 +94,7 @@ def effects_within(
     ci_prob = options.ci_prob if ci_prob is None else float(ci_prob)
     if by == within:
         raise ValueError(f"by and within are both {by!r}; give two different variables")
-    if dimension is None:
-        dims = list(fit.dimensions)
-    else:
-        dims = [dimension] if isinstance(dimension, str) else list(dimension)
+    dims = fitted_dimensions(fit.dimensions, dimension)
     tables = []
     for dim in dims:
         design = fit.design(dim)

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from pluralign.models import RATING_CONTRAST_COLUMNS
 from pluralign.plots import _common as C
 from pluralign.plots._style import color_map, marker_map
 
@@ -26,12 +27,7 @@ _STAT_COLUMNS = frozenset(
         "n_raters",
         "n_ratings",
         "n_items",
-        "difference",
-        "difference_ci_low",
-        "difference_ci_high",
-        "relative_pct",
-        "relative_ci_low",
-        "relative_ci_high",
+        *RATING_CONTRAST_COLUMNS,
         "p_value",
         "p_adjusted",
         "reference",
