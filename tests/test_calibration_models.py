@@ -2,7 +2,8 @@
 
 200 small simulated studies per model give a Monte-Carlo SE of about 1.5 points on a 95 %
 coverage (the band 92–98 % is two of them) and of 1.5 points on a 5 % rejection rate (checked
-within three).
+within three). The binary model's test is judged against a valid test on the same studies
+(paired), so that the luck of one set of studies is not taken for the test's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from calibration_parts.models import (
     lmm_study,
     simulate,
 )
+from scipy import stats
 
 N_STUDIES = 200
 SMALL = {"n_raters": 100, "n_items": 20, "per_rater": 6}
@@ -60,10 +62,43 @@ def test_lmm_intervals_cover_and_wald_test_holds_its_level():
     _check(results, [k for k in results[0] if k not in nulls], nulls)
 
 
+def _rater_means_rejects(seed: int, **design) -> bool:
+    """Does the t test of ideology ``b`` on the raters' mean ratings reject at 5 %?
+
+    Ideology is a rater-level demographic drawn independently of everything else in
+    ``simulate``, every rater rates as many items, and the items are drawn independently of
+    the raters: the raters' mean ratings are exchangeable across ideology levels, so an OLS
+    t test on them (with gender as a covariate) holds its level whatever the mixed model does.
+    """
+    study = simulate(seed, family="binomial", **design)
+    means = study.ratings.groupby("rater")["rating"].mean()
+    raters = study.raters.set_index("rater").loc[means.index]
+    X = np.column_stack(
+        [
+            np.ones(len(means)),
+            raters["gender"].eq("he/him"),
+            raters["ideology"].eq("b"),
+            raters["ideology"].eq("c"),
+        ]
+    ).astype(float)
+    y = means.to_numpy()
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    df = len(y) - X.shape[1]
+    s2 = float(np.sum((y - X @ beta) ** 2)) / df
+    se = np.sqrt(s2 * np.linalg.inv(X.T @ X)[2, 2])
+    return bool(2 * stats.t.sf(abs(beta[2] / se), df) < 0.05)
+
+
 @pytest.fixture(scope="module")
 def binary_results():
     seeds = np.random.default_rng(2).integers(0, 2**31, N_STUDIES)
-    return pd.DataFrame([glmm_study(int(s), n_draws=400, **BINARY) for s in seeds])
+    return pd.DataFrame(
+        [
+            glmm_study(int(s), n_draws=400, **BINARY)
+            | {"reference": _rater_means_rejects(int(s), **BINARY)}
+            for s in seeds
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -73,14 +108,22 @@ def test_glmm_intervals_cover(binary_results):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Laplace GLMM's Wald z test is anti-conservative with few raters and few binary "
-    "ratings each: 10.5 % at the 5 % level in this design even with standard errors from the "
-    "joint Hessian over (θ, β); the Laplace fit under-estimates the rater variance (an SD of "
-    "0.66 for a true 0.70 with 8 ratings per rater) and the Wald test ignores its uncertainty "
-    "(docs/validity.md)",
-)
 def test_glmm_wald_test_holds_its_level(binary_results):
-    rate = binary_results["null"].mean()
-    assert abs(rate - 0.05) <= 3 * np.sqrt(0.05 * 0.95 / len(binary_results)), rate
+    """The Wald z test of a demographic without effect rejects as often as a valid test on the
+    same studies (:func:`_rater_means_rejects`), within three Monte-Carlo SEs of the paired
+    difference.
+
+    A fixed band around 5 % would judge these 200 studies rather than the test: in them the
+    ideology groups happen to differ more than usual, and the raters' means test rejects
+    0.100 (its t has SD 1.18; 0.046 and SD 1.04 over 1000 other studies) and the Wald z
+    0.105 (z has SD 1.20, correlation 0.997 with the means' t); glmer's Wald z
+    (``tolPwrss = 1e-10``) makes the same decision in every study where its own Hessian is
+    usable (190 of 200) and the likelihood-ratio test of ``compare`` rejects 0.095
+    (docs/validity.md). A z test rejecting 0.10 where the reference rejects 0.05 fails the
+    paired check (bound 0.047).
+    """
+    wald, reference = binary_results["null"], binary_results["reference"]
+    n = len(wald)
+    discordant = float((wald != reference).mean())
+    excess = float(wald.mean() - reference.mean())
+    assert abs(excess) <= 3 * np.sqrt(max(discordant, 1 / n) / n), (excess, discordant)

@@ -34,16 +34,14 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from pluralign._errors import ConvergenceWarning
-from pluralign.models._clmm_kernels import _Laplace as _OrdinalLaplace
-from pluralign.models._clmm_kernels import logit_terms_optimum
+from pluralign.models._clmm_kernels import CrossedPairs, logit_terms_optimum
 from pluralign.models._lmm import (
-    GRADIENT_TOL,
     SINGULAR_TOL,
     LMMFit,
     TermsFit,
     _n_levels,
     _stencil,
-    scaled_gradient,
+    gradient_check,
 )
 from pluralign.models._random import RandomStructure, factor_pls
 from pluralign.models._sparse import CrossedSystem
@@ -54,7 +52,9 @@ def _loglik(y: np.ndarray, eta: np.ndarray) -> float:
     return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
 
 
-class _Laplace:
+class _Laplace(CrossedPairs):
+    """Laplace deviance of the logistic model with two crossed random intercepts."""
+
     def __init__(self, X, y, g1, g2):
         self.X = np.asarray(X, dtype=float)
         self.y = np.asarray(y, dtype=float)
@@ -65,12 +65,6 @@ class _Laplace:
         self.q = self.sys.q
         self.u = (np.zeros(self.q[0]), np.zeros(self.q[1]))
         self.n_evals = 0
-
-    # helpers on (factor1, factor2) ordered pairs: the ordinal kernel's (same g, q and sys)
-    _eta = _OrdinalLaplace._eta
-    _zt = _OrdinalLaplace._zt
-    _to_bs = _OrdinalLaplace._bs
-    _from_bs = _OrdinalLaplace._pair
 
     def _factor(self, theta, eta):
         mu = expit(eta)
@@ -95,7 +89,7 @@ class _Laplace:
             r = self.y - mu
             zr = self._zt(r)
             gu = (theta[0] * zr[0] - u[0], theta[1] * zr[1] - u[1])
-            gb, gs = self._to_bs(gu)
+            gb, gs = self._bs(gu)
             if joint:
                 zx = self.sys.zt(self.X)  # weighted by W, (big, small)
                 tb, ts = f.tb, f.ts
@@ -109,7 +103,7 @@ class _Laplace:
             else:
                 dbeta = np.zeros_like(beta)
                 db, ds = f.solve(gb, gs)
-            du = self._from_bs(db, ds)
+            du = self._pair(db, ds)
             step = 1.0
             while True:
                 new_u = (u[0] + step * du[0], u[1] + step * du[1])
@@ -277,10 +271,7 @@ def _result(fun, par, res, lower, *, n_theta, rx, n_evals, n, b, method, singula
     grad, hess = _stencil(fun, par, dev, lower=lower)
     bounded = np.isfinite(lower)
     free = ~(bounded & (par < SINGULAR_TOL))
-    scaled = scaled_gradient(grad, hess, free)
-    grad_ok = bool(np.all(np.abs(scaled) < GRADIENT_TOL)) and bool(
-        np.all(grad[~free] > -GRADIENT_TOL)
-    )
+    scaled, grad_ok = gradient_check(grad, hess, free)
     msg = str(res.message)
     msg = msg if msg.startswith("L-BFGS-B") else f"L-BFGS-B: {msg}"
     if not grad_ok:
