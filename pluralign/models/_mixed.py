@@ -917,8 +917,9 @@ def fit_mixed(
     if family == "ordinal":  # its result extends MixedResult
         from pluralign.models._clmm import OrdinalMixedResult, fit_ordinal_dimension
 
-        fit_one = partial(fit_ordinal_dimension, link=link)
-        result, extra = OrdinalMixedResult, {"link": link}
+        fit_one: Callable[[Design], DimensionFit] = partial(fit_ordinal_dimension, link=link)
+        result: type[MixedResult] = OrdinalMixedResult
+        extra: dict[str, Any] = {"link": link}
     else:
         fit_one = partial(_fit_dimension, family=family, reml=reml, approximate=approximate)
         result, extra = MixedResult, {}
@@ -1068,7 +1069,7 @@ def random_rows(dim: str, fit: CrossedFit) -> list[tuple]:
     return [(dim, *row, np.nan, np.nan, np.nan) for row in parts]
 
 
-def _term_rows(fit: LMMFit) -> list[tuple[str, str, float]]:
+def _term_rows(fit: CrossedFit) -> list[tuple[str, str, float]]:
     """Summary rows ``(kind, parameter, estimate)`` of general random terms.
 
     Intercept variances are named by their factor (``rater``, ``item``) as in the default

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as _dt
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +212,7 @@ def stage_describe(a: Analysis) -> None:
         a.run(
             s,
             f"Descriptive differences within {within}",
-            lambda w=within: _describe_within(a, s, w),
+            partial(_describe_within, a, s, within),
         )
 
 

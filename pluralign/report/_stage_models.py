@@ -3,6 +3,7 @@ their levels) and the Bayesian model, each table with the note on its intervals.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -24,8 +25,8 @@ MIXED_ADJUSTMENT = (
 )
 
 #: Columns of the Bayesian effects shown in the report (bayes_effects.csv has them all).
-BAYES_SHOWN = ("term", "level", "reference", "estimate", "ci_low", "ci_high", "p_direction")
-BAYES_SHOWN += ("p_tail", "odds_ratio", "difference", "relative_pct")
+BAYES_SHOWN: tuple[str, ...] = ("term", "level", "reference", "estimate", "ci_low", "ci_high")
+BAYES_SHOWN += ("p_direction", "p_tail", "odds_ratio", "difference", "relative_pct")
 
 #: How the Bayesian model's probabilities are (not) adjusted.
 BAYES_ADJUSTMENT = (
@@ -66,7 +67,7 @@ def stage_models(a: Analysis) -> None:
             a.run(
                 s,
                 f"Model effects within {within}",
-                lambda w=within: _mixed_within(a, s, fits, w),
+                partial(_mixed_within, a, s, fits, within),
             )
     if "bayes" in models:
         a.run(s, "Bayesian model", lambda: _bayes(a, s))
