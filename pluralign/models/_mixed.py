@@ -176,7 +176,13 @@ class MixedResult:
     @property
     def link(self) -> str:
         """Link of the linear predictor: ``"identity"`` (gaussian) or ``"logit"`` (binomial;
-        the ordinal family's ``"logit"`` or ``"probit"``)."""
+        the ordinal family's ``"logit"`` or ``"probit"``).
+
+        Examples
+        --------
+        >>> fit_mixed(_example_study(), "rating ~ gender").link
+        'identity'
+        """
         return "identity" if self.family == "gaussian" else "logit"
 
     def standardiser(self, dimension: str) -> float:

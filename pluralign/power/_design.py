@@ -482,6 +482,14 @@ class StudyDesign:
         averaged over the other factor (source models in equal shares, raters in the design's
         shares), a length slope per word, an interaction coefficient. Rating points have no
         closed form on an ordinal scale with item covariates: NaN there.
+
+        Examples
+        --------
+        >>> d = StudyDesign(source_models=("model_a", "model_b"),
+        ...                 source_model_interactions={"he/him": {"model_b": 0.3}},
+        ...                 test="gender:source_model", scale="normal")
+        >>> d.test_effects()
+        {'he/him:model_b': 0.3}
         """
         if scale not in ("latent", "point"):
             raise ValueError(f"scale must be 'latent' or 'point', got {scale!r}")
@@ -580,7 +588,15 @@ class StudyDesign:
     # ------------------------------------------------------------------ simulation
     def draw_item_covariates(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The items' covariates: ``source`` (code of the source model, equal shares in random
-        order) and ``length`` (words); empty without item covariates."""
+        order) and ``length`` (words); empty without item covariates.
+
+        Examples
+        --------
+        >>> d = StudyDesign(source_models=("model_a", "model_b"), n_prompts=4)
+        >>> cov = d.draw_item_covariates(np.random.default_rng(0))
+        >>> sorted(cov), np.bincount(cov["source"]).tolist()
+        (['source'], [8, 8])
+        """
         out: dict[str, np.ndarray] = {}
         if self.source_models:
             out["source"] = rng.permutation(np.arange(self.n_items) % len(self.source_models))

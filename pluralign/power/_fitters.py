@@ -185,7 +185,18 @@ class MixedFitter:
     def near_decision(self, table: pd.DataFrame, truth: Mapping[str, float] | None = None) -> bool:
         """Whether a detection or coverage decision of ``table`` (FIT_COLUMNS and
         ``std_error``: Wald z tests and intervals at ``ci_prob``) lies within ``screen_margin``
-        standard errors of its threshold."""
+        standard errors of its threshold.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> fitter = MixedFitter("gender")
+        >>> row = {"term": "gender", "level": "b", "estimate": 1.97, "std_error": 1.0}
+        >>> fitter.near_decision(pd.DataFrame([row]))  # |z| within 0.02 of 1.96
+        True
+        >>> fitter.near_decision(pd.DataFrame([{**row, "estimate": 2.5}]))
+        False
+        """
         q = stats.norm.ppf(0.5 + self.ci_prob / 2)
         est = table["estimate"].to_numpy(dtype=float)
         se = table["std_error"].to_numpy(dtype=float)
