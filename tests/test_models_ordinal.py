@@ -419,6 +419,18 @@ def test_uncorrelated_slopes_recover_the_toy_truth():
     assert abs(fit.beta[0] - 0.5) < 3 * fit.se[0]
 
 
+@pytest.mark.slow
+def test_slope_model_wald_interval_covers_the_fixed_effect():
+    """95 % Wald interval of x's effect under (1 + x | item): coverage over 200 simulated
+    studies (Monte-Carlo SE 0.015) within the 92–98 % band."""
+    covered = []
+    for seed in range(1000, 1200):
+        X, y, _, _, structure = _slope_toy(seed=seed)
+        fit = fit_clmm_terms(X, y, structure)
+        covered.append(abs(fit.beta[0] - 0.5) < 1.959964 * fit.se[0])
+    assert 0.92 <= np.mean(covered) <= 0.98, np.mean(covered)
+
+
 R_SLOPES = r"""
 suppressMessages(library(ordinal))
 args <- commandArgs(trailingOnly = TRUE)
