@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("pymc")
@@ -103,7 +104,7 @@ def test_unit_quadrature_gives_the_conditional_mean_of_each_effect(study):
     post = LaplacePosterior(md)
     x = post.start() + 0.3
     x[: post.K1] = np.sort(post.start()[: post.K1])
-    _, _, u, _ = post.at(x)
+    _, _, u, _, _ = post.at(x)
     correction, shifts = unit_quadrature(post, x, u)
     cut = np.concatenate([[-np.inf], x[: post.K1], [np.inf]])
     sigma = np.exp(x[-2:])
@@ -132,3 +133,35 @@ def test_unit_quadrature_gives_the_conditional_mean_of_each_effect(study):
             laplace = f_0 + 0.5 * np.log(2 * np.pi * h * h / (2 * f_0 - f_m - f_p))
             total += lp.max() + np.log(dens.sum() * (t[1] - t[0])) - laplace
     assert correction == pytest.approx(total, abs=1e-3)
+
+
+def test_block_gaussian_from_a_crossed_factor_equals_its_own_build():
+    from pluralign.models._sparse import CrossedSystem
+
+    rng = np.random.default_rng(2)
+    g1, g2 = rng.integers(0, 30, 300), rng.integers(0, 12, 300)
+    w = rng.uniform(0.1, 0.4, 300)
+    sigma = np.array([0.9, 1.4])
+    system = CrossedSystem(g1, g2, method="dense")
+    system.set_weights(w)
+    f = system.factor(sigma)
+    a = BlockGaussian.from_factor(f, (g1, g2), (30, 12), w, sigma)
+    b = BlockGaussian.build((g1, g2), (30, 12), w, sigma)
+    r = (rng.standard_normal(30), rng.standard_normal(12))
+    for x, y in zip(a.solve(r), b.solve(r), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-10)
+
+
+def test_dimensions_in_worker_processes_give_the_same_draws():
+    study = simulate_study(n_raters=80, seed=3, dimensions=["toxicity", "helpfulness"]).study
+    kw = dict(method="laplace", draws=200, seed=4, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = fit_bayes(study, "rating ~ gender", **kw)
+        two = fit_bayes(study, "rating ~ gender", n_jobs=2, **kw)
+    assert two.dimensions == one.dimensions == ["toxicity", "helpfulness"]
+    for dim in one.dimensions:
+        for name in ("beta", "sigma_rater", "z_item"):
+            a, b = one.fits[dim].idata.posterior[name], two.fits[dim].idata.posterior[name]
+            np.testing.assert_array_equal(a.values, b.values)
+    pd.testing.assert_frame_equal(one.diagnostics(), two.diagnostics())

@@ -40,6 +40,7 @@ ordinal. https://cran.r-project.org/package=ordinal
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -355,11 +356,12 @@ class _Laplace(_Cumulative, CrossedPairs):
         f = self._factor(sigma, obs.w)
         return u, obs, f, old
 
-    def _inverse_blocks(self, f, sigma, w):
+    def _inverse_blocks(self, f, sigma, w, columns=None):
         """Entries of ``A⁻¹`` needed by the gradient, at each rating.
 
         Returns ``(inv_11, inv_22, inv_12)`` indexed per rating (factor order 1, 2) and the
-        diagonals of the two diagonal blocks.
+        diagonals of the two diagonal blocks. ``columns``: :func:`_small_columns` of ``f`` if
+        already computed.
         """
         s = self.sys
         big = s.big
@@ -367,7 +369,7 @@ class _Laplace(_Cumulative, CrossedPairs):
         gb, gs = self.g[big], self.g[1 - big]
         sb, ss = float(sigma[big]), float(sigma[1 - big])
         # columns of A⁻¹ for the small factor: (A⁻¹)_{big,small} and (A⁻¹)_{small,small}
-        inv_bs, inv_ss = _small_columns(f, qb, qs)
+        inv_bs, inv_ss = _small_columns(f, qb, qs) if columns is None else columns
         # (A⁻¹)_{bb} = (I − (A⁻¹)_{bs} B') D⁻¹ with B = σ_b σ_s N, D = σ_b² D_b + 1
         Db = np.bincount(gb, weights=w, minlength=qb)
         d1 = sb * sb * Db + 1.0
@@ -428,6 +430,16 @@ def _small_columns(f, qb, qs):
     ``(A⁻¹)_{big,small} = −σ_bσ_s D⁻¹ N S⁻¹``; the first column is checked against ``solve``,
     which gives both blocks otherwise.
     """
+    cached = getattr(f, "_small_columns", None)
+    if cached is not None:  # the gradient and the Laplace expansion both ask at one point
+        return cached
+    cols = _compute_small_columns(f, qb, qs)
+    with contextlib.suppress(AttributeError):
+        f._small_columns = cols
+    return cols
+
+
+def _compute_small_columns(f, qb, qs):
     L = getattr(f, "L", None)
     if isinstance(L, np.ndarray) and L.shape == (qs, qs):
         inv, info = sla.lapack.dpotri(L, lower=1)
