@@ -35,9 +35,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_models_slopes import _study  # noqa: E402  (the tests' own data)
+from test_models_slopes import _study  # the tests' own data
 
-from pluralign.models import fit_mixed  # noqa: E402
+from pluralign.models import fit_mixed
 
 REF = {"gender": "she/her"}
 SLOPES = "rating ~ gender + (1|rater) + (1 + gender|item)"
@@ -104,9 +104,9 @@ def time_lme4(data: pd.DataFrame, formula: str, family: str, repeats: int, tmp: 
     """Median CPU seconds of ``lmer``/``glmer`` inside R after one warm-up, and its deviance."""
     data.to_csv(tmp / "d.csv", index=False)
     (tmp / "time.R").write_text(R_TIME)
+    files = [str(tmp / name) for name in ("time.R", "d.csv", "out.csv")]
     proc = subprocess.run(
-        ["Rscript", str(tmp / "time.R"), str(tmp / "d.csv"), str(tmp / "out.csv")]
-        + [formula, family, str(repeats)],
+        ["Rscript", *files, formula, family, str(repeats)],
         capture_output=True,
         text=True,
     )

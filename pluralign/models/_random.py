@@ -142,8 +142,6 @@ class RandomStructure:
         r, c, i = np.concatenate(lam_r), np.concatenate(lam_c), np.concatenate(lam_i)
         order = np.lexsort((r, c))
         self._lam_r, self._lam_c, self._lam_i = r[order], c[order], i[order]
-        #: (Z'Z, index pairs) of :func:`_trace_pairs`, filled on first use
-        self._trace_cache: tuple | None = None
 
     @property
     def block(self) -> tuple[int, int, int]:
@@ -355,9 +353,198 @@ def factor_pls(ZtWZ: sp.spmatrix, lam: sp.spmatrix, block: tuple[int, int, int])
 
 
 #: Largest number of random effects for which the linear model uses :func:`profiled_gradient`
-#: (it forms ``A⁻¹`` densely: measured 3.4× faster than finite differences at 470 effects,
-#: 1.5× at 840, slower at 1,100).
+#: and the dense factor :class:`DensePLS` (``A⁻¹`` is formed in blocks: measured 3.4× faster
+#: than finite differences at 470 effects, 1.5× at 840, slower at 1,100).
 GRADIENT_MAX_Q = 1000
+
+
+class DensePLS:
+    """``A = Λ'Z'ZΛ + I`` of a :class:`RandomStructure` with fixed ``Z'Z``, on dense arrays.
+
+    For up to :data:`GRADIENT_MAX_Q` random effects. The random effects are reordered once so
+    that the term with the most effects (``RandomStructure.block``) comes first (``perm``:
+    original index of each position); ``Λ(θ)`` is never formed: it is one ``q × q`` factor
+    ``T`` per term, applied to the level blocks of an array. :meth:`factor` eliminates the
+    first term's block-diagonal part as :class:`PLSFactor` does, with dense blocks of ``Z'Z``
+    (``Z₁'Z₁`` as ``q × q`` blocks per level, ``Z₁'Z₂``, ``Z₂'Z₂``) computed once; no sparse
+    matrix is built per evaluation.
+    """
+
+    def __init__(self, structure: RandomStructure, ZtZ):
+        self.re = structure
+        k0 = int(np.argmax([t.q * t.n_levels for t in structure.terms]))
+        order = [k0] + [k for k in range(len(structure.terms)) if k != k0]
+        perm, spans, pos = [], [], 0
+        for k in order:
+            t = structure.terms[k]
+            n_k = t.q * t.n_levels
+            perm.append(np.arange(structure.offsets[k], structure.offsets[k] + n_k))
+            spans.append((pos, pos + n_k, t.q, t.n_levels, k))
+            pos += n_k
+        self.perm = np.concatenate(perm)
+        #: (start, end, q, n_levels, term index) per term, in the eliminated-first order
+        self.spans = spans
+        self.n1 = spans[0][1]
+        Zd = ZtZ.toarray() if sp.issparse(ZtZ) else np.asarray(ZtZ, dtype=float)
+        Zd = Zd[np.ix_(self.perm, self.perm)]
+        self.ZtZ = Zd
+        n1, q, nl = self.n1, spans[0][2], spans[0][3]
+        idx = np.arange(n1).reshape(nl, q)
+        self.D11 = Zd[idx[:, :, None], idx[:, None, :]]  # (nl, q, q) diagonal blocks
+        self.Z12 = Zd[:n1, n1:]
+        self.Z22 = Zd[n1:, n1:]
+
+    def Ts(self, theta) -> list[np.ndarray]:
+        """``T`` of each term, in the order of :attr:`spans`."""
+        return [self.re.T(theta, k) for *_, k in self.spans]
+
+    def apply(self, Ts, M, *, transpose: bool = False, first: int = 0, shift: int = 0):
+        """``Λ M`` (or ``Λ'M``) over rows ``shift…`` of ``M`` for the terms from ``first`` on."""
+        out = np.empty_like(M)
+        for (s, e, q, nl, _), T in zip(self.spans[first:], Ts[first:], strict=True):
+            s, e = s - shift, e - shift
+            if q == 1:
+                out[s:e] = T[0, 0] * M[s:e]
+            else:
+                blk = M[s:e].reshape(nl, q, -1)
+                out[s:e] = np.matmul(T.T if transpose else T, blk).reshape(M[s:e].shape)
+        return out
+
+    def apply_cols(self, Ts, M, *, first: int = 0, shift: int = 0):
+        """``M Λ`` over columns ``shift…`` of ``M`` for the terms from ``first`` on."""
+        out = np.empty_like(M)
+        m = M.shape[0]
+        for (s, e, q, nl, _), T in zip(self.spans[first:], Ts[first:], strict=True):
+            s, e = s - shift, e - shift
+            if q == 1:
+                out[:, s:e] = T[0, 0] * M[:, s:e]
+            else:
+                out[:, s:e] = (M[:, s:e].reshape(m, nl, q) @ T).reshape(m, e - s)
+        return out
+
+    def factor(self, theta) -> DenseFactor:
+        """Factor ``A(θ)`` (raises ``LinAlgError`` if it is not positive definite)."""
+        return DenseFactor(self, self.Ts(np.asarray(theta, dtype=float)))
+
+    def unpermute(self, x: np.ndarray) -> np.ndarray:
+        """A vector in this order back in the structure's order."""
+        out = np.empty_like(x)
+        out[self.perm] = x
+        return out
+
+
+class DenseFactor:
+    """:class:`DensePLS`'s factor of ``A(θ)`` at one θ: ``log|A|``, solves and the blocks of
+    ``A⁻¹`` that the θ gradient needs (rows in :class:`DensePLS`'s order)."""
+
+    def __init__(self, plan: DensePLS, Ts):
+        self.plan, self.Ts = plan, Ts
+        n1 = plan.n1
+        q = plan.spans[0][2]
+        T1 = Ts[0]
+        blocks = np.matmul(T1.T, np.matmul(plan.D11, T1)) + np.eye(q)
+        L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
+        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        self._inv1 = np.linalg.inv(blocks)
+        self.n2 = plan.ZtZ.shape[0] - n1
+        self._L2 = None
+        if not self.n2:
+            return
+        # P₁₂ = Λ₁'Z₁'Z₂, A₁₂ = P₁₂Λ₂, A₂₂ = Λ₂'Z₂'Z₂Λ₂ + I, C = A₁₁⁻¹A₁₂, S = A₂₂ − A₁₂'C
+        self.P12 = self._rows1(plan.Z12, T1.T)
+        self.A12 = plan.apply_cols(Ts, self.P12, first=1, shift=n1)
+        self.P22 = plan.apply(Ts, plan.Z22, transpose=True, first=1, shift=n1)
+        A22 = plan.apply_cols(Ts, self.P22, first=1, shift=n1)
+        self.C = self._rows1(self.A12, None, inv=True)
+        S = A22 - self.A12.T @ self.C
+        S[np.diag_indices_from(S)] += 1.0
+        self._L2 = sla.cholesky(S, lower=True, check_finite=False)
+        self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
+
+    def _rows1(self, M, T, *, inv: bool = False):
+        """Rows of the first term's block: ``(I ⊗ T) M``, or ``A₁₁⁻¹ M`` with ``inv``."""
+        _, _, q, nl, _ = self.plan.spans[0]
+        if q == 1:
+            d = self._inv1[:, 0, 0] if inv else np.full(nl, T[0, 0])
+            return d.reshape((-1,) + (1,) * (M.ndim - 1)) * M
+        op = self._inv1 if inv else T
+        return np.matmul(op, M.reshape(nl, q, -1)).reshape(M.shape)
+
+    def lam(self, v):
+        """``Λ v`` (rows in the plan's order)."""
+        return self.plan.apply(self.Ts, v)
+
+    def lam_t(self, M):
+        """``Λ'M`` (rows in the plan's order)."""
+        return self.plan.apply(self.Ts, M, transpose=True)
+
+    def _solve2(self, B):
+        return sla.cho_solve((self._L2, True), B, check_finite=False)
+
+    def solve(self, B: np.ndarray) -> np.ndarray:
+        """``A⁻¹ B`` for a vector or matrix ``B``."""
+        B = np.asarray(B, dtype=float)
+        n1 = self.plan.n1
+        x1 = self._rows1(B[:n1], None, inv=True)
+        if not self.n2:
+            return x1
+        x2 = self._solve2(B[n1:] - self.C.T @ B[:n1])
+        return np.concatenate([x1 - self.C @ x2, x2])
+
+    def trace_blocks(self) -> list[np.ndarray]:
+        """Per term, ``Σ_levels`` of the level's ``q × q`` diagonal block of ``A⁻¹Λ'Z'Z``,
+        as ``[r, c] = Σ_l (A⁻¹Λ'Z'Z)[(l, c), (l, r)]`` (``tr(A⁻¹Λ'Z'Z ∂Λ/∂θ)`` of the θ at
+        ``(r, c)`` of ``T``)."""
+        plan = self.plan
+        n1 = plan.n1
+        _, _, q, nl, _ = plan.spans[0]
+        # the first term: A⁻¹₁₁'s diagonal blocks (A₁₁⁻¹ + C S⁻¹ C') times Λ₁'Z₁'Z₁'s, plus A⁻¹₁₂ P₂₁
+        P11 = np.matmul(self.Ts[0].T, plan.D11)
+        inv11 = self._inv1
+        if not self.n2:
+            return [np.tensordot(inv11, P11, axes=([0, 2], [0, 1])).T]
+        Sinv = self._solve2(np.eye(self.n2))
+        W = self.C @ Sinv  # −A⁻¹₁₂
+        n2 = self.n2
+        inv11 = inv11 + np.matmul(
+            W.reshape(nl, q, n2), self.C.reshape(nl, q, n2).transpose(0, 2, 1)
+        )
+        P21 = plan.apply_cols(self.Ts, plan.Z12, first=1, shift=n1).T  # Λ₂'Z₂'Z₁
+        out = [
+            (
+                np.tensordot(inv11, P11, axes=([0, 2], [0, 1]))
+                - np.tensordot(W.reshape(nl, q, n2), P21.reshape(n2, nl, q), axes=([0, 2], [1, 0]))
+            ).T
+        ]
+        for s, e, qk, nk, _ in plan.spans[1:]:
+            s, e = s - n1, e - n1
+            part = -np.tensordot(
+                W[:, s:e].T.reshape(nk, qk, n1),
+                self.P12[:, s:e].reshape(n1, nk, qk),
+                axes=([0, 2], [1, 0]),
+            ) + np.tensordot(
+                Sinv[s:e].reshape(nk, qk, n2),
+                self.P22[:, s:e].reshape(n2, nk, qk),
+                axes=([0, 2], [1, 0]),
+            )
+            out.append(part.T)
+        return out
+
+
+def _term_sums(plan: DensePLS, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Per term ``[r, c] = Σ_levels Σ_columns a[(l, r), ·] b[(l, c), ·]`` (rows in the plan's
+    order; vectors or matrices)."""
+    a2 = a.reshape(len(a), -1)
+    b2 = b.reshape(len(b), -1)
+    out = []
+    for s, e, q, nl, _ in plan.spans:
+        m = a2.shape[1]
+        out.append(
+            np.tensordot(
+                a2[s:e].reshape(nl, q, m), b2[s:e].reshape(nl, q, m), axes=([0, 2], [0, 2])
+            )
+        )
+    return out
 
 
 def profiled_gradient(profile, theta) -> np.ndarray:
@@ -369,27 +556,30 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     """lme4's profiled deviance (ML or REML) for general random terms and its exact θ gradient.
 
     ``profile`` is the linear model's profile (``_TermsProfile`` of
-    :mod:`pluralign.models._lmm`: attributes ``re``, ``ZtZ``, ``ZtM``, ``n``, ``p``, ``reml``
-    and ``_pieces(θ)``). With ``A = Λ'Z'ZΛ + I``, penalised residual sum of squares ``r²`` at
-    the conditional estimates ``(β̂, û)``, residuals ``e`` and ``V = I + ZΛΛ'Z'``:
+    :mod:`pluralign.models._lmm`, with a :class:`DensePLS`: attributes ``dense``, ``ZtMp``,
+    ``n``, ``p``, ``reml`` and ``_pieces(θ)``). With ``A = Λ'Z'ZΛ + I``, penalised residual
+    sum of squares ``r²`` at the conditional estimates ``(β̂, û)``, residuals ``e`` and
+    ``V = I + ZΛΛ'Z'``:
 
     * ``∂ log|A| / ∂θ_j = 2 tr(A⁻¹ Λ'Z'Z ∂Λ/∂θ_j)``,
     * ``∂ r² / ∂θ_j = −2 e'Z (∂Λ/∂θ_j) û`` (envelope theorem),
     * REML: ``∂ log|X'V⁻¹X| / ∂θ_j = −2 tr((X'V⁻¹X)⁻¹ X'V⁻¹Z (∂Λ/∂θ_j) Λ'Z'V⁻¹X)``,
 
     and the deviance is ``log|A| [+ log|X'V⁻¹X|] + m log r² + const`` with ``m = n`` (ML) or
-    ``n − p`` (REML). Each ``∂Λ/∂θ_j`` has a 1 at the entries of ``Λ`` that hold ``θ_j``.
+    ``n − p`` (REML). ``∂Λ/∂θ_j`` has a 1 at the entry ``(r, c)`` of every level's ``T``
+    that holds ``θ_j``, so each term reduces to a ``q × q`` sum over the term's levels.
 
     References
     ----------
     Bates, D. et al. (2015), section 3.4 and appendix; MixedModels.jl's gradient of the
     profiled objective.
     """
-    re = profile.re
+    plan = profile.dense
+    re = plan.re
     theta = np.asarray(theta, dtype=float)
     k = re.n_theta
     try:
-        f, lam, LtZtM, LX, beta, r2 = profile._pieces(theta)
+        f, _, Sol, LX, beta, r2 = profile._pieces(theta)
     except (np.linalg.LinAlgError, ValueError, RuntimeError):
         return np.inf, np.zeros(k)
     if r2 <= 0:
@@ -399,45 +589,24 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     dev = f.logdet + m * (1.0 + np.log(2.0 * np.pi * r2 / m))
     if profile.reml:
         dev += 2.0 * float(np.sum(np.log(np.diag(LX))))
-    lr, lc, li = re._lam_r, re._lam_c, re._lam_i
-    Ainv = f.inverse()
-    AinvLtZtM = Ainv @ LtZtM
-    u = AinvLtZtM[:, p] - AinvLtZtM[:, :p] @ beta
-    ZtZ = profile.ZtZ
-    ZtX = profile.ZtM[:, :p]
-    Zte = profile.ZtM[:, p] - ZtX @ beta - ZtZ @ (lam @ u)
-    d_r2 = -2.0 * np.bincount(li, weights=Zte[lr] * u[lc], minlength=k)
-    # [A⁻¹Λ'Z'Z]_{c,r} = Σ_k G[c,k] (Z'Z)_{k,r} with G = A⁻¹Λ' = (ΛA⁻¹)', at Λ's entries (r, c)
-    G = np.asarray(lam @ Ainv).T
-    pe, pk, pv = _trace_pairs(re, ZtZ)
-    H_e = np.bincount(pe, weights=G[lc[pe], pk] * pv, minlength=len(lc))
-    grad = 2.0 * np.bincount(li, weights=H_e, minlength=k)
-    grad += m / r2 * d_r2
+    u = Sol[:, p] - Sol[:, :p] @ beta
+    ZtM = profile.ZtMp
+    ZtX = ZtM[:, :p]
+    Zte = ZtM[:, p] - ZtX @ beta - plan.ZtZ @ f.lam(u)
+    blocks = [2.0 * tr for tr in f.trace_blocks()]
+    for blk, e in zip(blocks, _term_sums(plan, Zte, u), strict=True):
+        blk -= 2.0 * m / r2 * e
     if profile.reml:
-        Cz = ZtX - ZtZ @ (lam @ AinvLtZtM[:, :p])  # Z'V⁻¹X
-        G = sla.cho_solve((LX, True), np.eye(p), check_finite=False)
-        M1 = np.asarray(lam.T @ Cz)
-        M2 = Cz @ G
-        grad -= 2.0 * np.bincount(li, weights=np.sum(M1[lc] * M2[lr], axis=1), minlength=k)
+        Cz = ZtX - plan.ZtZ @ f.lam(Sol[:, :p])  # Z'V⁻¹X
+        Ginv = sla.cho_solve((LX, True), np.eye(p), check_finite=False)
+        for blk, e in zip(blocks, _term_sums(plan, Cz @ Ginv, f.lam_t(Cz)), strict=True):
+            blk -= 2.0 * e
+    grad = np.zeros(k)
+    for blk, (*_, kt) in zip(blocks, plan.spans, strict=True):
+        t = re.terms[kt]
+        sl = re.theta_slices[kt]
+        grad[sl] = [blk[i, j] for i, j in theta_pairs(t.q, t.correlated)]
     return float(dev), grad
-
-
-def _trace_pairs(re: RandomStructure, ZtZ: sp.spmatrix):
-    """For each entry ``e`` of ``Λ`` (row ``r_e``) the stored entries ``(k, value)`` of column
-    ``r_e`` of ``Z'Z``: arrays ``(e, k, value)``, cached on the structure."""
-    cached = getattr(re, "_trace_cache", None)
-    if cached is not None and cached[0] is ZtZ:
-        return cached[1]
-    C = sp.csc_matrix(ZtZ)
-    C.sort_indices()
-    counts = np.diff(C.indptr)[re._lam_r]
-    pe = np.repeat(np.arange(len(re._lam_r)), counts)
-    starts = np.repeat(C.indptr[re._lam_r], counts)
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    pos = starts + within
-    pairs = (pe, C.indices[pos], C.data[pos])
-    re._trace_cache = (ZtZ, pairs)
-    return pairs
 
 
 def gradient_hessian(grad_fun, x, free, h: float = 1e-4, *, at=None) -> np.ndarray:
