@@ -33,6 +33,8 @@ import scipy.sparse.linalg as spla
 DENSE_MAX = 2500
 #: Rows of ``L₁⁻¹A₁₂`` made dense at a time when forming a dense Schur complement.
 _CHUNK_ROWS = 4096
+#: Largest ``A`` that :class:`PLSFactor` factors as a dense array (its elimination unchanged).
+SMALL_Q = 1000
 #: A relative SD below this is a singular fit (lme4's ``isSingular`` default tolerance).
 SINGULAR_TOL = 1e-4
 
@@ -223,7 +225,7 @@ class PLSFactor:
     in symmetric mode. ``log|A| = log|A₁₁| + log|S|``.
     """
 
-    def __init__(self, A: sp.spmatrix, block: tuple[int, int, int]):
+    def __init__(self, A: sp.spmatrix | np.ndarray, block: tuple[int, int, int]):
         off, q, nl = block
         Q = A.shape[0]
         n1 = q * nl
@@ -232,6 +234,11 @@ class PLSFactor:
         i2 = np.r_[0:off, hi:Q]
         n2 = len(i2)
         self.Q, self.i1, self.i2, self.q = Q, i1, i2, q
+        self._lu = self._L2 = None
+        self._nl = nl
+        if Q <= SMALL_Q:
+            self._dense(A if isinstance(A, np.ndarray) else A.toarray(), off, q, nl, i2)
+            return
         # one pass over A's entries: the q × q blocks of A₁₁, the entries of A₁₂ and of A₂₂
         A = sp.coo_matrix(A)
         r, c, v = A.row, A.col, A.data
@@ -247,12 +254,7 @@ class PLSFactor:
         else:
             flat = (rb // q) * q * q + (rb % q) * q + cb % q
             blocks[:] = np.bincount(flat, weights=v[m], minlength=nl * q * q).reshape(nl, q, q)
-        L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
-        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-        self._blocks_L = L
-        self._blocks_inv = np.linalg.inv(blocks)
-        self._lu = self._L2 = None
-        self._nl = nl
+        self._diagonal(blocks)
         if not n2:
             return
         m = in1r & ~in1c
@@ -284,6 +286,27 @@ class PLSFactor:
                 raise np.linalg.LinAlgError("the penalised system is not positive definite")
             self.logdet += float(np.sum(np.log(d)))
             self._lu = lu
+
+    def _diagonal(self, blocks: np.ndarray) -> None:
+        """Factor the ``q × q`` blocks of ``A₁₁`` (``log|A₁₁|``, their factors and inverses)."""
+        L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
+        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        self._blocks_L = L
+        self._blocks_inv = np.linalg.inv(blocks)
+
+    def _dense(self, A: np.ndarray, off: int, q: int, nl: int, i2: np.ndarray) -> None:
+        """The same elimination on a dense ``A`` (up to :data:`SMALL_Q` random effects, where
+        building sparse matrices costs more than the arithmetic)."""
+        idx = off + np.arange(q * nl).reshape(nl, q)
+        self._diagonal(A[idx[:, :, None], idx[:, None, :]])
+        if not len(i2):
+            return
+        self._A12 = A[off : off + q * nl][:, i2]
+        self._A21 = self._A12.T
+        C = self._inv11(self._A12)
+        S = A[np.ix_(i2, i2)] - self._A21 @ C
+        self._L2 = sla.cholesky(S, lower=True, check_finite=False)
+        self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
 
     def _half_solve(self, M: sp.csr_matrix) -> sp.csr_matrix:
         """``L₁⁻¹ M`` for the block-diagonal Cholesky factor ``L₁`` of ``A₁₁`` (sparse ``M``)."""
@@ -318,7 +341,8 @@ class PLSFactor:
             return out
         n2 = len(self.i2)
         Sinv = self._solve2(np.eye(n2))
-        C = self._inv11(self._A12.toarray())  # A₁₁⁻¹A₁₂
+        A12 = self._A12.toarray() if sp.issparse(self._A12) else self._A12
+        C = self._inv11(A12)  # A₁₁⁻¹A₁₂
         X12 = -C @ Sinv
         lo, hi = self.i1[0], self.i1[-1] + 1
         out[lo:hi, lo:hi] = inv11 - X12 @ C.T
@@ -348,6 +372,10 @@ class PLSFactor:
 
 def factor_pls(ZtWZ: sp.spmatrix, lam: sp.spmatrix, block: tuple[int, int, int]) -> PLSFactor:
     """Factor ``Λ'(Z'WZ)Λ + I`` eliminating ``block`` (``RandomStructure.block``)."""
+    if lam.shape[0] <= SMALL_Q:
+        A = (lam.T @ ZtWZ @ lam).toarray()
+        A[np.diag_indices_from(A)] += 1.0
+        return PLSFactor(A, block)
     A = (lam.T @ ZtWZ @ lam).tocsr() + sp.identity(lam.shape[0], format="csr")
     return PLSFactor(A, block)
 
