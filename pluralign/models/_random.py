@@ -531,31 +531,29 @@ class DenseFactor:
         inv11 = self._inv1
         if not self.n2:
             return [np.tensordot(inv11, P11, axes=([0, 2], [0, 1])).T]
-        Sinv = self._solve2(np.eye(self.n2))
-        W = self.C @ Sinv  # −A⁻¹₁₂
         n2 = self.n2
+        Sinv, info = sla.lapack.dpotri(self._L2, lower=1)
+        if info:
+            raise np.linalg.LinAlgError("the Schur complement is singular")
+        Sinv = np.tril(Sinv) + np.tril(Sinv, -1).T
+        W = self.C @ Sinv  # −A⁻¹₁₂
         inv11 = inv11 + np.matmul(
             W.reshape(nl, q, n2), self.C.reshape(nl, q, n2).transpose(0, 2, 1)
         )
-        P21 = plan.apply_cols(self.Ts, plan.Z12, first=1, shift=n1).T  # Λ₂'Z₂'Z₁
+        ZL = plan.apply_cols(self.Ts, plan.Z12, first=1, shift=n1)  # Z₁'Z₂Λ₂ = (Λ₂'Z₂'Z₁)'
         out = [
-            (
-                np.tensordot(inv11, P11, axes=([0, 2], [0, 1]))
-                - np.tensordot(W.reshape(nl, q, n2), P21.reshape(n2, nl, q), axes=([0, 2], [1, 0]))
-            ).T
+            np.einsum("lcj,ljr->rc", inv11, P11)
+            - np.einsum("lcm,lrm->rc", W.reshape(nl, q, n2), ZL.reshape(nl, q, n2))
         ]
-        for s, e, qk, nk, _ in plan.spans[1:]:
+        # other terms (rows s:e of the Schur block): A⁻¹₂₁ = −W', A⁻¹₂₂ = S⁻¹ (symmetric), so
+        # both sums run over matching (row, level) pairs of two arrays laid out alike
+        for s, e, qk, _, _ in plan.spans[1:]:
             s, e = s - n1, e - n1
-            part = -np.tensordot(
-                W[:, s:e].T.reshape(nk, qk, n1),
-                self.P12[:, s:e].reshape(n1, nk, qk),
-                axes=([0, 2], [1, 0]),
-            ) + np.tensordot(
-                Sinv[s:e].reshape(nk, qk, n2),
-                self.P22[:, s:e].reshape(n2, nk, qk),
-                axes=([0, 2], [1, 0]),
-            )
-            out.append(part.T)
+            w = W[:, s:e].reshape(-1, qk)
+            pw = self.P12[:, s:e].reshape(-1, qk)
+            si = Sinv[:, s:e].reshape(-1, qk)
+            p2 = self.P22[:, s:e].reshape(-1, qk)
+            out.append(p2.T @ si - pw.T @ w)
         return out
 
 
