@@ -11,8 +11,11 @@ grouped by term, then by level, then by the term's columns) and the block-diagon
 covariance factor ``Λ(θ)`` (one copy of ``T`` per level). :func:`factor_pls` factors
 ``A = Λ'Z'WZΛ + I`` (:class:`PLSFactor`: the largest term eliminated block by block, the
 Schur complement of the others dense or by sparse LU) for the general penalised least squares of :func:`pluralign.models._lmm.fit_lmm_terms` and
-:func:`pluralign.models._glmm.fit_glmm_terms`. The two-intercept models keep their faster
-:class:`~pluralign.models._sparse.CrossedSystem`.
+:func:`pluralign.models._glmm.fit_glmm_terms` (as a dense array up to :data:`SMALL_Q` random
+effects). For the linear model's profiled deviance and its exact θ gradient
+(:func:`profiled_value_and_gradient`), :class:`DensePLS` keeps the blocks of the fixed ``Z'Z``
+and applies ``Λ(θ)`` as one ``T`` per term, so that an evaluation builds no sparse matrix. The
+two-intercept models keep their faster :class:`~pluralign.models._sparse.CrossedSystem`.
 
 References
 ----------
