@@ -30,11 +30,15 @@ from types import SimpleNamespace
 import numpy as np
 import scipy.linalg as sla
 import scipy.optimize as sopt
-import scipy.sparse as sp
 from scipy.special import expit
 
 from pluralign._errors import ConvergenceWarning
-from pluralign.models._clmm_kernels import CrossedPairs, logit_terms_optimum
+from pluralign.models._clmm_kernels import (
+    CrossedPairs,
+    _WeightedCrossproduct,
+    logit_terms_optimum,
+)
+from pluralign.models._clmm_kernels import _TermsLaplace as _CumulativeLaplace
 from pluralign.models._lmm import (
     SINGULAR_TOL,
     LMMFit,
@@ -43,7 +47,7 @@ from pluralign.models._lmm import (
     _stencil,
     gradient_check,
 )
-from pluralign.models._random import RandomStructure, factor_pls
+from pluralign.models._random import RandomStructure, factor_pls, gradient_hessian
 from pluralign.models._sparse import CrossedSystem
 
 
@@ -257,21 +261,29 @@ def _hessian_vcov(hess: np.ndarray, free: np.ndarray, p: int) -> np.ndarray | No
     return (vcov + vcov.T) / 2.0
 
 
-def _result(fun, par, res, lower, *, n_theta, rx, n_evals, n, b, method, singular, random=None):
+def _result(
+    fun, par, res, lower, *, n_theta, rx, n_evals, n, b, method, singular, random=None, exact=None
+):
     """The :class:`LMMFit` of a Laplace fit at ``par = (θ, β)``: lme4's convergence checks and
     the covariance of β̂, both from one finite-difference Hessian of the deviance ``fun``.
 
     ``rx`` is ``X'WX − X'WZΛ A⁻¹ Λ'Z'WX`` at the mode, whose inverse is the covariance where
-    the Hessian is not positive definite.
+    the Hessian is not positive definite. ``exact`` is ``(gradient, scaled gradient, ok,
+    Hessian)`` at ``par`` from the exact gradient (:func:`logit_terms_optimum`'s check
+    and :func:`_exact_hessian`): the check is taken as it is and the Hessian gives the
+    covariance, instead of a second check and the stencil of deviances.
     """
     k = n_theta
     theta, beta = par[:k], par[k:]
     p = len(beta)
-    dev = fun(par)
-    grad, hess = _stencil(fun, par, dev, lower=lower)
     bounded = np.isfinite(lower)
     free = ~(bounded & (par < SINGULAR_TOL))
-    scaled, grad_ok = gradient_check(grad, hess, free)
+    dev = fun(par)
+    if exact is not None:
+        grad, scaled, grad_ok, hess = exact
+    else:
+        grad, hess = _stencil(fun, par, dev, lower=lower)
+        scaled, grad_ok = gradient_check(grad, hess, free)
     msg = str(res.message)
     msg = msg if msg.startswith("L-BFGS-B") else f"L-BFGS-B: {msg}"
     if not grad_ok:
@@ -322,13 +334,13 @@ class _TermsLaplace:
         self.re = structure
         self.Z = structure.Z.tocsr()
         self.u = np.zeros(structure.Q)
+        self._ztwz = _WeightedCrossproduct(structure.Z)  # Z'WZ on Z'Z's fixed pattern
         self.n_evals = 0
 
     def _factor(self, lam, eta):
         mu = expit(eta)
         w = mu * (1.0 - mu)
-        ZtWZ = (self.Z.T @ sp.diags(w) @ self.Z).tocsc()
-        return factor_pls(ZtWZ, lam, self.re.block), mu, w
+        return factor_pls(self._ztwz(w), lam, self.re.block), mu, w
 
     def pirls(self, theta, beta, u0, *, tol=1e-11, max_iter=60):
         """Conditional mode of u at (θ, β); returns (u, Laplace deviance, factor, μ, w, Λ)."""
@@ -375,8 +387,11 @@ def fit_glmm_terms(X, y, structure: RandomStructure) -> LMMFit:
 
     The deviance ``-2 log p(y | u*, β, θ) + ||u*||² + log|Λ'Z'WZΛ + I|`` (PIRLS for the mode
     ``u*``) is minimised over ``(θ, β)`` by bounded L-BFGS-B with finite-difference gradients,
-    from the fixed-effects logistic fit and lme4's starting θ. The covariance of β̂ is glmer's
-    default ``vcov(fit)`` (finite-difference Hessian over ``(θ, β)``). Returns an :class:`~pluralign.models._lmm.LMMFit` as
+    from the fixed-effects logistic fit and lme4's starting θ (with an intercept: the exact
+    gradient of :func:`~pluralign.models._clmm_kernels.logit_terms_optimum`, whose
+    convergence check is kept). The covariance of β̂ is glmer's default ``vcov(fit)``
+    (Hessian over ``(θ, β)``: central differences of the exact gradient, else of the
+    deviance). Returns an :class:`~pluralign.models._lmm.LMMFit` as
     :func:`~pluralign.models._lmm.fit_lmm_terms` does, with ``sigma2 = 1``.
     """
     lap = _TermsLaplace(X, y, structure)
@@ -392,10 +407,16 @@ def fit_glmm_terms(X, y, structure: RandomStructure) -> LMMFit:
     )
     if exact is not None:
         lap.n_evals += exact[-1]
+    derivatives = None
     if exact is not None and exact[2] and exact[6]:  # exact gradient of the 2-category logit
         theta, beta, success, message = exact[:4]
         par = np.concatenate([theta, beta])
         res = SimpleNamespace(success=success, message=message)
+        # the optimum's convergence check (exact gradient, at this point) stands; the
+        # covariance needs only the Hessian, from central differences of that gradient
+        hess = _exact_hessian(lap, par, lower)
+        if hess is not None:
+            derivatives = (exact[4], exact[5], exact[6], hess)
     else:
         res = sopt.minimize(
             lap.deviance,
@@ -417,7 +438,37 @@ def fit_glmm_terms(X, y, structure: RandomStructure) -> LMMFit:
     return _result(
         lap.deviance, par, res, lower, n_theta=k, rx=RtR, n_evals=lap.n_evals, n=lap.n, b=b,
         method="laplace", singular=tuple(structure.singular(theta)), random=terms,
+        exact=derivatives,
     )  # fmt: skip
+
+
+def _exact_hessian(lap: _TermsLaplace, par, lower) -> np.ndarray | None:
+    """Hessian of the Laplace deviance over the free ``(θ, β)`` (θ at 0 held there) at ``par``,
+    from central differences of the exact gradient of the two-category cumulative logit
+    (whose Laplace deviance is glmer's): ``2 × free`` gradients instead of the stencil's
+    ``2 k²`` deviances. None when a free relative SD is too close to 0 for a central
+    difference (the stencil then steps forward).
+    """
+    bounded = np.isfinite(lower)
+    free = ~(bounded & (par < SINGULAR_TOL))
+    steps = 1e-4 * np.maximum(1.0, np.abs(par))
+    if np.any(free & bounded & (par - steps < 0)):
+        return None
+    X, k = lap.X, lap.re.n_theta
+    cum = _CumulativeLaplace(X[:, 1:], lap.y.astype(np.intp), lap.re, 2, "logit")
+    p1 = cum.p
+    to_glmer = np.r_[1 + p1 : 1 + p1 + k, 0 : 1 + p1]
+    sign = np.ones(1 + p1 + k)
+    sign[0] = -1.0  # P(y = 1) = F(η − α) with α = −β₀
+
+    def glmer_grad(x):
+        ordinal = np.empty_like(x)
+        ordinal[to_glmer] = x
+        return (cum.value_and_gradient(ordinal * sign)[1] * sign)[to_glmer]
+
+    hess = np.eye(len(par))
+    hess[np.ix_(free, free)] = gradient_hessian(glmer_grad, par, free)
+    return hess
 
 
 def _glm_logit(X, y, n_iter=50):

@@ -32,6 +32,7 @@ import scipy.optimize as sopt
 from pluralign.models._random import DENSE_MAX as _DENSE_MAX
 from pluralign.models._random import (
     GRADIENT_MAX_Q,
+    DensePLS,
     RandomStructure,
     better_start_off_zero,
     factor_pls,
@@ -436,7 +437,8 @@ def fit_lmm(
 
 
 class _TermsProfile:
-    """Profiled deviance of θ for general random terms (dense or sparse-LU PLS)."""
+    """Profiled deviance of θ for general random terms: dense blocks (:class:`DensePLS`, up to
+    :data:`GRADIENT_MAX_Q` random effects, with the exact gradient) or sparse-LU PLS."""
 
     def __init__(self, X, y, structure: RandomStructure, reml: bool):
         self.X = np.asarray(X, dtype=float)
@@ -449,19 +451,36 @@ class _TermsProfile:
         Z = structure.Z
         self.ZtZ = (Z.T @ Z).tocsc()
         self.ZtM = np.asarray(Z.T @ M)
+        self.dense = DensePLS(structure, self.ZtZ) if structure.Q <= GRADIENT_MAX_Q else None
+        if self.dense is not None:
+            self.ZtMp = self.ZtM[self.dense.perm]
         self.n_evals = 0
 
     def _pieces(self, theta):
-        lam = self.re.lam(theta)
-        f = factor_pls(self.ZtZ, lam, self.re.block)
-        LtZtM = np.asarray(lam.T @ self.ZtM)
-        S = f.solve(LtZtM)
-        G = self.MtM - LtZtM.T @ S
+        """``(factor, Λ'Z'M, A⁻¹Λ'Z'M, R_X, β̂, r²)`` at θ (``M = [X, y]``; rows of the
+        random effects in the factor's order)."""
+        if self.dense is not None:
+            f = self.dense.factor(theta)
+            LtZtM = f.lam_t(self.ZtMp)
+        else:
+            lam = self.re.lam(theta)
+            f = factor_pls(self.ZtZ, lam, self.re.block)
+            LtZtM = np.asarray(lam.T @ self.ZtM)
+        Sol = f.solve(LtZtM)
+        G = self.MtM - LtZtM.T @ Sol
         p = self.p
         LX = sla.cholesky(G[:p, :p], lower=True, check_finite=False)
         beta = sla.cho_solve((LX, True), G[:p, p], check_finite=False)
         r2 = float(G[p, p] - G[:p, p] @ beta)
-        return f, lam, LtZtM, LX, beta, r2
+        return f, LtZtM, Sol, LX, beta, r2
+
+    def random_effects(self, theta, f, Sol, beta) -> np.ndarray:
+        """Conditional modes ``b = Λû`` in the structure's order, ``û = A⁻¹Λ'Z'(y − Xβ̂)``."""
+        p = self.p
+        u = Sol[:, p] - Sol[:, :p] @ beta
+        if self.dense is not None:
+            return self.dense.unpermute(f.lam(u))
+        return np.asarray(self.re.lam(theta) @ u)
 
     def deviance(self, theta) -> float:
         self.n_evals += 1
@@ -535,14 +554,12 @@ def fit_lmm_terms(
         grad, scaled, grad_ok = check_optimum(prof.deviance, theta, dev, structure.lower, bounded)
         if exact is not None and exact[3] < dev:
             theta, ok, msg, dev, grad, scaled, grad_ok = exact
-    f, lam, LtZtM, LX, beta, r2 = prof._pieces(theta)
+    f, _, Sol, LX, beta, r2 = prof._pieces(theta)
     n, p = prof.n, prof.p
     sigma2 = r2 / (n - p if reml else n)
     RXinv = sla.solve_triangular(LX, np.eye(p), lower=True, check_finite=False)
     vcov = sigma2 * (RXinv.T @ RXinv)
-    u = f.solve(LtZtM[:, p] - LtZtM[:, :p] @ beta)
-    b = np.asarray(lam @ u)
-    terms = TermsFit(structure, b)
+    terms = TermsFit(structure, prof.random_effects(theta, f, Sol, beta))
     k = p + 1 + structure.n_theta
     n_r = _n_levels(structure, "rater")
     n_i = _n_levels(structure, "item")

@@ -11,8 +11,11 @@ grouped by term, then by level, then by the term's columns) and the block-diagon
 covariance factor ``Λ(θ)`` (one copy of ``T`` per level). :func:`factor_pls` factors
 ``A = Λ'Z'WZΛ + I`` (:class:`PLSFactor`: the largest term eliminated block by block, the
 Schur complement of the others dense or by sparse LU) for the general penalised least squares of :func:`pluralign.models._lmm.fit_lmm_terms` and
-:func:`pluralign.models._glmm.fit_glmm_terms`. The two-intercept models keep their faster
-:class:`~pluralign.models._sparse.CrossedSystem`.
+:func:`pluralign.models._glmm.fit_glmm_terms` (as a dense array up to :data:`SMALL_Q` random
+effects). For the linear model's profiled deviance and its exact θ gradient
+(:func:`profiled_value_and_gradient`), :class:`DensePLS` keeps the blocks of the fixed ``Z'Z``
+and applies ``Λ(θ)`` as one ``T`` per term, so that an evaluation builds no sparse matrix. The
+two-intercept models keep their faster :class:`~pluralign.models._sparse.CrossedSystem`.
 
 References
 ----------
@@ -33,6 +36,8 @@ import scipy.sparse.linalg as spla
 DENSE_MAX = 2500
 #: Rows of ``L₁⁻¹A₁₂`` made dense at a time when forming a dense Schur complement.
 _CHUNK_ROWS = 4096
+#: Largest ``A`` that :class:`PLSFactor` factors as a dense array (its elimination unchanged).
+SMALL_Q = 1000
 #: A relative SD below this is a singular fit (lme4's ``isSingular`` default tolerance).
 SINGULAR_TOL = 1e-4
 
@@ -142,8 +147,6 @@ class RandomStructure:
         r, c, i = np.concatenate(lam_r), np.concatenate(lam_c), np.concatenate(lam_i)
         order = np.lexsort((r, c))
         self._lam_r, self._lam_c, self._lam_i = r[order], c[order], i[order]
-        #: (Z'Z, index pairs) of :func:`_trace_pairs`, filled on first use
-        self._trace_cache: tuple | None = None
 
     @property
     def block(self) -> tuple[int, int, int]:
@@ -225,7 +228,7 @@ class PLSFactor:
     in symmetric mode. ``log|A| = log|A₁₁| + log|S|``.
     """
 
-    def __init__(self, A: sp.spmatrix, block: tuple[int, int, int]):
+    def __init__(self, A: sp.spmatrix | np.ndarray, block: tuple[int, int, int]):
         off, q, nl = block
         Q = A.shape[0]
         n1 = q * nl
@@ -234,6 +237,11 @@ class PLSFactor:
         i2 = np.r_[0:off, hi:Q]
         n2 = len(i2)
         self.Q, self.i1, self.i2, self.q = Q, i1, i2, q
+        self._lu = self._L2 = None
+        self._nl = nl
+        if Q <= SMALL_Q:
+            self._dense(A if isinstance(A, np.ndarray) else A.toarray(), off, q, nl, i2)
+            return
         # one pass over A's entries: the q × q blocks of A₁₁, the entries of A₁₂ and of A₂₂
         A = sp.coo_matrix(A)
         r, c, v = A.row, A.col, A.data
@@ -249,12 +257,7 @@ class PLSFactor:
         else:
             flat = (rb // q) * q * q + (rb % q) * q + cb % q
             blocks[:] = np.bincount(flat, weights=v[m], minlength=nl * q * q).reshape(nl, q, q)
-        L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
-        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-        self._blocks_L = L
-        self._blocks_inv = np.linalg.inv(blocks)
-        self._lu = self._L2 = None
-        self._nl = nl
+        self._diagonal(blocks)
         if not n2:
             return
         m = in1r & ~in1c
@@ -286,6 +289,27 @@ class PLSFactor:
                 raise np.linalg.LinAlgError("the penalised system is not positive definite")
             self.logdet += float(np.sum(np.log(d)))
             self._lu = lu
+
+    def _diagonal(self, blocks: np.ndarray) -> None:
+        """Factor the ``q × q`` blocks of ``A₁₁`` (``log|A₁₁|``, their factors and inverses)."""
+        L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
+        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        self._blocks_L = L
+        self._blocks_inv = np.linalg.inv(blocks)
+
+    def _dense(self, A: np.ndarray, off: int, q: int, nl: int, i2: np.ndarray) -> None:
+        """The same elimination on a dense ``A`` (up to :data:`SMALL_Q` random effects, where
+        building sparse matrices costs more than the arithmetic)."""
+        idx = off + np.arange(q * nl).reshape(nl, q)
+        self._diagonal(A[idx[:, :, None], idx[:, None, :]])
+        if not len(i2):
+            return
+        self._A12 = A[off : off + q * nl][:, i2]
+        self._A21 = self._A12.T
+        C = self._inv11(self._A12)
+        S = A[np.ix_(i2, i2)] - self._A21 @ C
+        self._L2 = sla.cholesky(S, lower=True, check_finite=False)
+        self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
 
     def _half_solve(self, M: sp.csr_matrix) -> sp.csr_matrix:
         """``L₁⁻¹ M`` for the block-diagonal Cholesky factor ``L₁`` of ``A₁₁`` (sparse ``M``)."""
@@ -320,7 +344,8 @@ class PLSFactor:
             return out
         n2 = len(self.i2)
         Sinv = self._solve2(np.eye(n2))
-        C = self._inv11(self._A12.toarray())  # A₁₁⁻¹A₁₂
+        A12 = self._A12.toarray() if sp.issparse(self._A12) else self._A12
+        C = self._inv11(A12)  # A₁₁⁻¹A₁₂
         X12 = -C @ Sinv
         lo, hi = self.i1[0], self.i1[-1] + 1
         out[lo:hi, lo:hi] = inv11 - X12 @ C.T
@@ -350,14 +375,205 @@ class PLSFactor:
 
 def factor_pls(ZtWZ: sp.spmatrix, lam: sp.spmatrix, block: tuple[int, int, int]) -> PLSFactor:
     """Factor ``Λ'(Z'WZ)Λ + I`` eliminating ``block`` (``RandomStructure.block``)."""
+    if lam.shape[0] <= SMALL_Q:
+        A = (lam.T @ ZtWZ @ lam).toarray()
+        A[np.diag_indices_from(A)] += 1.0
+        return PLSFactor(A, block)
     A = (lam.T @ ZtWZ @ lam).tocsr() + sp.identity(lam.shape[0], format="csr")
     return PLSFactor(A, block)
 
 
 #: Largest number of random effects for which the linear model uses :func:`profiled_gradient`
-#: (it forms ``A⁻¹`` densely: measured 3.4× faster than finite differences at 470 effects,
-#: 1.5× at 840, slower at 1,100).
+#: and the dense factor :class:`DensePLS` (``A⁻¹`` is formed in blocks: measured 3.4× faster
+#: than finite differences at 470 effects, 1.5× at 840, slower at 1,100).
 GRADIENT_MAX_Q = 1000
+
+
+class DensePLS:
+    """``A = Λ'Z'ZΛ + I`` of a :class:`RandomStructure` with fixed ``Z'Z``, on dense arrays.
+
+    For up to :data:`GRADIENT_MAX_Q` random effects. The random effects are reordered once so
+    that the term with the most effects (``RandomStructure.block``) comes first (``perm``:
+    original index of each position); ``Λ(θ)`` is never formed: it is one ``q × q`` factor
+    ``T`` per term, applied to the level blocks of an array. :meth:`factor` eliminates the
+    first term's block-diagonal part as :class:`PLSFactor` does, with dense blocks of ``Z'Z``
+    (``Z₁'Z₁`` as ``q × q`` blocks per level, ``Z₁'Z₂``, ``Z₂'Z₂``) computed once; no sparse
+    matrix is built per evaluation.
+    """
+
+    def __init__(self, structure: RandomStructure, ZtZ):
+        self.re = structure
+        k0 = int(np.argmax([t.q * t.n_levels for t in structure.terms]))
+        order = [k0] + [k for k in range(len(structure.terms)) if k != k0]
+        perm, spans, pos = [], [], 0
+        for k in order:
+            t = structure.terms[k]
+            n_k = t.q * t.n_levels
+            perm.append(np.arange(structure.offsets[k], structure.offsets[k] + n_k))
+            spans.append((pos, pos + n_k, t.q, t.n_levels, k))
+            pos += n_k
+        self.perm = np.concatenate(perm)
+        #: (start, end, q, n_levels, term index) per term, in the eliminated-first order
+        self.spans = spans
+        self.n1 = spans[0][1]
+        Zd = ZtZ.toarray() if sp.issparse(ZtZ) else np.asarray(ZtZ, dtype=float)
+        Zd = Zd[np.ix_(self.perm, self.perm)]
+        self.ZtZ = Zd
+        n1, q, nl = self.n1, spans[0][2], spans[0][3]
+        idx = np.arange(n1).reshape(nl, q)
+        self.D11 = Zd[idx[:, :, None], idx[:, None, :]]  # (nl, q, q) diagonal blocks
+        self.Z12 = Zd[:n1, n1:]
+        self.Z22 = Zd[n1:, n1:]
+
+    def Ts(self, theta) -> list[np.ndarray]:
+        """``T`` of each term, in the order of :attr:`spans`."""
+        return [self.re.T(theta, k) for *_, k in self.spans]
+
+    def apply(self, Ts, M, *, transpose: bool = False, first: int = 0, shift: int = 0):
+        """``Λ M`` (or ``Λ'M``) over rows ``shift…`` of ``M`` for the terms from ``first`` on."""
+        out = np.empty_like(M)
+        for (s, e, q, nl, _), T in zip(self.spans[first:], Ts[first:], strict=True):
+            s, e = s - shift, e - shift
+            if q == 1:
+                out[s:e] = T[0, 0] * M[s:e]
+            else:
+                blk = M[s:e].reshape(nl, q, -1)
+                out[s:e] = np.matmul(T.T if transpose else T, blk).reshape(M[s:e].shape)
+        return out
+
+    def apply_cols(self, Ts, M, *, first: int = 0, shift: int = 0):
+        """``M Λ`` over columns ``shift…`` of ``M`` for the terms from ``first`` on."""
+        out = np.empty_like(M)
+        m = M.shape[0]
+        for (s, e, q, nl, _), T in zip(self.spans[first:], Ts[first:], strict=True):
+            s, e = s - shift, e - shift
+            if q == 1:
+                out[:, s:e] = T[0, 0] * M[:, s:e]
+            else:
+                out[:, s:e] = (M[:, s:e].reshape(m, nl, q) @ T).reshape(m, e - s)
+        return out
+
+    def factor(self, theta) -> DenseFactor:
+        """Factor ``A(θ)`` (raises ``LinAlgError`` if it is not positive definite)."""
+        return DenseFactor(self, self.Ts(np.asarray(theta, dtype=float)))
+
+    def unpermute(self, x: np.ndarray) -> np.ndarray:
+        """A vector in this order back in the structure's order."""
+        out = np.empty_like(x)
+        out[self.perm] = x
+        return out
+
+
+class DenseFactor:
+    """:class:`DensePLS`'s factor of ``A(θ)`` at one θ: ``log|A|``, solves and the blocks of
+    ``A⁻¹`` that the θ gradient needs (rows in :class:`DensePLS`'s order)."""
+
+    def __init__(self, plan: DensePLS, Ts):
+        self.plan, self.Ts = plan, Ts
+        n1 = plan.n1
+        q = plan.spans[0][2]
+        T1 = Ts[0]
+        blocks = np.matmul(T1.T, np.matmul(plan.D11, T1)) + np.eye(q)
+        L = np.linalg.cholesky(blocks)  # raises LinAlgError if not positive definite
+        self.logdet = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+        self._inv1 = np.linalg.inv(blocks)
+        self.n2 = plan.ZtZ.shape[0] - n1
+        self._L2 = None
+        if not self.n2:
+            return
+        # P₁₂ = Λ₁'Z₁'Z₂, A₁₂ = P₁₂Λ₂, A₂₂ = Λ₂'Z₂'Z₂Λ₂ + I, C = A₁₁⁻¹A₁₂, S = A₂₂ − A₁₂'C
+        self.P12 = self._rows1(plan.Z12, T1.T)
+        self.A12 = plan.apply_cols(Ts, self.P12, first=1, shift=n1)
+        self.P22 = plan.apply(Ts, plan.Z22, transpose=True, first=1, shift=n1)
+        A22 = plan.apply_cols(Ts, self.P22, first=1, shift=n1)
+        self.C = self._rows1(self.A12, None, inv=True)
+        S = A22 - self.A12.T @ self.C
+        S[np.diag_indices_from(S)] += 1.0
+        self._L2 = sla.cholesky(S, lower=True, check_finite=False)
+        self.logdet += 2.0 * float(np.sum(np.log(np.diag(self._L2))))
+
+    def _rows1(self, M, T, *, inv: bool = False):
+        """Rows of the first term's block: ``(I ⊗ T) M``, or ``A₁₁⁻¹ M`` with ``inv``."""
+        _, _, q, nl, _ = self.plan.spans[0]
+        if q == 1:
+            d = self._inv1[:, 0, 0] if inv else np.full(nl, T[0, 0])
+            return d.reshape((-1,) + (1,) * (M.ndim - 1)) * M
+        op = self._inv1 if inv else T
+        return np.matmul(op, M.reshape(nl, q, -1)).reshape(M.shape)
+
+    def lam(self, v):
+        """``Λ v`` (rows in the plan's order)."""
+        return self.plan.apply(self.Ts, v)
+
+    def lam_t(self, M):
+        """``Λ'M`` (rows in the plan's order)."""
+        return self.plan.apply(self.Ts, M, transpose=True)
+
+    def _solve2(self, B):
+        return sla.cho_solve((self._L2, True), B, check_finite=False)
+
+    def solve(self, B: np.ndarray) -> np.ndarray:
+        """``A⁻¹ B`` for a vector or matrix ``B``."""
+        B = np.asarray(B, dtype=float)
+        n1 = self.plan.n1
+        x1 = self._rows1(B[:n1], None, inv=True)
+        if not self.n2:
+            return x1
+        x2 = self._solve2(B[n1:] - self.C.T @ B[:n1])
+        return np.concatenate([x1 - self.C @ x2, x2])
+
+    def trace_blocks(self) -> list[np.ndarray]:
+        """Per term, ``Σ_levels`` of the level's ``q × q`` diagonal block of ``A⁻¹Λ'Z'Z``,
+        as ``[r, c] = Σ_l (A⁻¹Λ'Z'Z)[(l, c), (l, r)]`` (``tr(A⁻¹Λ'Z'Z ∂Λ/∂θ)`` of the θ at
+        ``(r, c)`` of ``T``)."""
+        plan = self.plan
+        n1 = plan.n1
+        _, _, q, nl, _ = plan.spans[0]
+        # the first term: A⁻¹₁₁'s diagonal blocks (A₁₁⁻¹ + C S⁻¹ C') times Λ₁'Z₁'Z₁'s, plus A⁻¹₁₂ P₂₁
+        P11 = np.matmul(self.Ts[0].T, plan.D11)
+        inv11 = self._inv1
+        if not self.n2:
+            return [np.tensordot(inv11, P11, axes=([0, 2], [0, 1])).T]
+        n2 = self.n2
+        Sinv, info = sla.lapack.dpotri(self._L2, lower=1)
+        if info:
+            raise np.linalg.LinAlgError("the Schur complement is singular")
+        Sinv = np.tril(Sinv) + np.tril(Sinv, -1).T
+        W = self.C @ Sinv  # −A⁻¹₁₂
+        inv11 = inv11 + np.matmul(
+            W.reshape(nl, q, n2), self.C.reshape(nl, q, n2).transpose(0, 2, 1)
+        )
+        ZL = plan.apply_cols(self.Ts, plan.Z12, first=1, shift=n1)  # Z₁'Z₂Λ₂ = (Λ₂'Z₂'Z₁)'
+        out = [
+            np.einsum("lcj,ljr->rc", inv11, P11)
+            - np.einsum("lcm,lrm->rc", W.reshape(nl, q, n2), ZL.reshape(nl, q, n2))
+        ]
+        # other terms (rows s:e of the Schur block): A⁻¹₂₁ = −W', A⁻¹₂₂ = S⁻¹ (symmetric), so
+        # both sums run over matching (row, level) pairs of two arrays laid out alike
+        for s, e, qk, _, _ in plan.spans[1:]:
+            s, e = s - n1, e - n1
+            w = W[:, s:e].reshape(-1, qk)
+            pw = self.P12[:, s:e].reshape(-1, qk)
+            si = Sinv[:, s:e].reshape(-1, qk)
+            p2 = self.P22[:, s:e].reshape(-1, qk)
+            out.append(p2.T @ si - pw.T @ w)
+        return out
+
+
+def _term_sums(plan: DensePLS, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Per term ``[r, c] = Σ_levels Σ_columns a[(l, r), ·] b[(l, c), ·]`` (rows in the plan's
+    order; vectors or matrices)."""
+    a2 = a.reshape(len(a), -1)
+    b2 = b.reshape(len(b), -1)
+    out = []
+    for s, e, q, nl, _ in plan.spans:
+        m = a2.shape[1]
+        out.append(
+            np.tensordot(
+                a2[s:e].reshape(nl, q, m), b2[s:e].reshape(nl, q, m), axes=([0, 2], [0, 2])
+            )
+        )
+    return out
 
 
 def profiled_gradient(profile, theta) -> np.ndarray:
@@ -369,27 +585,30 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     """lme4's profiled deviance (ML or REML) for general random terms and its exact θ gradient.
 
     ``profile`` is the linear model's profile (``_TermsProfile`` of
-    :mod:`pluralign.models._lmm`: attributes ``re``, ``ZtZ``, ``ZtM``, ``n``, ``p``, ``reml``
-    and ``_pieces(θ)``). With ``A = Λ'Z'ZΛ + I``, penalised residual sum of squares ``r²`` at
-    the conditional estimates ``(β̂, û)``, residuals ``e`` and ``V = I + ZΛΛ'Z'``:
+    :mod:`pluralign.models._lmm`, with a :class:`DensePLS`: attributes ``dense``, ``ZtMp``,
+    ``n``, ``p``, ``reml`` and ``_pieces(θ)``). With ``A = Λ'Z'ZΛ + I``, penalised residual
+    sum of squares ``r²`` at the conditional estimates ``(β̂, û)``, residuals ``e`` and
+    ``V = I + ZΛΛ'Z'``:
 
     * ``∂ log|A| / ∂θ_j = 2 tr(A⁻¹ Λ'Z'Z ∂Λ/∂θ_j)``,
     * ``∂ r² / ∂θ_j = −2 e'Z (∂Λ/∂θ_j) û`` (envelope theorem),
     * REML: ``∂ log|X'V⁻¹X| / ∂θ_j = −2 tr((X'V⁻¹X)⁻¹ X'V⁻¹Z (∂Λ/∂θ_j) Λ'Z'V⁻¹X)``,
 
     and the deviance is ``log|A| [+ log|X'V⁻¹X|] + m log r² + const`` with ``m = n`` (ML) or
-    ``n − p`` (REML). Each ``∂Λ/∂θ_j`` has a 1 at the entries of ``Λ`` that hold ``θ_j``.
+    ``n − p`` (REML). ``∂Λ/∂θ_j`` has a 1 at the entry ``(r, c)`` of every level's ``T``
+    that holds ``θ_j``, so each term reduces to a ``q × q`` sum over the term's levels.
 
     References
     ----------
     Bates, D. et al. (2015), section 3.4 and appendix; MixedModels.jl's gradient of the
     profiled objective.
     """
-    re = profile.re
+    plan = profile.dense
+    re = plan.re
     theta = np.asarray(theta, dtype=float)
     k = re.n_theta
     try:
-        f, lam, LtZtM, LX, beta, r2 = profile._pieces(theta)
+        f, _, Sol, LX, beta, r2 = profile._pieces(theta)
     except (np.linalg.LinAlgError, ValueError, RuntimeError):
         return np.inf, np.zeros(k)
     if r2 <= 0:
@@ -399,45 +618,24 @@ def profiled_value_and_gradient(profile, theta) -> tuple[float, np.ndarray]:
     dev = f.logdet + m * (1.0 + np.log(2.0 * np.pi * r2 / m))
     if profile.reml:
         dev += 2.0 * float(np.sum(np.log(np.diag(LX))))
-    lr, lc, li = re._lam_r, re._lam_c, re._lam_i
-    Ainv = f.inverse()
-    AinvLtZtM = Ainv @ LtZtM
-    u = AinvLtZtM[:, p] - AinvLtZtM[:, :p] @ beta
-    ZtZ = profile.ZtZ
-    ZtX = profile.ZtM[:, :p]
-    Zte = profile.ZtM[:, p] - ZtX @ beta - ZtZ @ (lam @ u)
-    d_r2 = -2.0 * np.bincount(li, weights=Zte[lr] * u[lc], minlength=k)
-    # [A⁻¹Λ'Z'Z]_{c,r} = Σ_k G[c,k] (Z'Z)_{k,r} with G = A⁻¹Λ' = (ΛA⁻¹)', at Λ's entries (r, c)
-    G = np.asarray(lam @ Ainv).T
-    pe, pk, pv = _trace_pairs(re, ZtZ)
-    H_e = np.bincount(pe, weights=G[lc[pe], pk] * pv, minlength=len(lc))
-    grad = 2.0 * np.bincount(li, weights=H_e, minlength=k)
-    grad += m / r2 * d_r2
+    u = Sol[:, p] - Sol[:, :p] @ beta
+    ZtM = profile.ZtMp
+    ZtX = ZtM[:, :p]
+    Zte = ZtM[:, p] - ZtX @ beta - plan.ZtZ @ f.lam(u)
+    blocks = [2.0 * tr for tr in f.trace_blocks()]
+    for blk, e in zip(blocks, _term_sums(plan, Zte, u), strict=True):
+        blk -= 2.0 * m / r2 * e
     if profile.reml:
-        Cz = ZtX - ZtZ @ (lam @ AinvLtZtM[:, :p])  # Z'V⁻¹X
-        G = sla.cho_solve((LX, True), np.eye(p), check_finite=False)
-        M1 = np.asarray(lam.T @ Cz)
-        M2 = Cz @ G
-        grad -= 2.0 * np.bincount(li, weights=np.sum(M1[lc] * M2[lr], axis=1), minlength=k)
+        Cz = ZtX - plan.ZtZ @ f.lam(Sol[:, :p])  # Z'V⁻¹X
+        Ginv = sla.cho_solve((LX, True), np.eye(p), check_finite=False)
+        for blk, e in zip(blocks, _term_sums(plan, Cz @ Ginv, f.lam_t(Cz)), strict=True):
+            blk -= 2.0 * e
+    grad = np.zeros(k)
+    for blk, (*_, kt) in zip(blocks, plan.spans, strict=True):
+        t = re.terms[kt]
+        sl = re.theta_slices[kt]
+        grad[sl] = [blk[i, j] for i, j in theta_pairs(t.q, t.correlated)]
     return float(dev), grad
-
-
-def _trace_pairs(re: RandomStructure, ZtZ: sp.spmatrix):
-    """For each entry ``e`` of ``Λ`` (row ``r_e``) the stored entries ``(k, value)`` of column
-    ``r_e`` of ``Z'Z``: arrays ``(e, k, value)``, cached on the structure."""
-    cached = getattr(re, "_trace_cache", None)
-    if cached is not None and cached[0] is ZtZ:
-        return cached[1]
-    C = sp.csc_matrix(ZtZ)
-    C.sort_indices()
-    counts = np.diff(C.indptr)[re._lam_r]
-    pe = np.repeat(np.arange(len(re._lam_r)), counts)
-    starts = np.repeat(C.indptr[re._lam_r], counts)
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    pos = starts + within
-    pairs = (pe, C.indices[pos], C.data[pos])
-    re._trace_cache = (ZtZ, pairs)
-    return pairs
 
 
 def gradient_hessian(grad_fun, x, free, h: float = 1e-4, *, at=None) -> np.ndarray:
