@@ -595,7 +595,7 @@ def part_laplace_marginal(quick, draws, tune, chains):
     points = []
     for k in range(-2, 5):
         x = x_hat + reg * k * np.sqrt(cov[-2, -2])
-        value, _, u, obs = post.at(x)
+        value, _, u, obs, f = post.at(x)
         gauss = BlockGaussian.build(post.lap.g, post.lap.q, obs.w, np.exp(x[-2:]))
         is300, _, sd300 = _importance(post, x, u, gauss, 300, rng)
         is4000, ess4000, _ = _importance(post, x, u, gauss, 4000, rng)
@@ -605,7 +605,8 @@ def part_laplace_marginal(quick, draws, tune, chains):
                 "laplace": -value,
                 "importance 300": is300,
                 "importance 4000": is4000,
-                "unit quadrature": unit_quadrature(post, x, u)[0],
+                "unit quadrature": sum(float(r.sum()) for r in unit_quadrature(post, x, u)[0]),
+                "second order, exact units and pairs": post.expansion(x, u, f)[0],
                 "ess_share": ess4000,
                 "log_weight_sd": sd300,
             }
@@ -613,7 +614,13 @@ def part_laplace_marginal(quick, draws, tune, chains):
     table = pd.DataFrame(points)
     grid = np.linspace(table["psi"].min(), table["psi"].max(), 400)
     rows = []
-    for how in ("laplace", "importance 300", "importance 4000", "unit quadrature"):
+    for how in (
+        "laplace",
+        "importance 300",
+        "importance 4000",
+        "unit quadrature",
+        "second order, exact units and pairs",
+    ):
         log_density = table["laplace"] + (0.0 if how == "laplace" else table[how])
         fitted = np.polyval(np.polyfit(table["psi"], log_density, 3), grid)
         dens = np.exp(fitted - fitted.max())

@@ -105,7 +105,8 @@ def test_unit_quadrature_gives_the_conditional_mean_of_each_effect(study):
     x = post.start() + 0.3
     x[: post.K1] = np.sort(post.start()[: post.K1])
     _, _, u, _, _ = post.at(x)
-    correction, shifts = unit_quadrature(post, x, u)
+    ratios, shifts = unit_quadrature(post, x, u)
+    correction = float(ratios[0].sum() + ratios[1].sum())
     cut = np.concatenate([[-np.inf], x[: post.K1], [np.inf]])
     sigma = np.exp(x[-2:])
     fixed = md.design_matrix() @ x[post.K1 : post.K1 + post.p]

@@ -944,12 +944,12 @@ def fit_bayes(
         ``"nuts"``: the exact posterior by NUTS (``sampler=``). ``"laplace"`` (ordinal and
         bernoulli, without ``group_item``): independent draws from an embedded Laplace
         approximation, the rater and item effects integrated out as ``fit_mixed(...,
-        family="ordinal")`` does, with second-order corrections of the Laplace integral (see
-        :mod:`pluralign.models._bayes_laplace`). Much cheaper per effective draw. Against NUTS:
-        posterior means within 0.1 posterior SD on POPQUORN and on a study with ~15 ratings per
-        item; with ~5 ratings per rater and per item (paper scale) the cutpoints and fixed
-        effects within 0.05 and the random-effect SDs within about 0.13 (a failed
-        ``laplace_expansion`` check warns where the corrections may be too coarse).
+        family="ordinal")`` does, with second-order corrections of the Laplace integral and
+        exact one- and two-dimensional integrals per rater, item and rater–item pair (see
+        :mod:`pluralign.models._bayes_laplace`). Much cheaper per effective draw; posterior
+        means within 0.1 posterior SD of NUTS on POPQUORN and on simulated studies with ~5
+        ratings per rater and per item (a failed ``laplace_expansion`` check warns where the
+        corrections may not suffice).
         ``draws × chains`` independent draws are returned; ``tune``, ``sampler``, ``low_rank``
         and ``backend`` are not used.
     n_jobs : int, default 1
