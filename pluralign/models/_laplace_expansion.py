@@ -196,6 +196,15 @@ def _within_rows(codes: np.ndarray, q: int, units: np.ndarray) -> tuple[np.ndarr
     return p, order[np.repeat(starts[units], rep) + offset]
 
 
+def _segment_sum(p: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Rows of ``values`` summed by their (sorted) group ``p`` into an ``(n, k)`` array."""
+    out = np.zeros((n, values.shape[1]))
+    if len(p):
+        starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+        out[p[starts]] = np.add.reduceat(values, starts, axis=0)
+    return out
+
+
 def unit_second_order(
     g: tuple[np.ndarray, np.ndarray],
     q: tuple[int, int],
@@ -247,9 +256,14 @@ def pair_remainder(
     this pair adds beyond second order (the pair terms of a cluster expansion of the remainder).
     Returns one value per pair.
     """
-    g1, g2 = g
-    q1, q2 = q
-    s1, s2 = float(sigma[0]), float(sigma[1])
+    # the factor with more ratings per unit goes first: its other ratings move along one axis of
+    # the nodes only (n values instead of n²)
+    first = 0 if len(g[0]) / q[0] >= len(g[1]) / q[1] else 1
+    g1, g2 = g[first], g[1 - first]
+    q1, q2 = q[first], q[1 - first]
+    s1, s2 = float(sigma[first]), float(sigma[1 - first])
+    u1, u2 = u[first], u[1 - first]
+    rest1, rest2 = unit_rest[first], unit_rest[1 - first]
     key = g1 * q2 + g2
     keys, pair_of = np.unique(key, return_inverse=True)
     pr, pi = keys // q2, keys % q2
@@ -267,21 +281,33 @@ def pair_remainder(
     log_wt = np.log(wt / wt.sum())
     z1, z2 = (a.ravel() for a in np.meshgrid(z, z, indexing="ij"))
     log_w = (log_wt[:, None] + log_wt[None, :]).ravel()
-    d1 = L11[:, None] * z1[None, :]  # deviations of u_r and u_i at each node: (pairs, nodes)
+    d1 = L11[:, None] * z1[None, :]  # deviations of the two effects at each node: (pairs, nodes)
     d2 = L21[:, None] * z1[None, :] + L22[:, None] * z2[None, :]
     base = log_lik(eta, upper, lower)
     total = np.zeros((n_pairs, len(z1)))
-    # the rater's ratings (those of item i move with both effects), then the item's other ratings
+    # the first unit's other ratings (on the n values of its own axis), the ratings of the pair
+    # (both effects), then the second unit's other ratings
     p, o = _within_rows(g1, q1, pr)
-    both = (g2[o] == pi[p]).astype(float)[:, None]
-    e = eta[o][:, None] + s1 * d1[p] + s2 * both * d2[p]
-    np.add.at(total, p, log_lik(e, upper[o][:, None], lower[o][:, None]) - base[o][:, None])
+    both = g2[o] == pi[p]
+    po, oo = p[~both], o[~both]
+    e = eta[oo][:, None] + s1 * L11[po][:, None] * z[None, :]
+    alone = _segment_sum(
+        po, log_lik(e, upper[oo][:, None], lower[oo][:, None]) - base[oo][:, None], n_pairs
+    )
+    total += np.repeat(alone, n_nodes, axis=1)  # z1 is the slow index of the nodes
+    pb, ob = p[both], o[both]
+    e = eta[ob][:, None] + s1 * d1[pb] + s2 * d2[pb]
+    total += _segment_sum(
+        pb, log_lik(e, upper[ob][:, None], lower[ob][:, None]) - base[ob][:, None], n_pairs
+    )
     p, o = _within_rows(g2, q2, pi)
     keep = g1[o] != pr[p]
     p, o = p[keep], o[keep]
     e = eta[o][:, None] + s2 * d2[p]
-    np.add.at(total, p, log_lik(e, upper[o][:, None], lower[o][:, None]) - base[o][:, None])
-    ur, ui = u[0][pr][:, None], u[1][pi][:, None]
+    total += _segment_sum(
+        p, log_lik(e, upper[o][:, None], lower[o][:, None]) - base[o][:, None], n_pairs
+    )
+    ur, ui = u1[pr][:, None], u2[pi][:, None]
     log_ratio = (
         total
         - 0.5 * ((ur + d1) ** 2 - ur**2 + (ui + d2) ** 2 - ui**2)
@@ -314,4 +340,4 @@ def pair_remainder(
     m2 = sum(s3[t] * cov(load[t], load[t]) * load[t][1] for t in range(3))
     vector = (m1 * m1 * c11 + 2.0 * m1 * m2 * c12 + m2 * m2 * c22) / 8.0
     second = quartic + cubic / 12.0 + vector
-    return exact - second - unit_rest[0][pr] - unit_rest[1][pi]
+    return exact - second - rest1[pr] - rest2[pi]
