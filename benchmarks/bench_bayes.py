@@ -316,8 +316,9 @@ def part_ours(study, draws, tune, chains):
 
 
 def part_five(study, draws, tune, chains, method="nuts"):
-    """All five paper-scale dimensions in one call: a row per dimension and one for the call."""
-    kw = {"tune": tune} if method == "nuts" else {}
+    """All five paper-scale dimensions in one call: a row per dimension and one for the call
+    (``method="laplace"``: two dimensions at a time in worker processes, ``n_jobs=2``)."""
+    kw = {"tune": tune} if method == "nuts" else {"n_jobs": 2}
     clock, fit = timed_fit(study, reference=REF, draws=draws, chains=chains, method=method, **kw)
     label = "ordinal" if method == "nuts" else method
     rows = [

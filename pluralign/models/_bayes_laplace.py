@@ -249,11 +249,14 @@ class LaplacePosterior:
         value, g = self._combine(x, pdev + f.logdet, grad)
         return value, g, u, obs, f
 
-    def expansion(self, x, u, f) -> tuple[float, tuple[np.ndarray, np.ndarray], float]:
+    def expansion(
+        self, x, u, f, *, pairs: bool = True
+    ) -> tuple[float, tuple[np.ndarray, np.ndarray], float]:
         """``log`` (integrated likelihood / its Laplace value) at θ = ``x``, the mean minus the
         mode of the random effects, and the rater–item pair terms of the correction: second
         order, plus what each rater, item and rater–item pair adds beyond it
-        (:mod:`pluralign.models._laplace_expansion`)."""
+        (:mod:`pluralign.models._laplace_expansion`). ``pairs=False`` leaves the pair terms out
+        (and returns 0 for them)."""
         lap = self.lap
         alpha, beta, sigma = lap.split(self._to_clmm(x))
         upper, lower = lap._bounds(alpha)
@@ -285,21 +288,23 @@ class LaplacePosterior:
         alone, alone_shift = unit_second_order(lap.g, lap.q, sigma, w, l3, l4)
         exact, exact_shift = unit_quadrature(self, x, u)
         rest = (exact[0] - alone[0], exact[1] - alone[1])
-        pairs = pair_remainder(
-            g=lap.g,
-            q=lap.q,
-            sigma=sigma,
-            u=u,
-            eta=lap._eta(lap.X @ beta, sigma, u),
-            upper=upper,
-            lower=lower,
-            w=w,
-            l3=l3,
-            l4=l4,
-            unit_rest=rest,
-        )
+        beyond = 0.0
+        if pairs:
+            terms = pair_remainder(
+                g=lap.g,
+                q=lap.q,
+                sigma=sigma,
+                u=u,
+                eta=lap._eta(lap.X @ beta, sigma, u),
+                upper=upper,
+                lower=lower,
+                w=w,
+                l3=l3,
+                l4=l4,
+                unit_rest=rest,
+            )
+            beyond = float(terms.sum())
         shift = tuple(joint.shift[k] + exact_shift[k] - alone_shift[k] for k in (0, 1))
-        beyond = float(pairs.sum())
         total = joint.total + float(rest[0].sum() + rest[1].sum()) + beyond
         return total, (shift[0], shift[1]), beyond
 
@@ -430,6 +435,11 @@ def unit_quadrature(
 
 
 # ----------------------------------------------------------------------------- sampling
+def _quadratic_basis(z: np.ndarray) -> np.ndarray:
+    z1, z2 = z[:, 0], z[:, 1]
+    return np.column_stack([np.ones_like(z1), z1, z2, z1 * z1, z1 * z2, z2 * z2])
+
+
 def _cubic_basis(z: np.ndarray) -> np.ndarray:
     z1, z2 = z[:, 0], z[:, 1]
     return np.column_stack(
@@ -490,12 +500,12 @@ def laplace_draws(
     sigma_hat = np.exp(x_hat[-2:])
 
     # ---- grid over the log-SDs, in standardised coordinates t stretched per axis and side
-    def evaluate(x):
+    def evaluate(x, pairs=True):
         value, grad, u, obs, f = post.at(x)
         if not np.isfinite(value):
             return None
         gauss = BlockGaussian.from_factor(f, post.lap.g, post.lap.q, obs.w, np.exp(x[m:]))
-        corr, shift, rest = post.expansion(x, u, f)
+        corr, shift, rest = post.expansion(x, u, f, pairs=pairs)
         return value, corr, grad, u, obs, gauss, shift, rest
 
     # gradient in (α, β) of the correction, at the mode (forward differences)
@@ -522,13 +532,21 @@ def laplace_draws(
         if sign > 0:
             logdet_slope[k] = logdet - logdet_0
 
+    # the rater–item pair terms change slowly with ψ (0.1 log units per posterior SD at paper
+    # scale) but cost a third of an evaluation: exact on the first 3 × 3 stencil around the
+    # Laplace mode, a quadratic in z fitted to those nine values everywhere else
+    pair_fit: list[np.ndarray] = []
+
     def profile(z_eff):
         psi = x_hat[m:] + L_psi @ z_eff
         x = np.concatenate([x_hat[:m] + reg @ (psi - x_hat[m:]), psi])
-        res = evaluate(x)
+        res = evaluate(x, pairs=not pair_fit)
         if res is None:
             return None
         value, corr, grad, u, obs, gauss, u_shift, rest = res
+        if pair_fit:
+            rest = float(_quadratic_basis(z_eff[None, :])[0] @ pair_fit[0])
+            corr += rest
         g = grad[:m] - grad_c
         step = -np.linalg.solve(H_ab, g)
         # profiled log density of ψ: the quadratic model's maximum over (α, β)
@@ -541,14 +559,31 @@ def laplace_draws(
     # the maximum of a quadratic fitted to a 3 × 3 stencil of the corrected log density
     z0 = np.zeros(2)
     stencil = np.array(list(product((-1.0, 0.0, 1.0), repeat=2)))
+    expansion = np.inf
     for _ in range(3):
         found = [(d, profile(z0 + d)) for d in stencil]
-        found = [(d, pt.log_density) for d, pt in found if pt is not None]
+        found = [(d, pt) for d, pt in found if pt is not None]
         if len(found) < 6:
             break
         D = np.array([d for d, _ in found])
-        B = np.column_stack([np.ones(len(D)), D, D[:, 0] ** 2, D[:, 0] * D[:, 1], D[:, 1] ** 2])
-        c = np.linalg.lstsq(B, np.array([v for _, v in found]), rcond=None)[0]
+        if not pair_fit:
+            rests = np.array([pt.rest for _, pt in found])
+            pair_fit.append(np.linalg.lstsq(_quadratic_basis(D), rests, rcond=None)[0])
+            # how much the pair terms (the last level of the cluster expansion included) move
+            # the log density of the SDs per posterior SD: the levels beyond them are smaller
+            middle = [pt.rest for d, pt in found if not d.any()]
+            if middle:
+                expansion = max(
+                    (
+                        abs(pt.rest - middle[0]) / float(np.linalg.norm(d))
+                        for d, pt in found
+                        if d.any()
+                    ),
+                    default=np.inf,
+                )
+        c = np.linalg.lstsq(
+            _quadratic_basis(D), np.array([pt.log_density for _, pt in found]), rcond=None
+        )[0]
         Hq = np.array([[2 * c[3], c[4]], [c[4], 2 * c[5]]])
         if np.any(np.linalg.eigvalsh(Hq) >= 0):
             break
@@ -556,10 +591,11 @@ def laplace_draws(
         z0 = z0 + step
         if np.max(np.abs(step)) < 0.05:
             break
+    if not pair_fit:
+        raise RuntimeError("the Laplace approximation failed around the posterior mode")
     centre = profile(z0)
     if centre is None:
         raise RuntimeError("the Laplace approximation failed at the posterior mode")
-    centre_rest = centre.rest
     # skewness: the scale of each half-axis from the drop of the log density at t = ±2 (INLA's
     # skewness correction; 1 for a Gaussian)
     scale = np.ones((2, 2))  # [axis, side]: side 0 negative, 1 positive
@@ -650,14 +686,6 @@ def laplace_draws(
     edge_mass = max((pt.log_density for pt in edge), default=-np.inf) - max(
         pt.log_density for pt in points
     )
-    # how much the rater–item pair terms (the last level of the cluster expansion included) move
-    # the log density of the SDs per posterior SD: the levels beyond them are smaller still
-    inner = [
-        abs(pt.rest - centre_rest) / float(np.linalg.norm(pt.z - z0))
-        for pt, tt in zip(points, T, strict=True)
-        if tt.any() and np.max(np.abs(tt)) <= GRID[3]
-    ]
-    expansion = max(inner, default=np.inf)
     checks = pd.DataFrame(
         [
             (

@@ -231,6 +231,11 @@ def log_lik(eta: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray
     return log_sigmoid(upper - eta) + log_sigmoid(eta - lower) + gap
 
 
+def _log_lik_up_to_constant(eta, upper, lower):
+    """:func:`log_lik` less ``log(1 − e^{α_{y−1} − α_y})``, which does not depend on ``η``."""
+    return log_sigmoid(upper - eta) + log_sigmoid(eta - lower)
+
+
 def pair_remainder(
     *,
     g: tuple[np.ndarray, np.ndarray],
@@ -283,7 +288,7 @@ def pair_remainder(
     log_w = (log_wt[:, None] + log_wt[None, :]).ravel()
     d1 = L11[:, None] * z1[None, :]  # deviations of the two effects at each node: (pairs, nodes)
     d2 = L21[:, None] * z1[None, :] + L22[:, None] * z2[None, :]
-    base = log_lik(eta, upper, lower)
+    base = _log_lik_up_to_constant(eta, upper, lower)
     total = np.zeros((n_pairs, len(z1)))
     # the first unit's other ratings (on the n values of its own axis), the ratings of the pair
     # (both effects), then the second unit's other ratings
@@ -292,20 +297,20 @@ def pair_remainder(
     po, oo = p[~both], o[~both]
     e = eta[oo][:, None] + s1 * L11[po][:, None] * z[None, :]
     alone = _segment_sum(
-        po, log_lik(e, upper[oo][:, None], lower[oo][:, None]) - base[oo][:, None], n_pairs
+        po, _log_lik_up_to_constant(e, upper[oo][:, None], lower[oo][:, None]) - base[oo][:, None], n_pairs
     )
     total += np.repeat(alone, n_nodes, axis=1)  # z1 is the slow index of the nodes
     pb, ob = p[both], o[both]
     e = eta[ob][:, None] + s1 * d1[pb] + s2 * d2[pb]
     total += _segment_sum(
-        pb, log_lik(e, upper[ob][:, None], lower[ob][:, None]) - base[ob][:, None], n_pairs
+        pb, _log_lik_up_to_constant(e, upper[ob][:, None], lower[ob][:, None]) - base[ob][:, None], n_pairs
     )
     p, o = _within_rows(g2, q2, pi)
     keep = g1[o] != pr[p]
     p, o = p[keep], o[keep]
     e = eta[o][:, None] + s2 * d2[p]
     total += _segment_sum(
-        p, log_lik(e, upper[o][:, None], lower[o][:, None]) - base[o][:, None], n_pairs
+        p, _log_lik_up_to_constant(e, upper[o][:, None], lower[o][:, None]) - base[o][:, None], n_pairs
     )
     ur, ui = u1[pr][:, None], u2[pi][:, None]
     log_ratio = (
