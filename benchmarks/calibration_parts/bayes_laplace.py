@@ -111,8 +111,8 @@ def summarise_labels(labels: pd.DataFrame) -> dict[str, float]:
 
 
 def run(quick: bool, seed: int) -> list[dict]:
-    """Rows of 15 studies with an effect and 15 without (quick: 2 and 2)."""
-    n = 2 if quick else 15
+    """Rows of 50 studies with an effect and 50 without (quick: 2 and 2)."""
+    n = 2 if quick else 50
     seeds = np.random.default_rng([seed, 21]).integers(0, 2**31, size=(2, n))
     results, labels = [], []
     for effect, row in ((0.6, seeds[0]), (0.0, seeds[1])):

@@ -467,7 +467,7 @@ class _GridPoint:
     gauss: BlockGaussian
     log_density: float
     shift: np.ndarray  # Newton step of (α, β) from the Gaussian's conditional mean
-    rest: float  # per-unit terms beyond second order (see LaplacePosterior.expansion)
+    rest: float  # rater–item pair terms of the correction (exact or interpolated)
 
 
 def laplace_draws(
@@ -496,7 +496,6 @@ def laplace_draws(
     reg = cov[:m, m:] @ np.linalg.inv(S_psi)  # E[(α,β) | ψ] slope
     H_ab = H[:m, :m]
     cond_cov = np.linalg.inv(H_ab)
-    L_ab = np.linalg.cholesky((cond_cov + cond_cov.T) / 2.0)
     sigma_hat = np.exp(x_hat[-2:])
 
     # ---- grid over the log-SDs, in standardised coordinates t stretched per axis and side
@@ -596,6 +595,12 @@ def laplace_draws(
     centre = profile(z0)
     if centre is None:
         raise RuntimeError("the Laplace approximation failed at the posterior mode")
+    # (α, β) | ψ: the curvature where the SDs' mass is (the corrections move it away from the
+    # Laplace mode, and larger SDs leave the fixed effects less determined)
+    H_centre = post.block_hessian(centre.x, m)
+    if np.all(np.linalg.eigvalsh(H_centre) > 0):
+        cond_cov = np.linalg.inv(H_centre)
+    L_ab = np.linalg.cholesky((cond_cov + cond_cov.T) / 2.0)
     # skewness: the scale of each half-axis from the drop of the log density at t = ±2 (INLA's
     # skewness correction; 1 for a Gaussian)
     scale = np.ones((2, 2))  # [axis, side]: side 0 negative, 1 positive
