@@ -53,11 +53,9 @@ R ordinal::clmm (Laplace), shared                              614    313       
 
 90% HDI coverage of the fixed effects over 20 simulated studies: 87 of 100 intervals.
 
-``--parts laplace --with-bambi`` (shared machine, load 7–12; one simulated paper dimension):
-``fit_bayes`` NUTS 2.2 min-ESS/s, ``method="laplace"`` 16.6, bambi + numpyro 3.2 (Laplace 5.2×
-bambi); POPQUORN: 1.6, 20.9 and 0.7 (30.9×). The Laplace variance components are up to 1.1
-posterior SD off NUTS on the simulated paper dimension before the grid was centred on the
-corrected density; 0.37 since (see docs/benchmarks.md).
+``--parts laplace,five_laplace --with-bambi`` is the run behind the tables of
+docs/benchmarks.md ("Approximate posterior"): ``method="laplace"`` against bambi + numpyro on both
+data sets, its posterior means against NUTS, and five paper-scale dimensions with ``n_jobs=2``.
 """
 
 from __future__ import annotations

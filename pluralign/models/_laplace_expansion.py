@@ -93,18 +93,6 @@ def loglik_derivatives(
     return -d2, -d3, d4
 
 
-def _within(codes: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every ordered pair ``(o, o')`` of ratings with the same code (``o = o'`` included)."""
-    order = np.argsort(codes, kind="stable")
-    counts = np.bincount(codes, minlength=q)
-    starts = np.cumsum(counts) - counts
-    rep = counts[codes[order]]
-    left = np.repeat(order, rep)
-    offset = np.arange(int(rep.sum())) - np.repeat(np.cumsum(rep) - rep, rep)
-    right = order[np.repeat(starts[codes[order]], rep) + offset]
-    return left, right
-
-
 @dataclass(frozen=True)
 class RatingPairs:
     """The ordered pairs of ratings that share a rater, or an item but not the rater."""
@@ -114,8 +102,8 @@ class RatingPairs:
 
     @classmethod
     def build(cls, g: tuple[np.ndarray, np.ndarray], q: tuple[int, int]) -> RatingPairs:
-        l1, r1 = _within(g[0], q[0])
-        l2, r2 = _within(g[1], q[1])
+        l1, r1 = _within_rows(g[0], q[0], g[0])
+        l2, r2 = _within_rows(g[1], q[1], g[1])
         keep = g[0][l2] != g[0][r2]
         return cls(np.concatenate([l1, l2[keep]]), np.concatenate([r1, r2[keep]]))
 
