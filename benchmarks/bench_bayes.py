@@ -53,7 +53,10 @@ R ordinal::clmm (Laplace), shared                              614    313       
 
 90% HDI coverage of the fixed effects over 20 simulated studies: 87 of 100 intervals.
 
-``--parts laplace,five_laplace --with-bambi`` is the run behind the tables of
+``--check`` exits with status 1 when a guard of the speed goals fails (``guards``: Laplace at
+least 5× bambi + numpyro's minimum ESS per second on each data set, five paper-scale dimensions
+under 60 s with every check passed). ``--parts laplace,five_laplace --with-bambi`` is the run
+behind the tables of
 docs/benchmarks.md ("Approximate posterior"): ``method="laplace"`` against bambi + numpyro on both
 data sets, its posterior means against NUTS, and five paper-scale dimensions with ``n_jobs=2``.
 """
@@ -683,6 +686,11 @@ def main(argv=None):
     p.add_argument(
         "--bambi-methods", default="numpyro", help="comma-separated, e.g. numpyro,nutpie"
     )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a guard of the speed goals fails (see guards())",
+    )
     a = p.parse_args(argv)
     parts = a.parts.split(",")
     study = paper_study(a.quick)
@@ -741,8 +749,41 @@ def main(argv=None):
     print(f"load average at end: {os.getloadavg()}", flush=True)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format="{:.3g}".format, max_colwidth=70))
-    return table
+    failed = [g for g in guards(rows) if not g[1]]
+    for name, ok, value in guards(rows):
+        print(f"guard {'ok  ' if ok else 'FAIL'} {name}: {value}")
+    return 1 if (failed and a.check) else 0
+
+
+def guards(rows: list[dict]) -> list[tuple[str, bool, str]]:
+    """The speed goals as pass/fail lines, from the rows of this run (parts present only):
+    ``method="laplace"`` at least 5× bambi + numpyro's minimum ESS per second on each data set,
+    with every R-hat ≤ 1.01; five paper-scale dimensions under 60 s with every check passed,
+    minimum ESS ≥ 400 and R-hat ≤ 1.01."""
+    out = []
+    by_name = {r.get("comparison", ""): r for r in rows}
+    for name, r in by_name.items():
+        if name.startswith("ratio fit_bayes laplace"):
+            out.append((name, r["ess_per_s"] >= 5.0, f"{r['ess_per_s']:.1f}× (goal ≥ 5×)"))
+        if name.startswith("fit_bayes laplace,") and "max_rhat" in r and "dimensions" not in name:
+            out.append((f"R-hat, {name}", r["max_rhat"] <= 1.01, f"{r['max_rhat']:.3f}"))
+        if name.startswith("fit_bayes laplace, all"):
+            ok = (
+                r["seconds"] < 60
+                and r["min_ess_bulk"] >= 400
+                and r["max_rhat"] <= 1.01
+                and r["note"].startswith("0 failed")
+            )
+            out.append(
+                (
+                    name,
+                    ok,
+                    f"{r['seconds']:.1f} s, min ESS {r['min_ess_bulk']:.0f}, max R-hat "
+                    f"{r['max_rhat']:.3f}, {r['note']} (goal < 60 s, ≥ 400, ≤ 1.01, none)",
+                )
+            )
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
