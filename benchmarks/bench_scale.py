@@ -20,6 +20,7 @@ seconds are printed beside wall seconds, as the machine may be shared. The scena
 - ``multipico-real``: the real MultiPICo set (``load_multipico()``, binary labels fitted as a
   linear model ``rating ~ gender``), where the data are found.
 
+``--check`` exits with status 1 when a guard of the scaling goals fails (:func:`guards`).
 ``--compare-exact`` also refits with ``method="exact"`` (dense) where the automatic choice was
 iterative, to measure what the stochastic log-determinant costs in accuracy.
 """
@@ -219,6 +220,12 @@ def main(argv=None) -> pd.DataFrame:
     )
     parser.add_argument("--lmer-timeout", type=float, default=1200.0, help="seconds")
     parser.add_argument("--compare-exact", action="store_true")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a guard fails: a fit not converged, slower than lmer (CPU), or the "
+        "510k scenario over 60 s",
+    )
     args = parser.parse_args(argv)
     print(f"load average {os.getloadavg()}", flush=True)
     rows = []
@@ -242,7 +249,28 @@ def main(argv=None) -> pd.DataFrame:
         print("\nours / lmer wall time (ratio < 1: pluralign faster)")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"load average {os.getloadavg()}", flush=True)
+    failed = guards(table)
+    for line in failed:
+        print("guard FAIL", line)
+    if args.check and failed:
+        raise SystemExit(1)
     return table
+
+
+def guards(table: pd.DataFrame) -> list[str]:
+    """The scaling goals that a run's table misses: every fit converged; pluralign's CPU time at
+    most lmer's wherever lmer ran; the 510,000-rating study under 60 s."""
+    out = []
+    for row in table.to_dict("records"):
+        name = row["scenario"]
+        if not row.get("converged", True):
+            out.append(f"{name}: not converged")
+        lmer_cpu = row.get("lmer_cpu_s", np.nan)
+        if np.isfinite(lmer_cpu) and row["ours_cpu_s"] > lmer_cpu:
+            out.append(f"{name}: {row['ours_cpu_s']:.2f} CPU s, lmer {lmer_cpu:.2f}")
+        if name == "510k" and row["ours_s"] >= 60:
+            out.append(f"510k: {row['ours_s']:.1f} s (goal < 60 s)")
+    return out
 
 
 if __name__ == "__main__":
