@@ -78,9 +78,9 @@ def loglik_derivatives(
 
     Examples
     --------
-    >>> w, l3, l4 = loglik_derivatives(np.zeros(1), np.array([1.0]), np.array([-1.0]))
+    >>> w, l3, l4 = loglik_derivatives(np.array([0.5]), np.array([1.0]), np.array([-1.0]))
     >>> [round(float(v[0]), 4) for v in (w, l3, l4)]
-    [0.3932, 0.0, -0.0401]
+    [0.3842, 0.0372, 0.0807]
     """
     a, b = upper - eta, lower - eta
     P = np.where(a + b > 0, expit(-b) - expit(-a), expit(a) - expit(b))
