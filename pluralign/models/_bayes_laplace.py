@@ -34,7 +34,7 @@ from nested approximations:
    the Laplace mode then misplaces their mass. ``r(t) = log p(ψ|y) − log φ(t)`` is fitted by a
    cubic and ``t`` is drawn from the split normal times ``e^{r(t)}`` by rejection (outside the
    grid ``r`` keeps its edge value). ``(α, β) | ψ`` is Gaussian around the profiled mode with
-   covariance ``H_{αβ}⁻¹`` (INLA's "Gaussian" strategy).
+   covariance ``H_{αβ}⁻¹`` taken at the grid's centre (INLA's "Gaussian" strategy).
 4. **Random effects.** ``u | θ ~ N(ū(θ), A⁻¹)``, with ``ū`` linearised around the nearest grid
    point (the derivative of ``u*`` in ``θ`` by the implicit function theorem: ``A⁻¹`` times the
    derivative of the score) and ``A`` factored there by a block Cholesky (the larger factor's
