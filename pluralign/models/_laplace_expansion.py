@@ -285,20 +285,26 @@ def pair_remainder(
     po, oo = p[~both], o[~both]
     e = eta[oo][:, None] + s1 * L11[po][:, None] * z[None, :]
     alone = _segment_sum(
-        po, _log_lik_up_to_constant(e, upper[oo][:, None], lower[oo][:, None]) - base[oo][:, None], n_pairs
+        po,
+        _log_lik_up_to_constant(e, upper[oo][:, None], lower[oo][:, None]) - base[oo][:, None],
+        n_pairs,
     )
     total += np.repeat(alone, n_nodes, axis=1)  # z1 is the slow index of the nodes
     pb, ob = p[both], o[both]
     e = eta[ob][:, None] + s1 * d1[pb] + s2 * d2[pb]
     total += _segment_sum(
-        pb, _log_lik_up_to_constant(e, upper[ob][:, None], lower[ob][:, None]) - base[ob][:, None], n_pairs
+        pb,
+        _log_lik_up_to_constant(e, upper[ob][:, None], lower[ob][:, None]) - base[ob][:, None],
+        n_pairs,
     )
     p, o = _within_rows(g2, q2, pi)
     keep = g1[o] != pr[p]
     p, o = p[keep], o[keep]
     e = eta[o][:, None] + s2 * d2[p]
     total += _segment_sum(
-        p, _log_lik_up_to_constant(e, upper[o][:, None], lower[o][:, None]) - base[o][:, None], n_pairs
+        p,
+        _log_lik_up_to_constant(e, upper[o][:, None], lower[o][:, None]) - base[o][:, None],
+        n_pairs,
     )
     ur, ui = u1[pr][:, None], u2[pi][:, None]
     log_ratio = (
