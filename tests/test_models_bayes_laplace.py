@@ -166,3 +166,20 @@ def test_dimensions_in_worker_processes_give_the_same_draws():
             a, b = one.fits[dim].idata.posterior[name], two.fits[dim].idata.posterior[name]
             np.testing.assert_array_equal(a.values, b.values)
     pd.testing.assert_frame_equal(one.diagnostics(), two.diagnostics())
+
+
+def test_a_failed_laplace_check_says_to_refit_with_nuts():
+    from pluralign.models._bayes_model import warn_if_failed
+
+    diag = pd.DataFrame(
+        {
+            "dimension": ["d"],
+            "check": ["laplace_grid"],
+            "parameter": ["sigma_rater, sigma_item"],
+            "value": [-1.2],
+            "ok": [False],
+        }
+    )
+    with pytest.warns(ConvergenceWarning, match="refit with method='nuts'") as record:
+        warn_if_failed(diag)
+    assert "run longer" not in str(record[0].message).lower()

@@ -694,9 +694,22 @@ def warn_if_failed(diag: pd.DataFrame, stacklevel: int = 3) -> None:
         f"{r.dimension}: {r.check} {r.parameter or ''} = {r.value:.4g}".replace("  ", " ")
         for r in failed.itertuples()
     ]
+    advice = []
+    if failed["check"].astype(str).str.startswith("laplace_").any():
+        advice.append(
+            "the Laplace approximation's own checks failed: refit with method='nuts' (the exact "
+            "posterior) before interpreting the results"
+        )
+    if (~failed["check"].astype(str).str.startswith("laplace_")).any():
+        advice.append("run longer (more tune/draws or chains) before interpreting the results")
+    text = "; ".join(advice)
     warnings.warn(
-        "posterior sampling did not pass its checks (" + "; ".join(parts) + "). Run longer "
-        "(more tune/draws or chains) before interpreting the results; see result.diagnostics().",
+        "posterior sampling did not pass its checks ("
+        + "; ".join(parts)
+        + "). "
+        + text[0].upper()
+        + text[1:]
+        + "; see result.diagnostics().",
         ConvergenceWarning,
         stacklevel=stacklevel,
     )
