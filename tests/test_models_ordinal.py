@@ -45,6 +45,16 @@ def _toy(seed=0, n_raters=120, n_items=50, per=8):
     return X, y, g1, g2
 
 
+def _central_gradient(f, par, h=1e-5):
+    """Central differences of ``f`` at ``par`` (the reference for the exact gradients)."""
+    out = np.empty_like(par)
+    for j in range(len(par)):
+        e = np.zeros_like(par)
+        e[j] = h
+        out[j] = (f(par + e) - f(par - e)) / (2 * h)
+    return out
+
+
 @pytest.mark.parametrize("link", ["logit", "probit"])
 def test_laplace_gradient_is_exact(link):
     """The analytic gradient (envelope + log-determinant terms) equals central differences."""
@@ -52,11 +62,7 @@ def test_laplace_gradient_is_exact(link):
     lap = _Laplace(X, y, g1, g2, 4, link)
     par = np.array([-0.9, 0.4, 1.9, 0.6, -0.2, 0.6, 0.45])
     _, grad = lap.value_and_gradient(par)
-    fd = np.empty_like(par)
-    for j in range(len(par)):
-        e = np.zeros_like(par)
-        e[j] = 1e-5
-        fd[j] = (lap.deviance(par + e) - lap.deviance(par - e)) / 2e-5
+    fd = _central_gradient(lap.deviance, par)
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-5)
 
 
@@ -380,11 +386,7 @@ def test_slope_laplace_gradient_is_exact(link, correlated):
     theta = [0.5, 0.6, -0.2, 0.4] if correlated else [0.5, 0.6, 0.4]
     par = np.array([-0.9, 0.4, 1.9, 0.3, *theta])
     _, grad = lap.value_and_gradient(par)
-    fd = np.empty_like(par)
-    for j in range(len(par)):
-        e = np.zeros_like(par)
-        e[j] = 1e-5
-        fd[j] = (lap.deviance(par + e) - lap.deviance(par - e)) / 2e-5
+    fd = _central_gradient(lap.deviance, par)
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5)
 
 

@@ -260,7 +260,8 @@ class LaplacePosterior:
         lap = self.lap
         alpha, beta, sigma = lap.split(self._to_clmm(x))
         upper, lower = lap._bounds(alpha)
-        w, l3, l4 = loglik_derivatives(lap._eta(lap.X @ beta, sigma, u), upper, lower)
+        eta = lap._eta(lap.X @ beta, sigma, u)
+        w, l3, l4 = loglik_derivatives(eta, upper, lower)
         big = lap.sys.big
         cols = _small_columns(f, lap.q[big], lap.q[1 - big])
         i11, i22, i12, _, _ = lap._inverse_blocks(f, sigma, w, cols)
@@ -295,7 +296,7 @@ class LaplacePosterior:
                 q=lap.q,
                 sigma=sigma,
                 u=u,
-                eta=lap._eta(lap.X @ beta, sigma, u),
+                eta=eta,
                 upper=upper,
                 lower=lower,
                 w=w,
