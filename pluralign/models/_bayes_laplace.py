@@ -53,8 +53,8 @@ NUTS runs). Three checks are added to ``diagnostics()``: ``laplace_mode``, ``lap
 (the grid holds the SDs' mass) and ``laplace_expansion`` (the rater–item pair terms, the last
 ones included, move the SDs' log density by less than ``EXPANSION_MAX`` per posterior SD, so
 the terms beyond them are taken as negligible); a failed check gives a
-:class:`~pluralign.ConvergenceWarning` that says to compare with ``method="nuts"``. The item effects are centred after drawing and their mean moved
-into the cutpoints, so the draws have the zero-sum parametrisation of the NUTS model.
+:class:`~pluralign.ConvergenceWarning` that says to refit with ``method="nuts"``. The item
+effects are centred after drawing and their mean moved into the cutpoints, so the draws have the zero-sum parametrisation of the NUTS model.
 
 References
 ----------
